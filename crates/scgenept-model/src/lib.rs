@@ -1,0 +1,27 @@
+//! The scGenePT network in burn: scGPT's gene-token, expression and perturbation embeddings plus
+//! any number of gene-knowledge (language) embeddings, summed, layer-normed, encoded by a
+//! post-norm transformer and decoded per gene. Generic over the burn backend.
+//!
+//! Parameter names are the reference PyTorch state-dict names (`encoder.embedding.weight`,
+//! `transformer_encoder.layers.3.linear2.bias`, `genept_encoder.proj_layer.weight`, …), so
+//! checkpoints move between the two frameworks name for name (`checkpoint.rs`).
+
+pub mod checkpoint;
+pub mod config;
+pub mod decoder;
+pub mod encoders;
+pub mod error;
+pub mod model;
+pub mod model_type;
+pub mod params;
+pub mod state_dict;
+pub mod transformer;
+pub mod vocab;
+
+pub use checkpoint::{export_safetensors, load_checkpoint, LoadReport};
+pub use config::{InputsConfig, LanguageSourceConfig, ModelConfig, SumNorm};
+pub use error::{ModelError, Result};
+pub use model::ScGenePT;
+pub use model_type::{preset, ModelPreset};
+pub use state_dict::{HostTensor, StateDict};
+pub use vocab::GeneVocab;

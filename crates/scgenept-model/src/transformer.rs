@@ -1,0 +1,162 @@
+//! The post-norm transformer encoder scGPT builds (`nn.TransformerEncoderLayer` /
+//! `FlashTransformerEncoderLayer` with `norm_scheme="post"`): ReLU, no final norm, no positional
+//! encoding, no masks (nothing is ever padded).
+//!
+//! Attention keeps the packed `in_proj` of PyTorch (rows `[q; k; v]`, each `(heads × head_dim)`,
+//! identical to flash-attn's `Wqkv`), so checkpoints map name for name and the three projections
+//! are one matmul.
+
+use burn::module::Module;
+use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::{activation, backend::Backend, Tensor};
+
+use crate::config::ModelConfig;
+use crate::params::{join, NamedParams, ParamSlot, Visitor};
+
+/// Multi-head self-attention with PyTorch's packed input projection.
+#[derive(Module, Debug)]
+pub struct SelfAttention<B: Backend> {
+    /// `in_proj_weight` / `in_proj_bias` (`Wqkv` in flash checkpoints): d → 3d.
+    pub in_proj: Linear<B>,
+    pub out_proj: Linear<B>,
+    /// Dropout on the attention probabilities (`attention_dropout` / MHA `dropout`).
+    attn_dropout: Dropout,
+    nhead: usize,
+}
+
+impl<B: Backend> SelfAttention<B> {
+    pub fn new(cfg: &ModelConfig, device: &B::Device) -> Self {
+        Self {
+            in_proj: LinearConfig::new(cfg.d_model, 3 * cfg.d_model).init(device),
+            out_proj: LinearConfig::new(cfg.d_model, cfg.d_model).init(device),
+            attn_dropout: DropoutConfig::new(cfg.dropout).init(),
+            nhead: cfg.nhead,
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let [b, l, d] = x.dims();
+        let (h, dh) = (self.nhead, d / self.nhead);
+        let qkv = self.in_proj.forward(x).reshape([b, l, 3, h, dh]);
+        let mut parts = qkv.chunk(3, 2).into_iter().map(|t| {
+            t.reshape([b, l, h, dh]).swap_dims(1, 2) // [b, h, l, dh]
+        });
+        let (q, k, v) = (
+            parts.next().expect("q"),
+            parts.next().expect("k"),
+            parts.next().expect("v"),
+        );
+        let dropout_active = self.attn_dropout.prob > 0.0 && B::ad_enabled(&q.device());
+        let ctx = if dropout_active {
+            // The fused kernel has no dropout; materialise the scores when training with it.
+            let scale = (dh as f64).powf(-0.5);
+            let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale);
+            let probs = self.attn_dropout.forward(activation::softmax(scores, 3));
+            probs.matmul(v)
+        } else {
+            attention(q, k, v, None, None, AttentionModuleOptions::default())
+        };
+        let ctx = ctx.swap_dims(1, 2).reshape([b, l, d]);
+        self.out_proj.forward(ctx)
+    }
+}
+
+impl<B: Backend> NamedParams<B> for SelfAttention<B> {
+    fn visit_params(&mut self, prefix: &str, f: &mut Visitor<'_, B>) {
+        // Torch's nn.MultiheadAttention names; the flash `Wqkv` spelling is mapped on import.
+        f(
+            join(prefix, "in_proj_weight"),
+            ParamSlot::Transposed(&mut self.in_proj.weight),
+        );
+        if let Some(bias) = self.in_proj.bias.as_mut() {
+            f(join(prefix, "in_proj_bias"), ParamSlot::Vector(bias));
+        }
+        self.out_proj.visit_params(&join(prefix, "out_proj"), f);
+    }
+}
+
+/// One post-norm encoder layer:
+/// `x = norm1(x + drop1(attn(x)))`, `x = norm2(x + drop2(linear2(drop(relu(linear1(x))))))`.
+#[derive(Module, Debug)]
+pub struct EncoderLayer<B: Backend> {
+    pub self_attn: SelfAttention<B>,
+    pub linear1: Linear<B>,
+    pub linear2: Linear<B>,
+    pub norm1: LayerNorm<B>,
+    pub norm2: LayerNorm<B>,
+    dropout: Dropout,
+    dropout1: Dropout,
+    dropout2: Dropout,
+}
+
+impl<B: Backend> EncoderLayer<B> {
+    pub fn new(cfg: &ModelConfig, device: &B::Device) -> Self {
+        let norm = || {
+            LayerNormConfig::new(cfg.d_model)
+                .with_epsilon(cfg.layer_norm_eps)
+                .init(device)
+        };
+        let drop = || DropoutConfig::new(cfg.dropout).init();
+        Self {
+            self_attn: SelfAttention::new(cfg, device),
+            linear1: LinearConfig::new(cfg.d_model, cfg.d_hid).init(device),
+            linear2: LinearConfig::new(cfg.d_hid, cfg.d_model).init(device),
+            norm1: norm(),
+            norm2: norm(),
+            dropout: drop(),
+            dropout1: drop(),
+            dropout2: drop(),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let attn = self.self_attn.forward(x.clone());
+        let x = self.norm1.forward(x + self.dropout1.forward(attn));
+        let ff = activation::relu(self.linear1.forward(x.clone()));
+        let ff = self.linear2.forward(self.dropout.forward(ff));
+        self.norm2.forward(x + self.dropout2.forward(ff))
+    }
+}
+
+impl<B: Backend> NamedParams<B> for EncoderLayer<B> {
+    fn visit_params(&mut self, prefix: &str, f: &mut Visitor<'_, B>) {
+        self.self_attn.visit_params(&join(prefix, "self_attn"), f);
+        self.linear1.visit_params(&join(prefix, "linear1"), f);
+        self.linear2.visit_params(&join(prefix, "linear2"), f);
+        self.norm1.visit_params(&join(prefix, "norm1"), f);
+        self.norm2.visit_params(&join(prefix, "norm2"), f);
+    }
+}
+
+/// `transformer_encoder`: a stack of `nlayers` encoder layers.
+#[derive(Module, Debug)]
+pub struct TransformerEncoder<B: Backend> {
+    pub layers: Vec<EncoderLayer<B>>,
+}
+
+impl<B: Backend> TransformerEncoder<B> {
+    pub fn new(cfg: &ModelConfig, device: &B::Device) -> Self {
+        Self {
+            layers: (0..cfg.nlayers)
+                .map(|_| EncoderLayer::new(cfg, device))
+                .collect(),
+        }
+    }
+
+    pub fn forward(&self, mut x: Tensor<B, 3>) -> Tensor<B, 3> {
+        for layer in &self.layers {
+            x = layer.forward(x);
+        }
+        x
+    }
+}
+
+impl<B: Backend> NamedParams<B> for TransformerEncoder<B> {
+    fn visit_params(&mut self, prefix: &str, f: &mut Visitor<'_, B>) {
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            layer.visit_params(&format!("{prefix}.layers.{i}"), f);
+        }
+    }
+}
