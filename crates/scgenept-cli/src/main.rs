@@ -1,1 +1,68 @@
-fn main() {}
+//! `scgenept`: train, evaluate, export and run scGenePT models. A thin layer over the library
+//! crates: argument parsing, logging setup, and one-line errors.
+
+mod bench_cmd;
+mod demo_cmd;
+mod model_cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "scgenept",
+    version,
+    about = "Predict CRISPR perturbation responses with scGPT + gene knowledge (scGenePT)"
+)]
+struct Cli {
+    /// More log output (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Prove the network on this machine: import the committed reference checkpoint, compare the
+    /// forward pass with PyTorch's, export a bundle, and time one training step.
+    Demo(demo_cmd::DemoArgs),
+    /// Build, import, inspect and export model checkpoints.
+    #[command(subcommand)]
+    Model(model_cmd::ModelCommand),
+    /// Benchmarks (numbers for benches/, never asserted).
+    #[command(subcommand)]
+    Bench(bench_cmd::BenchCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!(
+            "scgenept={level},scgenept_model={level},scgenept_train={level}"
+        ))
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Demo(a) => demo_cmd::run(a),
+        Command::Model(c) => model_cmd::run(c),
+        Command::Bench(c) => bench_cmd::run(c),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -16,9 +16,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use crate::config::ModelConfig;
 use crate::error::{ModelError, Result};
 use crate::model::ScGenePT;
-use crate::state_dict::{
-    apply_state_dict, model_state_dict, ApplyOptions, HostTensor, StateDict,
-};
+use crate::state_dict::{apply_state_dict, model_state_dict, ApplyOptions, HostTensor, StateDict};
 
 pub use crate::state_dict::LoadReport;
 
@@ -140,8 +138,7 @@ pub fn write_safetensors(sd: &StateDict, path: &Path) -> Result<()> {
             (k.clone(), v)
         })
         .collect();
-    let meta: HashMap<String, String> =
-        HashMap::from([("format".to_string(), "pt".to_string())]);
+    let meta: HashMap<String, String> = HashMap::from([("format".to_string(), "pt".to_string())]);
     let out = safetensors::serialize(views, &Some(meta)).map_err(|e| corrupt(path, e))?;
     write_atomic(path, &out)
 }
@@ -220,6 +217,6 @@ pub fn import_checkpoint<B: Backend>(
         prefixes: prefixes.map(|p| p.to_vec()),
     };
     let (model, report) = apply_state_dict(model, &sd, &opts, path)?;
-    tracing::info!("{}: {report}", path.display());
+    tracing::debug!("{}: {report}", path.display());
     Ok((model, report))
 }

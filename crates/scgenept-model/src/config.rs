@@ -179,7 +179,7 @@ impl ModelConfig {
         if self.d_model == 0 || self.nhead == 0 || self.d_hid == 0 {
             return bad("d_model, nhead and d_hid must be positive".into());
         }
-        if self.d_model % self.nhead != 0 {
+        if !self.d_model.is_multiple_of(self.nhead) {
             return bad(format!(
                 "d_model ({}) must be divisible by nhead ({})",
                 self.d_model, self.nhead
@@ -200,7 +200,7 @@ impl ModelConfig {
         if !(0.0..1.0).contains(&self.dropout) {
             return bad(format!("dropout must be in [0, 1), got {}", self.dropout));
         }
-        if !(self.layer_norm_eps > 0.0) {
+        if self.layer_norm_eps.is_nan() || self.layer_norm_eps <= 0.0 {
             return bad("layer_norm_eps must be positive".into());
         }
         if !self.inputs.tokens
@@ -208,7 +208,10 @@ impl ModelConfig {
             && !self.inputs.pert_flags
             && self.language_sources.is_empty()
         {
-            return bad("no input is enabled: turn on tokens, counts, pert_flags or add a language source".into());
+            return bad(
+                "no input is enabled: turn on tokens, counts, pert_flags or add a language source"
+                    .into(),
+            );
         }
         let mut prefixes = std::collections::BTreeSet::new();
         for s in &self.language_sources {

@@ -24,7 +24,10 @@ pub fn embed_frozen_row<B: Backend>(
     if !B::ad_enabled(&out.device()) {
         return out;
     }
-    let frozen = ids.equal_elem(frozen_row as i64).float().unsqueeze_dim::<3>(2);
+    let frozen = ids
+        .equal_elem(frozen_row as i64)
+        .float()
+        .unsqueeze_dim::<3>(2);
     let live = frozen.clone().neg().add_scalar(1.0);
     out.clone() * live + out.detach() * frozen
 }

@@ -36,7 +36,7 @@ impl<B: Backend> ScGenePT<B> {
     pub fn new(config: &ModelConfig, device: &B::Device) -> Result<Self> {
         config.validate()?;
         let c = config;
-        Ok(Self {
+        let mut model = Self {
             encoder: c.inputs.tokens.then(|| GeneEncoder::new(c, device)),
             value_encoder: c
                 .inputs
@@ -56,7 +56,16 @@ impl<B: Backend> ScGenePT<B> {
             transformer_encoder: TransformerEncoder::new(c, device),
             decoder: ExprDecoder::new(c, device),
             config: config.clone(),
-        })
+        };
+        model.materialize();
+        Ok(model)
+    }
+
+    /// burn initialises parameters lazily, on first read, and a clone read before the original
+    /// draws its own values. Reading every parameter once here fixes the weights at construction,
+    /// so an export, a clone and the model itself always agree.
+    fn materialize(&mut self) {
+        self.visit_named_params(&mut |_, slot| slot.initialize());
     }
 
     pub fn config(&self) -> &ModelConfig {

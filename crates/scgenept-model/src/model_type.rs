@@ -195,7 +195,12 @@ mod tests {
         assert_eq!(p.config.language_sources[0].proj_key, "fc");
 
         let p = preset("scgenept_ncbi+uniprot_gpt_go_c_gpt_avg", 384).unwrap();
-        let names: Vec<_> = p.config.language_sources.iter().map(|s| s.name.as_str()).collect();
+        let names: Vec<_> = p
+            .config
+            .language_sources
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
         assert_eq!(names, ["ncbi_uniprot", "go_c_avg"]);
         assert_eq!(p.config.language_sources[1].d_llm, 384);
 
@@ -215,9 +220,17 @@ mod tests {
 
     #[test]
     fn unknown_types_are_rejected_with_the_list() {
-        for bad in ["scgenept_go_c_gpt", "scgpt_no_attention", "go_x_gpt_concat", ""] {
+        for bad in [
+            "scgenept_go_c_gpt",
+            "scgpt_no_attention",
+            "go_x_gpt_concat",
+            "",
+        ] {
             let e = preset(bad, 1536).unwrap_err().to_string();
-            assert!(e.contains("unknown model type") && e.contains("scgenept_go_c_gpt_concat"), "{e}");
+            assert!(
+                e.contains("unknown model type") && e.contains("scgenept_go_c_gpt_concat"),
+                "{e}"
+            );
         }
     }
 }

@@ -19,6 +19,14 @@ pub enum ParamSlot<'a, B: Backend> {
 }
 
 impl<B: Backend> ParamSlot<'_, B> {
+    /// Runs the parameter's (lazy) initialiser now, in place.
+    pub fn initialize(&self) {
+        match self {
+            ParamSlot::Vector(p) => drop(p.val()),
+            ParamSlot::Transposed(p) | ParamSlot::Matrix(p) => drop(p.val()),
+        }
+    }
+
     /// Shape in PyTorch layout.
     pub fn torch_shape(&self) -> Vec<usize> {
         match self {
@@ -50,7 +58,10 @@ pub(crate) fn join(prefix: &str, name: &str) -> String {
 
 impl<B: Backend> NamedParams<B> for Linear<B> {
     fn visit_params(&mut self, prefix: &str, f: &mut Visitor<'_, B>) {
-        f(join(prefix, "weight"), ParamSlot::Transposed(&mut self.weight));
+        f(
+            join(prefix, "weight"),
+            ParamSlot::Transposed(&mut self.weight),
+        );
         if let Some(bias) = self.bias.as_mut() {
             f(join(prefix, "bias"), ParamSlot::Vector(bias));
         }

@@ -85,7 +85,9 @@ pub fn grads_state_dict<B: AutodiffBackend>(
     m.visit_named_params(&mut |name, slot| {
         let g = match slot {
             ParamSlot::Vector(p) => p.grad(grads).map(HostTensor::from_tensor),
-            ParamSlot::Transposed(p) => p.grad(grads).map(|g| HostTensor::from_tensor(g.transpose())),
+            ParamSlot::Transposed(p) => p
+                .grad(grads)
+                .map(|g| HostTensor::from_tensor(g.transpose())),
             ParamSlot::Matrix(p) => p.grad(grads).map(HostTensor::from_tensor),
         };
         if let Some(g) = g {
@@ -200,12 +202,7 @@ pub fn apply_state_dict<B: Backend>(
     let mut report = LoadReport::default();
     let mut used = std::collections::BTreeSet::new();
     let mut first_error: Option<ModelError> = None;
-    let device = model
-        .decoder
-        .fc4
-        .weight
-        .val()
-        .device();
+    let device = model.decoder.fc4.weight.val().device();
 
     model.visit_named_params(&mut |name, slot| {
         let Some(orig) = canon.get(&name) else {

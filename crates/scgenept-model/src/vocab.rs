@@ -193,7 +193,13 @@ mod tests {
     #[test]
     fn oov_modes() {
         let v = GeneVocab::scgpt();
-        let genes = ["FOSB", "NOT_A_GENE_1", "CEBPB", "NOT_A_GENE_2", "NOT_A_GENE_1"];
+        let genes = [
+            "FOSB",
+            "NOT_A_GENE_1",
+            "CEBPB",
+            "NOT_A_GENE_2",
+            "NOT_A_GENE_1",
+        ];
         let shared = v.map_genes(&genes, OovMode::SharedPad);
         assert_eq!(shared.vocab_size, 60_697);
         assert_eq!(shared.ids[1], 60_694);
@@ -215,9 +221,13 @@ mod tests {
 
     #[test]
     fn bad_vocab_is_a_clear_error() {
-        let e = GeneVocab::parse("[1,2]", Path::new("v.json")).unwrap_err().to_string();
+        let e = GeneVocab::parse("[1,2]", Path::new("v.json"))
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("v.json:"), "{e}");
-        let e = GeneVocab::parse(r#"{"A":0,"B":0}"#, Path::new("v.json")).unwrap_err().to_string();
+        let e = GeneVocab::parse(r#"{"A":0,"B":0}"#, Path::new("v.json"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("permutation"), "{e}");
     }
 }

@@ -1,0 +1,151 @@
+//! Forward + backward step benchmark: the cost of one training step of the network at a given
+//! size, on any backend. Used by `benches/step.rs` and `scgenept bench step` (the latter is how
+//! GPU numbers are taken, since GPU machines have no Rust toolchain).
+
+use std::time::Instant;
+
+use anyhow::Result;
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{Distribution, Int, Tensor};
+use serde::Serialize;
+
+use scgenept_model::{model_type, ModelConfig, ScGenePT};
+
+use crate::device::WithBackend;
+
+/// What to time.
+#[derive(Clone, Debug, Serialize)]
+pub struct StepBench {
+    pub label: String,
+    pub model: ModelConfig,
+    pub batch: usize,
+    pub seq_len: usize,
+    pub warmup: usize,
+    pub steps: usize,
+    pub seed: u64,
+}
+
+impl StepBench {
+    /// The paper's network (scGenePT NCBI+UniProt: d 512, 12 layers, 8 heads, one 1536-wide
+    /// knowledge table over the 60,697-gene vocabulary) at `batch` × `seq_len`.
+    pub fn full(batch: usize, seq_len: usize) -> Self {
+        let model = model_type::preset("scgenept_ncbi+uniprot_gpt", 1536)
+            .expect("built-in model type")
+            .config;
+        Self {
+            label: "full".into(),
+            model,
+            batch,
+            seq_len,
+            warmup: 1,
+            steps: 3,
+            seed: 42,
+        }
+    }
+
+    /// A network the size of the parity fixture (d 64, 2 layers, 4 heads, two knowledge sources).
+    pub fn small() -> Self {
+        let mut model = model_type::preset("scgenept_ncbi+uniprot_gpt_go_c_gpt_concat", 24)
+            .expect("built-in model type")
+            .config;
+        model.vocab_size = 200;
+        model.pad_token_id = 197;
+        model.d_model = 64;
+        model.nhead = 4;
+        model.d_hid = 64;
+        model.nlayers = 2;
+        model.language_sources[1].d_llm = 16;
+        Self {
+            label: "small".into(),
+            model,
+            batch: 3,
+            seq_len: 48,
+            warmup: 3,
+            steps: 20,
+            seed: 42,
+        }
+    }
+}
+
+/// Timings of one benchmark run.
+#[derive(Clone, Debug, Serialize)]
+pub struct StepBenchResult {
+    pub label: String,
+    pub device: String,
+    pub batch: usize,
+    pub seq_len: usize,
+    pub parameters: usize,
+    pub steps: usize,
+    pub ms_per_step_mean: f64,
+    pub ms_per_step_min: f64,
+    /// Peak resident memory of the process (CPU backends; includes everything the process holds).
+    pub peak_rss_mib: Option<f64>,
+}
+
+/// Peak resident set size of this process, from `/proc/self/status` (Linux).
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// One random batch: gene ids, expression values, perturbation flags and targets.
+struct StepInputs<B: Backend> {
+    ids: Tensor<B, 2, Int>,
+    values: Tensor<B, 2>,
+    flags: Tensor<B, 2, Int>,
+    target: Tensor<B, 2>,
+}
+
+impl<B: Backend> StepInputs<B> {
+    fn random(cfg: &StepBench, device: &B::Device) -> Self {
+        let shape = [cfg.batch, cfg.seq_len];
+        let vocab = cfg.model.vocab_size as f64;
+        let uniform =
+            |hi: f64| Tensor::<B, 2>::random(shape, Distribution::Uniform(0.0, hi), device);
+        Self {
+            ids: uniform(vocab - 1.0).int(),
+            values: uniform(4.0),
+            flags: Tensor::<B, 2>::random(shape, Distribution::Bernoulli(0.01), device).int(),
+            target: uniform(4.0),
+        }
+    }
+}
+
+impl WithBackend for StepBench {
+    type Output = StepBenchResult;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device, label: &str) -> Result<StepBenchResult> {
+        B::seed(&device, self.seed);
+        let model = ScGenePT::<B>::new(&self.model, &device)?;
+        let parameters = burn::module::Module::num_params(&model);
+        let x = StepInputs::<B>::random(&self, &device);
+        let mut times = Vec::with_capacity(self.steps);
+        for i in 0..self.warmup + self.steps {
+            let t0 = Instant::now();
+            let out = model.forward(x.ids.clone(), x.values.clone(), x.flags.clone());
+            let loss = (out - x.target.clone()).powf_scalar(2.0).mean();
+            let grads = loss.backward();
+            drop(grads);
+            B::sync(&device)?;
+            let ms = t0.elapsed().as_secs_f64() * 1e3;
+            if i >= self.warmup {
+                times.push(ms);
+            }
+        }
+        let mean = times.iter().sum::<f64>() / times.len().max(1) as f64;
+        let min = times.iter().copied().fold(f64::INFINITY, f64::min);
+        Ok(StepBenchResult {
+            label: self.label,
+            device: label.to_string(),
+            batch: self.batch,
+            seq_len: self.seq_len,
+            parameters,
+            steps: self.steps,
+            ms_per_step_mean: mean,
+            ms_per_step_min: min,
+            peak_rss_mib: peak_rss_mib(),
+        })
+    }
+}

@@ -1,0 +1,153 @@
+//! `--device cpu|wgpu[:N]|cuda[:N]`: parsing, a usability probe, and dispatch of generic code onto
+//! the matching burn backend (always wrapped in `Autodiff`).
+
+use std::fmt;
+use std::str::FromStr;
+
+use anyhow::{bail, Context, Result};
+use burn::tensor::backend::AutodiffBackend;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceKind {
+    /// burn-flex on the CPU: deterministic, no system packages.
+    Cpu,
+    Wgpu,
+    Cuda,
+}
+
+/// A parsed `--device` value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Device {
+    pub kind: DeviceKind,
+    pub index: usize,
+}
+
+impl FromStr for Device {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let (name, index) = match s.split_once(':') {
+            Some((n, i)) => (
+                n,
+                i.parse::<usize>()
+                    .with_context(|| format!("device index in '{s}' is not a number"))?,
+            ),
+            None => (s, 0),
+        };
+        let kind = match name {
+            "cpu" => DeviceKind::Cpu,
+            "wgpu" => DeviceKind::Wgpu,
+            "cuda" => DeviceKind::Cuda,
+            _ => bail!("unknown device '{s}': use cpu, wgpu[:N] or cuda[:N]"),
+        };
+        Ok(Self { kind, index })
+    }
+}
+
+impl fmt::Display for Device {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            DeviceKind::Cpu => write!(f, "cpu"),
+            DeviceKind::Wgpu => write!(f, "wgpu:{}", self.index),
+            DeviceKind::Cuda => write!(f, "cuda:{}", self.index),
+        }
+    }
+}
+
+/// Generic work to run on whichever backend `--device` selects.
+pub trait WithBackend {
+    type Output;
+    fn run<B: AutodiffBackend>(self, device: B::Device, label: &str) -> Result<Self::Output>;
+}
+
+/// Runs a tiny computation on `device` and turns a backend panic (no driver, no GPU) into an
+/// error, before any real work starts.
+fn probe<B: AutodiffBackend>(device: &B::Device, label: &str) -> Result<()> {
+    let d = device.clone();
+    let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let t = burn::tensor::Tensor::<B, 1>::ones([4], &d);
+        t.sum().into_scalar()
+    }));
+    match ok {
+        Ok(_) => Ok(()),
+        Err(_) => {
+            bail!("device {label} is not usable (no driver or no device found); try --device cpu")
+        }
+    }
+}
+
+impl Device {
+    pub fn cpu() -> Self {
+        Self {
+            kind: DeviceKind::Cpu,
+            index: 0,
+        }
+    }
+
+    /// Runs `work` on this device's backend.
+    pub fn dispatch<W: WithBackend>(&self, work: W) -> Result<W::Output> {
+        let label = self.to_string();
+        match self.kind {
+            DeviceKind::Cpu => run_cpu(work, &label),
+            DeviceKind::Cuda => run_cuda(work, self.index, &label),
+            DeviceKind::Wgpu => run_wgpu(work, self.index, &label),
+        }
+    }
+}
+
+#[cfg(feature = "flex")]
+fn run_cpu<W: WithBackend>(work: W, label: &str) -> Result<W::Output> {
+    type B = burn::backend::Autodiff<burn::backend::Flex>;
+    let device = Default::default();
+    probe::<B>(&device, label)?;
+    work.run::<B>(device, label)
+}
+
+#[cfg(not(feature = "flex"))]
+fn run_cpu<W: WithBackend>(_work: W, _label: &str) -> Result<W::Output> {
+    bail!("this binary was built without the CPU backend; rebuild with --features flex")
+}
+
+#[cfg(feature = "cuda")]
+fn run_cuda<W: WithBackend>(work: W, index: usize, label: &str) -> Result<W::Output> {
+    type B = burn::backend::Autodiff<burn::backend::Cuda>;
+    let device = burn::backend::cuda::CudaDevice { index };
+    probe::<B>(&device, label)?;
+    work.run::<B>(device, label)
+}
+
+#[cfg(not(feature = "cuda"))]
+fn run_cuda<W: WithBackend>(_work: W, _index: usize, _label: &str) -> Result<W::Output> {
+    bail!("this binary was built without CUDA support; rebuild with `cargo build --release --features cuda`")
+}
+
+#[cfg(feature = "wgpu")]
+fn run_wgpu<W: WithBackend>(work: W, index: usize, label: &str) -> Result<W::Output> {
+    type B = burn::backend::Autodiff<burn::backend::Wgpu>;
+    let device = if index == 0 {
+        burn::backend::wgpu::WgpuDevice::DefaultDevice
+    } else {
+        burn::backend::wgpu::WgpuDevice::DiscreteGpu(index)
+    };
+    probe::<B>(&device, label)?;
+    work.run::<B>(device, label)
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn run_wgpu<W: WithBackend>(_work: W, _index: usize, _label: &str) -> Result<W::Output> {
+    bail!("this binary was built without wgpu support; rebuild with `cargo build --release --features wgpu`")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_devices() {
+        assert_eq!("cpu".parse::<Device>().unwrap().kind, DeviceKind::Cpu);
+        let d: Device = "cuda:1".parse().unwrap();
+        assert_eq!((d.kind, d.index), (DeviceKind::Cuda, 1));
+        assert!("tpu".parse::<Device>().is_err());
+        assert!("cuda:x".parse::<Device>().is_err());
+    }
+}
