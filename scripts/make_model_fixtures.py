@@ -15,6 +15,10 @@ Small size, random weights, dropout off. Writes, under tests/fixtures/model/:
   io.safetensors            gene_ids, values, pert_flags, target (inputs), output, loss
   grads.safetensors         d loss / d parameter, every parameter, PyTorch layout
   versions.json             the versions that produced them
+  scgpt_whole_human_keys.json
+                            key → shape of scgpt's real TransformerModel at the whole-human
+                            checkpoint's sizes (args.json), flash names: the names and shapes a
+                            real best_model.pt carries, without its 200 MB of weights
 
 `--check-export DIR` loads DIR/model.safetensors (written by `scgenept model import`) into the
 reference module with strict load_state_dict and checks its output against io.safetensors; the
@@ -105,20 +109,21 @@ class GOPTEncoder(nn.Module):
 
 
 class ScGenePTReference(nn.Module):
-    """The scGenePT forward of REFERENCE.md §1.2 with dropout 0 and the non-flash encoder."""
+    """The scGenePT forward of REFERENCE.md §1.2 with the non-flash encoder (dropout 0 for the
+    fixtures; the sizes are parameters so scripts/bench_reference_step.py can build it full-size)."""
 
-    def __init__(self, tables):
+    def __init__(self, tables, vocab=VOCAB, pad_id=PAD_ID, d_model=D_MODEL, nhead=NHEAD,
+                 d_hid=D_HID, nlayers=NLAYERS, dropout=0.0):
         super().__init__()
-        dropout = 0.0
-        self.encoder = SM.GeneEncoder(VOCAB, D_MODEL, padding_idx=PAD_ID)
-        self.value_encoder = SM.ContinuousValueEncoder(D_MODEL, dropout)
-        self.genept_encoder = GenePTEncoder(tables[0], D_MODEL, PAD_ID)
-        self.gopt_encoder_c = GOPTEncoder(tables[1], D_MODEL, PAD_ID)
-        self.pert_encoder = nn.Embedding(3, D_MODEL, padding_idx=PERT_PAD_ID)
-        self.ln = nn.LayerNorm(D_MODEL)
-        layer = nn.TransformerEncoderLayer(D_MODEL, NHEAD, D_HID, dropout, batch_first=True)
-        self.transformer_encoder = nn.TransformerEncoder(layer, NLAYERS, enable_nested_tensor=False)
-        self.decoder = SM.ExprDecoder(D_MODEL)
+        self.encoder = SM.GeneEncoder(vocab, d_model, padding_idx=pad_id)
+        self.value_encoder = SM.ContinuousValueEncoder(d_model, dropout)
+        self.genept_encoder = GenePTEncoder(tables[0], d_model, pad_id)
+        self.gopt_encoder_c = GOPTEncoder(tables[1], d_model, pad_id)
+        self.pert_encoder = nn.Embedding(3, d_model, padding_idx=PERT_PAD_ID)
+        self.ln = nn.LayerNorm(d_model)
+        layer = nn.TransformerEncoderLayer(d_model, nhead, d_hid, dropout, batch_first=True)
+        self.transformer_encoder = nn.TransformerEncoder(layer, nlayers, enable_nested_tensor=False)
+        self.decoder = SM.ExprDecoder(d_model)
         # scGPT TransformerGenerator.init_weights
         self.encoder.embedding.weight.data.uniform_(-0.1, 0.1)
 
@@ -248,6 +253,34 @@ def main_generate():
         + "\n"
     )
     print(f"loss {loss.item():.6f}; {len(sd)} tensors; fixtures in {OUT}")
+    write_whole_human_keys()
+
+
+def write_whole_human_keys():
+    """Key names and shapes of the real scGPT TransformerModel at the whole-human sizes."""
+    args = json.loads((OUT.parents[2] / "crates/scgenept-model/assets/scgpt/args.json").read_text())
+    with torch.device("meta"):  # shapes only, no memory
+        model = SM.TransformerModel(
+            ntoken=60697,
+            d_model=args["embsize"],
+            nhead=args["nheads"],
+            d_hid=args["d_hid"],
+            nlayers=args["nlayers"],
+            nlayers_cls=args["n_layers_cls"],
+            vocab={"<pad>": 60694},
+            dropout=args["dropout"],
+            pad_token="<pad>",
+            pad_value=args["pad_value"],
+            do_mvc=args["MVC"],
+            input_emb_style="continuous",
+        )
+    # The checkpoint was trained with flash-attn (args.json fast_transformer): Wqkv names.
+    keys = {
+        k.replace("self_attn.in_proj_", "self_attn.Wqkv."): list(v.shape)
+        for k, v in model.state_dict().items()
+    }
+    (OUT / "scgpt_whole_human_keys.json").write_text(json.dumps(keys, indent=1) + "\n")
+    print(f"scgpt TransformerModel (whole-human sizes): {len(keys)} keys")
 
 
 def main_check_export(bundle: pathlib.Path):

@@ -222,3 +222,47 @@ fn unknown_model_type_lists_the_valid_ones() {
     assert!(e.contains("unknown model type 'scgenept_go_c_gpt'"));
     assert!(e.contains("scgenept_go_c_gpt_concat"));
 }
+
+/// The names and shapes of a real whole-human scGPT `best_model.pt` (from scgpt's own
+/// `TransformerModel` at the `args.json` sizes, flash names) import into a full-size scGenePT
+/// model exactly as the reference's `load_pretrained` would: all of `encoder`, `value_encoder` and
+/// the 12 transformer layers, nothing else.
+#[test]
+fn real_scgpt_whole_human_key_set_imports_at_full_size() {
+    use scgenept_model::state_dict::{apply_state_dict, ApplyOptions};
+    use scgenept_model::HostTensor;
+
+    let text = std::fs::read_to_string(fixtures().join("scgpt_whole_human_keys.json")).unwrap();
+    let keys: std::collections::BTreeMap<String, Vec<usize>> = serde_json::from_str(&text).unwrap();
+    let sd: scgenept_model::StateDict = keys
+        .iter()
+        .map(|(k, shape)| {
+            let n = shape.iter().product();
+            (k.clone(), HostTensor::new(shape.clone(), vec![0.01; n]))
+        })
+        .collect();
+    // Full-size network; a narrow knowledge table keeps the test light (it is not in the file).
+    let p = preset("scgenept_ncbi+uniprot_gpt", 8).unwrap();
+    let model = fresh(&p.config);
+    let opts = ApplyOptions {
+        prefixes: Some(p.pretrained_prefixes.clone()),
+    };
+    let (_, report) = apply_state_dict(model, &sd, &opts, Path::new("best_model.pt")).unwrap();
+    assert_eq!(report.applied.len(), 2 + 1 + 6 + 12 * 12, "{report}");
+    assert!(report
+        .applied
+        .contains(&"transformer_encoder.layers.11.self_attn.in_proj_weight".to_string()));
+    let missing: std::collections::BTreeSet<&str> = report
+        .missing
+        .iter()
+        .map(|k| k.split('.').next().unwrap())
+        .collect();
+    assert_eq!(
+        missing.into_iter().collect::<Vec<_>>(),
+        ["decoder", "genept_encoder", "ln", "pert_encoder"],
+        "fresh init for everything the reference does not load"
+    );
+    assert!(report.unused.iter().any(|k| k.starts_with("cls_decoder.")));
+    assert!(report.unused.iter().any(|k| k.starts_with("mvc_decoder.")));
+    assert!(report.mismatched.is_empty() && report.extended.is_empty());
+}

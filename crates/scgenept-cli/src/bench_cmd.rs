@@ -58,20 +58,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             b.seq_len = seq_len.unwrap_or(b.seq_len);
             b.steps = steps.unwrap_or(b.steps);
             let r = device.dispatch(b)?;
-            println!(
-                "step[{}] device={} batch={} seq_len={} params={}: {:.2} ms/step mean, {:.2} min over {} steps; peak RSS {}",
-                r.label,
-                r.device,
-                r.batch,
-                r.seq_len,
-                r.parameters,
-                r.ms_per_step_mean,
-                r.ms_per_step_min,
-                r.steps,
-                r.peak_rss_mib
-                    .map(|m| format!("{m:.0} MiB"))
-                    .unwrap_or_else(|| "n/a".into())
-            );
+            println!("{r}");
             if let Some(path) = json {
                 std::fs::write(&path, serde_json::to_string_pretty(&r)? + "\n")
                     .with_context(|| format!("{}: cannot write", path.display()))?;

@@ -82,6 +82,26 @@ pub struct StepBenchResult {
     pub peak_rss_mib: Option<f64>,
 }
 
+impl std::fmt::Display for StepBenchResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "step[{}] device={} batch={} × {} genes, {} params: {:.1} ms/step (min {:.1}, {} steps), peak RSS {}",
+            self.label,
+            self.device,
+            self.batch,
+            self.seq_len,
+            self.parameters,
+            self.ms_per_step_mean,
+            self.ms_per_step_min,
+            self.steps,
+            self.peak_rss_mib
+                .map(|m| format!("{m:.0} MiB"))
+                .unwrap_or_else(|| "n/a".into())
+        )
+    }
+}
+
 /// Peak resident set size of this process, from `/proc/self/status` (Linux).
 pub fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;

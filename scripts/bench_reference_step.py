@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""Times one forward + backward step of the reference scGenePT composition (the module that
+scripts/make_model_fixtures.py checks our network against) in PyTorch, for comparison with
+`scgenept bench step`. Same shape as StepBench::full: d 512, 12 layers, 8 heads, one 1536-wide
+knowledge table over 60,697 rows (plus the 16-wide GO table of the fixture composition), dropout 0.2.
+
+    .venv-fixtures/bin/python scripts/bench_reference_step.py --batch 2 --seq-len 1536 --threads 2
+"""
+
+import argparse
+import json
+import resource
+import time
+
+import numpy as np
+import torch
+
+from make_model_fixtures import PAD_ID, ScGenePTReference  # noqa: F401  (imports real scgpt)
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--batch", type=int, default=2)
+ap.add_argument("--seq-len", type=int, default=1536)
+ap.add_argument("--steps", type=int, default=2)
+ap.add_argument("--threads", type=int, default=2)
+ap.add_argument("--device", default="cpu")
+ap.add_argument("--json")
+a = ap.parse_args()
+
+torch.set_num_threads(a.threads)
+torch.manual_seed(42)
+rng = np.random.RandomState(42)
+vocab, pad = 60697, 60694
+tables = [rng.uniform(-0.1, 0.1, (vocab, 1536)), rng.uniform(-0.1, 0.1, (vocab, 16))]
+model = ScGenePTReference(tables, vocab=vocab, pad_id=pad, d_model=512, nhead=8, d_hid=512,
+                          nlayers=12, dropout=0.2).to(a.device).train()
+shape = (a.batch, a.seq_len)
+src = torch.randint(0, vocab - 1, shape, device=a.device)
+values = torch.rand(shape, device=a.device) * 4
+flags = (torch.rand(shape, device=a.device) < 0.01).long()
+target = torch.rand(shape, device=a.device) * 4
+
+times = []
+for i in range(1 + a.steps):
+    t0 = time.perf_counter()
+    model.zero_grad()
+    loss = ((model(src, values, flags) - target) ** 2).mean()
+    loss.backward()
+    if a.device.startswith("cuda"):
+        torch.cuda.synchronize()
+    if i > 0:
+        times.append((time.perf_counter() - t0) * 1e3)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+res = {
+    "label": "pytorch-reference",
+    "device": a.device,
+    "torch": torch.__version__,
+    "threads": a.threads,
+    "batch": a.batch,
+    "seq_len": a.seq_len,
+    "ms_per_step_mean": sum(times) / len(times),
+    "ms_per_step_min": min(times),
+    "peak_rss_mib": peak,
+}
+print(json.dumps(res))
+if a.json:
+    open(a.json, "w").write(json.dumps(res, indent=2) + "\n")

@@ -1,0 +1,185 @@
+//! The `scgenept` binary end to end: commands succeed on good input and fail with one line on bad.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn scgenept(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_scgenept"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("binary runs")
+}
+
+fn tempdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("scgenept-cli-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn every_shipped_model_config_builds_a_bundle() {
+    let dir = tempdir("configs");
+    let mut n = 0;
+    for entry in std::fs::read_dir(root().join("configs/models")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+            continue;
+        }
+        // Shrink to test size through a derived config: same keys, small transformer and tables.
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut cfg: toml::Table = toml::from_str(&text).unwrap();
+        for (k, v) in [
+            ("d_model", 16),
+            ("nhead", 2),
+            ("d_hid", 16),
+            ("nlayers", 1),
+            ("vocab_size", 60697),
+        ] {
+            cfg.insert(k.into(), toml::Value::Integer(v));
+        }
+        cfg.insert("pad_token_id".into(), toml::Value::Integer(60694));
+        if let Some(toml::Value::Array(sources)) = cfg.get_mut("language_sources") {
+            for s in sources.iter_mut().filter_map(|s| s.as_table_mut()) {
+                s.insert("d_llm".into(), toml::Value::Integer(8));
+            }
+        }
+        let small = dir.join(path.file_name().unwrap());
+        std::fs::write(&small, toml::to_string(&cfg).unwrap()).unwrap();
+        let out = dir.join(path.file_stem().unwrap());
+        let o = scgenept(&[
+            "model",
+            "init",
+            "--config",
+            small.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}: {}", path.display(), stderr(&o));
+        assert!(out.join("model.safetensors").is_file() && out.join("config.json").is_file());
+        n += 1;
+    }
+    assert!(n >= 3, "expected the shipped model configs, found {n}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn model_types_lists_reference_names() {
+    let o = scgenept(&["model", "types"]);
+    assert!(o.status.success());
+    let s = String::from_utf8_lossy(&o.stdout);
+    for t in [
+        "scgpt ",
+        "scgenept_ncbi+uniprot_gpt ",
+        "scgenept_go_all_gpt_concat ",
+        "genept_ncbi_gpt ",
+    ] {
+        assert!(s.contains(t), "missing {t}");
+    }
+    assert!(s.contains("go_all_concat (gopt_encoder_f)"));
+}
+
+#[test]
+fn import_then_info_round_trip() {
+    let dir = tempdir("import");
+    let out = dir.join("bundle");
+    let o = scgenept(&[
+        "model",
+        "import",
+        "--checkpoint",
+        "tests/fixtures/model/state_dict_flash.pt",
+        "--config",
+        "tests/fixtures/model/config.json",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(s.contains("52 applied, 0 missing"), "{s}");
+    let o = scgenept(&["model", "info", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        s.contains("transformer_encoder.layers.1.self_attn.in_proj_weight")
+            && s.contains("[192, 64]"),
+        "{s}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_input_is_one_line_and_nonzero() {
+    let dir = tempdir("bad");
+    let out = dir.join("never");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "model",
+                "init",
+                "--model-type",
+                "scgenept_go_c_gpt",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            "unknown model type",
+        ),
+        (
+            vec![
+                "model",
+                "import",
+                "--checkpoint",
+                "missing.pt",
+                "--model-type",
+                "scgpt",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            "missing.pt",
+        ),
+        (
+            vec![
+                "model",
+                "import",
+                "--checkpoint",
+                "tests/fixtures/model/state_dict_torch.pt",
+                "--model-type",
+                "scgpt",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            "shape",
+        ),
+        (
+            vec![
+                "model",
+                "init",
+                "--config",
+                "README.md",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            "README.md",
+        ),
+        (vec!["bench", "step", "--device", "tpu"], "unknown device"),
+    ];
+    for (args, needle) in cases {
+        let o = scgenept(&args);
+        let e = stderr(&o);
+        assert!(!o.status.success(), "{args:?} succeeded");
+        let lines: Vec<&str> = e.lines().filter(|l| l.starts_with("error")).collect();
+        assert_eq!(lines.len(), 1, "{args:?}: {e}");
+        assert!(e.contains(needle), "{args:?}: {e}");
+        assert!(!e.contains("panicked"), "{args:?}: {e}");
+    }
+    assert!(!out.exists(), "nothing written on failure");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
