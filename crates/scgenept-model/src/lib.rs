@@ -14,6 +14,7 @@ pub mod error;
 pub mod model;
 pub mod model_type;
 pub mod params;
+pub mod softmax;
 pub mod state_dict;
 pub mod transformer;
 pub mod vocab;

@@ -14,6 +14,7 @@ use burn::tensor::{activation, backend::Backend, Tensor};
 
 use crate::config::ModelConfig;
 use crate::params::{join, NamedParams, ParamSlot, Visitor};
+use crate::softmax::softmax_last;
 
 /// Multi-head self-attention with PyTorch's packed input projection.
 #[derive(Module, Debug)]
@@ -48,12 +49,12 @@ impl<B: Backend> SelfAttention<B> {
             parts.next().expect("k"),
             parts.next().expect("v"),
         );
-        let dropout_active = self.attn_dropout.prob > 0.0 && B::ad_enabled(&q.device());
-        let ctx = if dropout_active {
-            // The fused kernel has no dropout; materialise the scores when training with it.
+        let ctx = if B::ad_enabled(&q.device()) {
+            // Training: burn's fused kernel has neither dropout nor a backward of its own (autodiff
+            // decomposes it), so materialise the scores and use the fused-backward softmax.
             let scale = (dh as f64).powf(-0.5);
             let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale);
-            let probs = self.attn_dropout.forward(activation::softmax(scores, 3));
+            let probs = self.attn_dropout.forward(softmax_last(scores));
             probs.matmul(v)
         } else {
             attention(q, k, v, None, None, AttentionModuleOptions::default())
