@@ -44,7 +44,8 @@ pub struct ModelSpec {
     /// Rows of every gene-indexed table (60,697 + genes added for out-of-vocabulary genes).
     #[arg(long)]
     vocab_size: Option<usize>,
-    /// scGPT `args.json` to take the transformer sizes from (default: the whole-human checkpoint's).
+    /// scGPT `args.json` to take the transformer sizes from (default with --model-type: the
+    /// whole-human checkpoint's; with --config: the config's own).
     #[arg(long)]
     scgpt_args: Option<PathBuf>,
 }
@@ -98,12 +99,12 @@ fn resolve(spec: &ModelSpec) -> Result<(ModelConfig, Vec<String>)> {
         (None, None) => bail!("give --model-type NAME or --config FILE"),
         (Some(_), Some(_)) => unreachable!("clap forbids both"),
     };
-    if spec.model_type.is_some() {
-        let args = match &spec.scgpt_args {
-            Some(p) => ScgptArgs::load(p)?,
-            None => ScgptArgs::whole_human(),
-        };
-        args.apply_to(&mut cfg);
+    // Transformer sizes: an explicit args.json always wins; a model type defaults to the
+    // whole-human checkpoint's; a config file keeps its own.
+    match (&spec.scgpt_args, &spec.model_type) {
+        (Some(p), _) => ScgptArgs::load(p)?.apply_to(&mut cfg),
+        (None, Some(_)) => ScgptArgs::whole_human().apply_to(&mut cfg),
+        (None, None) => {}
     }
     if let Some(v) = spec.vocab_size {
         cfg.vocab_size = v;

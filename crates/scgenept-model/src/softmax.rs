@@ -76,10 +76,7 @@ impl<I: Backend> Backward<I, 1> for Softmax {
     }
 }
 
-fn fused_softmax<I: Backend>(
-    x: FloatTensor<Autodiff<I>>,
-    dim: usize,
-) -> FloatTensor<Autodiff<I>> {
+fn fused_softmax<I: Backend>(x: FloatTensor<Autodiff<I>>, dim: usize) -> FloatTensor<Autodiff<I>> {
     match Softmax
         .prepare::<NoCheckpointing>([x.node.clone()])
         .compute_bound()
@@ -111,14 +108,15 @@ mod tests {
         let xb = x.require_grad();
         let ya = softmax_last(xa.clone());
         let yb = activation::softmax(xb.clone(), 3);
-        ya.clone()
-            .into_data()
-            .assert_approx_eq::<f32>(&yb.clone().into_data(), burn::tensor::Tolerance::absolute(1e-6));
+        ya.clone().into_data().assert_approx_eq::<f32>(
+            &yb.clone().into_data(),
+            burn::tensor::Tolerance::absolute(1e-6),
+        );
         let ga = (ya * w.clone()).sum().backward();
         let gb = (yb * w).sum().backward();
-        xa.grad(&ga)
-            .unwrap()
-            .into_data()
-            .assert_approx_eq::<f32>(&xb.grad(&gb).unwrap().into_data(), burn::tensor::Tolerance::absolute(1e-6));
+        xa.grad(&ga).unwrap().into_data().assert_approx_eq::<f32>(
+            &xb.grad(&gb).unwrap().into_data(),
+            burn::tensor::Tolerance::absolute(1e-6),
+        );
     }
 }
