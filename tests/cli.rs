@@ -183,3 +183,24 @@ fn bad_input_is_one_line_and_nonzero() {
     assert!(!out.exists(), "nothing written on failure");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn knowledge_show_prints_fosb_text() {
+    let o = scgenept(&["knowledge", "show", "FOSB"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        s.contains("[go_c]\nCellular Component: chromatin, nucleus, nucleoplasm"),
+        "{s}"
+    );
+    assert!(
+        s.contains("[ncbi]\nGene Symbol FOSB The Fos gene family"),
+        "{s}"
+    );
+    let o = scgenept(&["knowledge", "show", "NOT_A_GENE"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("no knowledge text for gene 'NOT_A_GENE'"));
+    let o = scgenept(&["knowledge", "show", "FOSB", "--source", "go_x"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("unknown knowledge source 'go_x'"));
+}

@@ -3,6 +3,7 @@
 
 mod bench_cmd;
 mod demo_cmd;
+mod knowledge_cmd;
 mod model_cmd;
 
 use std::process::ExitCode;
@@ -31,6 +32,9 @@ enum Command {
     /// Build, import, inspect and export model checkpoints.
     #[command(subcommand)]
     Model(model_cmd::ModelCommand),
+    /// Gene-knowledge text per knowledge source.
+    #[command(subcommand)]
+    Knowledge(knowledge_cmd::KnowledgeCommand),
     /// Benchmarks (numbers for benches/, never asserted).
     #[command(subcommand)]
     Bench(bench_cmd::BenchCommand),
@@ -57,6 +61,7 @@ fn main() -> ExitCode {
         Command::Demo(a) => demo_cmd::run(a),
         Command::Model(c) => model_cmd::run(c),
         Command::Bench(c) => bench_cmd::run(c),
+        Command::Knowledge(c) => knowledge_cmd::run(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,1 +1,6 @@
-//! GEARS datasets, splits and batches (see ARCHITECTURE.md); filled in by the data-crate work.
+//! Data for scgenept: gene-knowledge text today; GEARS datasets, the simulation split and
+//! training batches as the data-crate work lands (see ARCHITECTURE.md).
+
+pub mod gene_text;
+
+pub use gene_text::{GeneText, TextSource};

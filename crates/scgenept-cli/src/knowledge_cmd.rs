@@ -1,0 +1,44 @@
+//! `scgenept knowledge …`: the gene-knowledge text behind each knowledge source.
+
+use anyhow::{bail, Result};
+use clap::Subcommand;
+
+use scgenept_data::{GeneText, TextSource};
+
+#[derive(Subcommand)]
+pub enum KnowledgeCommand {
+    /// Print each source's text for a gene (GO-F/C/P/all, NCBI, NCBI+UniProt).
+    Show {
+        /// Gene symbol, e.g. FOSB.
+        gene: String,
+        /// Only this source: go_f, go_c, go_p, go_all, ncbi, ncbi_uniprot.
+        #[arg(long)]
+        source: Option<TextSource>,
+    },
+}
+
+pub fn run(cmd: KnowledgeCommand) -> Result<()> {
+    match cmd {
+        KnowledgeCommand::Show { gene, source } => {
+            let text = GeneText::embedded();
+            let sources = match source {
+                Some(s) => vec![s],
+                None => TextSource::ALL.to_vec(),
+            };
+            let mut any = false;
+            for s in sources {
+                match text.text(&gene, s) {
+                    Some(t) => {
+                        any = true;
+                        println!("[{s}]\n{t}\n");
+                    }
+                    None => println!("[{s}]\n(no text)\n"),
+                }
+            }
+            if !any {
+                bail!("no knowledge text for gene '{gene}' in any source (symbols are case-sensitive, e.g. FOSB)");
+            }
+            Ok(())
+        }
+    }
+}

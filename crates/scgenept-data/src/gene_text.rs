@@ -1,0 +1,299 @@
+//! The text scGenePT embeds for each gene, per knowledge source (PAPER.md "Knowledge sources"):
+//! GO molecular function / cellular component / biological process as
+//! `"Molecular Function: term1, term2, …"`, GO-all as the three joined by a space (F, C, P order),
+//! NCBI+UniProt summaries, and NCBI alone (the summary before `" Protein summary:"`).
+//!
+//! An aspect whose only annotation is its root term (`molecular_function`, …) means "no known
+//! function" in GO and yields no text, like a gene without annotations.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+const GO_TSV_GZ: &[u8] = include_bytes!("../assets/knowledge/go_terms_by_symbol.tsv.gz");
+const SUMMARIES_JSON: &str = include_str!("../assets/knowledge/gene_summaries_ncbi_uniprot.json");
+const PROTEIN_SUMMARY: &str = " Protein summary:";
+
+#[derive(Debug, thiserror::Error)]
+pub enum TextError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {reason}")]
+    Format {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+    #[error("unknown knowledge source '{0}'; valid: go_f, go_c, go_p, go_all, ncbi, ncbi_uniprot")]
+    UnknownSource(String),
+}
+
+/// A knowledge source with text behind it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TextSource {
+    GoF,
+    GoC,
+    GoP,
+    GoAll,
+    Ncbi,
+    NcbiUniprot,
+}
+
+impl TextSource {
+    pub const ALL: [TextSource; 6] = [
+        TextSource::GoF,
+        TextSource::GoC,
+        TextSource::GoP,
+        TextSource::GoAll,
+        TextSource::Ncbi,
+        TextSource::NcbiUniprot,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TextSource::GoF => "go_f",
+            TextSource::GoC => "go_c",
+            TextSource::GoP => "go_p",
+            TextSource::GoAll => "go_all",
+            TextSource::Ncbi => "ncbi",
+            TextSource::NcbiUniprot => "ncbi_uniprot",
+        }
+    }
+}
+
+impl fmt::Display for TextSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for TextSource {
+    type Err = TextError;
+    fn from_str(s: &str) -> Result<Self, TextError> {
+        TextSource::ALL
+            .into_iter()
+            .find(|t| t.name() == s)
+            .ok_or_else(|| TextError::UnknownSource(s.to_string()))
+    }
+}
+
+/// GO aspects in the order GO-all joins them.
+const ASPECTS: [(&str, &str, &str); 3] = [
+    ("MF", "Molecular Function", "molecular_function"),
+    ("CC", "Cellular Component", "cellular_component"),
+    ("BP", "Biological Process", "biological_process"),
+];
+
+/// Gene symbol → GO terms per aspect and NCBI+UniProt summary.
+#[derive(Clone, Debug, Default)]
+pub struct GeneText {
+    /// Terms per aspect, in `ASPECTS` order.
+    go: HashMap<String, [Vec<String>; 3]>,
+    summaries: HashMap<String, String>,
+}
+
+impl GeneText {
+    /// The annotations shipped with the crate (see assets/knowledge/SOURCE.md).
+    pub fn embedded() -> Self {
+        let mut tsv = String::new();
+        flate2::read::GzDecoder::new(GO_TSV_GZ)
+            .read_to_string(&mut tsv)
+            .expect("embedded GO table is valid gzip");
+        let origin = Path::new("<embedded go_terms_by_symbol.tsv.gz>");
+        let go = parse_go(&tsv, origin).expect("embedded GO table parses");
+        let summaries = serde_json::from_str(SUMMARIES_JSON).expect("embedded summaries parse");
+        Self { go, summaries }
+    }
+
+    /// Reads a GO table (`symbol \t BP|CC|MF \t t1; t2`, optionally gzipped) and a summaries JSON.
+    pub fn load(go_tsv: &Path, summaries_json: &Path) -> Result<Self, TextError> {
+        let bytes = std::fs::read(go_tsv).map_err(io(go_tsv))?;
+        let tsv = if bytes.starts_with(&[0x1f, 0x8b]) {
+            let mut s = String::new();
+            flate2::read::GzDecoder::new(&bytes[..])
+                .read_to_string(&mut s)
+                .map_err(io(go_tsv))?;
+            s
+        } else {
+            String::from_utf8(bytes).map_err(|e| TextError::Format {
+                path: go_tsv.to_path_buf(),
+                line: 0,
+                reason: format!("not UTF-8 text: {e}"),
+            })?
+        };
+        let go = parse_go(&tsv, go_tsv)?;
+        let text = std::fs::read_to_string(summaries_json).map_err(io(summaries_json))?;
+        let summaries = serde_json::from_str(&text).map_err(|e| TextError::Format {
+            path: summaries_json.to_path_buf(),
+            line: e.line(),
+            reason: format!("expected a JSON object of gene symbol → text: {e}"),
+        })?;
+        Ok(Self { go, summaries })
+    }
+
+    /// The text of `gene` for `source`, or `None` when the source says nothing about it.
+    pub fn text(&self, gene: &str, source: TextSource) -> Option<String> {
+        let aspect = |i: usize| -> Option<String> {
+            let terms = self.go.get(gene)?.get(i)?;
+            (!terms.is_empty()).then(|| format!("{}: {}", ASPECTS[i].1, terms.join(", ")))
+        };
+        match source {
+            TextSource::GoF => aspect(0),
+            TextSource::GoC => aspect(1),
+            TextSource::GoP => aspect(2),
+            TextSource::GoAll => {
+                let parts: Vec<String> = (0..3).filter_map(aspect).collect();
+                (!parts.is_empty()).then(|| parts.join(" "))
+            }
+            TextSource::NcbiUniprot => self.summaries.get(gene).cloned(),
+            TextSource::Ncbi => self
+                .summaries
+                .get(gene)
+                .map(|s| match s.find(PROTEIN_SUMMARY) {
+                    Some(i) => s[..i].to_string(),
+                    None => s.clone(),
+                }),
+        }
+    }
+
+    /// How many of `genes` have text for `source`.
+    pub fn coverage<S: AsRef<str>>(&self, genes: &[S], source: TextSource) -> usize {
+        genes
+            .iter()
+            .filter(|g| self.text(g.as_ref(), source).is_some())
+            .count()
+    }
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TextError + '_ {
+    move |source| TextError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn parse_go(tsv: &str, path: &Path) -> Result<HashMap<String, [Vec<String>; 3]>, TextError> {
+    let mut go: HashMap<String, [Vec<String>; 3]> = HashMap::new();
+    for (n, line) in tsv.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let bad = |reason: String| TextError::Format {
+            path: path.to_path_buf(),
+            line: n + 1,
+            reason,
+        };
+        let mut cols = line.split('\t');
+        let (Some(symbol), Some(code), Some(terms), None) =
+            (cols.next(), cols.next(), cols.next(), cols.next())
+        else {
+            return Err(bad(
+                "expected 3 tab-separated columns: symbol, aspect, terms".into(),
+            ));
+        };
+        let i = ASPECTS
+            .iter()
+            .position(|(c, _, _)| *c == code)
+            .ok_or_else(|| bad(format!("aspect '{code}' is not BP, CC or MF")))?;
+        let root = ASPECTS[i].2;
+        let entry = go.entry(symbol.to_string()).or_default();
+        entry[i].extend(
+            terms
+                .split("; ")
+                .map(str::trim)
+                .filter(|t| !t.is_empty() && *t != root)
+                .map(str::to_string),
+        );
+    }
+    Ok(go)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fosb_text_per_source() {
+        let t = GeneText::embedded();
+        let f = t.text("FOSB", TextSource::GoF).unwrap();
+        assert!(f.starts_with("Molecular Function: RNA polymerase II cis-regulatory region sequence-specific DNA binding, "), "{f}");
+        assert!(f.contains("protein binding"));
+        let c = t.text("FOSB", TextSource::GoC).unwrap();
+        assert_eq!(c, "Cellular Component: chromatin, nucleus, nucleoplasm, intracellular membrane-bounded organelle");
+        let p = t.text("FOSB", TextSource::GoP).unwrap();
+        assert!(p.starts_with(
+            "Biological Process: negative regulation of transcription by RNA polymerase II, "
+        ));
+        let all = t.text("FOSB", TextSource::GoAll).unwrap();
+        assert_eq!(all, format!("{f} {c} {p}"));
+        let ncbi = t.text("FOSB", TextSource::Ncbi).unwrap();
+        assert!(ncbi.starts_with("Gene Symbol FOSB The Fos gene family consists of 4 members"));
+        assert!(!ncbi.contains("Protein summary"));
+        let full = t.text("FOSB", TextSource::NcbiUniprot).unwrap();
+        assert!(
+            full.starts_with(&ncbi)
+                && full
+                    .contains(" Protein summary: Heterodimerizes with proteins of the JUN family")
+        );
+    }
+
+    #[test]
+    fn root_only_aspects_and_unknown_genes_have_no_text() {
+        let t = GeneText::embedded();
+        // A1BG: BP and MF are annotated only with their root term.
+        assert_eq!(t.text("A1BG", TextSource::GoF), None);
+        assert_eq!(t.text("A1BG", TextSource::GoP), None);
+        assert!(t.text("A1BG", TextSource::GoC).is_some());
+        assert_eq!(
+            t.text("A1BG", TextSource::GoAll),
+            t.text("A1BG", TextSource::GoC)
+        );
+        assert_eq!(t.text("NOT_A_GENE", TextSource::GoAll), None);
+        assert_eq!(t.text("NOT_A_GENE", TextSource::Ncbi), None);
+        assert_eq!(
+            t.coverage(&["FOSB", "A1BG", "NOT_A_GENE"], TextSource::GoF),
+            1
+        );
+    }
+
+    #[test]
+    fn bad_files_are_clear_errors() {
+        let dir = std::env::temp_dir().join(format!("scgenept-text-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let tsv = dir.join("go.tsv");
+        let json = dir.join("s.json");
+        std::fs::write(&tsv, "FOSB\tXX\tsomething\n").unwrap();
+        std::fs::write(&json, "{}").unwrap();
+        let e = GeneText::load(&tsv, &json).unwrap_err().to_string();
+        assert!(e.contains("go.tsv:1") && e.contains("'XX'"), "{e}");
+        std::fs::write(&tsv, "FOSB\tMF\tDNA binding\n").unwrap();
+        std::fs::write(&json, "[1]").unwrap();
+        let e = GeneText::load(&tsv, &json).unwrap_err().to_string();
+        assert!(e.contains("s.json") && e.contains("gene symbol"), "{e}");
+        std::fs::write(
+            &json,
+            r#"{"FOSB": "Gene Symbol FOSB x Protein summary: y"}"#,
+        )
+        .unwrap();
+        let t = GeneText::load(&tsv, &json).unwrap();
+        assert_eq!(
+            t.text("FOSB", TextSource::GoF).unwrap(),
+            "Molecular Function: DNA binding"
+        );
+        assert_eq!(
+            t.text("FOSB", TextSource::Ncbi).unwrap(),
+            "Gene Symbol FOSB x"
+        );
+        let e = GeneText::load(&dir.join("none.tsv"), &json)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("none.tsv"), "{e}");
+        assert!("go_x".parse::<TextSource>().is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
