@@ -2,5 +2,6 @@
 //! training batches as the data-crate work lands (see ARCHITECTURE.md).
 
 pub mod gene_text;
+pub mod pickle;
 
 pub use gene_text::{GeneText, TextSource};

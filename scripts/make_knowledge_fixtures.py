@@ -1,0 +1,40 @@
+#!/usr/bin/env python3
+"""Pickled gene-embedding files as GenePT / scGenePT distribute them (dict[str, numpy.ndarray]),
+written by the real pickle + numpy, for tests/knowledge_pickle.rs.
+
+    .venv-fixtures/bin/python scripts/make_knowledge_fixtures.py
+
+Writes tests/fixtures/knowledge/: embeddings_p{2,4,5}.pkl (same dict, three protocols; float64,
+float32, big-endian float64, float16 and [1, d]-shaped arrays), embeddings_lists.pkl (values as
+lists of floats), not_a_dict.pkl, strings.pkl (dict of str → str), expected.json (the vectors as
+float32 values) and versions.json.
+"""
+
+import json
+import pathlib
+import pickle
+
+import numpy as np
+
+OUT = pathlib.Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "knowledge"
+OUT.mkdir(parents=True, exist_ok=True)
+rng = np.random.RandomState(3)
+d = 6
+emb = {
+    "FOSB": rng.normal(size=d),                          # float64
+    "CEBPB": rng.normal(size=d).astype(np.float32),      # float32
+    "KLF1": rng.normal(size=d).astype(">f8"),            # big-endian float64
+    "SET": rng.normal(size=d).astype(np.float16),        # float16
+    "PTPN12": rng.normal(size=(1, d)),                   # [1, d]
+    "ZBTB10": np.asfortranarray(rng.normal(size=d)),
+}
+for proto in (2, 4, 5):
+    (OUT / f"embeddings_p{proto}.pkl").write_bytes(pickle.dumps(emb, protocol=proto))
+lists = {k: [float(x) for x in np.asarray(v, dtype=np.float64).ravel()] for k, v in emb.items()}
+(OUT / "embeddings_lists.pkl").write_bytes(pickle.dumps(lists, protocol=4))
+(OUT / "not_a_dict.pkl").write_bytes(pickle.dumps([1.0, 2.0], protocol=4))
+(OUT / "strings.pkl").write_bytes(pickle.dumps({"FOSB": "text"}, protocol=4))
+expected = {k: [float(x) for x in np.asarray(v).astype(np.float32).ravel()] for k, v in emb.items()}
+(OUT / "expected.json").write_text(json.dumps({"order": list(emb), "vectors": expected}, indent=1) + "\n")
+(OUT / "versions.json").write_text(json.dumps({"numpy": np.__version__}) + "\n")
+print(f"wrote {OUT}")
