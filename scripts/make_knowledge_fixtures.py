@@ -6,7 +6,7 @@ written by the real pickle + numpy, for tests/knowledge_pickle.rs.
 
 Writes tests/fixtures/knowledge/: embeddings_p{2,4,5}.pkl (same dict, three protocols; float64,
 float32, big-endian float64, float16 and [1, d]-shaped arrays), embeddings_lists.pkl (values as
-lists of floats), not_a_dict.pkl, strings.pkl (dict of str → str), expected.json (the vectors as
+lists of floats), embeddings.csv, embeddings_f{8,4}.npy + embeddings_genes.txt, not_a_dict.pkl, strings.pkl (dict of str → str), expected.json (the vectors as
 float32 values) and versions.json.
 """
 
@@ -35,6 +35,16 @@ lists = {k: [float(x) for x in np.asarray(v, dtype=np.float64).ravel()] for k, v
 (OUT / "not_a_dict.pkl").write_bytes(pickle.dumps([1.0, 2.0], protocol=4))
 (OUT / "strings.pkl").write_bytes(pickle.dumps({"FOSB": "text"}, protocol=4))
 expected = {k: [float(x) for x in np.asarray(v).astype(np.float32).ravel()] for k, v in emb.items()}
+# The same table as CSV (with header) and as .npy + gene list (float64 and float32).
+order = list(emb)
+matrix = np.stack([np.asarray(emb[g], dtype=np.float64).ravel() for g in order])
+with open(OUT / "embeddings.csv", "w") as f:
+    f.write("symbol," + ",".join(f"v{i}" for i in range(d)) + "\n")
+    for g, row in zip(order, matrix):
+        f.write(g + "," + ",".join(repr(float(np.float32(x))) for x in row) + "\n")
+np.save(OUT / "embeddings_f8.npy", matrix)
+np.save(OUT / "embeddings_f4.npy", matrix.astype(np.float32))
+(OUT / "embeddings_genes.txt").write_text("\n".join(order) + "\n")
 (OUT / "expected.json").write_text(json.dumps({"order": list(emb), "vectors": expected}, indent=1) + "\n")
 (OUT / "versions.json").write_text(json.dumps({"numpy": np.__version__}) + "\n")
 print(f"wrote {OUT}")

@@ -204,3 +204,31 @@ fn knowledge_show_prints_fosb_text() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("unknown knowledge source 'go_x'"));
 }
+
+#[test]
+fn knowledge_import_writes_a_table_or_refuses_cleanly() {
+    let dir = tempdir("kimport");
+    let out = dir.join("t.safetensors");
+    let o = scgenept(&[
+        "knowledge",
+        "import",
+        "tests/fixtures/knowledge/embeddings_p5.pkl",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("6 genes × 6 dims"));
+    assert!(out.is_file());
+    let bad = dir.join("bad.safetensors");
+    let o = scgenept(&[
+        "knowledge",
+        "import",
+        "tests/fixtures/knowledge/not_a_dict.pkl",
+        "--out",
+        bad.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("not a dict"), "{}", stderr(&o));
+    assert!(!bad.exists(), "nothing written on failure");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

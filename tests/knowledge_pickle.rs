@@ -73,3 +73,101 @@ fn wrong_pickles_are_clear_errors() {
     );
     std::fs::remove_file(&cut).unwrap();
 }
+
+mod tables {
+    use super::*;
+    use scgenept_data::KnowledgeTable;
+
+    fn want(gene: &str) -> Vec<f32> {
+        expected().1[gene]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect()
+    }
+
+    #[test]
+    fn pickle_csv_and_npy_import_to_the_same_table() {
+        let genes = fixtures().join("embeddings_genes.txt");
+        let tables = [
+            KnowledgeTable::import(&fixtures().join("embeddings_p4.pkl"), None).unwrap(),
+            KnowledgeTable::import(&fixtures().join("embeddings.csv"), None).unwrap(),
+            KnowledgeTable::import(&fixtures().join("embeddings_f8.npy"), Some(&genes)).unwrap(),
+            KnowledgeTable::import(&fixtures().join("embeddings_f4.npy"), Some(&genes)).unwrap(),
+        ];
+        for t in &tables {
+            assert_eq!(t.dim(), 6);
+            assert_eq!(t.genes(), expected().0.as_slice());
+            for g in t.genes() {
+                assert_eq!(t.get(g).unwrap(), want(g).as_slice(), "{g}");
+            }
+            assert!(t.get("NOT_A_GENE").is_none());
+        }
+    }
+
+    #[test]
+    fn save_load_round_trip_keeps_genes_values_and_provenance() {
+        let mut t = KnowledgeTable::import(&fixtures().join("embeddings_p2.pkl"), None).unwrap();
+        t.provenance.insert("source".into(), "ncbi_uniprot".into());
+        let path = std::env::temp_dir().join(format!(
+            "scgenept-table-{}/t.safetensors",
+            std::process::id()
+        ));
+        t.save(&path).unwrap();
+        let back = KnowledgeTable::load(&path).unwrap();
+        assert_eq!(back, t);
+        assert_eq!(back.provenance["source"], "ncbi_uniprot");
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn random_source_is_seeded_and_unit_norm() {
+        let genes: Vec<String> = ["FOSB", "KLF1", "SET"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let a = KnowledgeTable::random(&genes, 16, 42).unwrap();
+        let b = KnowledgeTable::random(&genes, 16, 42).unwrap();
+        let c = KnowledgeTable::random(&genes, 16, 43).unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a.get("FOSB"), c.get("FOSB"));
+        for g in &genes {
+            let n: f32 = a.get(g).unwrap().iter().map(|x| x * x).sum();
+            assert!((n - 1.0).abs() < 1e-5);
+        }
+        assert_eq!(a.provenance["source"], "random");
+    }
+
+    #[test]
+    fn bad_tables_are_clear_errors() {
+        let dir = std::env::temp_dir().join(format!("scgenept-badtable-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let check = |name: &str, body: &str, needle: &str| {
+            let p = dir.join(name);
+            std::fs::write(&p, body).unwrap();
+            let e = KnowledgeTable::import(&p, None).unwrap_err().to_string();
+            assert!(e.contains(name) && e.contains(needle), "{e}");
+        };
+        check("dup.csv", "A,1,2\nA,3,4\n", "appears twice");
+        check("ragged.csv", "A,1,2\nB,3\n", "has 1 values");
+        check("nan.csv", "A,1,NaN\n", "NaN");
+        check("text.csv", "A,1,2\nB,x,y\n", "line 2");
+        check("t.parquet", "", "unknown table format");
+        let e = KnowledgeTable::import(&fixtures().join("embeddings_f8.npy"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--genes"), "{e}");
+        let short = dir.join("short.txt");
+        std::fs::write(&short, "FOSB\n").unwrap();
+        let e = KnowledgeTable::import(&fixtures().join("embeddings_f8.npy"), Some(&short))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("1 genes listed but the array has 6 rows"), "{e}");
+        let e = KnowledgeTable::load(&fixtures().join("embeddings.csv"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a knowledge table"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,9 +1,11 @@
 //! `scgenept knowledge …`: the gene-knowledge text behind each knowledge source.
 
+use std::path::PathBuf;
+
 use anyhow::{bail, Result};
 use clap::Subcommand;
 
-use scgenept_data::{GeneText, TextSource};
+use scgenept_data::{GeneText, KnowledgeTable, TextSource};
 
 #[derive(Subcommand)]
 pub enum KnowledgeCommand {
@@ -14,6 +16,18 @@ pub enum KnowledgeCommand {
         /// Only this source: go_f, go_c, go_p, go_all, ncbi, ncbi_uniprot.
         #[arg(long)]
         source: Option<TextSource>,
+    },
+    /// Convert a distributed embedding file (GenePT/scGenePT pickle, CSV `symbol,v1..vN`, or
+    /// `.npy` with --genes) into a knowledge table (safetensors + gene list + provenance).
+    Import {
+        /// The embedding file: .pkl/.pickle, .csv or .npy.
+        file: PathBuf,
+        /// Gene list for a .npy file, one symbol a line, in row order.
+        #[arg(long)]
+        genes: Option<PathBuf>,
+        /// Output table, e.g. knowledge/ncbi_uniprot_ada.safetensors.
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -38,6 +52,17 @@ pub fn run(cmd: KnowledgeCommand) -> Result<()> {
             if !any {
                 bail!("no knowledge text for gene '{gene}' in any source (symbols are case-sensitive, e.g. FOSB)");
             }
+            Ok(())
+        }
+        KnowledgeCommand::Import { file, genes, out } => {
+            let table = KnowledgeTable::import(&file, genes.as_deref())?;
+            table.save(&out)?;
+            println!(
+                "wrote {}: {} genes × {} dims",
+                out.display(),
+                table.len(),
+                table.dim()
+            );
             Ok(())
         }
     }

@@ -2,6 +2,8 @@
 //! training batches as the data-crate work lands (see ARCHITECTURE.md).
 
 pub mod gene_text;
+pub mod knowledge_table;
 pub mod pickle;
 
 pub use gene_text::{GeneText, TextSource};
+pub use knowledge_table::KnowledgeTable;
