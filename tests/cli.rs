@@ -232,3 +232,19 @@ fn knowledge_import_writes_a_table_or_refuses_cleanly() {
     assert!(!bad.exists(), "nothing written on failure");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn knowledge_coverage_reports_aliases_and_gaps() {
+    let dir = tempdir("kcov");
+    let list = dir.join("genes.txt");
+    std::fs::write(&list, "# GEARS symbols\nFOSB\nAARS\nSARS\nNOT_A_GENE\n").unwrap();
+    let o = scgenept(&["knowledge", "coverage", "--genes", list.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(s.contains("go_f          2/4 genes with text"), "{s}");
+    assert!(
+        s.contains("AARS→AARS1") && s.contains("SARS(SARS1|SARS2)") && s.contains("NOT_A_GENE"),
+        "{s}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

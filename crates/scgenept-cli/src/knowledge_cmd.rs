@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::Subcommand;
 
-use scgenept_data::{GeneText, KnowledgeTable, TextSource};
+use scgenept_data::{GeneText, KnowledgeTable, Resolved, TextSource};
 
 #[derive(Subcommand)]
 pub enum KnowledgeCommand {
@@ -16,6 +16,13 @@ pub enum KnowledgeCommand {
         /// Only this source: go_f, go_c, go_p, go_all, ncbi, ncbi_uniprot.
         #[arg(long)]
         source: Option<TextSource>,
+    },
+    /// Per source, how many of a gene list have text; lists genes matched through an alias,
+    /// ambiguous aliases and genes without text.
+    Coverage {
+        /// Gene symbols, one a line (`#` comments allowed).
+        #[arg(long)]
+        genes: PathBuf,
     },
     /// Convert a distributed embedding file (GenePT/scGenePT pickle, CSV `symbol,v1..vN`, or
     /// `.npy` with --genes) into a knowledge table (safetensors + gene list + provenance).
@@ -41,16 +48,61 @@ pub fn run(cmd: KnowledgeCommand) -> Result<()> {
             };
             let mut any = false;
             for s in sources {
-                match text.text(&gene, s) {
-                    Some(t) => {
+                match text.lookup(&gene, s) {
+                    (Some(t), how) => {
                         any = true;
-                        println!("[{s}]\n{t}\n");
+                        let via = match how {
+                            Resolved::Alias(current) => format!(" (as {current})"),
+                            _ => String::new(),
+                        };
+                        println!("[{s}]{via}\n{t}\n");
                     }
-                    None => println!("[{s}]\n(no text)\n"),
+                    (None, Resolved::Ambiguous(c)) => {
+                        println!("[{s}]\n(no text: ambiguous alias of {})\n", c.join(", "))
+                    }
+                    (None, _) => println!("[{s}]\n(no text)\n"),
                 }
             }
             if !any {
                 bail!("no knowledge text for gene '{gene}' in any source (symbols are case-sensitive, e.g. FOSB)");
+            }
+            Ok(())
+        }
+        KnowledgeCommand::Coverage { genes } => {
+            let list = std::fs::read_to_string(&genes)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", genes.display()))?;
+            let genes: Vec<&str> = list
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .collect();
+            let text = GeneText::embedded();
+            for s in TextSource::ALL {
+                let (mut alias, mut ambiguous, mut missing) = (vec![], vec![], vec![]);
+                let mut covered = 0;
+                for g in &genes {
+                    match text.lookup(g, s) {
+                        (Some(_), Resolved::Alias(c)) => {
+                            covered += 1;
+                            alias.push(format!("{g}→{c}"))
+                        }
+                        (Some(_), _) => covered += 1,
+                        (None, Resolved::Ambiguous(c)) => {
+                            ambiguous.push(format!("{g}({})", c.join("|")))
+                        }
+                        (None, _) => missing.push(g.to_string()),
+                    }
+                }
+                println!("{s:<13} {covered}/{} genes with text", genes.len());
+                for (label, v) in [
+                    ("via alias", alias),
+                    ("ambiguous", ambiguous),
+                    ("no text", missing),
+                ] {
+                    if !v.is_empty() {
+                        println!("  {label} ({}): {}", v.len(), v.join(" "));
+                    }
+                }
             }
             Ok(())
         }

@@ -12,6 +12,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 const GO_TSV_GZ: &[u8] = include_bytes!("../assets/knowledge/go_terms_by_symbol.tsv.gz");
+const ALIASES_TSV_GZ: &[u8] = include_bytes!("../assets/knowledge/symbol_aliases.tsv.gz");
 const SUMMARIES_JSON: &str = include_str!("../assets/knowledge/gene_summaries_ncbi_uniprot.json");
 const PROTEIN_SUMMARY: &str = " Protein summary:";
 
@@ -68,7 +69,7 @@ impl TextSource {
 
 impl fmt::Display for TextSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.pad(self.name())
     }
 }
 
@@ -95,6 +96,21 @@ pub struct GeneText {
     /// Terms per aspect, in `ASPECTS` order.
     go: HashMap<String, [Vec<String>; 3]>,
     summaries: HashMap<String, String>,
+    /// Old or alternative symbol → current symbol(s) (org.Hs.eg.db `alias`).
+    aliases: HashMap<String, Vec<String>>,
+}
+
+/// How a dataset's gene symbol was matched to the annotations.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Resolved {
+    /// The annotations know the symbol as given.
+    AsGiven,
+    /// Found under its current symbol (GEARS uses old symbols: AARS → AARS1).
+    Alias(String),
+    /// The alias names several current genes; none is used.
+    Ambiguous(Vec<String>),
+    /// No text under the symbol or any alias.
+    Unresolved,
 }
 
 impl GeneText {
@@ -107,7 +123,20 @@ impl GeneText {
         let origin = Path::new("<embedded go_terms_by_symbol.tsv.gz>");
         let go = parse_go(&tsv, origin).expect("embedded GO table parses");
         let summaries = serde_json::from_str(SUMMARIES_JSON).expect("embedded summaries parse");
-        Self { go, summaries }
+        let mut tsv = String::new();
+        flate2::read::GzDecoder::new(ALIASES_TSV_GZ)
+            .read_to_string(&mut tsv)
+            .expect("embedded alias table is valid gzip");
+        let aliases = tsv
+            .lines()
+            .filter_map(|l| l.split_once('\t'))
+            .map(|(a, s)| (a.to_string(), s.split(',').map(str::to_string).collect()))
+            .collect();
+        Self {
+            go,
+            summaries,
+            aliases,
+        }
     }
 
     /// Reads a GO table (`symbol \t BP|CC|MF \t t1; t2`, optionally gzipped) and a summaries JSON.
@@ -133,7 +162,11 @@ impl GeneText {
             line: e.line(),
             reason: format!("expected a JSON object of gene symbol → text: {e}"),
         })?;
-        Ok(Self { go, summaries })
+        Ok(Self {
+            go,
+            summaries,
+            aliases: HashMap::new(),
+        })
     }
 
     /// The text of `gene` for `source`, or `None` when the source says nothing about it.
@@ -161,11 +194,27 @@ impl GeneText {
         }
     }
 
-    /// How many of `genes` have text for `source`.
+    /// The text of `gene` for `source`, trying its current symbol when the annotations do not
+    /// know the one given; says how it was matched.
+    pub fn lookup(&self, gene: &str, source: TextSource) -> (Option<String>, Resolved) {
+        if let Some(t) = self.text(gene, source) {
+            return (Some(t), Resolved::AsGiven);
+        }
+        match self.aliases.get(gene).map(Vec::as_slice) {
+            Some([one]) => match self.text(one, source) {
+                Some(t) => (Some(t), Resolved::Alias(one.clone())),
+                None => (None, Resolved::Unresolved),
+            },
+            Some(many) if many.len() > 1 => (None, Resolved::Ambiguous(many.to_vec())),
+            _ => (None, Resolved::Unresolved),
+        }
+    }
+
+    /// How many of `genes` have text for `source` (aliases included).
     pub fn coverage<S: AsRef<str>>(&self, genes: &[S], source: TextSource) -> usize {
         genes
             .iter()
-            .filter(|g| self.text(g.as_ref(), source).is_some())
+            .filter(|g| self.lookup(g.as_ref(), source).0.is_some())
             .count()
     }
 }
@@ -259,6 +308,30 @@ mod tests {
             t.coverage(&["FOSB", "A1BG", "NOT_A_GENE"], TextSource::GoF),
             1
         );
+    }
+
+    #[test]
+    fn old_gears_symbols_resolve_through_aliases() {
+        let t = GeneText::embedded();
+        // GEARS' Adamson/Norman symbols predate the 2022 renames.
+        let (text, how) = t.lookup("AARS", TextSource::GoF);
+        assert_eq!(how, Resolved::Alias("AARS1".into()));
+        assert!(text.unwrap().starts_with("Molecular Function: "));
+        assert_eq!(
+            t.lookup("C3orf72", TextSource::GoC).1,
+            Resolved::Alias("FOXL2NB".into())
+        );
+        // The summaries are keyed by GEARS' own symbols.
+        assert_eq!(t.lookup("AARS", TextSource::Ncbi).1, Resolved::AsGiven);
+        assert_eq!(
+            t.lookup("SARS", TextSource::GoF).1,
+            Resolved::Ambiguous(vec!["SARS1".into(), "SARS2".into()])
+        );
+        assert_eq!(
+            t.lookup("KIAA1804", TextSource::GoF).1,
+            Resolved::Unresolved
+        );
+        assert_eq!(t.coverage(&["AARS", "SARS", "FOSB"], TextSource::GoF), 2);
     }
 
     #[test]

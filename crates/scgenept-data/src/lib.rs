@@ -5,5 +5,5 @@ pub mod gene_text;
 pub mod knowledge_table;
 pub mod pickle;
 
-pub use gene_text::{GeneText, TextSource};
+pub use gene_text::{GeneText, Resolved, TextSource};
 pub use knowledge_table::KnowledgeTable;
