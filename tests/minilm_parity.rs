@@ -1,0 +1,62 @@
+//! Our all-MiniLM-L6-v2 equals sentence-transformers' (fixture from
+//! `scripts/make_minilm_fixtures.py`). Needs the model files: `scripts/fetch_minilm.sh`
+//! (`.ci/run` runs it).
+
+use std::path::Path;
+
+use burn::backend::Flex;
+use scgenept_model::minilm::{default_model_dir, TextEmbedder};
+
+#[test]
+fn embeddings_match_sentence_transformers() {
+    let fx =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/minilm/expected.json");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fx).unwrap()).unwrap();
+    let dir = default_model_dir();
+    let embedder = TextEmbedder::<Flex>::load(&dir, &Default::default())
+        .unwrap_or_else(|e| panic!("{e}\n(run scripts/fetch_minilm.sh first)"));
+    let sentences: Vec<String> = v["sentences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect();
+    for (s, n) in sentences.iter().zip(v["token_counts"].as_array().unwrap()) {
+        assert_eq!(
+            embedder.token_count(s).unwrap() as u64,
+            n.as_u64().unwrap(),
+            "{s:?}"
+        );
+    }
+    // Batches of 4 mix lengths, so padding and masking are exercised.
+    let ours = embedder.embed(&sentences, 4).unwrap();
+    let mut worst = 0.0f32;
+    for (o, t) in ours.iter().zip(v["embeddings"].as_array().unwrap()) {
+        assert_eq!(o.len(), 384);
+        for (a, b) in o.iter().zip(t.as_array().unwrap()) {
+            worst = worst.max((a - b.as_f64().unwrap() as f32).abs());
+        }
+    }
+    println!("MiniLM max |ours - sentence-transformers| = {worst:.2e}");
+    assert!(worst <= 1e-4, "embeddings differ by {worst}");
+    // One at a time gives the same vectors as batched (padding does not leak).
+    let single = embedder.embed(&sentences[3..4], 1).unwrap();
+    let d: f32 = single[0]
+        .iter()
+        .zip(&ours[3])
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(d <= 1e-5, "batched vs single differ by {d}");
+}
+
+#[test]
+fn missing_model_says_how_to_fetch_it() {
+    let e = TextEmbedder::<Flex>::load(Path::new("/nonexistent/minilm"), &Default::default())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("model.safetensors") && e.contains("scripts/fetch_minilm.sh"),
+        "{e}"
+    );
+}
