@@ -248,3 +248,62 @@ fn knowledge_coverage_reports_aliases_and_gaps() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Needs the MiniLM files (`scripts/fetch_minilm.sh`; `.ci/run` fetches them).
+#[test]
+fn knowledge_build_embeds_caches_and_reports() {
+    let dir = tempdir("kbuild");
+    let list = dir.join("genes.txt");
+    std::fs::write(&list, "FOSB\nAARS\nSARS\nNOT_A_GENE\n").unwrap();
+    let cache = dir.join("cache.bin");
+    let run = |source: &str, mode: &str, out: &str| {
+        scgenept(&[
+            "knowledge",
+            "build",
+            "--source",
+            source,
+            "--mode",
+            mode,
+            "--genes",
+            list.to_str().unwrap(),
+            "--out",
+            dir.join(out).to_str().unwrap(),
+            "--cache",
+            cache.to_str().unwrap(),
+        ])
+    };
+    let o = run("go_c", "concat", "a.safetensors");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        s.contains("2/4 genes with text") && s.contains("(0 from cache)"),
+        "{s}"
+    );
+    assert!(
+        s.contains("AARS→AARS1") && s.contains("SARS(SARS1|SARS2)") && s.contains("NOT_A_GENE"),
+        "{s}"
+    );
+    let o = run("go_c", "concat", "b.safetensors");
+    assert!(String::from_utf8_lossy(&o.stdout).contains("2 texts (2 from cache)"));
+    let a = scgenept_data::KnowledgeTable::load(&dir.join("a.safetensors")).unwrap();
+    let b = scgenept_data::KnowledgeTable::load(&dir.join("b.safetensors")).unwrap();
+    assert_eq!(a.get("FOSB"), b.get("FOSB"));
+    assert_eq!(a.dim(), 384);
+    assert_eq!(a.provenance["source"], "go_c");
+    let n: f32 = a.get("FOSB").unwrap().iter().map(|x| x * x).sum();
+    assert!((n - 1.0).abs() < 1e-4, "concat vectors are unit length");
+
+    let o = run("go_all", "avg", "c.safetensors");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let c = scgenept_data::KnowledgeTable::load(&dir.join("c.safetensors")).unwrap();
+    assert_eq!(c.provenance["mode"], "avg");
+    assert_ne!(c.get("FOSB"), a.get("FOSB"));
+
+    let o = run("ncbi", "avg", "d.safetensors");
+    assert!(!o.status.success() && stderr(&o).contains("use --mode concat"));
+    let o = run("random", "concat", "r.safetensors");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = scgenept_data::KnowledgeTable::load(&dir.join("r.safetensors")).unwrap();
+    assert_eq!((r.len(), r.dim()), (4, 384));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -6,6 +6,23 @@ use anyhow::{bail, Result};
 use clap::Subcommand;
 
 use scgenept_data::{GeneText, KnowledgeTable, Resolved, TextSource};
+use scgenept_model::minilm::{default_model_dir, TextEmbedder};
+use scgenept_train::knowledge::{build_table, default_cache_path, EmbedMode, EmbeddingCache};
+
+fn read_gene_list(path: &std::path::Path) -> Result<Vec<String>> {
+    let list =
+        std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let genes: Vec<String> = list
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(String::from)
+        .collect();
+    if genes.is_empty() {
+        bail!("{}: no gene symbols in the file", path.display());
+    }
+    Ok(genes)
+}
 
 #[derive(Subcommand)]
 pub enum KnowledgeCommand {
@@ -23,6 +40,37 @@ pub enum KnowledgeCommand {
         /// Gene symbols, one a line (`#` comments allowed).
         #[arg(long)]
         genes: PathBuf,
+    },
+    /// Embed each gene's text for a knowledge source with the local MiniLM into a table
+    /// (or draw the seeded random control table with `--source random`).
+    Build {
+        /// go_f, go_c, go_p, go_all, ncbi, ncbi_uniprot or random.
+        #[arg(long)]
+        source: String,
+        /// concat (embed the joined text once) or avg (embed each GO term, average).
+        #[arg(long, default_value = "concat")]
+        mode: EmbedMode,
+        /// Genes, one symbol a line (`#` comments allowed).
+        #[arg(long)]
+        genes: PathBuf,
+        /// Output table (.safetensors).
+        #[arg(long)]
+        out: PathBuf,
+        /// MiniLM directory (default: $SCGENEPT_MINILM_DIR or ~/.cache/scgenept/all-minilm-l6-v2).
+        #[arg(long)]
+        model_dir: Option<PathBuf>,
+        /// Embedding cache file (default ~/.cache/scgenept/embeddings/minilm-l6-v2.bin).
+        #[arg(long)]
+        cache: Option<PathBuf>,
+        /// Texts per forward pass.
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+        /// Width of the random table.
+        #[arg(long, default_value_t = 384)]
+        dim: usize,
+        /// Seed of the random table.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
     },
     /// Convert a distributed embedding file (GenePT/scGenePT pickle, CSV `symbol,v1..vN`, or
     /// `.npy` with --genes) into a knowledge table (safetensors + gene list + provenance).
@@ -69,13 +117,7 @@ pub fn run(cmd: KnowledgeCommand) -> Result<()> {
             Ok(())
         }
         KnowledgeCommand::Coverage { genes } => {
-            let list = std::fs::read_to_string(&genes)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", genes.display()))?;
-            let genes: Vec<&str> = list
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .collect();
+            let genes = read_gene_list(&genes)?;
             let text = GeneText::embedded();
             for s in TextSource::ALL {
                 let (mut alias, mut ambiguous, mut missing) = (vec![], vec![], vec![]);
@@ -103,6 +145,74 @@ pub fn run(cmd: KnowledgeCommand) -> Result<()> {
                         println!("  {label} ({}): {}", v.len(), v.join(" "));
                     }
                 }
+            }
+            Ok(())
+        }
+        KnowledgeCommand::Build {
+            source,
+            mode,
+            genes,
+            out,
+            model_dir,
+            cache,
+            batch,
+            dim,
+            seed,
+        } => {
+            let genes = read_gene_list(&genes)?;
+            if source == "random" {
+                let table = KnowledgeTable::random(&genes, dim, seed)?;
+                table.save(&out)?;
+                println!(
+                    "wrote {}: random, {} genes × {dim}, seed {seed}",
+                    out.display(),
+                    table.len()
+                );
+                return Ok(());
+            }
+            let source: TextSource = source.parse()?;
+            let device = Default::default();
+            let dir = model_dir.unwrap_or_else(default_model_dir);
+            let embedder = TextEmbedder::<burn::backend::Flex>::load(&dir, &device)?;
+            let mut cache = EmbeddingCache::open(&cache.unwrap_or_else(default_cache_path), 384);
+            let text = GeneText::embedded();
+            let (table, r) =
+                build_table(&text, &embedder, source, mode, &genes, batch, &mut cache)?;
+            cache.save()?;
+            table.save(&out)?;
+            println!(
+                "wrote {}: {source} ({mode}), {}/{} genes with text, {} × {}; {} texts ({} from cache) in {:.1} s",
+                out.display(),
+                r.with_text,
+                r.asked,
+                table.len(),
+                table.dim(),
+                r.texts,
+                r.texts_from_cache,
+                r.seconds
+            );
+            if !r.via_alias.is_empty() {
+                let v: Vec<String> = r
+                    .via_alias
+                    .iter()
+                    .map(|(a, b)| format!("{a}→{b}"))
+                    .collect();
+                println!("  via alias ({}): {}", v.len(), v.join(" "));
+            }
+            if !r.ambiguous.is_empty() {
+                let v: Vec<String> = r
+                    .ambiguous
+                    .iter()
+                    .map(|(a, c)| format!("{a}({})", c.join("|")))
+                    .collect();
+                println!("  ambiguous, left out ({}): {}", v.len(), v.join(" "));
+            }
+            if !r.without_text.is_empty() {
+                println!(
+                    "  no text ({}): {}",
+                    r.without_text.len(),
+                    r.without_text.join(" ")
+                );
             }
             Ok(())
         }

@@ -194,6 +194,31 @@ impl GeneText {
         }
     }
 
+    /// The GO terms behind a GO source, grouped by aspect (one group for GO-F/C/P, up to three
+    /// for GO-all), for the `avg` embedding mode; aliases as in [`GeneText::lookup`]. `None` for
+    /// text sources and genes without terms.
+    pub fn go_terms(&self, gene: &str, source: TextSource) -> Option<Vec<Vec<String>>> {
+        let aspects: &[usize] = match source {
+            TextSource::GoF => &[0],
+            TextSource::GoC => &[1],
+            TextSource::GoP => &[2],
+            TextSource::GoAll => &[0, 1, 2],
+            TextSource::Ncbi | TextSource::NcbiUniprot => return None,
+        };
+        let symbol = match self.lookup(gene, source) {
+            (Some(_), Resolved::AsGiven) => gene.to_string(),
+            (Some(_), Resolved::Alias(current)) => current,
+            _ => return None,
+        };
+        let terms = self.go.get(&symbol)?;
+        let groups: Vec<Vec<String>> = aspects
+            .iter()
+            .map(|&i| terms[i].clone())
+            .filter(|g| !g.is_empty())
+            .collect();
+        (!groups.is_empty()).then_some(groups)
+    }
+
     /// The text of `gene` for `source`, trying its current symbol when the annotations do not
     /// know the one given; says how it was matched.
     pub fn lookup(&self, gene: &str, source: TextSource) -> (Option<String>, Resolved) {
@@ -332,6 +357,28 @@ mod tests {
             Resolved::Unresolved
         );
         assert_eq!(t.coverage(&["AARS", "SARS", "FOSB"], TextSource::GoF), 2);
+    }
+
+    #[test]
+    fn go_terms_for_avg_mode() {
+        let t = GeneText::embedded();
+        let c = t.go_terms("FOSB", TextSource::GoC).unwrap();
+        assert_eq!(
+            c,
+            vec![vec![
+                "chromatin",
+                "nucleus",
+                "nucleoplasm",
+                "intracellular membrane-bounded organelle"
+            ]]
+        );
+        assert_eq!(t.go_terms("FOSB", TextSource::GoAll).unwrap().len(), 3);
+        assert_eq!(t.go_terms("A1BG", TextSource::GoAll).unwrap().len(), 1);
+        assert!(
+            t.go_terms("AARS", TextSource::GoF).is_some(),
+            "through the alias"
+        );
+        assert!(t.go_terms("FOSB", TextSource::Ncbi).is_none());
     }
 
     #[test]

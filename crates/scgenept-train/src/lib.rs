@@ -5,5 +5,6 @@
 
 pub mod bench;
 pub mod device;
+pub mod knowledge;
 
 pub use device::{Device, DeviceKind, WithBackend};
