@@ -116,17 +116,11 @@ pub enum Resolved {
 impl GeneText {
     /// The annotations shipped with the crate (see assets/knowledge/SOURCE.md).
     pub fn embedded() -> Self {
-        let mut tsv = String::new();
-        flate2::read::GzDecoder::new(GO_TSV_GZ)
-            .read_to_string(&mut tsv)
-            .expect("embedded GO table is valid gzip");
+        let tsv = gunzip(GO_TSV_GZ).expect("embedded GO table is valid gzip");
         let origin = Path::new("<embedded go_terms_by_symbol.tsv.gz>");
         let go = parse_go(&tsv, origin).expect("embedded GO table parses");
         let summaries = serde_json::from_str(SUMMARIES_JSON).expect("embedded summaries parse");
-        let mut tsv = String::new();
-        flate2::read::GzDecoder::new(ALIASES_TSV_GZ)
-            .read_to_string(&mut tsv)
-            .expect("embedded alias table is valid gzip");
+        let tsv = gunzip(ALIASES_TSV_GZ).expect("embedded alias table is valid gzip");
         let aliases = tsv
             .lines()
             .filter_map(|l| l.split_once('\t'))
@@ -143,11 +137,7 @@ impl GeneText {
     pub fn load(go_tsv: &Path, summaries_json: &Path) -> Result<Self, TextError> {
         let bytes = std::fs::read(go_tsv).map_err(io(go_tsv))?;
         let tsv = if bytes.starts_with(&[0x1f, 0x8b]) {
-            let mut s = String::new();
-            flate2::read::GzDecoder::new(&bytes[..])
-                .read_to_string(&mut s)
-                .map_err(io(go_tsv))?;
-            s
+            gunzip(&bytes).map_err(io(go_tsv))?
         } else {
             String::from_utf8(bytes).map_err(|e| TextError::Format {
                 path: go_tsv.to_path_buf(),
@@ -242,6 +232,12 @@ impl GeneText {
             .filter(|g| self.lookup(g.as_ref(), source).0.is_some())
             .count()
     }
+}
+
+fn gunzip(bytes: &[u8]) -> std::io::Result<String> {
+    let mut s = String::new();
+    flate2::read::GzDecoder::new(bytes).read_to_string(&mut s)?;
+    Ok(s)
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TextError + '_ {
