@@ -177,19 +177,7 @@ impl KnowledgeTable {
         );
         let out = safetensors::serialize([(TENSOR, view)], &Some(meta))
             .map_err(|e| err(path, e.to_string()))?;
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| err(dir, e.to_string()))?;
-        }
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-        std::fs::write(&tmp, out).map_err(|e| err(&tmp, e.to_string()))?;
-        std::fs::rename(&tmp, path).map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            err(path, e.to_string())
-        })
+        crate::error::write_atomic(path, &out).map_err(|e| err(path, e.to_string()))
     }
 
     /// Reads a table written by [`KnowledgeTable::save`].

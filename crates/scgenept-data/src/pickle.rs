@@ -315,6 +315,16 @@ fn reduce(func: Value, args: Value) -> R<Value> {
     };
     match (module.as_str(), name.as_str()) {
         (m, "_reconstruct") if is_numpy(m, "multiarray") => Ok(Value::PendingArray),
+        // A numpy scalar: `np.str_` inside lists of condition names (GEARS split pickles).
+        (m, "scalar") if is_numpy(m, "multiarray") => match args.as_slice() {
+            [Value::Dtype(code, _), Value::Bytes(b)] if code.starts_with('U') => {
+                Ok(Value::Str(utf32_strings(b, b.len())?.remove(0)))
+            }
+            [Value::Dtype(code, _), Value::Bytes(b)] if code.starts_with('S') => Ok(Value::Str(
+                String::from_utf8_lossy(b).trim_end_matches('\0').to_string(),
+            )),
+            _ => Err("numpy scalar of an unsupported dtype".into()),
+        },
         ("numpy", "dtype") => match args.first() {
             Some(Value::Str(code)) => Ok(Value::Dtype(code.clone(), '=')),
             _ => Err("numpy.dtype without a type code".into()),
@@ -349,6 +359,25 @@ fn build(obj: Value, state: Value) -> R<Value> {
                 return Err("ndarray state is not a tuple".into());
             };
             match s.as_slice() {
+                [_, Value::Tuple(shape), Value::Dtype(code, _), _, Value::Bytes(b)]
+                    if code.starts_with('U') =>
+                {
+                    // A numpy unicode array (`<U15`): fixed-width UTF-32 cells.
+                    let n: usize = shape
+                        .iter()
+                        .map(|v| match v {
+                            Value::Int(i) if *i >= 0 => Ok(*i as usize),
+                            _ => Err("bad array shape".to_string()),
+                        })
+                        .product::<R<usize>>()?;
+                    if n == 0 {
+                        return Ok(Value::List(vec![]));
+                    }
+                    let width = b.len() / n;
+                    Ok(Value::List(
+                        utf32_strings(b, width)?.into_iter().map(Value::Str).collect(),
+                    ))
+                }
                 [_, Value::Tuple(shape), Value::Dtype(code, order), Value::Bool(fortran), data] => {
                     match data {
                         Value::Bytes(b) => array(shape, code, *order, *fortran, b),
@@ -422,6 +451,22 @@ fn array(shape: &[Value], code: &str, order: char, fortran: bool, b: &[u8]) -> R
     Ok(Value::Array(shape, data))
 }
 
+/// Decodes fixed-width UTF-32LE cells of `width` bytes (numpy `<U` data), dropping NUL padding.
+fn utf32_strings(b: &[u8], width: usize) -> R<Vec<String>> {
+    if width == 0 || width % 4 != 0 || b.len() % width != 0 {
+        return Err("malformed numpy unicode data".into());
+    }
+    b.chunks_exact(width)
+        .map(|cell| {
+            cell.chunks_exact(4)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .take_while(|u| *u != 0)
+                .map(|u| char::from_u32(u).ok_or_else(|| "invalid code point".to_string()))
+                .collect::<R<String>>()
+        })
+        .collect()
+}
+
 fn half_to_f64(h: u16) -> f64 {
     let s = if h >> 15 == 1 { -1.0 } else { 1.0 };
     let e = ((h >> 10) & 0x1f) as i32;
@@ -450,17 +495,59 @@ pub fn read_embedding_pickle(path: &Path) -> Result<Vec<(String, Vec<f32>)>, Pic
     parse_embedding_pickle(&data).map_err(err)
 }
 
-fn parse_embedding_pickle(data: &[u8]) -> R<Vec<(String, Vec<f32>)>> {
+fn run_pickle(data: &[u8]) -> R<Value> {
     let vm = Vm {
         data,
         pos: 0,
         stack: Vec::new(),
         memo: HashMap::new(),
     };
-    let Value::Dict(items) = vm
-        .run()
-        .map_err(|e| format!("not a readable pickle: {e}"))?
-    else {
+    vm.run().map_err(|e| format!("not a readable pickle: {e}"))
+}
+
+/// Strings, lists of strings and string-keyed dicts of those: what GEARS' split pickles hold.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StringTree {
+    Str(String),
+    List(Vec<String>),
+    Dict(Vec<(String, StringTree)>),
+}
+
+fn string_tree(v: Value) -> R<StringTree> {
+    match v {
+        Value::Str(s) => Ok(StringTree::Str(s)),
+        Value::List(xs) | Value::Tuple(xs) => xs
+            .into_iter()
+            .map(|x| match x {
+                Value::Str(s) => Ok(s),
+                other => Err(format!("a list holds a non-string ({other:?})")),
+            })
+            .collect::<R<_>>()
+            .map(StringTree::List),
+        Value::Dict(items) => items
+            .into_iter()
+            .map(|(k, v)| match k {
+                Value::Str(k) => Ok((k, string_tree(v)?)),
+                other => Err(format!("a dict key is not a string ({other:?})")),
+            })
+            .collect::<R<_>>()
+            .map(StringTree::Dict),
+        other => Err(format!("expected strings, lists and dicts, found {other:?}")),
+    }
+}
+
+/// Reads a pickle of nested string-keyed dicts and lists of strings (`str` or `numpy.str_`).
+pub fn read_string_tree_pickle(path: &Path) -> Result<StringTree, PickleError> {
+    let err = |reason: String| PickleError {
+        path: path.display().to_string(),
+        reason,
+    };
+    let data = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+    run_pickle(&data).and_then(string_tree).map_err(err)
+}
+
+fn parse_embedding_pickle(data: &[u8]) -> R<Vec<(String, Vec<f32>)>> {
+    let Value::Dict(items) = run_pickle(data)? else {
         return Err("the pickle is not a dict of gene symbol → vector".into());
     };
     items
