@@ -123,8 +123,11 @@ fn adamson_reproduces_the_published_split() {
     let conditions = lines("adamson_conditions.txt");
     assert_eq!(conditions.len(), 87);
     let ours = GearsSplit::simulation(&conditions, SimulationSplitConfig::default());
-    let published = load_split(&fixtures().join("adamson_pert_data_subgroups.pkl"), &conditions)
-        .expect("published Adamson split loads");
+    let published = load_split(
+        &fixtures().join("adamson_pert_data_subgroups.pkl"),
+        &conditions,
+    )
+    .expect("published Adamson split loads");
     assert_eq!(ours.test.len(), 22);
     assert_eq!(ours.val.len(), 7);
     // 86 target genes: 22 to test, 7 of the remaining 64 to val, 57 single perturbations + ctrl.
@@ -158,9 +161,10 @@ fn norman_gene_level_draw_matches_the_published_split() {
     let mut conditions = lines("norman_conditions_normalized.txt");
     conditions.push("ctrl".into());
     let ours = GearsSplit::simulation(&conditions, SimulationSplitConfig::default());
-    let published =
-        scgenept_data::pickle::read_string_tree_pickle(&fixtures().join("norman_pert_data_subgroups.pkl"))
-            .unwrap();
+    let published = scgenept_data::pickle::read_string_tree_pickle(
+        &fixtures().join("norman_pert_data_subgroups.pkl"),
+    )
+    .unwrap();
     let scgenept_data::pickle::StringTree::Dict(items) = published else {
         panic!("dict expected")
     };
@@ -217,7 +221,10 @@ fn bad_split_files_are_refused_clearly() {
     // A split naming conditions the dataset lacks.
     let adamson = fixtures().join("adamson_pert_data_subgroups.pkl");
     let e = load_split(&adamson, &conditions).unwrap_err().to_string();
-    assert!(e.contains("does not have") && e.contains("adamson_pert_data_subgroups.pkl"), "{e}");
+    assert!(
+        e.contains("does not have") && e.contains("adamson_pert_data_subgroups.pkl"),
+        "{e}"
+    );
     // Missing subgroup sibling.
     let lonely = dir.join("x_simulation_1_0.75.pkl");
     std::fs::copy(fixtures().join("tiny_simulation_1_0.75.pkl"), &lonely).unwrap();
@@ -231,7 +238,10 @@ fn bad_split_files_are_refused_clearly() {
     let bad = dir.join("bad.json");
     std::fs::write(&bad, br#"{"train": 3}"#).unwrap();
     let e = load_split(&bad, &conditions).unwrap_err().to_string();
-    assert!(e.contains("bad.json") && e.contains("not a split file"), "{e}");
+    assert!(
+        e.contains("bad.json") && e.contains("not a split file"),
+        "{e}"
+    );
     let missing = dir.join("missing.json");
     assert!(load_split(&missing, &conditions).is_err());
 }

@@ -375,7 +375,10 @@ fn build(obj: Value, state: Value) -> R<Value> {
                     }
                     let width = b.len() / n;
                     Ok(Value::List(
-                        utf32_strings(b, width)?.into_iter().map(Value::Str).collect(),
+                        utf32_strings(b, width)?
+                            .into_iter()
+                            .map(Value::Str)
+                            .collect(),
                     ))
                 }
                 [_, Value::Tuple(shape), Value::Dtype(code, order), Value::Bool(fortran), data] => {
@@ -532,7 +535,9 @@ fn string_tree(v: Value) -> R<StringTree> {
             })
             .collect::<R<_>>()
             .map(StringTree::Dict),
-        other => Err(format!("expected strings, lists and dicts, found {other:?}")),
+        other => Err(format!(
+            "expected strings, lists and dicts, found {other:?}"
+        )),
     }
 }
 

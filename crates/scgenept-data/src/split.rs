@@ -51,9 +51,10 @@ impl Subgroups {
 
     /// The subgroup a condition belongs to, if any.
     pub fn subgroup_of(&self, condition: &str) -> Option<&'static str> {
-        Self::NAMES
-            .into_iter()
-            .find(|n| self.get(n).is_some_and(|l| l.iter().any(|c| c == condition)))
+        Self::NAMES.into_iter().find(|n| {
+            self.get(n)
+                .is_some_and(|l| l.iter().any(|c| c == condition))
+        })
     }
 
     pub fn all(&self) -> impl Iterator<Item = &String> {
@@ -318,7 +319,10 @@ impl GearsSplit {
         for (label, sub) in [("test", &self.test_subgroup), ("val", &self.val_subgroup)] {
             s.push_str(&format!("Simulation split {label} composition:\n"));
             for name in Subgroups::NAMES {
-                s.push_str(&format!("{name}:{}\n", sub.get(name).map_or(0, |l| l.len())));
+                s.push_str(&format!(
+                    "{name}:{}\n",
+                    sub.get(name).map_or(0, |l| l.len())
+                ));
             }
         }
         s

@@ -12,18 +12,17 @@ use crate::split::{GearsSplit, Subgroups};
 pub fn load_split(path: &Path, conditions: &[String]) -> Result<GearsSplit> {
     let split = match path.extension().and_then(|e| e.to_str()) {
         Some("json") => {
-            let text = std::fs::read_to_string(path).map_err(|e| DataError::at(path, e.to_string()))?;
+            let text =
+                std::fs::read_to_string(path).map_err(|e| DataError::at(path, e.to_string()))?;
             serde_json::from_str(&text).map_err(|e| {
                 DataError::at(path, format!("not a split file ({e}); expected {{\"train\":[…],\"val\":[…],\"test\":[…],\"test_subgroup\":{{…}},\"val_subgroup\":{{…}}}}"))
             })?
         }
         Some("pkl") | Some("pickle") => load_pickle(path, conditions)?,
-        _ => {
-            return Err(DataError::at(
-                path,
-                "unknown split format; use a .json written by `scgenept data split` or a GEARS .pkl",
-            ))
-        }
+        _ => return Err(DataError::at(
+            path,
+            "unknown split format; use a .json written by `scgenept data split` or a GEARS .pkl",
+        )),
     };
     split
         .validate(conditions)
@@ -48,12 +47,18 @@ fn subgroups(tree: StringTree, path: &Path, key: &str) -> Result<Subgroups> {
     let mut out = Subgroups::default();
     for (name, v) in dict(tree, path)? {
         let StringTree::List(list) = v else {
-            return Err(DataError::at(path, format!("{key}.{name} is not a list of conditions")));
+            return Err(DataError::at(
+                path,
+                format!("{key}.{name} is not a list of conditions"),
+            ));
         };
         let slot = out.get_mut(&name).ok_or_else(|| {
             DataError::at(
                 path,
-                format!("{key} has an unknown subgroup '{name}' (expected {})", Subgroups::NAMES.join(", ")),
+                format!(
+                    "{key} has an unknown subgroup '{name}' (expected {})",
+                    Subgroups::NAMES.join(", ")
+                ),
             )
         })?;
         *slot = list;
@@ -72,13 +77,19 @@ fn subgroup_pair(items: Vec<(String, StringTree)>, path: &Path) -> Result<(Subgr
     }
     match (test, val) {
         (Some(t), Some(v)) => Ok((t, v)),
-        _ => Err(DataError::at(path, "a subgroup pickle needs 'test_subgroup' and 'val_subgroup'")),
+        _ => Err(DataError::at(
+            path,
+            "a subgroup pickle needs 'test_subgroup' and 'val_subgroup'",
+        )),
     }
 }
 
 /// GEARS names the subgroup file after the split file: `x.pkl` → `x_subgroup.pkl`.
 fn subgroup_path(path: &Path) -> PathBuf {
-    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     path.with_file_name(format!("{stem}_subgroup.pkl"))
 }
 
@@ -95,7 +106,11 @@ fn load_pickle(path: &Path, conditions: &[String]) -> Result<GearsSplit> {
             lists.insert(k, l);
         }
     }
-    let (Some(train), Some(val), Some(test)) = (lists.remove("train"), lists.remove("val"), lists.remove("test")) else {
+    let (Some(train), Some(val), Some(test)) = (
+        lists.remove("train"),
+        lists.remove("val"),
+        lists.remove("test"),
+    ) else {
         return Err(DataError::at(
             path,
             "not a GEARS split pickle: expected the keys train/val/test (or test_subgroup/val_subgroup)",
@@ -103,12 +118,16 @@ fn load_pickle(path: &Path, conditions: &[String]) -> Result<GearsSplit> {
     };
     let sub_path = subgroup_path(path);
     let (test_subgroup, val_subgroup) = if sub_path.exists() {
-        let tree = read_string_tree_pickle(&sub_path).map_err(|e| DataError::new(e.path, e.reason))?;
+        let tree =
+            read_string_tree_pickle(&sub_path).map_err(|e| DataError::new(e.path, e.reason))?;
         subgroup_pair(dict(tree, &sub_path)?, &sub_path)?
     } else {
         return Err(DataError::at(
             path,
-            format!("its subgroup file {} is missing; GEARS writes both files side by side", sub_path.display()),
+            format!(
+                "its subgroup file {} is missing; GEARS writes both files side by side",
+                sub_path.display()
+            ),
         ));
     };
     Ok(GearsSplit {

@@ -1,0 +1,301 @@
+//! A GEARS perturbation dataset in memory: the CSR expression matrix, each cell's condition, the
+//! gene list and the DE keys — read from `perturb_processed.h5ad` or from a user's Perturb-seq h5ad
+//! with its own column names.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use crate::csr::CsrMatrix;
+use crate::de::{compute_de_keys, DeKeys};
+use crate::error::{DataError, Result};
+use crate::h5ad::{column_strings, H5ad};
+
+/// Where the fields GEARS needs live in a file. Defaults are GEARS' own names.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ObsColumns {
+    /// obs column naming each cell's perturbation (`A+ctrl`, `A+B`, or bare `A`, `A+B`).
+    pub perturbation: String,
+    /// The value of that column that marks control cells.
+    pub control_label: String,
+    /// var column with gene symbols; empty = use var_names.
+    pub gene_symbol: String,
+    /// obs column with the cell type (used in `condition_name`); missing = `cell_type` constant.
+    pub cell_type: String,
+}
+
+impl Default for ObsColumns {
+    fn default() -> Self {
+        Self {
+            perturbation: "condition".into(),
+            control_label: "ctrl".into(),
+            gene_symbol: "gene_name".into(),
+            cell_type: "cell_type".into(),
+        }
+    }
+}
+
+/// The dataset.
+#[derive(Clone, Debug)]
+pub struct PerturbData {
+    pub source: PathBuf,
+    /// log-normalised expression, cells × genes.
+    pub x: CsrMatrix,
+    /// Gene symbols (`var.gene_name`): the flag index of a perturbed gene is its position here.
+    pub gene_names: Vec<String>,
+    /// `var_names` (Ensembl ids in GEARS files): what the DE keys list.
+    pub gene_ids: Vec<String>,
+    /// Conditions in GEARS spelling, in order of first appearance in `obs`.
+    pub conditions: Vec<String>,
+    /// `condition_name` (`{cell_type}_{condition}_{dose}`) of each condition.
+    pub condition_names: Vec<String>,
+    /// Index into `conditions` for each cell.
+    pub cell_condition: Vec<u32>,
+    pub de: DeKeys,
+    /// True when the DE keys were computed here rather than read from the file.
+    pub de_computed: bool,
+    pub encoding: String,
+    /// The file's synthetic-data marker (`uns/synthetic`), if any.
+    pub synthetic: Option<String>,
+}
+
+/// GEARS spelling of a perturbation label: control → `ctrl`; `A` → `A+ctrl`; `A+B`, `A+ctrl` and
+/// `ctrl+A` kept as they are.
+pub fn gears_condition(label: &str, control_label: &str) -> std::result::Result<String, String> {
+    let label = label.trim();
+    if label == control_label || label == "ctrl" {
+        return Ok("ctrl".into());
+    }
+    if label.is_empty() {
+        return Err("an empty perturbation label".into());
+    }
+    let parts: Vec<&str> = label.split('+').collect();
+    if parts.iter().any(|p| p.trim().is_empty()) || parts.len() > 2 {
+        return Err(format!(
+            "perturbation '{label}' is not 'A', 'A+ctrl' or 'A+B' (GEARS handles at most two genes)"
+        ));
+    }
+    Ok(if parts.len() == 1 {
+        format!("{label}+ctrl")
+    } else {
+        label.to_string()
+    })
+}
+
+/// The perturbed genes of a GEARS condition (none for `ctrl`).
+pub fn condition_genes(condition: &str) -> Vec<&str> {
+    condition.split('+').filter(|g| *g != "ctrl").collect()
+}
+
+impl PerturbData {
+    /// Reads and validates an h5ad. DE keys are taken from `uns` when present, else computed.
+    pub fn load(path: &Path, cols: &ObsColumns) -> Result<Self> {
+        let f = H5ad::open(path)?;
+        let x = f.read_matrix("X")?;
+        if let Some((r, c, v)) = x.first_invalid_value() {
+            return Err(DataError::at(
+                path,
+                format!("X[{r}, {c}] = {v}: expression must be finite and non-negative (log-normalised counts)"),
+            ));
+        }
+        let n_obs = x.n_rows;
+        let labels = column_strings(
+            f.column("obs", &cols.perturbation)?,
+            path,
+            &cols.perturbation,
+        )?;
+        if labels.len() != n_obs {
+            return Err(DataError::at(
+                path,
+                format!("obs has {} rows but X has {n_obs}", labels.len()),
+            ));
+        }
+        let gene_ids = f.index("var")?;
+        let gene_names = if cols.gene_symbol.is_empty() {
+            gene_ids.clone()
+        } else {
+            column_strings(f.column("var", &cols.gene_symbol)?, path, &cols.gene_symbol)?
+        };
+        if gene_names.len() != x.n_cols {
+            return Err(DataError::at(
+                path,
+                format!("var has {} genes but X has {}", gene_names.len(), x.n_cols),
+            ));
+        }
+        let mut seen = HashMap::new();
+        for (i, g) in gene_names.iter().enumerate() {
+            if let Some(j) = seen.insert(g.as_str(), i) {
+                return Err(DataError::at(
+                    path,
+                    format!("gene symbol '{g}' appears twice in var (rows {j} and {i}); perturbation flags need unique symbols — deduplicate var first"),
+                ));
+            }
+        }
+
+        // Conditions in first-appearance order.
+        let mut index: HashMap<String, u32> = HashMap::new();
+        let mut conditions = Vec::new();
+        let mut cell_condition = Vec::with_capacity(n_obs);
+        let mut first_row = Vec::new();
+        for (row, label) in labels.iter().enumerate() {
+            let cond = gears_condition(label, &cols.control_label)
+                .map_err(|e| DataError::at(path, format!("obs row {row}: {e}")))?;
+            let k = *index.entry(cond.clone()).or_insert_with(|| {
+                conditions.push(cond);
+                first_row.push(row);
+                (conditions.len() - 1) as u32
+            });
+            cell_condition.push(k);
+        }
+        let control = conditions.iter().position(|c| c == "ctrl").ok_or_else(|| {
+            DataError::at(
+                path,
+                format!(
+                    "no control cells: no obs.{} value equals '{}'; set the control label to the value your control cells carry",
+                    cols.perturbation, cols.control_label
+                ),
+            )
+        })?;
+        let symbol_set: HashMap<&str, usize> = seen;
+        for c in &conditions {
+            for g in condition_genes(c) {
+                if !symbol_set.contains_key(g) {
+                    return Err(DataError::at(
+                        path,
+                        format!("condition '{c}' perturbs '{g}', which is not among the {} genes in var.{}; GEARS needs every target in the gene list (add it, or drop those cells)", gene_names.len(), if cols.gene_symbol.is_empty() { "index" } else { &cols.gene_symbol }),
+                    ));
+                }
+            }
+        }
+
+        // condition_name: read from obs when the file has it, else GEARS' formula.
+        let condition_names = match f.column("obs", "condition_name") {
+            Ok(col) if cols.perturbation == "condition" => {
+                let names = column_strings(col, path, "condition_name")?;
+                let mut out = vec![String::new(); conditions.len()];
+                for (k, row) in first_row.iter().enumerate() {
+                    out[k] = names[*row].clone();
+                }
+                out
+            }
+            _ => {
+                let cell_type = match f.column("obs", &cols.cell_type) {
+                    Ok(col) => column_strings(col, path, &cols.cell_type)?,
+                    Err(_) => vec!["cell_type".to_string(); n_obs],
+                };
+                conditions
+                    .iter()
+                    .zip(&first_row)
+                    .map(|(c, row)| {
+                        let dose = if c == "ctrl" { "1" } else { "1+1" };
+                        format!("{}_{c}_{dose}", cell_type[*row])
+                    })
+                    .collect()
+            }
+        };
+
+        let (de, de_computed) = match read_de_keys(&f)? {
+            Some(de) => (de, false),
+            None => (
+                compute_de_keys(&x, &cell_condition, &condition_names, control, &gene_ids),
+                true,
+            ),
+        };
+        Ok(Self {
+            source: path.to_path_buf(),
+            encoding: f.encoding(),
+            synthetic: f.uns_string("synthetic"),
+            x,
+            gene_names,
+            gene_ids,
+            conditions,
+            condition_names,
+            cell_condition,
+            de,
+            de_computed,
+        })
+    }
+
+    pub fn n_cells(&self) -> usize {
+        self.x.n_rows
+    }
+
+    pub fn n_genes(&self) -> usize {
+        self.x.n_cols
+    }
+
+    /// Index of `ctrl` in `conditions`.
+    pub fn control_index(&self) -> usize {
+        self.conditions
+            .iter()
+            .position(|c| c == "ctrl")
+            .expect("validated at load")
+    }
+
+    /// Cells of each condition.
+    pub fn cells_by_condition(&self) -> Vec<Vec<u32>> {
+        let mut out = vec![Vec::new(); self.conditions.len()];
+        for (cell, k) in self.cell_condition.iter().enumerate() {
+            out[*k as usize].push(cell as u32);
+        }
+        out
+    }
+
+    /// Gene index by symbol.
+    pub fn gene_index(&self) -> HashMap<&str, usize> {
+        self.gene_names
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (g.as_str(), i))
+            .collect()
+    }
+
+    /// Flag positions of a condition's perturbed genes.
+    pub fn pert_gene_indices(&self, condition: &str) -> Vec<usize> {
+        let idx = self.gene_index();
+        condition_genes(condition)
+            .iter()
+            .filter_map(|g| idx.get(g).copied())
+            .collect()
+    }
+
+    /// Top-20 DE gene positions of a condition in ascending index order, as GEARS' `de_idx`.
+    pub fn de_idx(&self, condition: &str) -> Option<Vec<usize>> {
+        let k = self.conditions.iter().position(|c| c == condition)?;
+        let ranked = self
+            .de
+            .rank_genes_groups_cov_all
+            .get(&self.condition_names[k])?;
+        let top: std::collections::HashSet<&str> =
+            ranked.iter().take(20).map(String::as_str).collect();
+        Some(
+            (0..self.gene_ids.len())
+                .filter(|j| top.contains(self.gene_ids[*j].as_str()))
+                .collect(),
+        )
+    }
+}
+
+fn read_de_keys(f: &H5ad) -> Result<Option<DeKeys>> {
+    let Some(rank) = f.uns_string_lists("rank_genes_groups_cov_all")? else {
+        return Ok(None);
+    };
+    let ints = |key: &str| -> Result<BTreeMap<String, Vec<usize>>> {
+        Ok(f.uns_int_lists(key)?
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, v.into_iter().map(|i| i.max(0) as usize).collect()))
+            .collect())
+    };
+    Ok(Some(DeKeys {
+        rank_genes_groups_cov_all: rank,
+        top_non_dropout_de_20: f
+            .uns_string_lists("top_non_dropout_de_20")?
+            .unwrap_or_default(),
+        top_non_zero_de_20: f
+            .uns_string_lists("top_non_zero_de_20")?
+            .unwrap_or_default(),
+        non_dropout_gene_idx: ints("non_dropout_gene_idx")?,
+        non_zeros_gene_idx: ints("non_zeros_gene_idx")?,
+    }))
+}
