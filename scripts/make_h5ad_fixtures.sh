@@ -22,3 +22,9 @@ for v in ad12 ad08 ad07; do
   ".venv-$v/bin/python" scripts/make_h5ad_fixtures.py write
 done
 .venv-ad12/bin/python scripts/make_split_fixtures.py
+
+# What the real anndata (0.12, and 0.9 with pandas 1.5) reads from our synthetic writer's output.
+venv ad09 anndata==0.9.2 numpy==1.23.5 pandas==1.5.3 h5py==3.8.0 scipy==1.10.1
+cargo run -q -p scgenept-cli -- data synth --preset tiny --seed 0 --out target/synth_tiny_seed0.h5ad
+.venv-ad12/bin/python scripts/check_synth_with_anndata.py target/synth_tiny_seed0.h5ad tests/fixtures/h5ad/synth_tiny_anndata012.json
+.venv-ad09/bin/python scripts/check_synth_with_anndata.py target/synth_tiny_seed0.h5ad tests/fixtures/h5ad/synth_tiny_anndata09.json

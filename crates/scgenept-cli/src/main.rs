@@ -2,7 +2,9 @@
 //! crates: argument parsing, logging setup, and one-line errors.
 
 mod bench_cmd;
+mod data_cmd;
 mod demo_cmd;
+mod fetch_cmd;
 mod knowledge_cmd;
 mod model_cmd;
 
@@ -32,6 +34,9 @@ enum Command {
     /// Build, import, inspect and export model checkpoints.
     #[command(subcommand)]
     Model(model_cmd::ModelCommand),
+    /// Datasets: synthetic data, inspection, the GEARS split, fetching the real datasets.
+    #[command(subcommand)]
+    Data(data_cmd::DataCommand),
     /// Gene-knowledge text per knowledge source.
     #[command(subcommand)]
     Knowledge(knowledge_cmd::KnowledgeCommand),
@@ -49,7 +54,7 @@ fn main() -> ExitCode {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(format!(
-            "scgenept={level},scgenept_model={level},scgenept_train={level}"
+            "scgenept={level},scgenept_model={level},scgenept_train={level},scgenept_data={level}"
         ))
     });
     tracing_subscriber::fmt()
@@ -62,6 +67,7 @@ fn main() -> ExitCode {
         Command::Model(c) => model_cmd::run(c),
         Command::Bench(c) => bench_cmd::run(c),
         Command::Knowledge(c) => knowledge_cmd::run(c),
+        Command::Data(c) => data_cmd::run(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

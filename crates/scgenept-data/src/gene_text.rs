@@ -159,6 +159,13 @@ impl GeneText {
         })
     }
 
+    /// Symbols with at least one GO annotation, sorted.
+    pub fn annotated_genes(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.go.keys().map(String::as_str).collect();
+        v.sort_unstable();
+        v
+    }
+
     /// The text of `gene` for `source`, or `None` when the source says nothing about it.
     pub fn text(&self, gene: &str, source: TextSource) -> Option<String> {
         let aspect = |i: usize| -> Option<String> {

@@ -2,17 +2,23 @@
 //! simulation split, control pairing and gene-sampled batches, a synthetic Perturb-seq generator,
 //! and gene-knowledge text. See ARCHITECTURE.md for the map.
 
+pub mod batches;
 pub mod csr;
 pub mod de;
 pub mod error;
+pub mod fetch;
 pub mod gene_text;
 pub mod h5ad;
+pub mod h5ad_write;
 pub mod knowledge_table;
 pub mod numpy_rng;
+pub mod pairing;
 pub mod perturb_data;
 pub mod pickle;
 pub mod split;
 pub mod split_file;
+pub mod synth;
+pub mod synth_effects;
 
 pub use error::DataError;
 pub use gene_text::{GeneText, Resolved, TextSource};

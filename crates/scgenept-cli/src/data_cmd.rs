@@ -1,0 +1,203 @@
+//! `scgenept data …`: synthetic datasets, dataset inspection, the GEARS split, and fetching the
+//! real GEARS datasets.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use clap::{Args, Subcommand};
+
+use scgenept_data::split_file::save_split_json;
+use scgenept_data::synth::{write_synthetic, SynthConfig, PRESETS};
+use scgenept_data::{GearsSplit, ObsColumns, PerturbData, SimulationSplitConfig};
+use scgenept_model::vocab::{GeneVocab, OovMode};
+
+use crate::fetch_cmd;
+
+/// Where the GEARS fields live in an h5ad (defaults: GEARS' names).
+#[derive(Args, Clone, Debug)]
+pub struct ColumnArgs {
+    /// obs column with each cell's perturbation (`A+ctrl`, `A+B`, or bare `A`).
+    #[arg(long, default_value = "condition")]
+    pub perturbation_column: String,
+    /// Value of that column marking control cells.
+    #[arg(long, default_value = "ctrl")]
+    pub control_label: String,
+    /// var column with gene symbols ("" = var_names).
+    #[arg(long, default_value = "gene_name")]
+    pub gene_symbol_column: String,
+}
+
+impl ColumnArgs {
+    pub fn obs_columns(&self) -> ObsColumns {
+        ObsColumns {
+            perturbation: self.perturbation_column.clone(),
+            control_label: self.control_label.clone(),
+            gene_symbol: self.gene_symbol_column.clone(),
+            ..ObsColumns::default()
+        }
+    }
+}
+
+#[derive(Subcommand)]
+pub enum DataCommand {
+    /// Write a seeded synthetic GEARS-format Perturb-seq h5ad (a testbed, marked synthetic).
+    Synth {
+        /// tiny (tests), demo (README), adamson or norman (real sizes).
+        #[arg(long, default_value = "demo")]
+        preset: String,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Share of each perturbation's effect predictable from GO annotations (0–1).
+        #[arg(long)]
+        predictability: Option<f64>,
+        /// Skip layers["counts"] (halves the file).
+        #[arg(long)]
+        no_counts: bool,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Cells, genes, conditions, control cells, encoding, DE keys and scGPT vocab coverage.
+    Inspect {
+        file: PathBuf,
+        #[command(flatten)]
+        columns: ColumnArgs,
+    },
+    /// GEARS' simulation split of a dataset, written as JSON.
+    Split {
+        #[arg(long)]
+        data: PathBuf,
+        /// GEARS split seed (scGenePT uses 1).
+        #[arg(long, default_value_t = 1)]
+        seed: u32,
+        #[arg(long, default_value_t = 0.75)]
+        train_gene_set_size: f64,
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        columns: ColumnArgs,
+    },
+    /// Download a GEARS dataset (Harvard Dataverse) and unpack it: data/<name>/perturb_processed.h5ad.
+    Fetch(fetch_cmd::FetchArgs),
+}
+
+pub fn run(cmd: DataCommand) -> Result<()> {
+    match cmd {
+        DataCommand::Synth {
+            preset,
+            seed,
+            predictability,
+            no_counts,
+            out,
+        } => synth(&preset, seed, predictability, no_counts, &out),
+        DataCommand::Inspect { file, columns } => inspect(&file, &columns.obs_columns()),
+        DataCommand::Split {
+            data,
+            seed,
+            train_gene_set_size,
+            out,
+            columns,
+        } => {
+            if !(0.0..=1.0).contains(&train_gene_set_size) {
+                bail!("--train-gene-set-size must be within 0..1 (GEARS default 0.75)");
+            }
+            let d = PerturbData::load(&data, &columns.obs_columns())?;
+            let split = GearsSplit::simulation(
+                &d.conditions,
+                SimulationSplitConfig {
+                    seed,
+                    train_gene_set_size,
+                    ..SimulationSplitConfig::default()
+                },
+            );
+            save_split_json(&split, &out)?;
+            print!("{}", split.composition());
+            println!("wrote {}", out.display());
+            Ok(())
+        }
+        DataCommand::Fetch(a) => fetch_cmd::run(a),
+    }
+}
+
+fn synth(
+    preset: &str,
+    seed: u64,
+    predictability: Option<f64>,
+    no_counts: bool,
+    out: &Path,
+) -> Result<()> {
+    let mut cfg = SynthConfig::preset(preset)?;
+    if let Some(p) = predictability {
+        if !(0.0..=1.0).contains(&p) {
+            bail!("--predictability must be within 0..1");
+        }
+        cfg.effects.predictability = p;
+    }
+    cfg.with_counts = !no_counts;
+    let t = Instant::now();
+    tracing::info!(
+        "generating preset '{preset}' (seed {seed}); presets: {}",
+        PRESETS.join(", ")
+    );
+    let r = write_synthetic(&cfg, seed, out)?;
+    println!(
+        "wrote {}: {} cells × {} genes, {} conditions ({} pairs, {} with an interaction), {:.1}% non-zero, {:.1} s — SYNTHETIC data",
+        out.display(),
+        r.n_cells,
+        r.n_genes,
+        r.n_conditions,
+        r.n_pairs,
+        r.interacting_pairs,
+        100.0 * r.nonzero_fraction,
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn inspect(file: &Path, cols: &ObsColumns) -> Result<()> {
+    let t = Instant::now();
+    let d = PerturbData::load(file, cols)?;
+    let by = d.cells_by_condition();
+    let ctrl = d.control_index();
+    let singles = d
+        .conditions
+        .iter()
+        .filter(|c| c.contains("ctrl") && *c != "ctrl")
+        .count();
+    let doubles = d.conditions.iter().filter(|c| !c.contains("ctrl")).count();
+    let vocab = GeneVocab::scgpt();
+    let mapping = vocab.map_genes(&d.gene_names, OovMode::SharedPad);
+    println!("file        {}", file.display());
+    println!("encoding    {}", d.encoding);
+    println!("cells       {}", d.n_cells());
+    println!("genes       {}", d.n_genes());
+    println!(
+        "non-zeros   {} ({:.1}%)",
+        d.x.nnz(),
+        100.0 * d.x.nnz() as f64 / (d.n_cells() as f64 * d.n_genes() as f64)
+    );
+    println!(
+        "conditions  {} (ctrl, {singles} single labels, {doubles} pairs)",
+        d.conditions.len()
+    );
+    println!("control     {} cells", by[ctrl].len());
+    println!(
+        "DE keys     {}",
+        if d.de_computed {
+            "absent in the file; computed (GEARS t-test)"
+        } else {
+            "present"
+        }
+    );
+    println!(
+        "scGPT vocab {}/{} genes ({} share the <pad> token in the reference OOV mode)",
+        mapping.n_in_vocab(),
+        d.n_genes(),
+        d.n_genes() - mapping.n_in_vocab()
+    );
+    if let Some(s) = &d.synthetic {
+        println!("synthetic   {s}");
+    }
+    println!("read in     {:.2} s", t.elapsed().as_secs_f64());
+    Ok(())
+}
