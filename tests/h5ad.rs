@@ -238,6 +238,12 @@ fn bad_files_get_one_line_errors() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("truncated.h5ad"), "{e}");
+    // Found by `cargo fuzz run h5ad`: a header declaring petabytes of X.
+    check(
+        &fixtures().join("fuzz_huge_declared_size.h5ad"),
+        &cols,
+        "X/data",
+    );
     let user = fixtures().join("ad12_user.h5ad");
     check(&user, &cols, "no column 'condition'");
     let wrong_ctrl = ObsColumns {

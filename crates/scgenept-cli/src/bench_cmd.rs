@@ -38,10 +38,28 @@ pub enum BenchCommand {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Time h5ad → GEARS split → paired training examples → first batch (64 × 1536 genes).
+    Data {
+        /// A GEARS-format h5ad (e.g. `scgenept data synth --preset norman`).
+        #[arg(long)]
+        data: PathBuf,
+        /// Also write the result as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
 }
 
 pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
+        BenchCommand::Data { data, json } => {
+            let r = data_bench(&data)?;
+            println!("{}", serde_json::to_string_pretty(&r)?);
+            if let Some(path) = json {
+                std::fs::write(&path, serde_json::to_string_pretty(&r)? + "\n")
+                    .with_context(|| format!("{}: cannot write", path.display()))?;
+            }
+            Ok(())
+        }
         BenchCommand::Step {
             size,
             batch,
@@ -66,4 +84,46 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn data_bench(path: &std::path::Path) -> Result<serde_json::Value> {
+    use scgenept_data::batches::{BatchConfig, BatchLoader, GeneSampling};
+    use scgenept_data::pairing::pair_controls;
+    use scgenept_data::{GearsSplit, ObsColumns, PerturbData, SimulationSplitConfig, SplitName};
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    let t0 = Instant::now();
+    let data = PerturbData::load(path, &ObsColumns::default())?;
+    let t_load = t0.elapsed().as_secs_f64();
+    let split = GearsSplit::simulation(&data.conditions, SimulationSplitConfig::default());
+    let t_split = t0.elapsed().as_secs_f64();
+    let data = Arc::new(data);
+    let train = Arc::new(pair_controls(&data, &split, SplitName::Train, 42));
+    let t_pair = t0.elapsed().as_secs_f64();
+    let cfg = BatchConfig {
+        batch_size: 64,
+        max_seq_len: 1536,
+        sampling: GeneSampling::IncludePerturbed,
+        shuffle: true,
+        drop_last: true,
+        seed: 42,
+    };
+    let mut loader = BatchLoader::spawn(data.clone(), train.clone(), cfg, 0, 0, 4);
+    let first = loader.next().context("no training batch")?;
+    let t_batch = t0.elapsed().as_secs_f64();
+    let csr_mib = data.x.heap_bytes() as f64 / (1024.0 * 1024.0);
+    let peak = scgenept_train::bench::peak_rss_mib();
+    Ok(serde_json::json!({
+        "file": path.display().to_string(),
+        "cells": data.n_cells(), "genes": data.n_genes(), "nnz": data.x.nnz(),
+        "conditions": data.conditions.len(),
+        "train_examples": train.examples.len(), "batches_per_epoch": loader.n_batches,
+        "first_batch_shape": [first.len(), first.seq_len()],
+        "seconds": {"load": t_load, "split": t_split - t_load, "pairing": t_pair - t_split,
+                    "first_batch": t_batch - t_pair, "total": t_batch},
+        "csr_mib": csr_mib, "peak_rss_mib": peak,
+        "peak_over_csr": peak.map(|p| p / csr_mib),
+        "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+    }))
 }

@@ -121,23 +121,42 @@ impl H5ad {
         }
     }
 
-    fn read_f32(&self, key: &str) -> Result<Vec<f32>> {
+    /// Opens a numeric dataset, refusing one whose declared size an uncompressed file this small
+    /// cannot hold (a damaged header would otherwise ask for petabytes).
+    fn numeric(&self, key: &str) -> Result<hdf5_pure::Dataset> {
         let ds = self.h5(key, self.file.dataset(key))?;
+        let n: u64 = self
+            .h5(key, ds.shape())?
+            .iter()
+            .try_fold(1u64, |a, d| a.checked_mul(*d))
+            .unwrap_or(u64::MAX);
+        let bytes = n.saturating_mul(self.h5(key, ds.element_size())?);
+        if !ds.is_chunked() && bytes > self.file.file_size() {
+            return Err(self.err(format!(
+                "{key} declares {bytes} bytes but the file has {}; it is truncated or damaged — download it again",
+                self.file.file_size()
+            )));
+        }
+        Ok(ds)
+    }
+
+    fn read_f32(&self, key: &str) -> Result<Vec<f32>> {
+        let ds = self.numeric(key)?;
         self.h5(key, ds.read::<f32>())
     }
 
     fn read_u32(&self, key: &str) -> Result<Vec<u32>> {
-        let ds = self.h5(key, self.file.dataset(key))?;
+        let ds = self.numeric(key)?;
         self.h5(key, ds.read::<u32>())
     }
 
     fn read_u64(&self, key: &str) -> Result<Vec<u64>> {
-        let ds = self.h5(key, self.file.dataset(key))?;
+        let ds = self.numeric(key)?;
         self.h5(key, ds.read::<u64>())
     }
 
     fn read_i64(&self, key: &str) -> Result<Vec<i64>> {
-        let ds = self.h5(key, self.file.dataset(key))?;
+        let ds = self.numeric(key)?;
         self.h5(key, ds.read::<i64>())
     }
 

@@ -1,0 +1,325 @@
+//! `scgenept data …` end to end: synth → inspect → split, fetch against a loopback Dataverse
+//! (dropped connection, resume, checksum), and one-line failures that leave nothing behind.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn scgenept(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_scgenept"))
+        .args(args)
+        .current_dir(root())
+        .env_remove("SCGENEPT_DATAVERSE_URL")
+        .output()
+        .expect("binary runs")
+}
+
+fn tempdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("scgenept-cli-data-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn one_line_error(o: &Output, needle: &str) {
+    let (_, err) = text(o);
+    assert!(!o.status.success(), "should fail: {err}");
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_else(|| panic!("no error line: {err}"));
+    assert!(line.contains(needle), "expected '{needle}' in: {line}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn synth_inspect_split() {
+    let dir = tempdir("synth");
+    let h5 = dir.join("tiny.h5ad");
+    let o = scgenept(&[
+        "data",
+        "synth",
+        "--preset",
+        "tiny",
+        "--seed",
+        "3",
+        "--out",
+        h5.to_str().unwrap(),
+    ]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        out.contains("600 cells × 64 genes") && out.contains("SYNTHETIC"),
+        "{out}"
+    );
+
+    let o = scgenept(&["data", "inspect", h5.to_str().unwrap()]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    for want in [
+        "cells       600",
+        "genes       64",
+        "control     150 cells",
+        "DE keys     present",
+        "scGPT vocab",
+        "SYNTHETIC",
+    ] {
+        assert!(out.contains(want), "missing '{want}' in:\n{out}");
+    }
+
+    let split = dir.join("split.json");
+    let o = scgenept(&[
+        "data",
+        "split",
+        "--data",
+        h5.to_str().unwrap(),
+        "--seed",
+        "1",
+        "--out",
+        split.to_str().unwrap(),
+    ]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        out.contains("Simulation split test composition:") && out.contains("unseen_single:"),
+        "{out}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&split).unwrap()).unwrap();
+    for key in ["train", "val", "test", "test_subgroup", "val_subgroup"] {
+        assert!(v.get(key).is_some(), "{key} in split.json");
+    }
+    assert!(v["train"].as_array().unwrap().iter().any(|c| c == "ctrl"));
+}
+
+#[test]
+fn data_commands_fail_in_one_line_and_write_nothing() {
+    let dir = tempdir("bad");
+    let out = dir.join("x.h5ad");
+    one_line_error(
+        &scgenept(&[
+            "data",
+            "synth",
+            "--preset",
+            "huge",
+            "--out",
+            out.to_str().unwrap(),
+        ]),
+        "unknown preset 'huge'",
+    );
+    assert!(!out.exists());
+    one_line_error(
+        &scgenept(&["data", "inspect", dir.join("nope.h5ad").to_str().unwrap()]),
+        "cannot open",
+    );
+    let fixture = root().join("tests/fixtures/h5ad/ad12_user.h5ad");
+    let split = dir.join("split.json");
+    let o = scgenept(&[
+        "data",
+        "split",
+        "--data",
+        fixture.to_str().unwrap(),
+        "--out",
+        split.to_str().unwrap(),
+        "--perturbation-column",
+        "guide_target",
+        "--control-label",
+        "non-targeting",
+        "--gene-symbol-column",
+        "symbol",
+    ]);
+    one_line_error(&o, "no control cells");
+    assert!(!split.exists());
+    // With the right labels the user file splits.
+    let o = scgenept(&[
+        "data",
+        "split",
+        "--data",
+        fixture.to_str().unwrap(),
+        "--out",
+        split.to_str().unwrap(),
+        "--perturbation-column",
+        "guide_target",
+        "--control-label",
+        "NT",
+        "--gene-symbol-column",
+        "symbol",
+    ]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    one_line_error(
+        &scgenept(&["data", "fetch", "replogle", "--dir", dir.to_str().unwrap()]),
+        "unknown dataset",
+    );
+}
+
+/// A loopback stand-in for Dataverse: file metadata with an MD5, and the file with Range support.
+/// The first download is cut off half way to exercise resume.
+fn serve(zip: Vec<u8>, md5: String, cut_first: bool) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let downloads = Arc::new(AtomicUsize::new(0));
+    let counter = downloads.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request = String::new();
+            reader.read_line(&mut request).unwrap();
+            let mut range_start = 0usize;
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap() == 0 || h == "\r\n" {
+                    break;
+                }
+                if let Some(r) = h.to_ascii_lowercase().strip_prefix("range: bytes=") {
+                    range_start = r.trim().trim_end_matches('-').parse().unwrap();
+                }
+            }
+            let path = request.split_whitespace().nth(1).unwrap_or("").to_string();
+            if path == "/api/files/6154417" {
+                let body = format!(
+                    r#"{{"status":"OK","data":{{"dataFile":{{"filename":"adamson.zip","md5":"{md5}"}}}}}}"#
+                );
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            } else if path == "/api/access/datafile/6154417" {
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                let body = &zip[range_start..];
+                let status = if range_start > 0 {
+                    "206 Partial Content"
+                } else {
+                    "200 OK"
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let send = if cut_first && n == 0 {
+                    &body[..body.len() / 2]
+                } else {
+                    body
+                };
+                let _ = stream.write_all(send);
+            } else {
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+            }
+            let _ = stream.flush();
+            // End the response here (a cut-off body included): the client sees EOF.
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    });
+    (url, downloads)
+}
+
+fn adamson_zip(dir: &Path) -> Vec<u8> {
+    let h5 = dir.join("src.h5ad");
+    assert!(scgenept(&[
+        "data",
+        "synth",
+        "--preset",
+        "tiny",
+        "--out",
+        h5.to_str().unwrap()
+    ])
+    .status
+    .success());
+    let mut buf = std::io::Cursor::new(Vec::new());
+    {
+        let mut z = zip::ZipWriter::new(&mut buf);
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        z.add_directory("adamson/", opts).unwrap();
+        z.start_file("adamson/perturb_processed.h5ad", opts)
+            .unwrap();
+        z.write_all(&std::fs::read(&h5).unwrap()).unwrap();
+        z.finish().unwrap();
+    }
+    buf.into_inner()
+}
+
+#[test]
+fn fetch_resumes_verifies_and_unpacks_atomically() {
+    let dir = tempdir("fetch");
+    let zip = adamson_zip(&dir);
+    let md5 = format!("{:x}", md5::compute(&zip));
+    let (url, downloads) = serve(zip.clone(), md5, true);
+    let data_dir = dir.join("data");
+    let args = [
+        "data",
+        "fetch",
+        "adamson",
+        "--dir",
+        data_dir.to_str().unwrap(),
+        "--base-url",
+        &url,
+    ];
+
+    // First attempt: the connection drops half way.
+    let o = scgenept(&args);
+    one_line_error(&o, "run the same command again to resume");
+    assert!(!data_dir.join("adamson").exists(), "no half dataset");
+    let part = data_dir.join(".adamson.zip.part");
+    assert_eq!(
+        std::fs::metadata(&part).unwrap().len() as usize,
+        zip.len() / 2
+    );
+
+    // Second attempt resumes from the partial file.
+    let o = scgenept(&args);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        out.contains(&format!("resumed at byte {}", zip.len() / 2)),
+        "{out}"
+    );
+    assert!(out.contains("MD5 verified"), "{out}");
+    assert_eq!(downloads.load(Ordering::SeqCst), 2);
+    let h5 = data_dir.join("adamson/perturb_processed.h5ad");
+    assert!(h5.exists() && data_dir.join("adamson/FETCHED.json").exists());
+    assert!(!part.exists());
+    let o = scgenept(&["data", "inspect", h5.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o).1);
+
+    // Already there: refuse without --force.
+    one_line_error(&scgenept(&args), "already exists");
+
+    // A corrupt download is caught by the published MD5 and removed.
+    let (bad_url, _) = serve(zip, "0".repeat(32), false);
+    let o = scgenept(&[
+        "data",
+        "fetch",
+        "adamson",
+        "--dir",
+        data_dir.to_str().unwrap(),
+        "--base-url",
+        &bad_url,
+        "--force",
+    ]);
+    one_line_error(&o, "MD5 mismatch");
+    assert!(!part.exists(), "the bad download was removed");
+    assert!(
+        h5.exists(),
+        "the good dataset is untouched by a failed refetch"
+    );
+}
