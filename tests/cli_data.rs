@@ -323,3 +323,14 @@ fn fetch_resumes_verifies_and_unpacks_atomically() {
         "the good dataset is untouched by a failed refetch"
     );
 }
+
+#[test]
+fn knowledge_coverage_reads_genes_from_an_h5ad() {
+    let h5 = root().join("tests/fixtures/h5ad/ad08_gears.h5ad");
+    let o = scgenept(&["knowledge", "coverage", "--genes", h5.to_str().unwrap()]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    // The fixture's var.gene_name: five real targets (FOSB, CEBPB, KLF1, JUN, SET) and 35 made-up names.
+    assert!(out.contains("go_all        5/40 genes with text"), "{out}");
+    assert!(out.contains("ncbi_uniprot  5/40"), "{out}");
+}

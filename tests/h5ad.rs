@@ -263,3 +263,70 @@ fn bad_files_get_one_line_errors() {
     };
     check(&user, &no_symbols, "not among the 40 genes");
 }
+
+/// Files that are valid h5ad but bad data, written with our own writer.
+#[test]
+fn bad_data_is_refused_with_the_fix() {
+    use scgenept_data::csr::CsrMatrix;
+    use scgenept_data::h5ad_write::{AnnData, Frame, FrameColumn};
+
+    let dir = std::env::temp_dir().join(format!("scgenept_h5ad_baddata_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, values: &[f32], conds: &[&str], genes: &[&str]| -> PathBuf {
+        let x = CsrMatrix::from_dense(conds.len(), genes.len(), values);
+        let path = dir.join(name);
+        AnnData {
+            x: &x,
+            layers: vec![],
+            obs: Frame {
+                index_name: "_index".into(),
+                index: (0..conds.len()).map(|i| format!("c{i}")).collect(),
+                columns: vec![(
+                    "condition".into(),
+                    FrameColumn::Categorical(conds.iter().map(|s| s.to_string()).collect()),
+                )],
+            },
+            var: Frame {
+                index_name: "gene_id".into(),
+                index: (0..genes.len()).map(|i| format!("G{i}")).collect(),
+                columns: vec![(
+                    "gene_name".into(),
+                    FrameColumn::Strings(genes.iter().map(|s| s.to_string()).collect()),
+                )],
+            },
+            uns: vec![],
+        }
+        .write(&path)
+        .unwrap();
+        path
+    };
+    let cols = ObsColumns::default();
+    let genes = ["A", "B", "C"];
+    let conds = ["ctrl", "ctrl", "A+ctrl", "A+B"];
+    let good = [1.0, 0.0, 2.0, 0.5, 0.0, 1.0, 3.0, 0.0, 0.0, 1.0, 1.0, 1.0];
+    let ok = PerturbData::load(&write("good.h5ad", &good, &conds, &genes), &cols).unwrap();
+    assert!(ok.de_computed && ok.conditions == ["ctrl", "A+ctrl", "A+B"]);
+
+    let mut neg = good;
+    neg[4] = -1.0;
+    let e = PerturbData::load(&write("neg.h5ad", &neg, &conds, &genes), &cols).unwrap_err().to_string();
+    assert!(e.contains("X[1, 1] = -1") && e.contains("non-negative"), "{e}");
+    let mut nan = good;
+    nan[7] = f32::NAN;
+    let e = PerturbData::load(&write("nan.h5ad", &nan, &conds, &genes), &cols).unwrap_err().to_string();
+    assert!(e.contains("NaN") && e.contains("finite"), "{e}");
+    let e = PerturbData::load(&write("empty.h5ad", &good, &["ctrl", "", "A+ctrl", "A+B"], &genes), &cols)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("obs row 1") && e.contains("empty"), "{e}");
+    let e = PerturbData::load(&write("triple.h5ad", &good, &["ctrl", "ctrl", "A+B+C", "A+B"], &genes), &cols)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("at most two genes"), "{e}");
+    let e = PerturbData::load(&write("dup.h5ad", &good, &conds, &["A", "B", "A"]), &cols).unwrap_err().to_string();
+    assert!(e.contains("'A' appears twice"), "{e}");
+    let e = PerturbData::load(&write("unknown.h5ad", &good, &["ctrl", "ctrl", "Z+ctrl", "A+B"], &genes), &cols)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("perturbs 'Z'"), "{e}");
+}

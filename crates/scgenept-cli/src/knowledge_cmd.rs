@@ -9,7 +9,20 @@ use scgenept_data::{GeneText, KnowledgeTable, Resolved, TextSource};
 use scgenept_model::minilm::{default_model_dir, TextEmbedder};
 use scgenept_train::knowledge::{build_table, default_cache_path, EmbedMode, EmbeddingCache};
 
+/// Gene symbols from a text file (one a line, `#` comments) or from an h5ad's `var.gene_name`
+/// (var_names when that column is absent).
 fn read_gene_list(path: &std::path::Path) -> Result<Vec<String>> {
+    if path.extension().is_some_and(|e| e == "h5ad") {
+        let f = scgenept_data::h5ad::H5ad::open(path)?;
+        let genes = match f.column("var", "gene_name") {
+            Ok(col) => scgenept_data::h5ad::column_strings(col, path, "var.gene_name")?,
+            Err(_) => f.index("var")?,
+        };
+        if genes.is_empty() {
+            bail!("{}: var has no genes", path.display());
+        }
+        return Ok(genes);
+    }
     let list =
         std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let genes: Vec<String> = list
@@ -37,7 +50,7 @@ pub enum KnowledgeCommand {
     /// Per source, how many of a gene list have text; lists genes matched through an alias,
     /// ambiguous aliases and genes without text.
     Coverage {
-        /// Gene symbols, one a line (`#` comments allowed).
+        /// Gene symbols, one a line (`#` comments allowed), or an h5ad (its var.gene_name).
         #[arg(long)]
         genes: PathBuf,
     },
@@ -50,7 +63,7 @@ pub enum KnowledgeCommand {
         /// concat (embed the joined text once) or avg (embed each GO term, average).
         #[arg(long, default_value = "concat")]
         mode: EmbedMode,
-        /// Genes, one symbol a line (`#` comments allowed).
+        /// Genes, one symbol a line (`#` comments allowed), or an h5ad (its var.gene_name).
         #[arg(long)]
         genes: PathBuf,
         /// Output table (.safetensors).
