@@ -309,24 +309,52 @@ fn bad_data_is_refused_with_the_fix() {
 
     let mut neg = good;
     neg[4] = -1.0;
-    let e = PerturbData::load(&write("neg.h5ad", &neg, &conds, &genes), &cols).unwrap_err().to_string();
-    assert!(e.contains("X[1, 1] = -1") && e.contains("non-negative"), "{e}");
+    let e = PerturbData::load(&write("neg.h5ad", &neg, &conds, &genes), &cols)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("X[1, 1] = -1") && e.contains("non-negative"),
+        "{e}"
+    );
     let mut nan = good;
     nan[7] = f32::NAN;
-    let e = PerturbData::load(&write("nan.h5ad", &nan, &conds, &genes), &cols).unwrap_err().to_string();
+    let e = PerturbData::load(&write("nan.h5ad", &nan, &conds, &genes), &cols)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("NaN") && e.contains("finite"), "{e}");
-    let e = PerturbData::load(&write("empty.h5ad", &good, &["ctrl", "", "A+ctrl", "A+B"], &genes), &cols)
-        .unwrap_err()
-        .to_string();
+    let e = PerturbData::load(
+        &write("empty.h5ad", &good, &["ctrl", "", "A+ctrl", "A+B"], &genes),
+        &cols,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("obs row 1") && e.contains("empty"), "{e}");
-    let e = PerturbData::load(&write("triple.h5ad", &good, &["ctrl", "ctrl", "A+B+C", "A+B"], &genes), &cols)
-        .unwrap_err()
-        .to_string();
+    let e = PerturbData::load(
+        &write(
+            "triple.h5ad",
+            &good,
+            &["ctrl", "ctrl", "A+B+C", "A+B"],
+            &genes,
+        ),
+        &cols,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("at most two genes"), "{e}");
-    let e = PerturbData::load(&write("dup.h5ad", &good, &conds, &["A", "B", "A"]), &cols).unwrap_err().to_string();
-    assert!(e.contains("'A' appears twice"), "{e}");
-    let e = PerturbData::load(&write("unknown.h5ad", &good, &["ctrl", "ctrl", "Z+ctrl", "A+B"], &genes), &cols)
+    let e = PerturbData::load(&write("dup.h5ad", &good, &conds, &["A", "B", "A"]), &cols)
         .unwrap_err()
         .to_string();
+    assert!(e.contains("'A' appears twice"), "{e}");
+    let e = PerturbData::load(
+        &write(
+            "unknown.h5ad",
+            &good,
+            &["ctrl", "ctrl", "Z+ctrl", "A+B"],
+            &genes,
+        ),
+        &cols,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("perturbs 'Z'"), "{e}");
 }

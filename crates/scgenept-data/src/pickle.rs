@@ -456,7 +456,7 @@ fn array(shape: &[Value], code: &str, order: char, fortran: bool, b: &[u8]) -> R
 
 /// Decodes fixed-width UTF-32LE cells of `width` bytes (numpy `<U` data), dropping NUL padding.
 fn utf32_strings(b: &[u8], width: usize) -> R<Vec<String>> {
-    if width == 0 || width % 4 != 0 || b.len() % width != 0 {
+    if width == 0 || !width.is_multiple_of(4) || !b.len().is_multiple_of(width) {
         return Err("malformed numpy unicode data".into());
     }
     b.chunks_exact(width)

@@ -376,13 +376,9 @@ pub fn normalize_log1p(counts: &CsrMatrix) -> CsrMatrix {
         (sorted[sorted.len() / 2 - 1] + sorted[sorted.len() / 2]) / 2.0
     };
     let mut x = counts.clone();
-    for r in 0..x.n_rows {
+    for (r, total) in totals.iter().enumerate() {
         let (a, b) = (x.indptr[r] as usize, x.indptr[r + 1] as usize);
-        let scale = if totals[r] > 0.0 {
-            target / totals[r]
-        } else {
-            0.0
-        };
+        let scale = if *total > 0.0 { target / total } else { 0.0 };
         for v in &mut x.data[a..b] {
             *v = ((*v as f64) * scale).ln_1p() as f32;
         }
