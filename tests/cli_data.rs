@@ -334,3 +334,50 @@ fn knowledge_coverage_reads_genes_from_an_h5ad() {
     assert!(out.contains("go_all        5/40 genes with text"), "{out}");
     assert!(out.contains("ncbi_uniprot  5/40"), "{out}");
 }
+
+#[test]
+fn baselines_print_a_table_per_subgroup() {
+    let dir = tempdir("baselines");
+    let h5 = dir.join("tiny.h5ad");
+    assert!(scgenept(&[
+        "data",
+        "synth",
+        "--preset",
+        "tiny",
+        "--out",
+        h5.to_str().unwrap()
+    ])
+    .status
+    .success());
+    let json = dir.join("baselines.json");
+    let o = scgenept(&[
+        "baselines",
+        "--data",
+        h5.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        out.contains("### test, all") && out.contains("| control_mean | 0.0000 | 0.0000 |"),
+        "{out}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["control_mean"]["test_pearson_delta"], 0.0);
+    assert!(v["non_ctrl_mean"]["test_mse_de"].as_f64().unwrap() > 0.0);
+    one_line_error(
+        &scgenept(&[
+            "baselines",
+            "--data",
+            h5.to_str().unwrap(),
+            "--split",
+            root()
+                .join("tests/fixtures/split/adamson_pert_data_subgroups.pkl")
+                .to_str()
+                .unwrap(),
+        ]),
+        "does not have",
+    );
+}

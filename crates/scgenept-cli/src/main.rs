@@ -4,6 +4,7 @@
 mod bench_cmd;
 mod data_cmd;
 mod demo_cmd;
+mod eval_cmd;
 mod fetch_cmd;
 mod knowledge_cmd;
 mod model_cmd;
@@ -37,6 +38,9 @@ enum Command {
     /// Datasets: synthetic data, inspection, the GEARS split, fetching the real datasets.
     #[command(subcommand)]
     Data(data_cmd::DataCommand),
+    /// Score the simple baselines (control mean, non-ctrl mean, random perturbation, additive)
+    /// on a dataset's test split with GEARS' metrics, per subgroup.
+    Baselines(eval_cmd::BaselinesArgs),
     /// Gene-knowledge text per knowledge source.
     #[command(subcommand)]
     Knowledge(knowledge_cmd::KnowledgeCommand),
@@ -68,6 +72,7 @@ fn main() -> ExitCode {
         Command::Bench(c) => bench_cmd::run(c),
         Command::Knowledge(c) => knowledge_cmd::run(c),
         Command::Data(c) => data_cmd::run(c),
+        Command::Baselines(a) => eval_cmd::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

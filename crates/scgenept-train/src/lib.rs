@@ -1,10 +1,12 @@
 //! Training, evaluation and benchmarking of scGenePT models on any burn backend.
 //!
-//! This crate currently holds the device selection and the forward+backward step benchmark;
-//! the training loop, evaluation and sweeps build on them.
+//! Today: device selection, the step benchmark, knowledge-table building, GEARS-exact metrics
+//! and the simple baselines. The training loop and sweeps build on them.
 
+pub mod baselines;
 pub mod bench;
 pub mod device;
 pub mod knowledge;
+pub mod metrics;
 
 pub use device::{Device, DeviceKind, WithBackend};

@@ -1,0 +1,125 @@
+//! `scgenept baselines`: the field's simple baselines on a dataset's GEARS test split, scored with
+//! GEARS' metrics per subgroup — the rows a model has to beat.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+
+use scgenept_data::split_file::load_split;
+use scgenept_data::{GearsSplit, PerturbData, SimulationSplitConfig, Subgroups};
+use scgenept_train::baselines::evaluate_baselines;
+
+use crate::data_cmd::ColumnArgs;
+
+#[derive(Args)]
+pub struct BaselinesArgs {
+    /// A GEARS-format h5ad.
+    #[arg(long)]
+    data: PathBuf,
+    /// A split (.json from `scgenept data split`, or GEARS/scGenePT .pkl); default: GEARS'
+    /// simulation split with --split-seed.
+    #[arg(long)]
+    split: Option<PathBuf>,
+    #[arg(long, default_value_t = 1)]
+    split_seed: u32,
+    /// Seed of the random-training-perturbation baseline.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Also write every summary metric as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    #[command(flatten)]
+    columns: ColumnArgs,
+}
+
+const SHOWN: [&str; 5] = [
+    "pearson_delta_de",
+    "pearson_delta",
+    "pearson_delta_top20_de_non_dropout",
+    "mse_de",
+    "rank_l1_delta",
+];
+
+pub fn run(a: BaselinesArgs) -> Result<()> {
+    let data = PerturbData::load(&a.data, &a.columns.obs_columns())?;
+    let split = match &a.split {
+        Some(p) => load_split(p, &data.conditions)?,
+        None => GearsSplit::simulation(
+            &data.conditions,
+            SimulationSplitConfig {
+                seed: a.split_seed,
+                ..SimulationSplitConfig::default()
+            },
+        ),
+    };
+    if split.test.is_empty() {
+        anyhow::bail!(
+            "{}: the split has no test conditions; nothing to evaluate",
+            a.data.display()
+        );
+    }
+    let reports = evaluate_baselines(&data, &split, a.seed);
+    let groups: Vec<&str> = std::iter::once("all")
+        .chain(
+            Subgroups::NAMES
+                .into_iter()
+                .filter(|n| split.test_subgroup.get(n).is_some_and(|l| !l.is_empty())),
+        )
+        .collect();
+    for group in groups {
+        let n = if group == "all" {
+            split.test.len()
+        } else {
+            split.test_subgroup.get(group).map_or(0, |l| l.len())
+        };
+        println!("\n### test, {group} ({n} conditions)\n");
+        println!("| method | {} |", SHOWN.join(" | "));
+        println!("|---|{}", "---|".repeat(SHOWN.len()));
+        for (method, r) in &reports {
+            let cells: Vec<String> = SHOWN
+                .iter()
+                .map(|m| {
+                    let key = if group == "all" {
+                        format!("test_{m}")
+                    } else {
+                        format!("test_{group}_{m}")
+                    };
+                    r.summary
+                        .get(&key)
+                        .map_or("—".into(), |v| format!("{v:.4}"))
+                })
+                .collect();
+            let members: Vec<&String> = if group == "all" {
+                split.test.iter().collect()
+            } else {
+                split
+                    .test_subgroup
+                    .get(group)
+                    .unwrap_or(&[])
+                    .iter()
+                    .collect()
+            };
+            let scored = members
+                .iter()
+                .filter(|c| r.per_condition.contains_key(**c))
+                .count();
+            let label = if scored < n {
+                format!("{method} ({scored}/{n} scored)")
+            } else {
+                method.to_string()
+            };
+            println!("| {label} | {} |", cells.join(" | "));
+        }
+    }
+    if let Some(path) = a.json {
+        let all: std::collections::BTreeMap<_, _> =
+            reports.iter().map(|(k, r)| (*k, &r.summary)).collect();
+        scgenept_data::error::write_atomic(
+            &path,
+            (serde_json::to_string_pretty(&all)? + "\n").as_bytes(),
+        )
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    }
+    Ok(())
+}

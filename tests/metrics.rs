@@ -1,0 +1,262 @@
+//! GEARS metrics against the real GEARS 0.0.2 functions (`scripts/make_metric_fixtures.py`), and
+//! the baselines on data where their answers are known.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use scgenept_data::csr::CsrMatrix;
+use scgenept_data::de::DeKeys;
+use scgenept_data::{GearsSplit, PerturbData, Subgroups};
+use scgenept_train::baselines::{evaluate_baselines, predict, score_predictions, Baseline};
+use scgenept_train::metrics::{condition_metrics, control_mean, rank_metric, summarize, DeGenes};
+use serde_json::Value;
+
+fn fixture() -> Value {
+    let p: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/metrics/gears_metrics.json");
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn matrix(v: &Value) -> Vec<Vec<f64>> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect()
+        })
+        .collect()
+}
+
+/// A dataset from parts: cells' conditions, dense rows, gene ids, DE keys.
+fn dataset(
+    cond: &[String],
+    x: &[Vec<f64>],
+    gene_ids: Vec<String>,
+    names: BTreeMap<String, String>,
+    de: DeKeys,
+) -> PerturbData {
+    let mut conditions: Vec<String> = Vec::new();
+    for c in cond {
+        if !conditions.contains(c) {
+            conditions.push(c.clone());
+        }
+    }
+    let flat: Vec<f32> = x.iter().flatten().map(|v| *v as f32).collect();
+    PerturbData {
+        source: PathBuf::from("<test>"),
+        x: CsrMatrix::from_dense(x.len(), gene_ids.len(), &flat),
+        gene_names: gene_ids.clone(),
+        gene_ids,
+        condition_names: conditions.iter().map(|c| names[c].clone()).collect(),
+        cell_condition: cond
+            .iter()
+            .map(|c| conditions.iter().position(|x| x == c).unwrap() as u32)
+            .collect(),
+        conditions,
+        de,
+        de_computed: false,
+        encoding: "test".into(),
+        synthetic: None,
+    }
+}
+
+#[test]
+fn condition_metrics_equal_real_gears() {
+    let fx = fixture();
+    let uns = &fx["uns"];
+    let lists = |key: &str| -> BTreeMap<String, Vec<String>> {
+        uns[key]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), strings(v)))
+            .collect()
+    };
+    let de = DeKeys {
+        rank_genes_groups_cov_all: lists("rank_genes_groups_cov_all"),
+        top_non_dropout_de_20: lists("top_non_dropout_de_20"),
+        ..DeKeys::default()
+    };
+    let names: BTreeMap<String, String> = fx["condition_name"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+        .collect();
+    let data = dataset(
+        &strings(&fx["conditions"]),
+        &matrix(&fx["x"]),
+        strings(&fx["gene_ids"]),
+        names,
+        de,
+    );
+    let ctrl = control_mean(&data);
+
+    let cats = strings(&fx["test"]["pert_cat"]);
+    let (pred, truth) = (matrix(&fx["test"]["pred"]), matrix(&fx["test"]["truth"]));
+    let mean = |rows: &[Vec<f64>], c: &str| -> Vec<f64> {
+        let sel: Vec<&Vec<f64>> = rows
+            .iter()
+            .zip(&cats)
+            .filter(|(_, k)| *k == c)
+            .map(|(r, _)| r)
+            .collect();
+        (0..rows[0].len())
+            .map(|j| sel.iter().map(|r| r[j]).sum::<f64>() / sel.len() as f64)
+            .collect()
+    };
+    let mut per = BTreeMap::new();
+    let mut worst: f64 = 0.0;
+    let mut compared = 0;
+    for (c, want) in fx["per_condition"].as_object().unwrap() {
+        let got = condition_metrics(
+            &mean(&pred, c),
+            &mean(&truth, c),
+            &ctrl,
+            &DeGenes::of(&data, c).unwrap(),
+        );
+        for (k, w) in want.as_object().unwrap() {
+            let g = got
+                .get(k)
+                .unwrap_or_else(|| panic!("{c}: metric {k} missing"));
+            worst = worst.max((g - w.as_f64().unwrap()).abs());
+            compared += 1;
+        }
+        per.insert(c.clone(), got);
+    }
+    println!("{compared} per-condition values, max |ours - GEARS| = {worst:.2e}");
+    assert!(worst < 1e-9, "{worst}");
+    assert_eq!(compared, 5 * 12);
+    // compute_metrics' overall means.
+    let summary = summarize(&per, &Subgroups::default(), "test");
+    for (k, w) in fx["overall"].as_object().unwrap() {
+        let g = summary[&format!("test_{k}")];
+        assert!((g - w.as_f64().unwrap()).abs() < 1e-9, "{k}: {g} vs {w}");
+    }
+}
+
+/// Four genes; the double's change is exactly the sum of the singles' changes.
+fn additive_world() -> (PerturbData, GearsSplit) {
+    let s = |v: &str| v.to_string();
+    let rows = |n: usize, v: [f64; 4]| vec![v.to_vec(); n];
+    let mut x = rows(4, [1.0, 1.0, 1.0, 1.0]);
+    let mut cond = vec![s("ctrl"); 4];
+    for (c, v) in [
+        ("A+ctrl", [3.0, 1.0, 1.5, 1.0]),
+        ("B+ctrl", [1.0, 0.5, 1.0, 2.0]),
+        ("A+B", [3.0, 0.5, 1.5, 2.0]),
+        ("C+ctrl", [1.0, 1.0, 0.25, 1.0]),
+    ] {
+        x.extend(rows(2, v));
+        cond.extend(vec![s(c); 2]);
+    }
+    let ids: Vec<String> = ["A", "B", "C", "D"].iter().map(|g| s(g)).collect();
+    let mut names = BTreeMap::new();
+    let mut de = DeKeys::default();
+    for c in ["ctrl", "A+ctrl", "B+ctrl", "A+B", "C+ctrl"] {
+        names.insert(s(c), format!("K562_{c}"));
+        de.rank_genes_groups_cov_all
+            .insert(format!("K562_{c}"), ids.clone());
+        de.top_non_dropout_de_20
+            .insert(format!("K562_{c}"), ids.clone());
+    }
+    let data = dataset(&cond, &x, ids, names, de);
+    let split = GearsSplit {
+        train: vec![s("A+ctrl"), s("B+ctrl"), s("ctrl")],
+        val: vec![],
+        test: vec![s("A+B"), s("C+ctrl")],
+        test_subgroup: Subgroups {
+            combo_seen2: vec![s("A+B")],
+            unseen_single: vec![s("C+ctrl")],
+            ..Subgroups::default()
+        },
+        val_subgroup: Subgroups::default(),
+    };
+    (data, split)
+}
+
+#[test]
+fn baselines_give_their_known_answers() {
+    let (data, split) = additive_world();
+    let reports = evaluate_baselines(&data, &split, 0);
+    let add = &reports["additive"];
+    assert_eq!(
+        add.per_condition.len(),
+        1,
+        "additive scores only seen pairs"
+    );
+    let m = &add.per_condition["A+B"];
+    assert!(
+        m["mse"] < 1e-12 && (m["pearson_delta"] - 1.0).abs() < 1e-12,
+        "{m:?}"
+    );
+    assert_eq!(
+        add.summary["test_combo_seen2_pearson_delta"],
+        m["pearson_delta"]
+    );
+    assert!(!add.summary.contains_key("test_unseen_single_pearson_delta"));
+
+    // No change predicted: Δ is constant, so GEARS' Pearson is NaN → 0.
+    let ctrl = &reports["control_mean"];
+    assert_eq!(ctrl.summary["test_pearson_delta"], 0.0);
+    assert_eq!(ctrl.summary["test_unseen_single_pearson_delta_de"], 0.0);
+    // Identical predictions for every condition cannot discriminate: rank 0.5.
+    assert_eq!(ctrl.per_condition["A+B"]["rank_l1_delta"], 0.5);
+
+    // Non-ctrl-mean: average of the A and B means, the same for every test condition.
+    let nc = predict(&data, &split, Baseline::NonCtrlMean, 0);
+    assert_eq!(nc["A+B"], vec![2.0, 0.75, 1.25, 1.5]);
+    assert_eq!(nc["A+B"], nc["C+ctrl"]);
+    let rnd = predict(&data, &split, Baseline::RandomTrainPerturbation, 3);
+    assert!(rnd
+        .values()
+        .all(|v| *v == vec![3.0, 1.0, 1.5, 1.0] || *v == vec![1.0, 0.5, 1.0, 2.0]));
+    assert_eq!(
+        rnd,
+        predict(&data, &split, Baseline::RandomTrainPerturbation, 3),
+        "seeded"
+    );
+    // Scoring the truth itself: perfect.
+    let truth: BTreeMap<String, Vec<f64>> = [
+        ("A+B".to_string(), vec![3.0, 0.5, 1.5, 2.0]),
+        ("C+ctrl".to_string(), vec![1.0, 1.0, 0.25, 1.0]),
+    ]
+    .into();
+    let perfect = score_predictions(&data, &split, &truth);
+    assert_eq!(perfect.summary["test_pearson_delta"], 1.0);
+    assert_eq!(perfect.summary["test_rank_l1_delta"], 0.0);
+}
+
+#[test]
+fn rank_metric_orders_and_ties() {
+    let v = |x: &[f64]| x.to_vec();
+    let truth: BTreeMap<String, Vec<f64>> = [
+        ("a".into(), v(&[1.0, 0.0])),
+        ("b".into(), v(&[0.0, 1.0])),
+        ("c".into(), v(&[-1.0, 0.0])),
+    ]
+    .into();
+    assert!(rank_metric(&truth, &truth).values().all(|r| *r == 0.0));
+    let swapped: BTreeMap<String, Vec<f64>> = [
+        ("a".into(), v(&[-1.0, 0.0])),
+        ("b".into(), v(&[0.0, 1.0])),
+        ("c".into(), v(&[1.0, 0.0])),
+    ]
+    .into();
+    let r = rank_metric(&swapped, &truth);
+    // a's truth (1,0): c's prediction is at L1 0 (closer), b's at 2 (tie with a's own 2).
+    assert_eq!(r["a"], (1.0 + 0.5) / 2.0);
+    assert_eq!(r["b"], 0.0);
+}
