@@ -229,7 +229,7 @@ fn sparsity_is_like_real_perturb_seq() {
     let frac = s.x.nnz() as f64 / (s.x.n_rows * s.x.n_cols) as f64;
     // Norman's X: 37.3M non-zeros in 91,205 × 5,045 = 8.1%.
     assert!((0.04..0.2).contains(&frac), "non-zero fraction {frac}");
-    assert_eq!(s.x.n_rows, 6_000);
+    assert_eq!(s.x.n_rows, 4_000);
     assert!(s.x.data.iter().all(|v| v.is_finite() && *v > 0.0));
 }
 

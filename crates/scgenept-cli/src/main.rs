@@ -8,6 +8,7 @@ mod eval_cmd;
 mod fetch_cmd;
 mod knowledge_cmd;
 mod model_cmd;
+mod train_cmd;
 
 use std::process::ExitCode;
 
@@ -38,6 +39,8 @@ enum Command {
     /// Datasets: synthetic data, inspection, the GEARS split, fetching the real datasets.
     #[command(subcommand)]
     Data(data_cmd::DataCommand),
+    /// Train a model from a config file, then score it on the test split beside the baselines.
+    Train(train_cmd::TrainArgs),
     /// Score the simple baselines (control mean, non-ctrl mean, random perturbation, additive)
     /// on a dataset's test split with GEARS' metrics, per subgroup.
     Baselines(eval_cmd::BaselinesArgs),
@@ -73,6 +76,7 @@ fn main() -> ExitCode {
         Command::Knowledge(c) => knowledge_cmd::run(c),
         Command::Data(c) => data_cmd::run(c),
         Command::Baselines(a) => eval_cmd::run(a),
+        Command::Train(a) => train_cmd::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,7 +6,10 @@
 pub mod baselines;
 pub mod bench;
 pub mod device;
+pub mod grad_clip;
 pub mod knowledge;
 pub mod metrics;
+pub mod train_config;
+pub mod trainer;
 
 pub use device::{Device, DeviceKind, WithBackend};

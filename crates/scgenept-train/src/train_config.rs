@@ -1,0 +1,251 @@
+//! `scgenept train --config FILE.toml`: what a run needs, with the paper's recipe as defaults
+//! (REFERENCE.md §2.3–2.4). Unknown keys are errors; `--set key=value` overrides any leaf.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use scgenept_data::batches::GeneSampling;
+use scgenept_data::ObsColumns;
+use scgenept_model::vocab::OovMode;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Run name: outputs go to `<output.dir>/<name>/seed_<seed>/`.
+    pub name: String,
+    pub data: DataSection,
+    pub model: ModelSection,
+    #[serde(default)]
+    pub train: TrainSection,
+    #[serde(default)]
+    pub output: OutputSection,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSection {
+    /// GEARS-format h5ad. Relative paths are relative to the config file.
+    pub path: PathBuf,
+    /// Generate this `scgenept data synth` preset at `path` when the file is absent.
+    #[serde(default)]
+    pub synth_preset_if_missing: Option<String>,
+    /// A split file (.json or GEARS .pkl); default: GEARS' simulation split with `split_seed`.
+    #[serde(default)]
+    pub split: Option<PathBuf>,
+    #[serde(default = "one")]
+    pub split_seed: u32,
+    #[serde(default)]
+    pub columns: ObsColumns,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    /// A reference model type (`scgpt`, `scgenept_ncbi+uniprot_gpt`, …; `scgenept model types`).
+    pub model_type: String,
+    /// Knowledge tables by source name (e.g. `genept = "knowledge/ncbi_uniprot.safetensors"`).
+    #[serde(default)]
+    pub knowledge: std::collections::BTreeMap<String, PathBuf>,
+    /// Width of the knowledge tables when none is given (random sources).
+    #[serde(default = "default_d_llm")]
+    pub d_llm: usize,
+    #[serde(default)]
+    pub oov_mode: OovMode,
+    /// Rows of the gene-indexed tables: `scgpt` (the 60,697-token scGPT vocabulary; needed to
+    /// load pretrained scGPT weights) or `dataset` (one row per dataset gene + `<pad>`: much
+    /// smaller tables for models trained from scratch).
+    #[serde(default)]
+    pub vocab: VocabKind,
+    /// A pretrained scGPT checkpoint (`best_model.pt` or an exported bundle's safetensors);
+    /// the model type decides which prefixes are loaded. Needs `vocab = "scgpt"`.
+    #[serde(default)]
+    pub pretrained: Option<PathBuf>,
+    /// Transformer size overrides (default: the scGPT whole-human sizes).
+    #[serde(default)]
+    pub d_model: Option<usize>,
+    #[serde(default)]
+    pub nhead: Option<usize>,
+    #[serde(default)]
+    pub d_hid: Option<usize>,
+    #[serde(default)]
+    pub nlayers: Option<usize>,
+    #[serde(default = "default_dropout")]
+    pub dropout: f64,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VocabKind {
+    #[default]
+    Scgpt,
+    Dataset,
+}
+
+fn default_d_llm() -> usize {
+    384
+}
+fn default_dropout() -> f64 {
+    0.2
+}
+
+/// Which model the test metrics are computed on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TestModel {
+    /// Best by validation loss (as `evaluate-perturbation.py`).
+    Best,
+    /// The last epoch's model (what the reference `train.py` tests, by mistake).
+    Last,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainSection {
+    pub seed: u64,
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Cells per forward/backward; gradients are accumulated to `batch_size`. Default: no split.
+    pub micro_batch_size: Option<usize>,
+    pub lr: f64,
+    pub adam_eps: f64,
+    /// StepLR gamma, stepped once per epoch after validation.
+    pub lr_gamma: f64,
+    /// Gradient clipping by global norm.
+    pub clip_grad_norm: f64,
+    /// Stop after this many epochs without a better validation loss.
+    pub early_stop: usize,
+    pub max_seq_len: usize,
+    pub gene_sampling: GeneSampling,
+    pub test_model: TestModel,
+    /// Cells per forward pass at evaluation.
+    pub eval_batch_size: usize,
+    /// Seed of the control pairing (fixed once, as GEARS' cell graphs).
+    pub pairing_seed: u64,
+}
+
+impl Default for TrainSection {
+    fn default() -> Self {
+        Self {
+            seed: 42,
+            epochs: 20,
+            batch_size: 64,
+            micro_batch_size: None,
+            lr: 1e-4,
+            adam_eps: 1e-8,
+            lr_gamma: 0.9,
+            clip_grad_norm: 1.0,
+            early_stop: 10,
+            max_seq_len: 1536,
+            gene_sampling: GeneSampling::IncludePerturbed,
+            test_model: TestModel::Best,
+            eval_batch_size: 64,
+            pairing_seed: 42,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutputSection {
+    pub dir: PathBuf,
+}
+
+impl Default for OutputSection {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("runs"),
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Reads a config, applies `key=value` overrides (dotted paths, TOML values), resolves paths
+    /// relative to the config file, and validates.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("{}: cannot read", path.display()))?;
+        let mut table: toml::Table =
+            toml::from_str(&text).with_context(|| format!("{}: not valid TOML", path.display()))?;
+        for o in overrides {
+            apply_override(&mut table, o).with_context(|| format!("--set {o}"))?;
+        }
+        let mut cfg: TrainConfig = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        resolve(&mut cfg.data.path);
+        if let Some(s) = cfg.data.split.as_mut() {
+            resolve(s);
+        }
+        for p in cfg.model.knowledge.values_mut() {
+            resolve(p);
+        }
+        if let Some(p) = cfg.model.pretrained.as_mut() {
+            resolve(p);
+        }
+        cfg.validate().with_context(|| path.display().to_string())?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let t = &self.train;
+        if t.batch_size == 0 || t.epochs == 0 || t.max_seq_len == 0 || t.eval_batch_size == 0 {
+            bail!("train.batch_size, epochs, max_seq_len and eval_batch_size must be positive");
+        }
+        if let Some(m) = t.micro_batch_size {
+            if m == 0 || m > t.batch_size {
+                bail!(
+                    "train.micro_batch_size must be within 1..=batch_size ({})",
+                    t.batch_size
+                );
+            }
+        }
+        if !(t.lr > 0.0 && t.adam_eps > 0.0 && t.lr_gamma > 0.0 && t.clip_grad_norm > 0.0) {
+            bail!("train.lr, adam_eps, lr_gamma and clip_grad_norm must be positive");
+        }
+        scgenept_model::preset(&self.model.model_type, self.model.d_llm)?;
+        if self.model.pretrained.is_some() && self.model.vocab != VocabKind::Scgpt {
+            bail!("model.pretrained needs model.vocab = \"scgpt\" (the checkpoint's rows are scGPT tokens)");
+        }
+        Ok(())
+    }
+
+    /// The directory of this run.
+    pub fn run_dir(&self) -> PathBuf {
+        self.output
+            .dir
+            .join(&self.name)
+            .join(format!("seed_{}", self.train.seed))
+    }
+}
+
+/// `a.b.c=value`: value parsed as TOML (`3`, `1e-4`, `"text"`, `true`), else taken as a string.
+fn apply_override(table: &mut toml::Table, o: &str) -> Result<()> {
+    let (key, raw) = o.split_once('=').context("expected key=value")?;
+    let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+    let parts: Vec<&str> = key.trim().split('.').collect();
+    let mut cur = table;
+    for p in &parts[..parts.len() - 1] {
+        cur = cur
+            .entry(p.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .with_context(|| format!("'{p}' is not a section"))?;
+    }
+    cur.insert(parts[parts.len() - 1].to_string(), value);
+    Ok(())
+}

@@ -1,0 +1,481 @@
+//! The training run: data → split → paired examples → model (+ knowledge tables, + pretrained
+//! scGPT) → epochs of Adam with StepLR, global-norm clipping and micro-batch accumulation →
+//! early stopping on validation MSE → test metrics beside the baselines.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use burn::module::AutodiffModule;
+use burn::optim::{AdamConfig, GradientsAccumulator, GradientsParams, Optimizer};
+use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
+
+use scgenept_data::batches::{
+    build_batch, condition_pert_genes, Batch, BatchConfig, BatchLoader, GeneSampling,
+};
+use scgenept_data::pairing::{pair_controls, PairedSet};
+use scgenept_data::split_file::load_split;
+use scgenept_data::{GearsSplit, KnowledgeTable, PerturbData, SimulationSplitConfig, SplitName};
+use scgenept_model::vocab::{GeneVocab, VocabMapping};
+use scgenept_model::{export_safetensors, ModelConfig, ScGenePT};
+
+use crate::baselines::{evaluate_baselines, score_predictions, MethodReport};
+use crate::device::WithBackend;
+use crate::grad_clip::clip_global_norm;
+use crate::train_config::{TestModel, TrainConfig, VocabKind};
+
+/// Knowledge vectors of the dataset's genes, by table row.
+pub type KnowledgeRows = Vec<(usize, Vec<f32>)>;
+
+/// Everything the loop needs that does not depend on the backend.
+pub struct Prepared {
+    pub data: Arc<PerturbData>,
+    pub split: GearsSplit,
+    pub train: Arc<PairedSet>,
+    pub val: Arc<PairedSet>,
+    pub test: PairedSet,
+    pub mapping: VocabMapping,
+    pub model: ModelConfig,
+    pub pretrained_prefixes: Vec<String>,
+    /// (source name, dataset-gene vectors by row) for each knowledge table given.
+    pub knowledge: Vec<(String, KnowledgeRows)>,
+}
+
+/// Reads the data and builds split, pairs, vocabulary mapping and model config.
+pub fn prepare(cfg: &TrainConfig) -> Result<Prepared> {
+    if !cfg.data.path.exists() {
+        if let Some(preset) = &cfg.data.synth_preset_if_missing {
+            tracing::info!(
+                "{} is absent: generating the synthetic '{preset}' dataset",
+                cfg.data.path.display()
+            );
+            let sc = scgenept_data::synth::SynthConfig::preset(preset)?;
+            scgenept_data::synth::write_synthetic(&sc, 0, &cfg.data.path)?;
+        }
+    }
+    let data = PerturbData::load(&cfg.data.path, &cfg.data.columns)?;
+    let split = match &cfg.data.split {
+        Some(p) => load_split(p, &data.conditions)?,
+        None => GearsSplit::simulation(
+            &data.conditions,
+            SimulationSplitConfig {
+                seed: cfg.data.split_seed,
+                ..Default::default()
+            },
+        ),
+    };
+    if split.test.is_empty() || split.val.is_empty() {
+        bail!(
+            "{}: the split has no test or no validation conditions; a run needs both",
+            cfg.data.path.display()
+        );
+    }
+    let seed = cfg.train.pairing_seed;
+    let train = pair_controls(&data, &split, SplitName::Train, seed);
+    let val = pair_controls(&data, &split, SplitName::Val, seed);
+    let test = pair_controls(&data, &split, SplitName::Test, seed);
+    if train.examples.len() < cfg.train.batch_size {
+        bail!(
+            "{} training cells, fewer than one batch of {}",
+            train.examples.len(),
+            cfg.train.batch_size
+        );
+    }
+    let mapping = match cfg.model.vocab {
+        VocabKind::Scgpt => GeneVocab::scgpt().map_genes(&data.gene_names, cfg.model.oov_mode),
+        VocabKind::Dataset => VocabMapping {
+            ids: (0..data.n_genes()).collect(),
+            vocab_size: data.n_genes() + 1,
+            pad_id: data.n_genes(),
+            oov_genes: vec![],
+            mode: cfg.model.oov_mode,
+        },
+    };
+
+    let mut tables = Vec::new();
+    for (source, path) in &cfg.model.knowledge {
+        let t = KnowledgeTable::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        tables.push((source.clone(), t));
+    }
+    let d_llm = tables.first().map_or(cfg.model.d_llm, |(_, t)| t.dim());
+    let preset = scgenept_model::preset(&cfg.model.model_type, d_llm)?;
+    let mut model = preset.config;
+    model.vocab_size = mapping.vocab_size;
+    model.pad_token_id = mapping.pad_id;
+    model.dropout = cfg.model.dropout;
+    model.d_model = cfg.model.d_model.unwrap_or(model.d_model);
+    model.nhead = cfg.model.nhead.unwrap_or(model.nhead);
+    model.d_hid = cfg.model.d_hid.unwrap_or(model.d_hid);
+    model.nlayers = cfg.model.nlayers.unwrap_or(model.nlayers);
+    let mut knowledge = Vec::new();
+    for (source, table) in &tables {
+        let Some(s) = model
+            .language_sources
+            .iter_mut()
+            .find(|s| &s.name == source)
+        else {
+            let names: Vec<&str> = model
+                .language_sources
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect();
+            bail!(
+                "knowledge.{source}: model type '{}' has no such source (it has: {})",
+                cfg.model.model_type,
+                names.join(", ")
+            );
+        };
+        s.d_llm = table.dim();
+        let rows: KnowledgeRows = data
+            .gene_names
+            .iter()
+            .zip(&mapping.ids)
+            .filter(|(_, id)| **id != mapping.pad_id)
+            .filter_map(|(g, id)| table.get(g).map(|v| (*id, v.to_vec())))
+            .collect();
+        tracing::info!(
+            "knowledge '{source}': {} of {} dataset genes have a vector",
+            rows.len(),
+            data.n_genes()
+        );
+        knowledge.push((source.clone(), rows));
+    }
+    for s in &model.language_sources {
+        if s.name != "random" && !cfg.model.knowledge.contains_key(&s.name) {
+            bail!("model type '{}' needs a knowledge table for source '{}': set knowledge.{} = \"FILE.safetensors\" (build one with `scgenept knowledge build`)", cfg.model.model_type, s.name, s.name);
+        }
+    }
+    model.validate()?;
+    Ok(Prepared {
+        data: Arc::new(data),
+        split,
+        train: Arc::new(train),
+        val: Arc::new(val),
+        test,
+        mapping,
+        model,
+        pretrained_prefixes: preset.pretrained_prefixes,
+        knowledge,
+    })
+}
+
+/// One batch as tensors.
+pub fn batch_tensors<B: Backend>(
+    b: &Batch,
+    examples: std::ops::Range<usize>,
+    device: &B::Device,
+) -> [Tensor<B, 2>; 2] {
+    let l = b.seq_len();
+    let n = examples.len();
+    let rows = examples.start * l..examples.end * l;
+    let values = Tensor::<B, 2>::from_data(
+        TensorData::new(b.values[rows.clone()].to_vec(), [n, l]),
+        device,
+    );
+    let target =
+        Tensor::<B, 2>::from_data(TensorData::new(b.target[rows].to_vec(), [n, l]), device);
+    [values, target]
+}
+
+fn ids_and_flags<B: Backend>(
+    b: &Batch,
+    examples: std::ops::Range<usize>,
+    mapping: &VocabMapping,
+    device: &B::Device,
+) -> [Tensor<B, 2, Int>; 2] {
+    let l = b.seq_len();
+    let n = examples.len();
+    let ids: Vec<i64> = (0..n)
+        .flat_map(|_| b.genes.iter().map(|g| mapping.ids[*g as usize] as i64))
+        .collect();
+    let flags: Vec<i64> = b.flags[examples.start * l..examples.end * l]
+        .iter()
+        .map(|f| *f as i64)
+        .collect();
+    [
+        Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [n, l]), device),
+        Tensor::<B, 2, Int>::from_data(TensorData::new(flags, [n, l]), device),
+    ]
+}
+
+/// Loss and gradients of one batch, split into micro-batches whose gradients are accumulated with
+/// weights n_i / n, so the result equals the unsplit batch's (mean over all positions).
+pub fn batch_grads<B: AutodiffBackend>(
+    model: &ScGenePT<B>,
+    b: &Batch,
+    micro: usize,
+    mapping: &VocabMapping,
+    device: &B::Device,
+) -> (f64, GradientsParams) {
+    let n = b.len();
+    let mut acc = GradientsAccumulator::<ScGenePT<B>>::new();
+    let mut loss_sum = 0.0;
+    for start in (0..n).step_by(micro.max(1)) {
+        let range = start..(start + micro).min(n);
+        let w = range.len() as f64 / n as f64;
+        let [ids, flags] = ids_and_flags::<B>(b, range.clone(), mapping, device);
+        let [values, target] = batch_tensors::<B>(b, range, device);
+        let out = model.forward(ids, values, flags);
+        let loss = (out - target).powf_scalar(2.0).mean();
+        let l: f64 = loss.clone().into_scalar().elem::<f64>();
+        loss_sum += l * w;
+        let grads = GradientsParams::from_grads(loss.mul_scalar(w).backward(), model);
+        acc.accumulate(model, grads);
+    }
+    (loss_sum, acc.grads())
+}
+
+/// Mean MSE over a split's batches (same gene sampling as training; no gradients).
+fn eval_loss<B: Backend>(
+    model: &ScGenePT<B>,
+    data: &Arc<PerturbData>,
+    set: &Arc<PairedSet>,
+    cfg: BatchConfig,
+    epoch: usize,
+    mapping: &VocabMapping,
+    device: &B::Device,
+) -> f64 {
+    let mut losses = Vec::new();
+    for b in BatchLoader::spawn(data.clone(), set.clone(), cfg, epoch, 0, 2) {
+        let [ids, flags] = ids_and_flags::<B>(&b, 0..b.len(), mapping, device);
+        let [values, target] = batch_tensors::<B>(&b, 0..b.len(), device);
+        let loss: f64 = (model.forward(ids, values, flags) - target)
+            .powf_scalar(2.0)
+            .mean()
+            .into_scalar()
+            .elem::<f64>();
+        losses.push(loss);
+    }
+    losses.iter().sum::<f64>() / losses.len().max(1) as f64
+}
+
+/// Mean predicted expression per test condition over all genes (each cell from its paired control).
+pub fn predict_test<B: Backend>(
+    model: &ScGenePT<B>,
+    p: &Prepared,
+    eval_batch: usize,
+    device: &B::Device,
+) -> BTreeMap<String, Vec<f64>> {
+    let pert = condition_pert_genes(&p.data);
+    let cfg = BatchConfig {
+        batch_size: eval_batch,
+        max_seq_len: usize::MAX,
+        sampling: GeneSampling::All,
+        shuffle: false,
+        drop_last: false,
+        seed: 0,
+    };
+    let g = p.data.n_genes();
+    let mut sums: BTreeMap<u32, (Vec<f64>, usize)> = BTreeMap::new();
+    for (i, chunk) in p.test.examples.chunks(eval_batch).enumerate() {
+        let b = build_batch(&p.data, &pert, chunk.to_vec(), &cfg, 0, i);
+        let [ids, flags] = ids_and_flags::<B>(&b, 0..b.len(), &p.mapping, device);
+        let [values, _] = batch_tensors::<B>(&b, 0..b.len(), device);
+        let out: Vec<f32> = model
+            .forward(ids, values, flags)
+            .into_data()
+            .convert::<f32>()
+            .into_vec()
+            .expect("f32 output");
+        for (r, e) in b.examples.iter().enumerate() {
+            let entry = sums.entry(e.condition).or_insert_with(|| (vec![0.0; g], 0));
+            entry
+                .0
+                .iter_mut()
+                .zip(&out[r * g..(r + 1) * g])
+                .for_each(|(s, v)| *s += *v as f64);
+            entry.1 += 1;
+        }
+    }
+    sums.into_iter()
+        .map(|(k, (s, n))| {
+            (
+                p.data.conditions[k as usize].clone(),
+                s.into_iter().map(|v| v / n as f64).collect(),
+            )
+        })
+        .collect()
+}
+
+/// What a finished run reports.
+#[derive(Debug)]
+pub struct TrainOutcome {
+    pub run_dir: PathBuf,
+    pub epochs_run: usize,
+    pub best_epoch: usize,
+    pub best_val_loss: f64,
+    pub model: MethodReport,
+    pub baselines: BTreeMap<&'static str, MethodReport>,
+    pub seconds: f64,
+}
+
+/// A training job for `Device::dispatch`.
+pub struct TrainJob {
+    pub config: TrainConfig,
+    pub overwrite: bool,
+}
+
+impl WithBackend for TrainJob {
+    type Output = TrainOutcome;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device, label: &str) -> Result<TrainOutcome> {
+        let t0 = Instant::now();
+        let cfg = &self.config;
+        let dir = cfg.run_dir();
+        if dir.join("metrics.json").exists() && !self.overwrite {
+            bail!(
+                "{}: holds a finished run; use --overwrite to replace it",
+                dir.display()
+            );
+        }
+        let p = prepare(cfg)?;
+        B::seed(&device, cfg.train.seed);
+        let mut model = ScGenePT::<B>::new(&p.model, &device)?;
+        if let Some(ckpt) = &cfg.model.pretrained {
+            let (m, report) = scgenept_model::checkpoint::import_checkpoint(
+                model,
+                ckpt,
+                Some(&p.pretrained_prefixes),
+            )?;
+            tracing::info!("pretrained {}: {report}", ckpt.display());
+            model = m;
+        }
+        for (source, rows) in &p.knowledge {
+            model.set_language_rows(source, rows.iter().map(|(i, v)| (*i, v.as_slice())))?;
+        }
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("{}: cannot create", dir.display()))?;
+        std::fs::write(dir.join("config.toml"), toml::to_string_pretty(cfg)?)?;
+        tracing::info!(
+            "{label}: {} train / {} val / {} test cells, {} genes ({} outside the scGPT vocabulary), model {} ({} parameters)",
+            p.train.examples.len(), p.val.examples.len(), p.test.examples.len(), p.data.n_genes(),
+            p.mapping.oov_genes.len(), cfg.model.model_type, burn::module::Module::num_params(&model)
+        );
+        let t = &cfg.train;
+        let mut optim = AdamConfig::new()
+            .with_epsilon(t.adam_eps as f32)
+            .init::<B, ScGenePT<B>>();
+        let batch_cfg = BatchConfig {
+            batch_size: t.batch_size,
+            max_seq_len: t.max_seq_len,
+            sampling: t.gene_sampling,
+            shuffle: true,
+            drop_last: true,
+            seed: t.seed,
+        };
+        let val_cfg = BatchConfig {
+            shuffle: false,
+            drop_last: false,
+            seed: t.seed ^ 0x76616c,
+            ..batch_cfg.clone()
+        };
+        let micro = t.micro_batch_size.unwrap_or(t.batch_size);
+        let (mut best, mut best_epoch, mut patience) = (f64::INFINITY, 0, 0);
+        let mut best_model = model.clone();
+        let mut log = String::from("epoch,lr,train_loss,val_loss,seconds\n");
+        let mut epochs_run = 0;
+        for epoch in 1..=t.epochs {
+            let lr = t.lr * t.lr_gamma.powi(epoch as i32 - 1);
+            let te = Instant::now();
+            let loader = BatchLoader::spawn(
+                p.data.clone(),
+                p.train.clone(),
+                batch_cfg.clone(),
+                epoch,
+                0,
+                2,
+            );
+            let n_batches = loader.n_batches;
+            let mut losses = Vec::new();
+            for (i, b) in loader.enumerate() {
+                B::seed(&device, step_seed(t.seed, epoch, i));
+                let tb = Instant::now();
+                let (loss, mut grads) = batch_grads(&model, &b, micro, &p.mapping, &device);
+                clip_global_norm::<B, ScGenePT<B>>(&model, &mut grads, t.clip_grad_norm);
+                model = optim.step(lr, model, grads);
+                losses.push(loss);
+                if (i + 1) % 20 == 0 || i + 1 == n_batches {
+                    tracing::info!("| epoch {epoch:3} | {:4}/{n_batches} batches | lr {lr:.2e} | {:7.1} ms/batch | loss {loss:.5} |", i + 1, tb.elapsed().as_secs_f64() * 1e3);
+                }
+            }
+            let train_loss = losses.iter().sum::<f64>() / losses.len().max(1) as f64;
+            let val_loss = eval_loss(
+                &model.valid(),
+                &p.data,
+                &p.val,
+                val_cfg.clone(),
+                epoch,
+                &p.mapping,
+                &device,
+            );
+            epochs_run = epoch;
+            log.push_str(&format!(
+                "{epoch},{lr},{train_loss},{val_loss},{:.2}\n",
+                te.elapsed().as_secs_f64()
+            ));
+            tracing::info!(
+                "epoch {epoch}: train loss {train_loss:.5}, val loss {val_loss:.5} ({:.1} s)",
+                te.elapsed().as_secs_f64()
+            );
+            if val_loss < best {
+                (best, best_epoch, patience) = (val_loss, epoch, 0);
+                best_model = model.clone();
+                export_safetensors(&best_model.valid(), &dir.join("checkpoints/best"))?;
+            } else {
+                patience += 1;
+                if patience >= t.early_stop {
+                    tracing::info!("early stop: no better validation loss for {patience} epochs");
+                    break;
+                }
+            }
+        }
+        export_safetensors(&model.valid(), &dir.join("checkpoints/last"))?;
+        std::fs::write(dir.join("train_log.csv"), log)?;
+
+        let tested = match t.test_model {
+            TestModel::Best => best_model.valid(),
+            TestModel::Last => model.valid(),
+        };
+        let preds = predict_test(&tested, &p, t.eval_batch_size, &device);
+        let report = score_predictions(&p.data, &p.split, &preds);
+        let baselines = evaluate_baselines(&p.data, &p.split, t.seed);
+        let mut all = BTreeMap::new();
+        all.insert("model".to_string(), report.summary.clone());
+        for (k, r) in &baselines {
+            all.insert(k.to_string(), r.summary.clone());
+        }
+        let manifest = serde_json::json!({
+            "name": cfg.name, "seed": t.seed, "device": label, "model_type": cfg.model.model_type,
+            "data": cfg.data.path.display().to_string(), "data_bytes": std::fs::metadata(&cfg.data.path).map(|m| m.len()).ok(),
+            "epochs_run": epochs_run, "best_epoch": best_epoch, "best_val_loss": best,
+            "tested": format!("{:?}", t.test_model).to_lowercase(),
+            "crate_version": env!("CARGO_PKG_VERSION"), "seconds": t0.elapsed().as_secs_f64(),
+        });
+        std::fs::write(
+            dir.join("run.json"),
+            serde_json::to_string_pretty(&manifest)? + "\n",
+        )?;
+        scgenept_data::error::write_atomic(
+            &dir.join("metrics.json"),
+            (serde_json::to_string_pretty(&all)? + "\n").as_bytes(),
+        )?;
+        Ok(TrainOutcome {
+            run_dir: dir,
+            epochs_run,
+            best_epoch,
+            best_val_loss: best,
+            model: report,
+            baselines,
+            seconds: t0.elapsed().as_secs_f64(),
+        })
+    }
+}
+
+/// The backend seed of one step: dropout masks depend on (seed, epoch, batch) only, so a resumed
+/// run draws the same masks.
+pub fn step_seed(seed: u64, epoch: usize, batch: usize) -> u64 {
+    seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ ((epoch as u64) << 32) ^ batch as u64
+}

@@ -1,0 +1,207 @@
+//! The trainer: micro-batch accumulation equals the unsplit batch, global-norm clipping, a tiny
+//! end-to-end run with its outputs, and config errors.
+
+use std::path::PathBuf;
+
+use burn::backend::{Autodiff, Flex};
+use burn::optim::{AdamConfig, Optimizer};
+use scgenept_data::batches::{
+    build_batch, condition_pert_genes, epoch_plan, BatchConfig, GeneSampling,
+};
+use scgenept_model::state_dict::model_state_dict;
+use scgenept_model::ScGenePT;
+use scgenept_train::grad_clip::{clip_global_norm, global_grad_norm};
+use scgenept_train::train_config::TrainConfig;
+use scgenept_train::trainer::{batch_grads, prepare, TrainJob};
+use scgenept_train::Device;
+
+type B = Autodiff<Flex>;
+
+fn tmp(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("scgenept_trainer_{tag}_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn tiny_config(dir: &std::path::Path, extra: &str) -> PathBuf {
+    let cfg = format!(
+        r#"
+name = "tiny"
+[data]
+path = "tiny.h5ad"
+synth_preset_if_missing = "tiny"
+[model]
+model_type = "scgenept_random"
+vocab = "dataset"
+d_llm = 8
+d_model = 16
+nhead = 2
+d_hid = 16
+nlayers = 1
+dropout = 0.0
+[train]
+epochs = 1
+batch_size = 16
+max_seq_len = 24
+lr = 1e-3
+eval_batch_size = 32
+[output]
+dir = "{}"
+{extra}
+"#,
+        dir.join("runs").display()
+    );
+    let path = dir.join("tiny.toml");
+    std::fs::write(&path, cfg).unwrap();
+    path
+}
+
+#[test]
+fn micro_batches_give_the_unsplit_batch_gradient() {
+    let dir = tmp("micro");
+    let cfg = TrainConfig::load(&tiny_config(&dir, ""), &[]).unwrap();
+    let p = prepare(&cfg).unwrap();
+    let device = Default::default();
+    let model = ScGenePT::<B>::new(&p.model, &device).unwrap();
+    let bc = BatchConfig {
+        batch_size: 16,
+        max_seq_len: 24,
+        sampling: GeneSampling::IncludePerturbed,
+        shuffle: true,
+        drop_last: true,
+        seed: 1,
+    };
+    let plan = epoch_plan(&p.train, &bc, 1);
+    let batch = build_batch(
+        &p.data,
+        &condition_pert_genes(&p.data),
+        plan[0].clone(),
+        &bc,
+        1,
+        0,
+    );
+
+    let step = |micro: usize| {
+        let (loss, grads) = batch_grads(&model, &batch, micro, &p.mapping, &device);
+        let mut optim = AdamConfig::new()
+            .with_epsilon(1e-8)
+            .init::<B, ScGenePT<B>>();
+        let stepped = optim.step(1e-3, model.clone(), grads);
+        (loss, model_state_dict(&stepped))
+    };
+    let (loss_full, full) = step(16);
+    for micro in [5, 8, 1] {
+        let (loss, split) = step(micro);
+        assert!(
+            (loss - loss_full).abs() < 1e-6,
+            "micro {micro}: loss {loss} vs {loss_full}"
+        );
+        let mut worst = 0f32;
+        for (k, v) in full.iter() {
+            worst = worst.max(v.max_abs_diff(&split[k]).unwrap());
+        }
+        println!("micro-batch {micro}: max |param diff| after one Adam step = {worst:.2e}");
+        assert!(worst < 1e-6, "micro {micro}: {worst}");
+    }
+}
+
+#[test]
+fn clipping_uses_one_global_norm() {
+    let dir = tmp("clip");
+    let cfg = TrainConfig::load(&tiny_config(&dir, ""), &[]).unwrap();
+    let p = prepare(&cfg).unwrap();
+    let device = Default::default();
+    let model = ScGenePT::<B>::new(&p.model, &device).unwrap();
+    let bc = BatchConfig {
+        batch_size: 16,
+        max_seq_len: 24,
+        sampling: GeneSampling::Reference,
+        shuffle: false,
+        drop_last: true,
+        seed: 1,
+    };
+    let batch = build_batch(
+        &p.data,
+        &condition_pert_genes(&p.data),
+        epoch_plan(&p.train, &bc, 1)[0].clone(),
+        &bc,
+        1,
+        0,
+    );
+    let (_, mut grads) = batch_grads(&model, &batch, 16, &p.mapping, &device);
+    let before = global_grad_norm::<B, _>(&model, &grads);
+    let max = before / 4.0;
+    let reported = clip_global_norm::<B, _>(&model, &mut grads, max);
+    let after = global_grad_norm::<B, _>(&model, &grads);
+    assert_eq!(reported, before);
+    assert!((after - max).abs() / max < 1e-4, "after {after}, max {max}");
+    let untouched = clip_global_norm::<B, _>(&model, &mut grads, after * 10.0);
+    assert!(
+        (global_grad_norm::<B, _>(&model, &grads) - untouched).abs() < 1e-9,
+        "below the limit: unchanged"
+    );
+}
+
+#[test]
+fn a_tiny_run_writes_its_outputs_and_refuses_to_overwrite() {
+    let dir = tmp("run");
+    let path = tiny_config(&dir, "");
+    let cfg = TrainConfig::load(&path, &[]).unwrap();
+    let out = Device::cpu()
+        .dispatch(TrainJob {
+            config: cfg.clone(),
+            overwrite: false,
+        })
+        .unwrap();
+    let run = out.run_dir.clone();
+    for f in [
+        "config.toml",
+        "run.json",
+        "metrics.json",
+        "train_log.csv",
+        "checkpoints/best/model.safetensors",
+        "checkpoints/last/config.json",
+    ] {
+        assert!(run.join(f).exists(), "{f}");
+    }
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("metrics.json")).unwrap()).unwrap();
+    for method in ["model", "non_ctrl_mean", "control_mean", "additive"] {
+        assert!(metrics[method].is_object(), "{method} in metrics.json");
+    }
+    assert!(metrics["model"]["test_pearson_delta_de"].is_number());
+    assert!(out.best_val_loss.is_finite());
+    let e = Device::cpu()
+        .dispatch(TrainJob {
+            config: cfg,
+            overwrite: false,
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("finished run") && e.contains("--overwrite"),
+        "{e}"
+    );
+}
+
+#[test]
+fn config_errors_are_clear() {
+    let dir = tmp("cfg");
+    let e = TrainConfig::load(&tiny_config(&dir, "[extra]\nkey = 1"), &[]).unwrap_err();
+    assert!(format!("{e:#}").contains("unknown field `extra`"), "{e:#}");
+    let path = tiny_config(&dir, "");
+    let e = TrainConfig::load(&path, &["model.model_type=\"scgpt_nonsense\"".into()]).unwrap_err();
+    assert!(format!("{e:#}").contains("scgpt_nonsense"), "{e:#}");
+    let cfg = TrainConfig::load(&path, &["train.epochs=7".into(), "train.lr=0.5".into()]).unwrap();
+    assert_eq!((cfg.train.epochs, cfg.train.lr), (7, 0.5));
+    let cfg = TrainConfig::load(
+        &path,
+        &["model.model_type=scgenept_ncbi+uniprot_gpt".into()],
+    )
+    .unwrap();
+    let e = prepare(&cfg).err().unwrap().to_string();
+    assert!(e.contains("knowledge.ncbi_uniprot"), "{e}");
+    let e = TrainConfig::load(&path, &["train.micro_batch_size=99".into()]).unwrap_err();
+    assert!(format!("{e:#}").contains("micro_batch_size"), "{e:#}");
+}
