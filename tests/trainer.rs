@@ -205,3 +205,59 @@ fn config_errors_are_clear() {
     let e = TrainConfig::load(&path, &["train.micro_batch_size=99".into()]).unwrap_err();
     assert!(format!("{e:#}").contains("micro_batch_size"), "{e:#}");
 }
+
+#[test]
+fn knowledge_tables_fill_the_rows_of_dataset_genes() {
+    use scgenept_data::KnowledgeTable;
+    let dir = tmp("knowledge");
+    let path = tiny_config(&dir, "");
+    // Make the dataset, then a table over part of its genes (plus one it lacks).
+    let cfg = TrainConfig::load(&path, &[]).unwrap();
+    let p = prepare(&cfg).unwrap();
+    let mut genes: Vec<String> = p.data.gene_names.iter().take(10).cloned().collect();
+    genes.push("NOT_A_DATASET_GENE".into());
+    let table = KnowledgeTable::random(&genes, 12, 7).unwrap();
+    let table_path = dir.join("go_c.safetensors");
+    table.save(&table_path).unwrap();
+    let set = [
+        "model.model_type=scgenept_go_c_gpt_concat".to_string(),
+        format!("model.knowledge.go_c_concat=\"{}\"", table_path.display()),
+    ];
+    let cfg = TrainConfig::load(&path, &set).unwrap();
+    let p = prepare(&cfg).unwrap();
+    assert_eq!(
+        p.model.language_sources[0].d_llm, 12,
+        "width from the table"
+    );
+    let (source, rows) = &p.knowledge[0];
+    assert_eq!(source, "go_c_concat");
+    assert_eq!(rows.len(), 10, "the 10 dataset genes the table knows");
+    let device = Default::default();
+    let mut model = ScGenePT::<B>::new(&p.model, &device).unwrap();
+    let written = model
+        .set_language_rows(source, rows.iter().map(|(i, v)| (*i, v.as_slice())))
+        .unwrap();
+    assert_eq!(written, 10);
+    // A source the model type does not have, and a missing file.
+    let wrong = [
+        set[0].clone(),
+        format!("model.knowledge.ncbi=\"{}\"", table_path.display()),
+    ];
+    let e = prepare(&TrainConfig::load(&path, &wrong).unwrap())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("knowledge.ncbi") && e.contains("no such source"),
+        "{e}"
+    );
+    let missing = [
+        set[0].clone(),
+        "model.knowledge.go_c_concat=\"nope.safetensors\"".to_string(),
+    ];
+    let e = prepare(&TrainConfig::load(&path, &missing).unwrap())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("nope.safetensors"), "{e}");
+}
