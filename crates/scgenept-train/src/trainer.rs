@@ -389,6 +389,7 @@ impl WithBackend for TrainJob {
                 2,
             );
             let n_batches = loader.n_batches;
+            let bar = epoch_bar(n_batches, epoch);
             let mut losses = Vec::new();
             for (i, b) in loader.enumerate() {
                 B::seed(&device, step_seed(t.seed, epoch, i));
@@ -397,10 +398,13 @@ impl WithBackend for TrainJob {
                 clip_global_norm::<B, ScGenePT<B>>(&model, &mut grads, t.clip_grad_norm);
                 model = optim.step(lr, model, grads);
                 losses.push(loss);
-                if (i + 1) % 20 == 0 || i + 1 == n_batches {
+                bar.set_message(format!("lr {lr:.2e} loss {loss:.5}"));
+                bar.inc(1);
+                if bar.is_hidden() && ((i + 1) % 20 == 0 || i + 1 == n_batches) {
                     tracing::info!("| epoch {epoch:3} | {:4}/{n_batches} batches | lr {lr:.2e} | {:7.1} ms/batch | loss {loss:.5} |", i + 1, tb.elapsed().as_secs_f64() * 1e3);
                 }
             }
+            bar.finish_and_clear();
             let train_loss = losses.iter().sum::<f64>() / losses.len().max(1) as f64;
             let val_loss = eval_loss(
                 &model.valid(),
@@ -458,6 +462,7 @@ impl WithBackend for TrainJob {
             dir.join("run.json"),
             serde_json::to_string_pretty(&manifest)? + "\n",
         )?;
+        write_results_csv(&dir.join("results.csv"), &p.split, &report, &baselines)?;
         scgenept_data::error::write_atomic(
             &dir.join("metrics.json"),
             (serde_json::to_string_pretty(&all)? + "\n").as_bytes(),
@@ -472,6 +477,44 @@ impl WithBackend for TrainJob {
             seconds: t0.elapsed().as_secs_f64(),
         })
     }
+}
+
+/// A progress bar for one epoch when stderr is a terminal; hidden otherwise (log lines instead).
+fn epoch_bar(n_batches: usize, epoch: usize) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(n_batches as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "epoch {prefix} {bar:40} {pos}/{len} batches {per_sec} eta {eta} {msg}",
+        )
+        .expect("valid template"),
+    );
+    bar.set_prefix(epoch.to_string());
+    bar
+}
+
+/// One row per test condition × method × metric.
+fn write_results_csv(
+    path: &std::path::Path,
+    split: &GearsSplit,
+    model: &MethodReport,
+    baselines: &BTreeMap<&'static str, MethodReport>,
+) -> Result<()> {
+    let mut out = String::from("condition,subgroup,method,metric,value\n");
+    let methods = std::iter::once(("model", model)).chain(baselines.iter().map(|(k, r)| (*k, r)));
+    for (method, r) in methods {
+        for (condition, metrics) in &r.per_condition {
+            let sub = split.test_subgroup.subgroup_of(condition).unwrap_or("");
+            for (metric, v) in metrics {
+                out.push_str(&format!("{condition},{sub},{method},{metric},{v}\n"));
+            }
+        }
+    }
+    scgenept_data::error::write_atomic(path, out.as_bytes())
+        .with_context(|| path.display().to_string())
 }
 
 /// The backend seed of one step: dropout masks depend on (seed, epoch, batch) only, so a resumed
