@@ -152,6 +152,7 @@ fn a_tiny_run_writes_its_outputs_and_refuses_to_overwrite() {
         .dispatch(TrainJob {
             config: cfg.clone(),
             overwrite: false,
+            resume: false,
         })
         .unwrap();
     let run = out.run_dir.clone();
@@ -182,6 +183,7 @@ fn a_tiny_run_writes_its_outputs_and_refuses_to_overwrite() {
         .dispatch(TrainJob {
             config: cfg,
             overwrite: false,
+            resume: false,
         })
         .unwrap_err()
         .to_string();

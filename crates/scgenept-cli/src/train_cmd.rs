@@ -25,6 +25,9 @@ pub struct TrainArgs {
     /// Replace a finished run in the output directory.
     #[arg(long)]
     overwrite: bool,
+    /// Continue an interrupted run from its last finished epoch (same config).
+    #[arg(long)]
+    resume: bool,
 }
 
 const SHOWN: [&str; 4] = [
@@ -39,6 +42,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
     let out = a.device.dispatch(TrainJob {
         config,
         overwrite: a.overwrite,
+        resume: a.resume,
     })?;
     println!(
         "\nrun {} — {} epochs, best epoch {} (val MSE {:.5}), {:.0} s",

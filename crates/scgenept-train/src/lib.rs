@@ -9,6 +9,7 @@ pub mod device;
 pub mod grad_clip;
 pub mod knowledge;
 pub mod metrics;
+pub mod resume;
 pub mod train_config;
 pub mod trainer;
 

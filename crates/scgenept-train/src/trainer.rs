@@ -316,6 +316,8 @@ pub struct TrainOutcome {
 pub struct TrainJob {
     pub config: TrainConfig,
     pub overwrite: bool,
+    /// Continue from the run directory's last epoch checkpoint (if any).
+    pub resume: bool,
 }
 
 impl WithBackend for TrainJob {
@@ -330,6 +332,9 @@ impl WithBackend for TrainJob {
                 "{}: holds a finished run; use --overwrite to replace it",
                 dir.display()
             );
+        }
+        if self.overwrite && !self.resume {
+            let _ = std::fs::remove_dir_all(crate::resume::resume_dir(&dir));
         }
         let p = prepare(cfg)?;
         B::seed(&device, cfg.train.seed);
@@ -377,7 +382,41 @@ impl WithBackend for TrainJob {
         let mut best_model = model.clone();
         let mut log = String::from("epoch,lr,train_loss,val_loss,seconds\n");
         let mut epochs_run = 0;
-        for epoch in 1..=t.epochs {
+        let mut first_epoch = 1;
+        if self.resume {
+            match crate::resume::load(&dir, model.clone(), optim, &device)? {
+                Some((state, m, b, o)) => {
+                    tracing::info!(
+                        "resuming after epoch {} (best epoch {})",
+                        state.epoch,
+                        state.best_epoch
+                    );
+                    (model, best_model, optim) = (m, b, o);
+                    (best, best_epoch, patience, log) = (
+                        state.best_val_loss,
+                        state.best_epoch,
+                        state.patience,
+                        state.log,
+                    );
+                    epochs_run = state.epoch;
+                    first_epoch = state.epoch + 1;
+                }
+                None => {
+                    tracing::info!(
+                        "{}: no checkpoint to resume from; starting at epoch 1",
+                        dir.display()
+                    );
+                    optim = AdamConfig::new()
+                        .with_epsilon(t.adam_eps as f32)
+                        .init::<B, ScGenePT<B>>();
+                }
+            }
+        }
+        let stopped_early = epochs_run > 0 && patience >= t.early_stop;
+        for epoch in first_epoch..=t.epochs {
+            if stopped_early {
+                break;
+            }
             let lr = t.lr * t.lr_gamma.powi(epoch as i32 - 1);
             let te = Instant::now();
             let loader = BatchLoader::spawn(
@@ -430,10 +469,18 @@ impl WithBackend for TrainJob {
                 export_safetensors(&best_model.valid(), &dir.join("checkpoints/best"))?;
             } else {
                 patience += 1;
-                if patience >= t.early_stop {
-                    tracing::info!("early stop: no better validation loss for {patience} epochs");
-                    break;
-                }
+            }
+            let state = crate::resume::LoopState {
+                epoch,
+                best_val_loss: best,
+                best_epoch,
+                patience,
+                log: log.clone(),
+            };
+            crate::resume::save(&dir, &state, &model, &best_model, &optim)?;
+            if patience >= t.early_stop {
+                tracing::info!("early stop: no better validation loss for {patience} epochs");
+                break;
             }
         }
         export_safetensors(&model.valid(), &dir.join("checkpoints/last"))?;
