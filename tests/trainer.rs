@@ -179,6 +179,10 @@ fn a_tiny_run_writes_its_outputs_and_refuses_to_overwrite() {
             && csv.lines().any(|l| l.contains(",non_ctrl_mean,mse,"))
     );
     assert!(out.best_val_loss.is_finite());
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("run.json")).unwrap()).unwrap();
+    assert_eq!(manifest["data_sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(manifest["seed"], 42);
     let e = Device::cpu()
         .dispatch(TrainJob {
             config: cfg,
@@ -268,4 +272,27 @@ fn knowledge_tables_fill_the_rows_of_dataset_genes() {
         .unwrap()
         .to_string();
     assert!(e.contains("nope.safetensors"), "{e}");
+}
+
+#[test]
+fn every_shipped_run_config_parses_and_names_a_real_model_type() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+    let mut n = 0;
+    let mut paths = vec![root.join("demo.toml")];
+    for ds in ["norman", "adamson"] {
+        for e in std::fs::read_dir(root.join(ds)).unwrap() {
+            paths.push(e.unwrap().path());
+        }
+    }
+    for path in paths {
+        let cfg =
+            TrainConfig::load(&path, &[]).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+        assert!(
+            path.ends_with("demo.toml") || cfg.name.ends_with(&cfg.model.model_type),
+            "{}",
+            path.display()
+        );
+        n += 1;
+    }
+    assert_eq!(n, 21);
 }

@@ -503,7 +503,10 @@ impl WithBackend for TrainJob {
             "data": cfg.data.path.display().to_string(), "data_bytes": std::fs::metadata(&cfg.data.path).map(|m| m.len()).ok(),
             "epochs_run": epochs_run, "best_epoch": best_epoch, "best_val_loss": best,
             "tested": format!("{:?}", t.test_model).to_lowercase(),
-            "crate_version": env!("CARGO_PKG_VERSION"), "seconds": t0.elapsed().as_secs_f64(),
+            "data_sha256": scgenept_data::error::file_sha256(&cfg.data.path).ok(),
+            "git_commit": git_commit(),
+            "crate_versions": {"scgenept": env!("CARGO_PKG_VERSION"), "burn": "0.21.0"},
+            "seconds": t0.elapsed().as_secs_f64(),
         });
         std::fs::write(
             dir.join("run.json"),
@@ -562,6 +565,27 @@ fn write_results_csv(
     }
     scgenept_data::error::write_atomic(path, out.as_bytes())
         .with_context(|| path.display().to_string())
+}
+
+/// The working tree's commit, when run inside a git checkout (`+dirty` with local changes).
+fn git_commit() -> Option<String> {
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .ok()?;
+    let commit = String::from_utf8(out.stdout).ok()?.trim().to_string();
+    if !out.status.success() || commit.is_empty() {
+        return None;
+    }
+    let dirty = std::process::Command::new("git")
+        .args(["status", "--porcelain", "--untracked-files=no"])
+        .output()
+        .is_ok_and(|o| !o.stdout.is_empty());
+    Some(if dirty {
+        format!("{commit}+dirty")
+    } else {
+        commit
+    })
 }
 
 /// The backend seed of one step: dropout masks depend on (seed, epoch, batch) only, so a resumed
