@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use scgenept_data::csr::CsrMatrix;
 use scgenept_data::de::DeKeys;
 use scgenept_data::{GearsSplit, PerturbData, Subgroups};
-use scgenept_train::baselines::{evaluate_baselines, predict, score_predictions, Baseline};
+use scgenept_train::baselines::{
+    evaluate_baselines, predict, predict_with_embeddings, score_predictions, Baseline,
+    EmbeddingBaseline,
+};
 use scgenept_train::metrics::{condition_metrics, control_mean, rank_metric, summarize, DeGenes};
 use serde_json::Value;
 
@@ -190,7 +193,7 @@ fn additive_world() -> (PerturbData, GearsSplit) {
 #[test]
 fn baselines_give_their_known_answers() {
     let (data, split) = additive_world();
-    let reports = evaluate_baselines(&data, &split, 0);
+    let reports = evaluate_baselines(&data, &split, 0, None);
     let add = &reports["additive"];
     assert_eq!(
         add.per_condition.len(),
@@ -259,4 +262,103 @@ fn rank_metric_orders_and_ties() {
     // a's truth (1,0): c's prediction is at L1 0 (closer), b's at 2 (tie with a's own 2).
     assert_eq!(r["a"], (1.0 + 0.5) / 2.0);
     assert_eq!(r["b"], 0.0);
+}
+
+/// Δ is linear in the gene embedding: ridge (small λ) recovers it; kNN picks the nearest genes.
+#[test]
+fn embedding_baselines_recover_a_linear_world() {
+    use scgenept_data::KnowledgeTable;
+    let s = |v: &str| v.to_string();
+    // Genes A..F with 2-d embeddings; each single's Δ over 3 genes = M · e.
+    let emb: Vec<(String, Vec<f32>)> = [
+        ("A", [1.0, 0.0]),
+        ("B", [0.0, 1.0]),
+        ("C", [1.0, 1.0]),
+        ("D", [2.0, 0.5]),
+        ("E", [0.5, 2.0]),
+        ("F", [0.9, 0.1]),
+    ]
+    .iter()
+    .map(|(g, e)| (s(g), e.to_vec()))
+    .collect();
+    let m = [[0.5, -0.2], [0.1, 0.4], [-0.3, 0.3]];
+    let delta = |e: &[f32]| -> Vec<f64> {
+        m.iter()
+            .map(|r| r[0] * e[0] as f64 + r[1] * e[1] as f64)
+            .collect()
+    };
+    let ctrl = [2.0, 2.0, 2.0];
+    let mut x = vec![ctrl.to_vec(); 4];
+    let mut cond = vec![s("ctrl"); 4];
+    for (g, e) in &emb {
+        let row: Vec<f64> = delta(e).iter().zip(&ctrl).map(|(d, c)| d + c).collect();
+        x.extend(vec![row; 2]);
+        cond.extend(vec![format!("{g}+ctrl"); 2]);
+    }
+    let ids: Vec<String> = ["X", "Y", "Z"].iter().map(|g| s(g)).collect();
+    let mut names = BTreeMap::new();
+    let mut de = DeKeys::default();
+    for c in cond.iter() {
+        names.insert(c.clone(), format!("K562_{c}"));
+        de.rank_genes_groups_cov_all
+            .insert(format!("K562_{c}"), ids.clone());
+    }
+    let data = dataset(&cond, &x, ids, names, de);
+    let split = GearsSplit {
+        train: vec![
+            s("A+ctrl"),
+            s("B+ctrl"),
+            s("C+ctrl"),
+            s("D+ctrl"),
+            s("E+ctrl"),
+            s("ctrl"),
+        ],
+        val: vec![],
+        test: vec![s("F+ctrl")],
+        test_subgroup: Subgroups {
+            unseen_single: vec![s("F+ctrl")],
+            ..Subgroups::default()
+        },
+        val_subgroup: Subgroups::default(),
+    };
+    let table =
+        KnowledgeTable::from_pairs(emb.clone(), BTreeMap::new(), Path::new("<test>")).unwrap();
+    let ridge = predict_with_embeddings(
+        &data,
+        &split,
+        &table,
+        EmbeddingBaseline::Ridge { lambda: 1e-9 },
+    );
+    let want: Vec<f64> = delta(&[0.9, 0.1])
+        .iter()
+        .zip(&ctrl)
+        .map(|(d, c)| d + c)
+        .collect();
+    for (a, b) in ridge["F+ctrl"].iter().zip(&want) {
+        assert!(
+            (a - b).abs() < 1e-5,
+            "ridge {:?} vs {want:?}",
+            ridge["F+ctrl"]
+        );
+    }
+    // kNN with k = 1: F (0.9, 0.1) is closest in centred cosine to A (1, 0).
+    let knn = predict_with_embeddings(&data, &split, &table, EmbeddingBaseline::Knn { k: 1 });
+    let a: Vec<f64> = delta(&[1.0, 0.0])
+        .iter()
+        .zip(&ctrl)
+        .map(|(d, c)| d + c)
+        .collect();
+    for (p, w) in knn["F+ctrl"].iter().zip(&a) {
+        assert!((p - w).abs() < 1e-6, "knn {:?} vs A {a:?}", knn["F+ctrl"]);
+    }
+    let reports = evaluate_baselines(&data, &split, 0, Some(&table));
+    assert!(reports.contains_key("ridge_embedding") && reports.contains_key("knn_embedding"));
+    // A gene without a vector: not scored.
+    let partial =
+        KnowledgeTable::from_pairs(emb[..5].to_vec(), BTreeMap::new(), Path::new("<test>"))
+            .unwrap();
+    assert!(
+        predict_with_embeddings(&data, &split, &partial, EmbeddingBaseline::Knn { k: 5 })
+            .is_empty()
+    );
 }

@@ -26,6 +26,10 @@ pub struct BaselinesArgs {
     /// Seed of the random-training-perturbation baseline.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// A knowledge table (.safetensors from `scgenept knowledge build/import`): adds the ridge and
+    /// kNN baselines over gene embeddings.
+    #[arg(long)]
+    knowledge: Option<PathBuf>,
     /// Also write every summary metric as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -59,7 +63,13 @@ pub fn run(a: BaselinesArgs) -> Result<()> {
             a.data.display()
         );
     }
-    let reports = evaluate_baselines(&data, &split, a.seed);
+    let table = match &a.knowledge {
+        Some(p) => {
+            Some(scgenept_data::KnowledgeTable::load(p).map_err(|e| anyhow::anyhow!("{e}"))?)
+        }
+        None => None,
+    };
+    let reports = evaluate_baselines(&data, &split, a.seed, table.as_ref());
     let groups: Vec<&str> = std::iter::once("all")
         .chain(
             Subgroups::NAMES

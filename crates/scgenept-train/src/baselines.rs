@@ -1,6 +1,6 @@
 //! The field's simple baselines (PAPER.md), scored with the same metrics and subgroups as the
 //! model. Each predicts one mean expression vector per test condition from training data only.
-//! (Ridge and kNN over gene-text embeddings need a knowledge table and come with the trainer.)
+//! Ridge and kNN read perturbations through a knowledge table (gene-text embeddings).
 
 use std::collections::BTreeMap;
 
@@ -191,19 +191,179 @@ pub fn predict(
     }
 }
 
-/// Every baseline, scored.
+/// Every baseline, scored; the ridge and kNN rows need a knowledge table.
 pub fn evaluate_baselines(
     data: &PerturbData,
     split: &GearsSplit,
     seed: u64,
+    table: Option<&scgenept_data::KnowledgeTable>,
 ) -> BTreeMap<&'static str, MethodReport> {
-    Baseline::ALL
+    let mut out: BTreeMap<&'static str, MethodReport> = Baseline::ALL
         .iter()
         .map(|b| {
             (
                 b.name(),
                 score_predictions(data, split, &predict(data, split, *b, seed)),
             )
+        })
+        .collect();
+    if let Some(table) = table {
+        for m in [
+            EmbeddingBaseline::Ridge { lambda: 1.0 },
+            EmbeddingBaseline::Knn { k: 5 },
+        ] {
+            let preds = predict_with_embeddings(data, split, table, m);
+            out.insert(m.name(), score_predictions(data, split, &preds));
+        }
+    }
+    out
+}
+
+/// Baselines that read a perturbation through its genes' knowledge embeddings (PAPER.md).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum EmbeddingBaseline {
+    /// Ridge regression from the (centred) embedding to Δ, solved in the dual (n_train × n_train).
+    Ridge { lambda: f64 },
+    /// Mean Δ of the `k` training perturbations whose centred embeddings are most cosine-similar
+    /// (LangPert without the LLM).
+    Knn { k: usize },
+}
+
+impl EmbeddingBaseline {
+    pub fn name(self) -> &'static str {
+        match self {
+            EmbeddingBaseline::Ridge { .. } => "ridge_embedding",
+            EmbeddingBaseline::Knn { .. } => "knn_embedding",
+        }
+    }
+}
+
+/// A condition's embedding: the sum of its genes' vectors; `None` if a gene has none.
+fn condition_embedding(table: &scgenept_data::KnowledgeTable, condition: &str) -> Option<Vec<f64>> {
+    let genes = condition_genes(condition);
+    let mut v = vec![0f64; table.dim()];
+    for g in genes {
+        let e = table.get(g)?;
+        v.iter_mut().zip(e).for_each(|(a, b)| *a += *b as f64);
+    }
+    Some(v)
+}
+
+/// Solves `A x = b` for symmetric positive-definite `A` (n × n, row-major) by Cholesky.
+fn cholesky_solve(a: &[f64], n: usize, b: &[f64]) -> Option<Vec<f64>> {
+    let mut l = vec![0f64; n * n];
+    for i in 0..n {
+        for j in 0..=i {
+            let s: f64 = (0..j).map(|k| l[i * n + k] * l[j * n + k]).sum();
+            if i == j {
+                let d = a[i * n + i] - s;
+                if d <= 0.0 {
+                    return None;
+                }
+                l[i * n + i] = d.sqrt();
+            } else {
+                l[i * n + j] = (a[i * n + j] - s) / l[j * n + j];
+            }
+        }
+    }
+    let mut y = vec![0f64; n];
+    for i in 0..n {
+        y[i] = (b[i] - (0..i).map(|k| l[i * n + k] * y[k]).sum::<f64>()) / l[i * n + i];
+    }
+    let mut x = vec![0f64; n];
+    for i in (0..n).rev() {
+        x[i] = (y[i] - (i + 1..n).map(|k| l[k * n + i] * x[k]).sum::<f64>()) / l[i * n + i];
+    }
+    Some(x)
+}
+
+/// Predictions of an embedding baseline for every test condition whose genes all have vectors.
+pub fn predict_with_embeddings(
+    data: &PerturbData,
+    split: &GearsSplit,
+    table: &scgenept_data::KnowledgeTable,
+    method: EmbeddingBaseline,
+) -> BTreeMap<String, Vec<f64>> {
+    let ctrl = control_mean(data);
+    let means = condition_means(data);
+    let train: Vec<(Vec<f64>, Vec<f64>)> = split
+        .train
+        .iter()
+        .filter(|c| *c != "ctrl" && means.contains_key(*c))
+        .filter_map(|c| {
+            let x = condition_embedding(table, c)?;
+            let dy: Vec<f64> = means[c].iter().zip(&ctrl).map(|(m, c)| m - c).collect();
+            Some((x, dy))
+        })
+        .collect();
+    let n = train.len();
+    if n == 0 {
+        return BTreeMap::new();
+    }
+    let (d, g) = (table.dim(), data.n_genes());
+    let mut x_mean = vec![0f64; d];
+    let mut y_mean = vec![0f64; g];
+    for (x, y) in &train {
+        x_mean
+            .iter_mut()
+            .zip(x)
+            .for_each(|(a, b)| *a += b / n as f64);
+        y_mean
+            .iter_mut()
+            .zip(y)
+            .for_each(|(a, b)| *a += b / n as f64);
+    }
+    let centre = |x: &[f64]| -> Vec<f64> { x.iter().zip(&x_mean).map(|(a, b)| a - b).collect() };
+    let xs: Vec<Vec<f64>> = train.iter().map(|(x, _)| centre(x)).collect();
+    let dot = |a: &[f64], b: &[f64]| -> f64 { a.iter().zip(b).map(|(x, y)| x * y).sum() };
+    // Ridge dual weights per gene share one kernel solve: alpha = (K + λI)⁻¹ (Y − ȳ).
+    let ridge_alpha: Option<Vec<Vec<f64>>> = match method {
+        EmbeddingBaseline::Ridge { lambda } => {
+            let mut k = vec![0f64; n * n];
+            for i in 0..n {
+                for j in 0..n {
+                    k[i * n + j] = dot(&xs[i], &xs[j]) + if i == j { lambda } else { 0.0 };
+                }
+            }
+            let alphas: Option<Vec<Vec<f64>>> = (0..g)
+                .map(|j| {
+                    let b: Vec<f64> = train.iter().map(|(_, y)| y[j] - y_mean[j]).collect();
+                    cholesky_solve(&k, n, &b)
+                })
+                .collect();
+            alphas
+        }
+        EmbeddingBaseline::Knn { .. } => None,
+    };
+    test_conditions(split, data)
+        .into_iter()
+        .filter_map(|c| {
+            let x = centre(&condition_embedding(table, &c)?);
+            let delta: Vec<f64> = match method {
+                EmbeddingBaseline::Ridge { .. } => {
+                    let alphas = ridge_alpha.as_ref()?;
+                    let kx: Vec<f64> = xs.iter().map(|xi| dot(xi, &x)).collect();
+                    (0..g).map(|j| y_mean[j] + dot(&kx, &alphas[j])).collect()
+                }
+                EmbeddingBaseline::Knn { k } => {
+                    let norm = |v: &[f64]| dot(v, v).sqrt().max(1e-12);
+                    let mut sims: Vec<(f64, usize)> = xs
+                        .iter()
+                        .enumerate()
+                        .map(|(i, xi)| (dot(xi, &x) / (norm(xi) * norm(&x)), i))
+                        .collect();
+                    sims.sort_by(|a, b| {
+                        b.0.partial_cmp(&a.0)
+                            .unwrap_or(std::cmp::Ordering::Equal)
+                            .then(a.1.cmp(&b.1))
+                    });
+                    let top: Vec<usize> = sims.iter().take(k.max(1)).map(|(_, i)| *i).collect();
+                    (0..g)
+                        .map(|j| top.iter().map(|i| train[*i].1[j]).sum::<f64>() / top.len() as f64)
+                        .collect()
+                }
+            };
+            Some((c, delta.iter().zip(&ctrl).map(|(d, c)| d + c).collect()))
         })
         .collect()
 }

@@ -42,6 +42,8 @@ pub struct Prepared {
     pub pretrained_prefixes: Vec<String>,
     /// (source name, dataset-gene vectors by row) for each knowledge table given.
     pub knowledge: Vec<(String, KnowledgeRows)>,
+    /// The knowledge tables themselves (the ridge and kNN baselines read the first).
+    pub tables: Vec<(String, KnowledgeTable)>,
 }
 
 /// Reads the data and builds split, pairs, vocabulary mapping and model config.
@@ -159,6 +161,7 @@ pub fn prepare(cfg: &TrainConfig) -> Result<Prepared> {
         model,
         pretrained_prefixes: preset.pretrained_prefixes,
         knowledge,
+        tables,
     })
 }
 
@@ -492,7 +495,8 @@ impl WithBackend for TrainJob {
         };
         let preds = predict_test(&tested, &p, t.eval_batch_size, &device);
         let report = score_predictions(&p.data, &p.split, &preds);
-        let baselines = evaluate_baselines(&p.data, &p.split, t.seed);
+        let baselines =
+            evaluate_baselines(&p.data, &p.split, t.seed, p.tables.first().map(|(_, t)| t));
         let mut all = BTreeMap::new();
         all.insert("model".to_string(), report.summary.clone());
         for (k, r) in &baselines {
