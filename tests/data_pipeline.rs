@@ -23,10 +23,15 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 fn tiny() -> (PathBuf, PerturbData) {
-    let path = tmp("tiny_seed0.h5ad");
-    if !path.exists() {
-        write_synthetic(&SynthConfig::preset("tiny").unwrap(), 0, &path).unwrap();
-    }
+    // Written once for all tests of this binary (they run on parallel threads).
+    static PATH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let path = PATH
+        .get_or_init(|| {
+            let path = tmp("tiny_seed0.h5ad");
+            write_synthetic(&SynthConfig::preset("tiny").unwrap(), 0, &path).unwrap();
+            path
+        })
+        .clone();
     let d = PerturbData::load(&path, &ObsColumns::default()).unwrap();
     (path, d)
 }

@@ -38,13 +38,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     })
 }
 
-/// The hidden temporary name `write_atomic` uses next to `path`.
+/// A hidden temporary name next to `path`, unique per call (process id + counter), so two
+/// writers of the same file never share a temporary.
 pub fn temp_sibling(path: &Path) -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+    path.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()))
 }
 
 /// SHA-256 of a file, hex (recorded in run manifests so a result names the exact data).
