@@ -115,3 +115,89 @@ fn killed_and_resumed_equals_uninterrupted() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("--overwrite"));
 }
+
+#[test]
+fn export_then_predict_known_and_unseen_perturbations() {
+    let dir = tempdir("predict");
+    let cfg = config(&dir, "p");
+    let o = train(&cfg, &["--set", "train.epochs=1"]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let bin = env!("CARGO_BIN_EXE_scgenept");
+    let bundle = dir.join("bundle");
+    let run = dir.join("runs/p/seed_42");
+    let o = Command::new(bin)
+        .args([
+            "export",
+            "--run",
+            run.to_str().unwrap(),
+            "--out",
+            bundle.to_str().unwrap(),
+            "--pool-size",
+            "50",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in [
+        "model.safetensors",
+        "config.json",
+        "meta.json",
+        "controls.h5ad",
+    ] {
+        assert!(bundle.join(f).exists(), "{f}");
+    }
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(bundle.join("meta.json")).unwrap()).unwrap();
+    let genes: Vec<String> = meta["genes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g.as_str().unwrap().to_string())
+        .collect();
+    // A single and a pair of genes, whatever the synthetic gene list holds.
+    let perts = format!("{},{}+{}", genes[0], genes[1], genes[2]);
+    let csv = dir.join("pred.csv");
+    let predict = |out: &Path, perts: &str| {
+        Command::new(bin)
+            .args([
+                "predict",
+                "--checkpoint",
+                bundle.to_str().unwrap(),
+                "--perturbations",
+                perts,
+                "--pool-size",
+                "20",
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap()
+    };
+    let o = predict(&csv, &perts);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        format!("gene,{}+ctrl,{}+{}", genes[0], genes[1], genes[2])
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), genes.len());
+    assert!(rows.iter().all(|r| r
+        .split(',')
+        .skip(1)
+        .all(|v| v.parse::<f64>().unwrap().is_finite())));
+    let h5 = dir.join("pred.h5ad");
+    assert!(predict(&h5, &perts).status.success());
+    let d = scgenept_data::h5ad::H5ad::open(&h5).unwrap();
+    assert_eq!(d.read_matrix("X").unwrap().n_rows, 2);
+    // Unknown genes are refused with their names, and nothing is written.
+    let bad = dir.join("bad.csv");
+    let o = predict(&bad, "NOT_A_GENE,ALSO_NOT");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("NOT_A_GENE, ALSO_NOT"),
+        "{err}"
+    );
+    assert!(!bad.exists());
+}

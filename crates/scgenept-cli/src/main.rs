@@ -8,6 +8,7 @@ mod eval_cmd;
 mod fetch_cmd;
 mod knowledge_cmd;
 mod model_cmd;
+mod predict_cmd;
 mod train_cmd;
 
 use std::process::ExitCode;
@@ -41,6 +42,10 @@ enum Command {
     Data(data_cmd::DataCommand),
     /// Train a model from a config file, then score it on the test split beside the baselines.
     Train(train_cmd::TrainArgs),
+    /// Write a self-contained inference bundle from a finished run.
+    Export(predict_cmd::ExportArgs),
+    /// Predict the mean expression after perturbations with an exported bundle.
+    Predict(predict_cmd::PredictArgs),
     /// Score the simple baselines (control mean, non-ctrl mean, random perturbation, additive)
     /// on a dataset's test split with GEARS' metrics, per subgroup.
     Baselines(eval_cmd::BaselinesArgs),
@@ -77,6 +82,8 @@ fn main() -> ExitCode {
         Command::Data(c) => data_cmd::run(c),
         Command::Baselines(a) => eval_cmd::run(a),
         Command::Train(a) => train_cmd::run(a),
+        Command::Export(a) => predict_cmd::export(a),
+        Command::Predict(a) => predict_cmd::predict(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,6 +5,7 @@
 
 pub mod baselines;
 pub mod bench;
+pub mod bundle;
 pub mod device;
 pub mod grad_clip;
 pub mod knowledge;

@@ -1,0 +1,158 @@
+//! `scgenept export` (run → self-contained inference bundle) and `scgenept predict` (bundle +
+//! perturbations → mean predicted expression as CSV or h5ad).
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+
+use scgenept_data::csr::CsrMatrix;
+use scgenept_data::h5ad::H5ad;
+use scgenept_data::h5ad_write::{AnnData, Frame, FrameColumn};
+use scgenept_data::{ObsColumns, PerturbData};
+use scgenept_model::load_checkpoint;
+use scgenept_train::bundle::{check_perturbations, export_bundle, predict_means, read_meta};
+use scgenept_train::train_config::TrainConfig;
+use scgenept_train::trainer::prepare;
+
+type Cpu = burn::backend::Flex;
+
+#[derive(Args)]
+pub struct ExportArgs {
+    /// A run directory (runs/<name>/seed_<s>).
+    #[arg(long)]
+    run: PathBuf,
+    /// Bundle directory to write.
+    #[arg(long)]
+    out: PathBuf,
+    /// Which checkpoint: best or last.
+    #[arg(long, default_value = "best")]
+    which: String,
+    /// Control cells to ship with the bundle.
+    #[arg(long, default_value_t = 300)]
+    pool_size: usize,
+}
+
+pub fn export(a: ExportArgs) -> Result<()> {
+    if a.which != "best" && a.which != "last" {
+        bail!("--which must be best or last");
+    }
+    let cfg_path = a.run.join("config.toml");
+    let text = std::fs::read_to_string(&cfg_path)
+        .with_context(|| format!("{}: not a run directory", a.run.display()))?;
+    let cfg: TrainConfig = toml::from_str(&text).with_context(|| cfg_path.display().to_string())?;
+    let p = prepare(&cfg)?;
+    let device = Default::default();
+    let model = load_checkpoint::<Cpu>(&a.run.join("checkpoints").join(&a.which), &device)?;
+    export_bundle(&model, &p, &a.run, &a.out, a.pool_size)?;
+    println!(
+        "exported {} ({} checkpoint) → {}",
+        a.run.display(),
+        a.which,
+        a.out.display()
+    );
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct PredictArgs {
+    /// A bundle from `scgenept export`.
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Comma-separated perturbations: "FOSB+CEBPB,KLF1".
+    #[arg(long)]
+    perturbations: String,
+    /// Control cells to perturb (their ctrl cells are used); default: the bundle's pool.
+    #[arg(long)]
+    controls: Option<PathBuf>,
+    /// Controls drawn (with replacement) per perturbation.
+    #[arg(long, default_value_t = 300)]
+    pool_size: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output: .csv (gene × perturbation) or .h5ad (perturbation × gene).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+pub fn predict(a: PredictArgs) -> Result<()> {
+    let ext = a.out.extension().and_then(|e| e.to_str()).unwrap_or("");
+    if ext != "csv" && ext != "h5ad" {
+        bail!("{}: the output must end in .csv or .h5ad", a.out.display());
+    }
+    let meta = read_meta(&a.checkpoint)?;
+    let perts = check_perturbations(&meta, &a.perturbations)
+        .with_context(|| a.checkpoint.display().to_string())?;
+    let controls = match &a.controls {
+        Some(path) => {
+            let d = PerturbData::load(path, &ObsColumns::default())?;
+            let index = d.gene_index();
+            let cols: Vec<usize> = meta
+                .genes
+                .iter()
+                .map(|g| {
+                    index.get(g.as_str()).copied().with_context(|| {
+                        format!("{}: has no gene {g}, which the model needs", path.display())
+                    })
+                })
+                .collect::<Result<_>>()?;
+            let cells = &d.cells_by_condition()[d.control_index()];
+            let mut scratch = vec![0f32; d.n_genes()];
+            let mut rows = Vec::new();
+            let mut row = vec![0f32; cols.len()];
+            for c in cells {
+                d.x.gather_row(*c as usize, &mut scratch, &cols, &mut row);
+                rows.extend_from_slice(&row);
+            }
+            CsrMatrix::from_dense(cells.len(), cols.len(), &rows)
+        }
+        None => H5ad::open(&a.checkpoint.join("controls.h5ad"))?.read_matrix("X")?,
+    };
+    let device = Default::default();
+    let model = load_checkpoint::<Cpu>(&a.checkpoint, &device)?;
+    let means = predict_means(
+        &model,
+        &meta,
+        &controls,
+        &perts,
+        a.pool_size,
+        a.seed,
+        &device,
+    )?;
+    if ext == "csv" {
+        let mut s = format!("gene,{}\n", perts.join(","));
+        for (j, g) in meta.genes.iter().enumerate() {
+            let vals: Vec<String> = means.iter().map(|m| format!("{}", m[j])).collect();
+            s.push_str(&format!("{g},{}\n", vals.join(",")));
+        }
+        scgenept_data::error::write_atomic(&a.out, s.as_bytes())
+            .with_context(|| a.out.display().to_string())?;
+    } else {
+        let flat: Vec<f32> = means.iter().flatten().map(|v| *v as f32).collect();
+        let x = CsrMatrix::from_dense(perts.len(), meta.genes.len(), &flat);
+        AnnData {
+            x: &x,
+            layers: vec![],
+            obs: Frame {
+                index_name: "perturbation".into(),
+                index: perts.clone(),
+                columns: vec![("condition".into(), FrameColumn::Categorical(perts.clone()))],
+            },
+            var: Frame {
+                index_name: "gene_id".into(),
+                index: meta.gene_ids.clone(),
+                columns: vec![("gene_name".into(), FrameColumn::Strings(meta.genes.clone()))],
+            },
+            uns: vec![],
+        }
+        .write(&a.out)?;
+    }
+    println!(
+        "predicted {} perturbation(s) over {} genes ({} controls each) → {}",
+        perts.len(),
+        meta.genes.len(),
+        a.pool_size,
+        a.out.display()
+    );
+    Ok(())
+}

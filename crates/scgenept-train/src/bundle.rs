@@ -1,0 +1,271 @@
+//! Inference bundles (`scgenept export`) and prediction from them (`scgenept predict`).
+//!
+//! A bundle is self-contained: `model.safetensors` + `config.json` (reference names), `meta.json`
+//! (dataset genes, their table rows, which genes each knowledge source had a vector for) and
+//! `controls.h5ad` (a pool of control cells to perturb). Prediction follows the reference's
+//! `pred_perturb_from_ctrl`: draw `pool_size` controls with replacement, flag the perturbed genes,
+//! predict every gene, average.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use scgenept_data::csr::CsrMatrix;
+use scgenept_data::h5ad_write::{AnnData, Frame, FrameColumn};
+use scgenept_data::perturb_data::condition_genes;
+use scgenept_model::{export_safetensors, ScGenePT};
+
+use crate::trainer::Prepared;
+
+/// What a bundle knows besides the weights.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BundleMeta {
+    pub genes: Vec<String>,
+    pub gene_ids: Vec<String>,
+    /// Table row of each gene.
+    pub vocab_ids: Vec<usize>,
+    /// Per knowledge source, the genes that had a vector (others start from random rows).
+    pub knowledge_genes: BTreeMap<String, Vec<String>>,
+    pub source_run: String,
+}
+
+/// Writes the bundle for `model` trained on `p`, with up to `pool` control cells.
+pub fn export_bundle<B: Backend>(
+    model: &ScGenePT<B>,
+    p: &Prepared,
+    run: &Path,
+    out: &Path,
+    pool: usize,
+) -> Result<()> {
+    export_safetensors(model, out)?;
+    let knowledge_genes = p
+        .tables
+        .iter()
+        .map(|(source, t)| {
+            (
+                source.clone(),
+                p.data
+                    .gene_names
+                    .iter()
+                    .filter(|g| t.get(g).is_some())
+                    .cloned()
+                    .collect(),
+            )
+        })
+        .collect();
+    let meta = BundleMeta {
+        genes: p.data.gene_names.clone(),
+        gene_ids: p.data.gene_ids.clone(),
+        vocab_ids: p.mapping.ids.clone(),
+        knowledge_genes,
+        source_run: run.display().to_string(),
+    };
+    scgenept_data::error::write_atomic(
+        &out.join("meta.json"),
+        serde_json::to_string_pretty(&meta)?.as_bytes(),
+    )?;
+    let ctrl = p.data.cells_by_condition()[p.data.control_index()].clone();
+    let mut rows = Vec::new();
+    let g = p.data.n_genes();
+    let mut row = vec![0f32; g];
+    for c in ctrl.iter().take(pool) {
+        p.data.x.row_into(*c as usize, &mut row);
+        rows.extend_from_slice(&row);
+    }
+    let n = rows.len() / g.max(1);
+    let x = CsrMatrix::from_dense(n, g, &rows);
+    AnnData {
+        x: &x,
+        layers: vec![],
+        obs: Frame {
+            index_name: "cell".into(),
+            index: (0..n).map(|i| format!("ctrl_{i}")).collect(),
+            columns: vec![(
+                "condition".into(),
+                FrameColumn::Categorical(vec!["ctrl".into(); n]),
+            )],
+        },
+        var: Frame {
+            index_name: "gene_id".into(),
+            index: p.data.gene_ids.clone(),
+            columns: vec![(
+                "gene_name".into(),
+                FrameColumn::Strings(p.data.gene_names.clone()),
+            )],
+        },
+        uns: vec![],
+    }
+    .write(&out.join("controls.h5ad"))?;
+    Ok(())
+}
+
+/// Parses `"FOSB+CEBPB,KLF1"` and checks every gene against the bundle: each must be a dataset
+/// gene (for its flag) and have had a knowledge vector in every source (else its row is random).
+pub fn check_perturbations(meta: &BundleMeta, list: &str) -> Result<Vec<String>> {
+    let perts: Vec<String> = list
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if perts.is_empty() {
+        bail!("no perturbations given; e.g. --perturbations \"FOSB+CEBPB,KLF1\"");
+    }
+    let mut missing_gene = Vec::new();
+    let mut missing_text: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for p in &perts {
+        let genes: Vec<&str> = p.split('+').filter(|g| *g != "ctrl").collect();
+        if genes.is_empty() || genes.len() > 2 {
+            bail!("'{p}': a perturbation is one or two genes (A, A+B)");
+        }
+        for g in genes {
+            if !meta.genes.iter().any(|x| x == g) {
+                missing_gene.push(g.to_string());
+            }
+            for (source, known) in &meta.knowledge_genes {
+                if !known.iter().any(|x| x == g) {
+                    missing_text.entry(source).or_default().push(g.to_string());
+                }
+            }
+        }
+    }
+    if !missing_gene.is_empty() {
+        bail!(
+            "not among the model's genes, so they cannot be flagged: {}",
+            missing_gene.join(", ")
+        );
+    }
+    if let Some((source, genes)) = missing_text.into_iter().next() {
+        bail!("no '{source}' knowledge vector for {} (the model would see a random row); use genes with text", genes.join(", "));
+    }
+    Ok(perts
+        .into_iter()
+        .map(|p| {
+            if p.contains('+') {
+                p
+            } else {
+                format!("{p}+ctrl")
+            }
+        })
+        .collect())
+}
+
+/// Mean prediction over `pool_size` controls drawn with replacement, per perturbation.
+pub fn predict_means<B: Backend>(
+    model: &ScGenePT<B>,
+    meta: &BundleMeta,
+    controls: &CsrMatrix,
+    perts: &[String],
+    pool_size: usize,
+    seed: u64,
+    device: &B::Device,
+) -> Result<Vec<Vec<f64>>> {
+    let g = meta.genes.len();
+    if controls.n_cols != g || controls.n_rows == 0 {
+        bail!(
+            "the control cells have {} genes (need {g}) and {} cells",
+            controls.n_cols,
+            controls.n_rows
+        );
+    }
+    let index: BTreeMap<&str, usize> = meta
+        .genes
+        .iter()
+        .enumerate()
+        .map(|(i, x)| (x.as_str(), i))
+        .collect();
+    let ids: Vec<i64> = meta.vocab_ids.iter().map(|i| *i as i64).collect();
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut out = Vec::new();
+    let mut row = vec![0f32; g];
+    for p in perts {
+        let flagged: Vec<usize> = condition_genes(p)
+            .iter()
+            .filter_map(|x| index.get(x).copied())
+            .collect();
+        let picks: Vec<usize> = (0..pool_size.max(1))
+            .map(|_| rng.random_range(0..controls.n_rows))
+            .collect();
+        let mut mean = vec![0f64; g];
+        for chunk in picks.chunks(64) {
+            let n = chunk.len();
+            let mut values = Vec::with_capacity(n * g);
+            for c in chunk {
+                controls.row_into(*c, &mut row);
+                values.extend_from_slice(&row);
+            }
+            let mut flags = vec![0i64; n * g];
+            for r in 0..n {
+                for j in &flagged {
+                    flags[r * g + j] = 1;
+                }
+            }
+            let id_rows: Vec<i64> = (0..n).flat_map(|_| ids.iter().copied()).collect();
+            let pred = model.try_forward(
+                Tensor::<B, 2, Int>::from_data(TensorData::new(id_rows, [n, g]), device),
+                Tensor::<B, 2>::from_data(TensorData::new(values, [n, g]), device),
+                Tensor::<B, 2, Int>::from_data(TensorData::new(flags, [n, g]), device),
+            )?;
+            let v: Vec<f32> = pred
+                .into_data()
+                .convert::<f32>()
+                .into_vec()
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            for r in 0..n {
+                mean.iter_mut()
+                    .zip(&v[r * g..(r + 1) * g])
+                    .for_each(|(m, x)| *m += *x as f64 / picks.len() as f64);
+            }
+        }
+        out.push(mean);
+    }
+    Ok(out)
+}
+
+/// Reads a bundle's meta.json.
+pub fn read_meta(dir: &Path) -> Result<BundleMeta> {
+    let path = dir.join("meta.json");
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "{}: not an scgenept bundle (run `scgenept export` first)",
+            path.display()
+        )
+    })?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{}: damaged bundle metadata", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn perturbations_need_a_flag_position_and_knowledge() {
+        let meta = BundleMeta {
+            genes: vec!["A".into(), "B".into(), "C".into()],
+            gene_ids: vec!["1".into(), "2".into(), "3".into()],
+            vocab_ids: vec![0, 1, 2],
+            knowledge_genes: [(
+                "go_c_concat".to_string(),
+                vec!["A".to_string(), "B".to_string()],
+            )]
+            .into(),
+            source_run: String::new(),
+        };
+        assert_eq!(
+            check_perturbations(&meta, "A, A+B").unwrap(),
+            vec!["A+ctrl", "A+B"]
+        );
+        let e = check_perturbations(&meta, "A+Z,Y").unwrap_err().to_string();
+        assert!(e.contains("Z, Y") && e.contains("cannot be flagged"), "{e}");
+        let e = check_perturbations(&meta, "C").unwrap_err().to_string();
+        assert!(e.contains("no 'go_c_concat' knowledge vector for C"), "{e}");
+        assert!(check_perturbations(&meta, "A+B+C").is_err());
+        assert!(check_perturbations(&meta, " , ").is_err());
+    }
+}
