@@ -172,6 +172,14 @@ fn a_tiny_run_writes_its_outputs_and_refuses_to_overwrite() {
         assert!(metrics[method].is_object(), "{method} in metrics.json");
     }
     assert!(metrics["model"]["test_pearson_delta_de"].is_number());
+    let pred = scgenept_data::h5ad::H5ad::open(&run.join("predictions.h5ad")).unwrap();
+    let m = pred.read_matrix("X").unwrap();
+    assert!(
+        m.n_rows > 0 && m.n_cols == 64,
+        "{} × {}",
+        m.n_rows,
+        m.n_cols
+    );
     let csv = std::fs::read_to_string(run.join("results.csv")).unwrap();
     assert!(csv.starts_with("condition,subgroup,method,metric,value\n"));
     assert!(

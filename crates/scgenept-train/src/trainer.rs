@@ -494,6 +494,7 @@ impl WithBackend for TrainJob {
             TestModel::Last => model.valid(),
         };
         let preds = predict_test(&tested, &p, t.eval_batch_size, &device);
+        write_predictions(&dir.join("predictions.h5ad"), &p, &preds)?;
         let report = score_predictions(&p.data, &p.split, &preds);
         let baselines =
             evaluate_baselines(&p.data, &p.split, t.seed, p.tables.first().map(|(_, t)| t));
@@ -548,6 +549,51 @@ fn epoch_bar(n_batches: usize, epoch: usize) -> indicatif::ProgressBar {
     );
     bar.set_prefix(epoch.to_string());
     bar
+}
+
+/// Mean predicted expression per test condition (obs: condition, subgroup; var: genes).
+fn write_predictions(
+    path: &std::path::Path,
+    p: &Prepared,
+    preds: &BTreeMap<String, Vec<f64>>,
+) -> Result<()> {
+    use scgenept_data::h5ad_write::{AnnData, Frame, FrameColumn};
+    let names: Vec<String> = preds.keys().cloned().collect();
+    let flat: Vec<f32> = preds.values().flatten().map(|v| *v as f32).collect();
+    let x = scgenept_data::csr::CsrMatrix::from_dense(names.len(), p.data.n_genes(), &flat);
+    let subgroup = |c: &String| {
+        p.split
+            .test_subgroup
+            .subgroup_of(c)
+            .unwrap_or("none")
+            .to_string()
+    };
+    AnnData {
+        x: &x,
+        layers: vec![],
+        obs: Frame {
+            index_name: "condition_index".into(),
+            index: names.clone(),
+            columns: vec![
+                ("condition".into(), FrameColumn::Categorical(names.clone())),
+                (
+                    "subgroup".into(),
+                    FrameColumn::Categorical(names.iter().map(subgroup).collect()),
+                ),
+            ],
+        },
+        var: Frame {
+            index_name: "gene_id".into(),
+            index: p.data.gene_ids.clone(),
+            columns: vec![(
+                "gene_name".into(),
+                FrameColumn::Strings(p.data.gene_names.clone()),
+            )],
+        },
+        uns: vec![],
+    }
+    .write(path)?;
+    Ok(())
 }
 
 /// One row per test condition × method × metric.
