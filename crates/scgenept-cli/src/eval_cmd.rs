@@ -7,7 +7,7 @@ use anyhow::Result;
 use clap::Args;
 
 use scgenept_data::split_file::load_split;
-use scgenept_data::{GearsSplit, PerturbData, SimulationSplitConfig, Subgroups};
+use scgenept_data::{GearsSplit, PerturbData, SimulationSplitConfig};
 use scgenept_train::baselines::evaluate_baselines;
 
 use crate::data_cmd::ColumnArgs;
@@ -37,14 +37,6 @@ pub struct BaselinesArgs {
     columns: ColumnArgs,
 }
 
-const SHOWN: [&str; 5] = [
-    "pearson_delta_de",
-    "pearson_delta",
-    "pearson_delta_top20_de_non_dropout",
-    "mse_de",
-    "rank_l1_delta",
-];
-
 pub fn run(a: BaselinesArgs) -> Result<()> {
     let data = PerturbData::load(&a.data, &a.columns.obs_columns())?;
     let split = match &a.split {
@@ -70,58 +62,8 @@ pub fn run(a: BaselinesArgs) -> Result<()> {
         None => None,
     };
     let reports = evaluate_baselines(&data, &split, a.seed, table.as_ref());
-    let groups: Vec<&str> = std::iter::once("all")
-        .chain(
-            Subgroups::NAMES
-                .into_iter()
-                .filter(|n| split.test_subgroup.get(n).is_some_and(|l| !l.is_empty())),
-        )
-        .collect();
-    for group in groups {
-        let n = if group == "all" {
-            split.test.len()
-        } else {
-            split.test_subgroup.get(group).map_or(0, |l| l.len())
-        };
-        println!("\n### test, {group} ({n} conditions)\n");
-        println!("| method | {} |", SHOWN.join(" | "));
-        println!("|---|{}", "---|".repeat(SHOWN.len()));
-        for (method, r) in &reports {
-            let cells: Vec<String> = SHOWN
-                .iter()
-                .map(|m| {
-                    let key = if group == "all" {
-                        format!("test_{m}")
-                    } else {
-                        format!("test_{group}_{m}")
-                    };
-                    r.summary
-                        .get(&key)
-                        .map_or("—".into(), |v| format!("{v:.4}"))
-                })
-                .collect();
-            let members: Vec<&String> = if group == "all" {
-                split.test.iter().collect()
-            } else {
-                split
-                    .test_subgroup
-                    .get(group)
-                    .unwrap_or(&[])
-                    .iter()
-                    .collect()
-            };
-            let scored = members
-                .iter()
-                .filter(|c| r.per_condition.contains_key(**c))
-                .count();
-            let label = if scored < n {
-                format!("{method} ({scored}/{n} scored)")
-            } else {
-                method.to_string()
-            };
-            println!("| {label} | {} |", cells.join(" | "));
-        }
-    }
+    let rows: Vec<(String, &_)> = reports.iter().map(|(k, r)| (k.to_string(), r)).collect();
+    crate::report::print_tables(&rows, &split);
     if let Some(path) = a.json {
         let all: std::collections::BTreeMap<_, _> =
             reports.iter().map(|(k, r)| (*k, &r.summary)).collect();

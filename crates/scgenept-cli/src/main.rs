@@ -9,6 +9,7 @@ mod fetch_cmd;
 mod knowledge_cmd;
 mod model_cmd;
 mod predict_cmd;
+mod report;
 mod train_cmd;
 
 use std::process::ExitCode;

@@ -138,11 +138,7 @@ pub fn predict(a: PredictArgs) -> Result<()> {
                 index: perts.clone(),
                 columns: vec![("condition".into(), FrameColumn::Categorical(perts.clone()))],
             },
-            var: Frame {
-                index_name: "gene_id".into(),
-                index: meta.gene_ids.clone(),
-                columns: vec![("gene_name".into(), FrameColumn::Strings(meta.genes.clone()))],
-            },
+            var: Frame::genes(&meta.gene_ids, &meta.genes),
             uns: vec![],
         }
         .write(&a.out)?;

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use scgenept_data::Subgroups;
 use scgenept_train::train_config::TrainConfig;
 use scgenept_train::trainer::TrainJob;
 use scgenept_train::Device;
@@ -30,13 +29,6 @@ pub struct TrainArgs {
     resume: bool,
 }
 
-const SHOWN: [&str; 4] = [
-    "pearson_delta_de",
-    "pearson_delta",
-    "mse_de",
-    "rank_l1_delta",
-];
-
 pub fn run(a: TrainArgs) -> Result<()> {
     let config = TrainConfig::load(&a.config, &a.set)?;
     let out = a.device.dispatch(TrainJob {
@@ -54,34 +46,6 @@ pub fn run(a: TrainArgs) -> Result<()> {
     );
     let mut rows = vec![("model (scgenept)".to_string(), &out.model)];
     rows.extend(out.baselines.iter().map(|(k, r)| (k.to_string(), r)));
-    for group in std::iter::once("all").chain(Subgroups::NAMES) {
-        let key = |m: &str| {
-            if group == "all" {
-                format!("test_{m}")
-            } else {
-                format!("test_{group}_{m}")
-            }
-        };
-        if !rows
-            .iter()
-            .any(|(_, r)| r.summary.contains_key(&key(SHOWN[0])))
-        {
-            continue;
-        }
-        println!("\n### test, {group}\n");
-        println!("| method | {} |", SHOWN.join(" | "));
-        println!("|---|{}", "---|".repeat(SHOWN.len()));
-        for (name, r) in &rows {
-            let cells: Vec<String> = SHOWN
-                .iter()
-                .map(|m| {
-                    r.summary
-                        .get(&key(m))
-                        .map_or("—".into(), |v| format!("{v:.4}"))
-                })
-                .collect();
-            println!("| {name} | {} |", cells.join(" | "));
-        }
-    }
+    crate::report::print_tables(&rows, &out.split);
     Ok(())
 }

@@ -27,6 +27,20 @@ pub struct Frame {
     pub columns: Vec<(String, FrameColumn)>,
 }
 
+impl Frame {
+    /// The `var` frame GEARS files have: index `gene_id`, column `gene_name`.
+    pub fn genes(gene_ids: &[String], gene_names: &[String]) -> Self {
+        Self {
+            index_name: "gene_id".into(),
+            index: gene_ids.to_vec(),
+            columns: vec![(
+                "gene_name".into(),
+                FrameColumn::Strings(gene_names.to_vec()),
+            )],
+        }
+    }
+}
+
 /// An entry of `uns`.
 #[derive(Clone, Debug)]
 pub enum UnsValue {

@@ -443,14 +443,7 @@ pub fn write_synthetic(cfg: &SynthConfig, seed: u64, path: &Path) -> Result<Synt
             ),
         ],
     };
-    let var = Frame {
-        index_name: "gene_id".into(),
-        index: gene_ids.clone(),
-        columns: vec![(
-            "gene_name".into(),
-            FrameColumn::Strings(s.gene_names.clone()),
-        )],
-    };
+    let var = Frame::genes(&gene_ids, &s.gene_names);
     let strings = |m: &std::collections::BTreeMap<String, Vec<String>>| {
         UnsValue::Dict(
             m.iter()

@@ -91,14 +91,7 @@ pub fn export_bundle<B: Backend>(
                 FrameColumn::Categorical(vec!["ctrl".into(); n]),
             )],
         },
-        var: Frame {
-            index_name: "gene_id".into(),
-            index: p.data.gene_ids.clone(),
-            columns: vec![(
-                "gene_name".into(),
-                FrameColumn::Strings(p.data.gene_names.clone()),
-            )],
-        },
+        var: Frame::genes(&p.data.gene_ids, &p.data.gene_names),
         uns: vec![],
     }
     .write(&out.join("controls.h5ad"))?;

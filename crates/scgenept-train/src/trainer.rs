@@ -312,6 +312,7 @@ pub struct TrainOutcome {
     pub best_val_loss: f64,
     pub model: MethodReport,
     pub baselines: BTreeMap<&'static str, MethodReport>,
+    pub split: GearsSplit,
     pub seconds: f64,
 }
 
@@ -529,6 +530,7 @@ impl WithBackend for TrainJob {
             best_val_loss: best,
             model: report,
             baselines,
+            split: p.split.clone(),
             seconds: t0.elapsed().as_secs_f64(),
         })
     }
@@ -582,14 +584,7 @@ fn write_predictions(
                 ),
             ],
         },
-        var: Frame {
-            index_name: "gene_id".into(),
-            index: p.data.gene_ids.clone(),
-            columns: vec![(
-                "gene_name".into(),
-                FrameColumn::Strings(p.data.gene_names.clone()),
-            )],
-        },
+        var: Frame::genes(&p.data.gene_ids, &p.data.gene_names),
         uns: vec![],
     }
     .write(path)?;
