@@ -57,30 +57,37 @@ dir = "{}"
     path
 }
 
-#[test]
-fn micro_batches_give_the_unsplit_batch_gradient() {
-    let dir = tmp("micro");
+/// A tiny prepared run, a fresh model and the first 16-cell batch of epoch 1.
+fn first_batch(
+    tag: &str,
+    sampling: GeneSampling,
+    shuffle: bool,
+) -> (
+    scgenept_train::trainer::Prepared,
+    ScGenePT<B>,
+    scgenept_data::batches::Batch,
+) {
+    let dir = tmp(tag);
     let cfg = TrainConfig::load(&tiny_config(&dir, ""), &[]).unwrap();
     let p = prepare(&cfg).unwrap();
-    let device = Default::default();
-    let model = ScGenePT::<B>::new(&p.model, &device).unwrap();
+    let model = ScGenePT::<B>::new(&p.model, &Default::default()).unwrap();
     let bc = BatchConfig {
         batch_size: 16,
         max_seq_len: 24,
-        sampling: GeneSampling::IncludePerturbed,
-        shuffle: true,
+        sampling,
+        shuffle,
         drop_last: true,
         seed: 1,
     };
-    let plan = epoch_plan(&p.train, &bc, 1);
-    let batch = build_batch(
-        &p.data,
-        &condition_pert_genes(&p.data),
-        plan[0].clone(),
-        &bc,
-        1,
-        0,
-    );
+    let examples = epoch_plan(&p.train, &bc, 1)[0].clone();
+    let batch = build_batch(&p.data, &condition_pert_genes(&p.data), examples, &bc, 1, 0);
+    (p, model, batch)
+}
+
+#[test]
+fn micro_batches_give_the_unsplit_batch_gradient() {
+    let (p, model, batch) = first_batch("micro", GeneSampling::IncludePerturbed, true);
+    let device = Default::default();
 
     // One plain SGD step with lr 1: parameter differences are gradient differences. (Adam's
     // first step is sign-like, which would amplify f32 rounding in near-zero gradients.)
@@ -108,27 +115,8 @@ fn micro_batches_give_the_unsplit_batch_gradient() {
 
 #[test]
 fn clipping_uses_one_global_norm() {
-    let dir = tmp("clip");
-    let cfg = TrainConfig::load(&tiny_config(&dir, ""), &[]).unwrap();
-    let p = prepare(&cfg).unwrap();
+    let (p, model, batch) = first_batch("clip", GeneSampling::Reference, false);
     let device = Default::default();
-    let model = ScGenePT::<B>::new(&p.model, &device).unwrap();
-    let bc = BatchConfig {
-        batch_size: 16,
-        max_seq_len: 24,
-        sampling: GeneSampling::Reference,
-        shuffle: false,
-        drop_last: true,
-        seed: 1,
-    };
-    let batch = build_batch(
-        &p.data,
-        &condition_pert_genes(&p.data),
-        epoch_plan(&p.train, &bc, 1)[0].clone(),
-        &bc,
-        1,
-        0,
-    );
     let (_, mut grads) = batch_grads(&model, &batch, 16, &p.mapping, &device);
     let before = global_grad_norm::<B, _>(&model, &grads);
     let max = before / 4.0;
