@@ -84,6 +84,18 @@ impl Device {
         }
     }
 
+    /// Fails with a one-line error when the device is not usable; nothing else runs.
+    pub fn check(&self) -> Result<()> {
+        struct Probe;
+        impl WithBackend for Probe {
+            type Output = ();
+            fn run<B: AutodiffBackend>(self, _device: B::Device, _label: &str) -> Result<()> {
+                Ok(())
+            }
+        }
+        self.dispatch(Probe)
+    }
+
     /// Runs `work` on this device's backend.
     pub fn dispatch<W: WithBackend>(&self, work: W) -> Result<W::Output> {
         let label = self.to_string();

@@ -1,7 +1,7 @@
 //! Training, evaluation and benchmarking of scGenePT models on any burn backend.
 //!
-//! Today: device selection, the step benchmark, knowledge-table building, GEARS-exact metrics
-//! and the simple baselines. The training loop and sweeps build on them.
+//! Device selection, knowledge tables, the training loop with resume, GEARS-exact metrics beside
+//! the baselines, export/predict bundles, multi-seed sweeps and their figures.
 
 pub mod baselines;
 pub mod bench;
@@ -10,7 +10,9 @@ pub mod device;
 pub mod grad_clip;
 pub mod knowledge;
 pub mod metrics;
+pub mod plots;
 pub mod resume;
+pub mod run_outputs;
 pub mod train_config;
 pub mod trainer;
 

@@ -179,9 +179,13 @@ impl TrainConfig {
             .try_into()
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
+        // Absolute, so the config.toml saved in the run directory still points at the same files.
         let resolve = |p: &mut PathBuf| {
             if p.is_relative() {
                 *p = base.join(&*p);
+            }
+            if let Ok(abs) = std::path::absolute(&*p) {
+                *p = abs;
             }
         };
         resolve(&mut cfg.data.path);

@@ -25,6 +25,7 @@ use scgenept_model::{export_safetensors, ModelConfig, ScGenePT};
 use crate::baselines::{evaluate_baselines, score_predictions, MethodReport};
 use crate::device::WithBackend;
 use crate::grad_clip::clip_global_norm;
+use crate::run_outputs::{git_commit, write_predictions, write_results_csv, write_run_plots};
 use crate::train_config::{TestModel, TrainConfig, VocabKind};
 
 /// Knowledge vectors of the dataset's genes, by table row.
@@ -337,8 +338,12 @@ impl WithBackend for TrainJob {
                 dir.display()
             );
         }
-        if self.overwrite && !self.resume {
-            let _ = std::fs::remove_dir_all(crate::resume::resume_dir(&dir));
+        if self.overwrite {
+            // The old run stops counting as finished the moment its replacement starts.
+            let _ = std::fs::remove_file(dir.join("metrics.json"));
+            if !self.resume {
+                let _ = std::fs::remove_dir_all(crate::resume::resume_dir(&dir));
+            }
         }
         let p = prepare(cfg)?;
         B::seed(&device, cfg.train.seed);
@@ -496,6 +501,11 @@ impl WithBackend for TrainJob {
         };
         let preds = predict_test(&tested, &p, t.eval_batch_size, &device);
         write_predictions(&dir.join("predictions.h5ad"), &p, &preds)?;
+        // Figures are a convenience: a failure to draw one must not lose a finished run.
+        if let Err(e) = write_run_plots(&dir, &p, &preds, &format!("{} seed {}", cfg.name, t.seed))
+        {
+            tracing::warn!("plots not written: {e:#}");
+        }
         let report = score_predictions(&p.data, &p.split, &preds);
         let baselines =
             evaluate_baselines(&p.data, &p.split, t.seed, p.tables.first().map(|(_, t)| t));
@@ -511,6 +521,7 @@ impl WithBackend for TrainJob {
             "tested": format!("{:?}", t.test_model).to_lowercase(),
             "data_sha256": scgenept_data::error::file_sha256(&cfg.data.path).ok(),
             "git_commit": git_commit(),
+            "baseline_knowledge_source": p.tables.first().map(|(s, _)| s.clone()),
             "crate_versions": {"scgenept": env!("CARGO_PKG_VERSION"), "burn": "0.21.0"},
             "seconds": t0.elapsed().as_secs_f64(),
         });
@@ -551,86 +562,6 @@ fn epoch_bar(n_batches: usize, epoch: usize) -> indicatif::ProgressBar {
     );
     bar.set_prefix(epoch.to_string());
     bar
-}
-
-/// Mean predicted expression per test condition (obs: condition, subgroup; var: genes).
-fn write_predictions(
-    path: &std::path::Path,
-    p: &Prepared,
-    preds: &BTreeMap<String, Vec<f64>>,
-) -> Result<()> {
-    use scgenept_data::h5ad_write::{AnnData, Frame, FrameColumn};
-    let names: Vec<String> = preds.keys().cloned().collect();
-    let flat: Vec<f32> = preds.values().flatten().map(|v| *v as f32).collect();
-    let x = scgenept_data::csr::CsrMatrix::from_dense(names.len(), p.data.n_genes(), &flat);
-    let subgroup = |c: &String| {
-        p.split
-            .test_subgroup
-            .subgroup_of(c)
-            .unwrap_or("none")
-            .to_string()
-    };
-    AnnData {
-        x: &x,
-        layers: vec![],
-        obs: Frame {
-            index_name: "condition_index".into(),
-            index: names.clone(),
-            columns: vec![
-                ("condition".into(), FrameColumn::Categorical(names.clone())),
-                (
-                    "subgroup".into(),
-                    FrameColumn::Categorical(names.iter().map(subgroup).collect()),
-                ),
-            ],
-        },
-        var: Frame::genes(&p.data.gene_ids, &p.data.gene_names),
-        uns: vec![],
-    }
-    .write(path)?;
-    Ok(())
-}
-
-/// One row per test condition × method × metric.
-fn write_results_csv(
-    path: &std::path::Path,
-    split: &GearsSplit,
-    model: &MethodReport,
-    baselines: &BTreeMap<&'static str, MethodReport>,
-) -> Result<()> {
-    let mut out = String::from("condition,subgroup,method,metric,value\n");
-    let methods = std::iter::once(("model", model)).chain(baselines.iter().map(|(k, r)| (*k, r)));
-    for (method, r) in methods {
-        for (condition, metrics) in &r.per_condition {
-            let sub = split.test_subgroup.subgroup_of(condition).unwrap_or("");
-            for (metric, v) in metrics {
-                out.push_str(&format!("{condition},{sub},{method},{metric},{v}\n"));
-            }
-        }
-    }
-    scgenept_data::error::write_atomic(path, out.as_bytes())
-        .with_context(|| path.display().to_string())
-}
-
-/// The working tree's commit, when run inside a git checkout (`+dirty` with local changes).
-fn git_commit() -> Option<String> {
-    let out = std::process::Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .output()
-        .ok()?;
-    let commit = String::from_utf8(out.stdout).ok()?.trim().to_string();
-    if !out.status.success() || commit.is_empty() {
-        return None;
-    }
-    let dirty = std::process::Command::new("git")
-        .args(["status", "--porcelain", "--untracked-files=no"])
-        .output()
-        .is_ok_and(|o| !o.stdout.is_empty());
-    Some(if dirty {
-        format!("{commit}+dirty")
-    } else {
-        commit
-    })
 }
 
 /// The backend seed of one step: dropout masks depend on (seed, epoch, batch) only, so a resumed
