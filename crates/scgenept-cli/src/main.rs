@@ -8,8 +8,10 @@ mod eval_cmd;
 mod fetch_cmd;
 mod knowledge_cmd;
 mod model_cmd;
+mod plot_cmd;
 mod predict_cmd;
 mod report;
+mod sweep_cmd;
 mod train_cmd;
 
 use std::process::ExitCode;
@@ -43,6 +45,11 @@ enum Command {
     Data(data_cmd::DataCommand),
     /// Train a model from a config file, then score it on the test split beside the baselines.
     Train(train_cmd::TrainArgs),
+    /// Train run configs × seeds (resumable), then the table of mean ± 95% CI over seeds with the
+    /// baselines as rows (CSV, Markdown, bar plot).
+    Sweep(sweep_cmd::SweepArgs),
+    /// Figures of a finished run: the GEARS-style perturbation figure, or the learning curve.
+    Plot(plot_cmd::PlotArgs),
     /// Write a self-contained inference bundle from a finished run.
     Export(predict_cmd::ExportArgs),
     /// Predict the mean expression after perturbations with an exported bundle.
@@ -83,6 +90,8 @@ fn main() -> ExitCode {
         Command::Data(c) => data_cmd::run(c),
         Command::Baselines(a) => eval_cmd::run(a),
         Command::Train(a) => train_cmd::run(a),
+        Command::Sweep(a) => sweep_cmd::run(a),
+        Command::Plot(a) => plot_cmd::run(a),
         Command::Export(a) => predict_cmd::export(a),
         Command::Predict(a) => predict_cmd::predict(a),
     };

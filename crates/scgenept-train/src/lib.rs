@@ -13,6 +13,8 @@ pub mod metrics;
 pub mod plots;
 pub mod resume;
 pub mod run_outputs;
+pub mod sweep;
+pub mod sweep_table;
 pub mod train_config;
 pub mod trainer;
 

@@ -1,0 +1,134 @@
+//! `scgenept sweep --config configs/sweeps/NAME.toml`: every run config × seed, skipping finished
+//! runs and resuming interrupted ones, then the paper-style table (mean ± 95% CI over seeds).
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use clap::Args;
+
+use scgenept_train::sweep::{collect, plan, RunState, SweepConfig, SweepRun};
+use scgenept_train::trainer::TrainJob;
+use scgenept_train::Device;
+
+#[derive(Args)]
+pub struct SweepArgs {
+    /// A sweep config (see configs/sweeps/).
+    #[arg(long)]
+    config: PathBuf,
+    /// Override a value in every run: `--set train.epochs=3`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// cpu, wgpu[:N] or cuda[:N].
+    #[arg(long, default_value = "cpu")]
+    device: Device,
+    /// Print one self-contained `scgenept train` command per unfinished run, then exit (for a
+    /// SLURM array or any job runner); `sweep --collect` builds the table afterwards.
+    #[arg(long, conflicts_with = "collect")]
+    emit_jobs: bool,
+    /// Build the table from the runs that have finished; train nothing.
+    #[arg(long)]
+    collect: bool,
+    /// Retrain runs that already finished (also those made with a different config).
+    #[arg(long, conflicts_with_all = ["collect", "emit_jobs"])]
+    overwrite: bool,
+}
+
+pub fn run(a: SweepArgs) -> Result<()> {
+    let sweep = SweepConfig::load(&a.config)?;
+    let runs = plan(&sweep, &a.set)?;
+    let stale: Vec<&SweepRun> = runs
+        .iter()
+        .filter(|r| matches!(r.state, RunState::Stale(_)))
+        .collect();
+    if !stale.is_empty() && !a.overwrite {
+        for r in &stale {
+            if let RunState::Stale(diff) = &r.state {
+                tracing::warn!(
+                    "{}: finished with a different config ({})",
+                    r.dir().display(),
+                    diff.join("; ")
+                );
+            }
+        }
+        if !a.collect {
+            bail!(
+                "{} run director{} of this sweep hold runs made with a different config (listed above); \
+                 use --overwrite to retrain them, or set output.dir elsewhere",
+                stale.len(),
+                if stale.len() == 1 { "y" } else { "ies" }
+            );
+        }
+    }
+    let todo: Vec<&SweepRun> = runs
+        .iter()
+        .filter(|r| a.overwrite || r.state != RunState::Finished)
+        .collect();
+    if a.emit_jobs {
+        let binary = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.to_str().map(String::from))
+            .unwrap_or_else(|| "scgenept".into());
+        for r in &todo {
+            println!("{}", r.command(&binary, &a.device.to_string()));
+        }
+        eprintln!(
+            "{} commands; {} finished runs left out. When they are done: scgenept sweep --config {} --collect",
+            todo.len(),
+            runs.len() - todo.len(),
+            a.config.display()
+        );
+        return Ok(());
+    }
+    let mut failed = Vec::new();
+    if !a.collect {
+        a.device.check()?;
+        tracing::info!(
+            "sweep {}: {} runs ({} finished, {} to train)",
+            sweep.name,
+            runs.len(),
+            runs.len() - todo.len(),
+            todo.len()
+        );
+        for (i, r) in todo.iter().enumerate() {
+            let how = match r.state {
+                RunState::Interrupted if !a.overwrite => "resuming",
+                _ => "training",
+            };
+            tracing::info!(
+                "[{}/{}] {how} {} seed {} → {}",
+                i + 1,
+                todo.len(),
+                r.label,
+                r.seed,
+                r.dir().display()
+            );
+            let job = TrainJob {
+                config: r.config.clone(),
+                overwrite: a.overwrite,
+                resume: !a.overwrite,
+            };
+            if let Err(e) = a.device.dispatch(job) {
+                tracing::error!("{} seed {}: {e:#}", r.label, r.seed);
+                failed.push(format!("{} seed {}: {e:#}", r.label, r.seed));
+            }
+        }
+    }
+    // Re-read the states: the runs above have finished (or not).
+    let runs = plan(&sweep, &a.set)?;
+    let report = collect(&sweep, &runs)?;
+    println!("{}", report.markdown);
+    for p in &report.written {
+        eprintln!("wrote {}", p.display());
+    }
+    if report.finished < report.planned {
+        eprintln!(
+            "{} of {} runs have not finished; the table covers the finished ones",
+            report.planned - report.finished,
+            report.planned
+        );
+    }
+    if !failed.is_empty() {
+        bail!("{} runs failed:\n  {}", failed.len(), failed.join("\n  "));
+    }
+    Ok(())
+}

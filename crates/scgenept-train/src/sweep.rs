@@ -1,0 +1,402 @@
+//! Sweeps: run configs (model types / knowledge sources) × seeds, each an ordinary training run in
+//! its own directory, then one paper-style table over the finished runs.
+//!
+//! A sweep holds no state of its own: which runs are finished is read from the run directories
+//! (`metrics.json` is written last and atomically), so a sweep can be re-run after a crash, fanned
+//! out to a scheduler with `--emit-jobs`, and collected later with `--collect`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::train_config::TrainConfig;
+
+/// The paper's seeds (PAPER.md, Training).
+pub const PAPER_SEEDS: [u64; 5] = [42, 23, 89, 30, 12];
+
+/// `configs/sweeps/<name>.toml`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepConfig {
+    /// The sweep's name: its table goes to `runs/sweeps/<name>/` unless `out` says otherwise.
+    pub name: String,
+    /// Seeds each config is trained with (`train.seed`).
+    #[serde(default = "paper_seeds")]
+    pub seeds: Vec<u64>,
+    /// Run configs, one per model type / knowledge source, relative to this file.
+    pub runs: Vec<PathBuf>,
+    /// `key=value` overrides applied to every run, as `train --set`.
+    #[serde(default)]
+    pub set: Vec<String>,
+    /// Where the table, Markdown and bar plot go (relative to the working directory).
+    pub out: Option<PathBuf>,
+    /// Columns of the overall table (metric names without `test_`); default the paper's Table 3.
+    #[serde(default = "default_metrics")]
+    pub metrics: Vec<String>,
+    /// The metric of the per-subgroup table and the bar plot (paper Table 5).
+    #[serde(default = "default_headline")]
+    pub headline: String,
+}
+
+fn paper_seeds() -> Vec<u64> {
+    PAPER_SEEDS.to_vec()
+}
+
+fn default_metrics() -> Vec<String> {
+    ["pearson_delta_de", "pearson_delta", "mse_de", "mse"]
+        .map(String::from)
+        .to_vec()
+}
+
+fn default_headline() -> String {
+    "pearson_delta_de".into()
+}
+
+impl SweepConfig {
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("{}: cannot read", path.display()))?;
+        let mut cfg: SweepConfig = toml::from_str(&text)
+            .with_context(|| format!("{}: not a sweep config", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for r in &mut cfg.runs {
+            if r.is_relative() {
+                *r = base.join(&*r);
+            }
+        }
+        if cfg.runs.is_empty() || cfg.seeds.is_empty() {
+            bail!(
+                "{}: a sweep needs at least one run config and one seed",
+                path.display()
+            );
+        }
+        let mut seen = std::collections::HashSet::new();
+        if let Some(s) = cfg.seeds.iter().find(|s| !seen.insert(**s)) {
+            bail!("{}: seed {s} is listed twice", path.display());
+        }
+        Ok(cfg)
+    }
+
+    pub fn out_dir(&self) -> PathBuf {
+        self.out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("runs/sweeps").join(&self.name))
+    }
+}
+
+/// Where one planned run stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunState {
+    /// `metrics.json` exists and the saved config matches.
+    Finished,
+    /// An epoch checkpoint exists: the run continues from it.
+    Interrupted,
+    New,
+    /// Finished, but with a different config: the listed keys differ.
+    Stale(Vec<String>),
+}
+
+/// One (config, seed) of a sweep.
+#[derive(Debug, Clone)]
+pub struct SweepRun {
+    /// The method's row label: the model type, or the run name when two configs share one.
+    pub label: String,
+    pub config_path: PathBuf,
+    pub seed: u64,
+    /// Everything `train --set` gets: the sweep's overrides, the caller's, then the seed.
+    pub overrides: Vec<String>,
+    pub config: TrainConfig,
+    pub state: RunState,
+}
+
+impl SweepRun {
+    pub fn dir(&self) -> PathBuf {
+        self.config.run_dir()
+    }
+
+    /// A self-contained shell command that trains this run (absolute config path, all overrides).
+    pub fn command(&self, binary: &str, device: &str) -> String {
+        let abs = std::path::absolute(&self.config_path).unwrap_or(self.config_path.clone());
+        let mut parts = vec![
+            shell_quote(binary),
+            "train".into(),
+            "--config".into(),
+            shell_quote(&abs.display().to_string()),
+        ];
+        for o in &self.overrides {
+            parts.push("--set".into());
+            parts.push(shell_quote(o));
+        }
+        parts.extend(["--device".into(), shell_quote(device), "--resume".into()]);
+        parts.join(" ")
+    }
+}
+
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=+,@%".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// Every (config, seed) of the sweep with its state, in config-major order. Fails on configs that
+/// do not load (unknown keys, unknown model type) before anything runs.
+pub fn plan(sweep: &SweepConfig, extra_overrides: &[String]) -> Result<Vec<SweepRun>> {
+    let mut runs = Vec::new();
+    for path in &sweep.runs {
+        for &seed in &sweep.seeds {
+            let mut overrides: Vec<String> = sweep.set.clone();
+            overrides.extend(extra_overrides.iter().cloned());
+            overrides.push(format!("train.seed={seed}"));
+            let config = TrainConfig::load(path, &overrides)?;
+            let state = run_state(&config)?;
+            runs.push(SweepRun {
+                label: config.model.model_type.clone(),
+                config_path: path.clone(),
+                seed,
+                overrides,
+                config,
+                state,
+            });
+        }
+    }
+    let mut by_type: BTreeMap<&str, std::collections::BTreeSet<&Path>> = BTreeMap::new();
+    for r in &runs {
+        by_type
+            .entry(r.config.model.model_type.as_str())
+            .or_default()
+            .insert(r.config_path.as_path());
+    }
+    let clash: std::collections::HashSet<String> = by_type
+        .into_iter()
+        .filter(|(_, paths)| paths.len() > 1)
+        .map(|(t, _)| t.to_string())
+        .collect();
+    for r in &mut runs {
+        if clash.contains(&r.label) {
+            r.label = r.config.name.clone();
+        }
+    }
+    let mut dirs = BTreeMap::new();
+    for r in &runs {
+        if let Some(other) = dirs.insert(r.dir(), &r.config_path) {
+            if other != &r.config_path {
+                bail!(
+                    "{} and {} write to the same run directory {}; give them different names",
+                    other.display(),
+                    r.config_path.display(),
+                    r.dir().display()
+                );
+            }
+        }
+    }
+    Ok(runs)
+}
+
+fn run_state(cfg: &TrainConfig) -> Result<RunState> {
+    let dir = cfg.run_dir();
+    if dir.join("metrics.json").exists() {
+        let saved = dir.join("config.toml");
+        let text = std::fs::read_to_string(&saved)
+            .with_context(|| format!("{}: cannot read", saved.display()))?;
+        let saved: toml::Value = toml::from_str(&text)
+            .with_context(|| format!("{}: not valid TOML", saved.display()))?;
+        let diff = config_differences(&saved, &toml::Value::try_from(cfg)?);
+        return Ok(if diff.is_empty() {
+            RunState::Finished
+        } else {
+            RunState::Stale(diff)
+        });
+    }
+    if crate::resume::resume_dir(&dir).join("state.json").exists() {
+        return Ok(RunState::Interrupted);
+    }
+    Ok(RunState::New)
+}
+
+/// Dotted keys whose values differ, ignoring file locations (a run moved or invoked from another
+/// directory is the same run) and the output directory.
+pub fn config_differences(a: &toml::Value, b: &toml::Value) -> Vec<String> {
+    fn flatten(v: &toml::Value, prefix: &str, out: &mut BTreeMap<String, String>) {
+        match v {
+            toml::Value::Table(t) => {
+                for (k, v) in t {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    flatten(v, &key, out);
+                }
+            }
+            other => {
+                out.insert(prefix.to_string(), other.to_string());
+            }
+        }
+    }
+    let ignored = |k: &str| {
+        k == "data.path"
+            || k == "data.split"
+            || k == "model.pretrained"
+            || k.starts_with("model.knowledge.")
+            || k.starts_with("output.")
+    };
+    let (mut fa, mut fb) = (BTreeMap::new(), BTreeMap::new());
+    flatten(a, "", &mut fa);
+    flatten(b, "", &mut fb);
+    let keys: std::collections::BTreeSet<&String> = fa.keys().chain(fb.keys()).collect();
+    keys.into_iter()
+        .filter(|k| !ignored(k))
+        .filter(|k| fa.get(*k) != fb.get(*k))
+        .map(|k| {
+            let show = |m: &BTreeMap<String, String>| m.get(k).cloned().unwrap_or("(unset)".into());
+            format!("{k}: {} → {}", show(&fa), show(&fb))
+        })
+        .collect()
+}
+
+/// The metrics a finished run reported: method → `test_…` key → value, and which knowledge source
+/// its embedding baselines used.
+#[derive(Debug, Clone)]
+pub struct FinishedRun {
+    pub label: String,
+    pub seed: u64,
+    pub methods: BTreeMap<String, BTreeMap<String, f64>>,
+    pub baseline_source: Option<String>,
+}
+
+/// Reads `metrics.json` (and `run.json`) of a finished run.
+pub fn read_finished(run: &SweepRun) -> Result<FinishedRun> {
+    let dir = run.dir();
+    let path = dir.join("metrics.json");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("{}: cannot read", path.display()))?;
+    // NaN metrics are written as null.
+    let raw: BTreeMap<String, BTreeMap<String, Option<f64>>> = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a metrics file of scgenept train", path.display()))?;
+    let methods = raw
+        .into_iter()
+        .map(|(m, v)| {
+            (
+                m,
+                v.into_iter().filter_map(|(k, x)| Some((k, x?))).collect(),
+            )
+        })
+        .collect();
+    let manifest: Option<serde_json::Value> = std::fs::read_to_string(dir.join("run.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    let baseline_source = manifest
+        .as_ref()
+        .and_then(|m| {
+            m.get("baseline_knowledge_source")?
+                .as_str()
+                .map(String::from)
+        })
+        .or_else(|| run.config.model.knowledge.keys().next().cloned());
+    Ok(FinishedRun {
+        label: run.label.clone(),
+        seed: run.seed,
+        methods,
+        baseline_source,
+    })
+}
+
+/// What `collect` wrote.
+#[derive(Debug)]
+pub struct SweepReport {
+    pub finished: usize,
+    pub planned: usize,
+    pub markdown: String,
+    pub written: Vec<PathBuf>,
+}
+
+/// Builds the table from the finished runs of `runs` and writes `sweep.csv`, `sweep.md`,
+/// `bars.png` and `runs.csv` (every planned run with its state) into the sweep's `out` directory.
+pub fn collect(sweep: &SweepConfig, runs: &[SweepRun]) -> Result<SweepReport> {
+    use crate::sweep_table::{csv, draw_bars, markdown, method_rows};
+    let mut finished = Vec::new();
+    let mut listing = String::from("label,seed,state,dir\n");
+    for r in runs {
+        let state = match &r.state {
+            RunState::Finished => "finished",
+            RunState::Interrupted => "interrupted",
+            RunState::New => "not started",
+            RunState::Stale(_) => "stale (different config)",
+        };
+        listing.push_str(&format!(
+            "{},{},{state},{}\n",
+            r.label,
+            r.seed,
+            r.dir().display()
+        ));
+        if r.state == RunState::Finished {
+            finished.push(read_finished(r)?);
+        }
+    }
+    if finished.is_empty() {
+        bail!(
+            "sweep {}: none of its {} runs has finished; run `scgenept sweep --config …` first",
+            sweep.name,
+            runs.len()
+        );
+    }
+    let mut labels: Vec<String> = Vec::new();
+    for r in runs {
+        if !labels.contains(&r.label) {
+            labels.push(r.label.clone());
+        }
+    }
+    let rows = method_rows(&finished, &labels);
+    let note = format!(
+        "{} of {} runs finished ({} configs × seeds {:?}).",
+        finished.len(),
+        runs.len(),
+        labels.len(),
+        sweep.seeds
+    );
+    let md = markdown(
+        &format!("Sweep {}", sweep.name),
+        &rows,
+        &sweep.metrics,
+        &sweep.headline,
+        sweep.seeds.len(),
+        &note,
+    );
+    let out = sweep.out_dir();
+    std::fs::create_dir_all(&out).with_context(|| format!("{}: cannot create", out.display()))?;
+    let write = |name: &str, text: &str| -> Result<PathBuf> {
+        let p = out.join(name);
+        scgenept_data::error::write_atomic(&p, text.as_bytes())
+            .with_context(|| format!("{}: cannot write", p.display()))?;
+        Ok(p)
+    };
+    let mut written = vec![
+        write("sweep.csv", &csv(&rows))?,
+        write("sweep.md", &md)?,
+        write("runs.csv", &listing)?,
+    ];
+    let bars = out.join("bars.png");
+    draw_bars(
+        &rows,
+        &sweep.headline,
+        &format!(
+            "{}: {} (mean ± 95% CI over seeds)",
+            sweep.name, sweep.headline
+        ),
+        &bars,
+    )?;
+    written.push(bars);
+    Ok(SweepReport {
+        finished: finished.len(),
+        planned: runs.len(),
+        markdown: md,
+        written,
+    })
+}
