@@ -274,7 +274,7 @@ fn knowledge_tables_fill_the_rows_of_dataset_genes() {
 fn every_shipped_run_config_parses_and_names_a_real_model_type() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
     let mut n = 0;
-    let mut paths = vec![root.join("demo.toml")];
+    let mut paths = vec![root.join("demo.toml"), root.join("demo_scgpt.toml")];
     for ds in ["norman", "adamson"] {
         for e in std::fs::read_dir(root.join(ds)).unwrap() {
             paths.push(e.unwrap().path());
@@ -284,11 +284,43 @@ fn every_shipped_run_config_parses_and_names_a_real_model_type() {
         let cfg =
             TrainConfig::load(&path, &[]).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
         assert!(
-            path.ends_with("demo.toml") || cfg.name.ends_with(&cfg.model.model_type),
+            cfg.name.starts_with("demo") || cfg.name.ends_with(&cfg.model.model_type),
             "{}",
             path.display()
         );
         n += 1;
     }
-    assert_eq!(n, 21);
+    assert_eq!(n, 22);
+}
+
+#[test]
+fn every_shipped_sweep_plans_distinct_runs_of_its_dataset() {
+    use scgenept_train::sweep::{plan, SweepConfig};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/sweeps");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let path = e.unwrap().path();
+        let sweep =
+            SweepConfig::load(&path).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+        let runs = plan(&sweep, &[]).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+        assert_eq!(runs.len(), sweep.runs.len() * sweep.seeds.len());
+        let dirs: std::collections::HashSet<_> = runs.iter().map(|r| r.dir()).collect();
+        assert_eq!(
+            dirs.len(),
+            runs.len(),
+            "{}: two runs share a directory",
+            path.display()
+        );
+        let dataset = sweep.name.split('_').next().unwrap();
+        for r in &runs {
+            assert!(
+                r.config.name.starts_with(dataset),
+                "{}: {} is not a {dataset} run",
+                path.display(),
+                r.config.name
+            );
+        }
+        n += 1;
+    }
+    assert_eq!(n, 3);
 }
