@@ -191,6 +191,7 @@ fn export_then_predict_known_and_unseen_perturbations() {
     assert!(predict(&h5, &perts).status.success());
     let d = scgenept_data::h5ad::H5ad::open(&h5).unwrap();
     assert_eq!(d.read_matrix("X").unwrap().n_rows, 2);
+    check_per_cell(bin, &bundle, &dir, &perts, &text);
     // Unknown genes are refused with their names, and nothing is written.
     let bad = dir.join("bad.csv");
     let o = predict(&bad, "NOT_A_GENE,ALSO_NOT");
@@ -199,5 +200,81 @@ fn export_then_predict_known_and_unseen_perturbations() {
         !o.status.success() && err.contains("NOT_A_GENE, ALSO_NOT"),
         "{err}"
     );
+    assert!(!bad.exists());
+}
+
+/// `predict --per-cell`: the layout cell-eval scores (checked for real by
+/// scripts/check_cell_eval.sh): the bundle's control cells labelled `ctrl`, then `pool_size`
+/// cells per perturbation, the bundle's genes as var, nothing negative. Where no predicted cell
+/// was clamped, the cells average to the mean output of the same seed.
+fn check_per_cell(bin: &str, bundle: &Path, dir: &Path, perts: &str, mean_csv: &str) {
+    use scgenept_data::h5ad::{column_strings, H5ad};
+    let out = dir.join("cells.h5ad");
+    let o = Command::new(bin)
+        .args(["predict", "--checkpoint", bundle.to_str().unwrap()])
+        .args(["--perturbations", perts, "--pool-size", "20", "--per-cell"])
+        .args(["--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let cells = H5ad::open(&out).unwrap();
+    let controls = H5ad::open(&bundle.join("controls.h5ad")).unwrap();
+    let n_ctrl = controls.read_matrix("X").unwrap().n_rows;
+    let x = cells.read_matrix("X").unwrap();
+    assert_eq!(x.n_rows, n_ctrl + 2 * 20);
+    assert!(x.data.iter().all(|v| *v >= 0.0 && v.is_finite()));
+    assert_eq!(cells.index("var").unwrap(), controls.index("var").unwrap());
+    let labels = column_strings(
+        cells.column("obs", "condition").unwrap(),
+        &out,
+        "obs/condition",
+    )
+    .unwrap();
+    let names: Vec<&str> = mean_csv
+        .lines()
+        .next()
+        .unwrap()
+        .split(',')
+        .skip(1)
+        .collect();
+    assert!(labels[..n_ctrl].iter().all(|l| l == "ctrl"));
+    assert!(labels[n_ctrl..n_ctrl + 20].iter().all(|l| l == names[0]));
+    assert!(labels[n_ctrl + 20..].iter().all(|l| l == names[1]));
+    // Per gene of the first perturbation: mean over its cells vs the mean output.
+    let g = x.n_cols;
+    let mut row = vec![0f32; g];
+    let mut sum = vec![0f64; g];
+    let mut zero = vec![false; g];
+    for r in n_ctrl..n_ctrl + 20 {
+        x.row_into(r, &mut row);
+        for j in 0..g {
+            sum[j] += row[j] as f64 / 20.0;
+            zero[j] |= row[j] == 0.0;
+        }
+    }
+    let mut compared = 0;
+    for (j, line) in mean_csv.lines().skip(1).enumerate() {
+        let mean: f64 = line.split(',').nth(1).unwrap().parse().unwrap();
+        if !zero[j] {
+            assert!(
+                (sum[j] - mean).abs() < 1e-5,
+                "gene {j}: {} vs {mean}",
+                sum[j]
+            );
+            compared += 1;
+        }
+    }
+    assert!(
+        compared > g / 2,
+        "only {compared} of {g} genes never clamped"
+    );
+    let bad = dir.join("cells.csv");
+    let o = Command::new(bin)
+        .args(["predict", "--checkpoint", bundle.to_str().unwrap()])
+        .args(["--perturbations", perts, "--per-cell"])
+        .args(["--out", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains(".h5ad"));
     assert!(!bad.exists());
 }

@@ -1,5 +1,6 @@
 //! `scgenept export` (run → self-contained inference bundle) and `scgenept predict` (bundle +
-//! perturbations → mean predicted expression as CSV or h5ad).
+//! perturbations → mean predicted expression as CSV or h5ad, or every predicted cell beside the
+//! control cells as an h5ad that cell-eval can score).
 
 use std::path::PathBuf;
 
@@ -11,7 +12,9 @@ use scgenept_data::h5ad::H5ad;
 use scgenept_data::h5ad_write::{AnnData, Frame, FrameColumn};
 use scgenept_data::{ObsColumns, PerturbData};
 use scgenept_model::load_checkpoint;
-use scgenept_train::bundle::{check_perturbations, export_bundle, predict_means, read_meta};
+use scgenept_train::bundle::{
+    check_perturbations, export_bundle, predict_cells, predict_means, read_meta, BundleMeta,
+};
 use scgenept_train::train_config::TrainConfig;
 use scgenept_train::trainer::prepare;
 
@@ -73,6 +76,13 @@ pub struct PredictArgs {
     /// Output: .csv (gene × perturbation) or .h5ad (perturbation × gene).
     #[arg(long)]
     out: PathBuf,
+    /// Write every predicted cell (pool_size per perturbation) after the control cells they were
+    /// predicted from, labelled `ctrl` in obs["condition"] (.h5ad only): the layout cell-eval
+    /// scores (`cell-eval run --pert-col condition --control-pert ctrl`). Predicted values below 0
+    /// are set to 0 here, since log-normalised expression cannot be negative and cell-eval
+    /// refuses negative input; the mean outputs are never clamped.
+    #[arg(long)]
+    per_cell: bool,
 }
 
 pub fn predict(a: PredictArgs) -> Result<()> {
@@ -110,6 +120,15 @@ pub fn predict(a: PredictArgs) -> Result<()> {
     };
     let device = Default::default();
     let model = load_checkpoint::<Cpu>(&a.checkpoint, &device)?;
+    if a.per_cell {
+        if ext != "h5ad" {
+            bail!(
+                "{}: --per-cell writes an .h5ad (cells × genes); use a .h5ad output",
+                a.out.display()
+            );
+        }
+        return write_per_cell(&a, &model, &meta, &controls, &perts, &device);
+    }
     let means = predict_means(
         &model,
         &meta,
@@ -148,6 +167,71 @@ pub fn predict(a: PredictArgs) -> Result<()> {
         perts.len(),
         meta.genes.len(),
         a.pool_size,
+        a.out.display()
+    );
+    Ok(())
+}
+
+/// The cell-eval layout: the control cells, then `pool_size` predicted cells per perturbation.
+fn write_per_cell<B: burn::tensor::backend::Backend>(
+    a: &PredictArgs,
+    model: &scgenept_model::ScGenePT<B>,
+    meta: &BundleMeta,
+    controls: &CsrMatrix,
+    perts: &[String],
+    device: &B::Device,
+) -> Result<()> {
+    let g = meta.genes.len();
+    let mut x = CsrMatrix::with_cols(g);
+    let mut labels = Vec::new();
+    let mut names = Vec::new();
+    let mut row = vec![0f32; g];
+    for c in 0..controls.n_rows {
+        controls.row_into(c, &mut row);
+        x.push_dense_row(&row);
+        labels.push("ctrl".to_string());
+        names.push(format!("ctrl_{c}"));
+    }
+    let mut clamped = 0usize;
+    predict_cells(
+        model,
+        meta,
+        controls,
+        perts,
+        a.pool_size,
+        a.seed,
+        device,
+        |pi, cells| {
+            for (r, cell) in cells.chunks_exact(g).enumerate() {
+                row.iter_mut().zip(cell).for_each(|(o, v)| {
+                    clamped += usize::from(*v < 0.0);
+                    *o = v.max(0.0);
+                });
+                x.push_dense_row(&row);
+                labels.push(perts[pi].clone());
+                names.push(format!("{}_{r}", perts[pi]));
+            }
+        },
+    )?;
+    let n_cells = x.n_rows;
+    AnnData {
+        x: &x,
+        layers: vec![],
+        obs: Frame {
+            index_name: "cell".into(),
+            index: names,
+            columns: vec![("condition".into(), FrameColumn::Categorical(labels))],
+        },
+        var: Frame::genes(&meta.gene_ids, &meta.genes),
+        uns: vec![],
+    }
+    .write(&a.out)?;
+    println!(
+        "predicted {} cells for {} perturbation(s) beside {} control cells ({} negative values set to 0) → {}",
+        n_cells - controls.n_rows,
+        perts.len(),
+        controls.n_rows,
+        clamped,
         a.out.display()
     );
     Ok(())

@@ -54,6 +54,31 @@ impl CsrMatrix {
         })
     }
 
+    /// An empty matrix with `n_cols` columns, to be filled with `push_dense_row`.
+    pub fn with_cols(n_cols: usize) -> Self {
+        Self {
+            n_rows: 0,
+            n_cols,
+            indptr: vec![0],
+            indices: Vec::new(),
+            data: Vec::new(),
+        }
+    }
+
+    /// Appends one dense row (length `n_cols`), keeping non-zeros: builds large outputs without a
+    /// dense copy of the whole matrix.
+    pub fn push_dense_row(&mut self, row: &[f32]) {
+        assert_eq!(row.len(), self.n_cols, "row width");
+        for (j, v) in row.iter().enumerate() {
+            if *v != 0.0 {
+                self.indices.push(j as u32);
+                self.data.push(*v);
+            }
+        }
+        self.indptr.push(self.data.len() as u64);
+        self.n_rows += 1;
+    }
+
     /// From a row-major dense matrix, keeping non-zeros.
     pub fn from_dense(n_rows: usize, n_cols: usize, values: &[f32]) -> Self {
         let mut indptr = Vec::with_capacity(n_rows + 1);
@@ -186,5 +211,8 @@ mod tests {
         assert!(CsrMatrix::new(1, 3, vec![0, 1], vec![5], vec![1.0]).is_err());
         let bad = CsrMatrix::new(2, 3, vec![0, 1, 2], vec![0, 2], vec![1.0, -1.0]).unwrap();
         assert_eq!(bad.first_invalid_value(), Some((1, 2, -1.0)));
+        let mut pushed = CsrMatrix::with_cols(3);
+        dense.chunks(3).for_each(|r| pushed.push_dense_row(r));
+        assert_eq!(pushed, m);
     }
 }

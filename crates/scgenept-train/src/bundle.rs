@@ -159,6 +159,44 @@ pub fn predict_means<B: Backend>(
     device: &B::Device,
 ) -> Result<Vec<Vec<f64>>> {
     let g = meta.genes.len();
+    let mut means = Vec::with_capacity(perts.len());
+    predict_cells(
+        model,
+        meta,
+        controls,
+        perts,
+        pool_size,
+        seed,
+        device,
+        |_, cells| {
+            let n = cells.len() / g;
+            let mut mean = vec![0f64; g];
+            for r in 0..n {
+                mean.iter_mut()
+                    .zip(&cells[r * g..(r + 1) * g])
+                    .for_each(|(m, x)| *m += *x as f64 / n as f64);
+            }
+            means.push(mean);
+        },
+    )?;
+    Ok(means)
+}
+
+/// Predicts every gene for `pool_size` controls drawn with replacement, per perturbation, and
+/// hands each perturbation's cells (row-major, `pool_size × genes`) to `on_cells` in order.
+/// The draws depend only on `seed` and the order of `perts`.
+#[allow(clippy::too_many_arguments)]
+pub fn predict_cells<B: Backend>(
+    model: &ScGenePT<B>,
+    meta: &BundleMeta,
+    controls: &CsrMatrix,
+    perts: &[String],
+    pool_size: usize,
+    seed: u64,
+    device: &B::Device,
+    mut on_cells: impl FnMut(usize, &[f32]),
+) -> Result<()> {
+    let g = meta.genes.len();
     if controls.n_cols != g || controls.n_rows == 0 {
         bail!(
             "the control cells have {} genes (need {g}) and {} cells",
@@ -174,9 +212,8 @@ pub fn predict_means<B: Backend>(
         .collect();
     let ids: Vec<i64> = meta.vocab_ids.iter().map(|i| *i as i64).collect();
     let mut rng = StdRng::seed_from_u64(seed);
-    let mut out = Vec::new();
     let mut row = vec![0f32; g];
-    for p in perts {
+    for (pi, p) in perts.iter().enumerate() {
         let flagged: Vec<usize> = condition_genes(p)
             .iter()
             .filter_map(|x| index.get(x).copied())
@@ -184,7 +221,7 @@ pub fn predict_means<B: Backend>(
         let picks: Vec<usize> = (0..pool_size.max(1))
             .map(|_| rng.random_range(0..controls.n_rows))
             .collect();
-        let mut mean = vec![0f64; g];
+        let mut cells = Vec::with_capacity(picks.len() * g);
         for chunk in picks.chunks(64) {
             let n = chunk.len();
             let mut values = Vec::with_capacity(n * g);
@@ -209,15 +246,11 @@ pub fn predict_means<B: Backend>(
                 .convert::<f32>()
                 .into_vec()
                 .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-            for r in 0..n {
-                mean.iter_mut()
-                    .zip(&v[r * g..(r + 1) * g])
-                    .for_each(|(m, x)| *m += *x as f64 / picks.len() as f64);
-            }
+            cells.extend_from_slice(&v);
         }
-        out.push(mean);
+        on_cells(pi, &cells);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Reads a bundle's meta.json.

@@ -153,6 +153,8 @@ impl Default for TrainSection {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OutputSection {
+    /// Where runs go. Unlike data paths, relative to the working directory: runs land beside
+    /// where scgenept is run (`runs/` in the repository for the shipped configs).
     pub dir: PathBuf,
 }
 
