@@ -330,6 +330,9 @@ pub struct GroupedBars<'a> {
     pub y_label: &'a str,
     pub groups: &'a [String],
     pub series: &'a [BarSeries],
+    /// The range the metric can take (a correlation: -1..1). Intervals reaching past it are cut
+    /// at the bound and drawn without their cap there; the table keeps the full interval.
+    pub bounds: Option<(f64, f64)>,
 }
 
 impl GroupedBars<'_> {
@@ -337,10 +340,11 @@ impl GroupedBars<'_> {
         let m = self.series.len().max(1);
         let values = self.series.iter().flat_map(|(_, v)| v.iter().flatten());
         let (mut lo, mut hi) = (0f64, 0f64);
+        let (min, max) = self.bounds.unwrap_or((f64::NEG_INFINITY, f64::INFINITY));
         for (mean, half) in values {
             let half = if half.is_finite() { *half } else { 0.0 };
-            lo = lo.min(mean - half);
-            hi = hi.max(mean + half);
+            lo = lo.min((mean - half).max(min));
+            hi = hi.max((mean + half).min(max));
         }
         if hi - lo < 1e-9 {
             hi = lo + 1.0;
@@ -389,17 +393,14 @@ impl GroupedBars<'_> {
                     if half.is_finite() && *half > 0.0 {
                         let e = BLACK.stroke_width(1);
                         let cap = bar_w * 0.2;
-                        chart.draw_series([
-                            PathElement::new(vec![(xc, mean - half), (xc, mean + half)], e),
-                            PathElement::new(
-                                vec![(xc - cap, mean - half), (xc + cap, mean - half)],
-                                e,
-                            ),
-                            PathElement::new(
-                                vec![(xc - cap, mean + half), (xc + cap, mean + half)],
-                                e,
-                            ),
-                        ])?;
+                        let (a, b) = ((mean - half).max(min), (mean + half).min(max));
+                        let mut lines = vec![PathElement::new(vec![(xc, a), (xc, b)], e)];
+                        for (y, cut) in [(a, mean - half < min), (b, mean + half > max)] {
+                            if !cut {
+                                lines.push(PathElement::new(vec![(xc - cap, y), (xc + cap, y)], e));
+                            }
+                        }
+                        chart.draw_series(lines)?;
                     }
                 }
             }

@@ -151,7 +151,28 @@ pub fn method_rows(runs: &[FinishedRun], labels: &[String]) -> Vec<MethodRow> {
         .collect();
     b.sort_by(|x, y| (rank(&x.name), &x.name).cmp(&(rank(&y.name), &y.name)));
     rows.extend(b);
+    mark_partial_coverage(&mut rows);
     rows
+}
+
+/// A method that scores only some subgroups (additive: doubles whose singles were both seen)
+/// averages its `all` column over those alone; its name says which, so that column is not read
+/// as comparable to the others.
+fn mark_partial_coverage(rows: &mut [MethodRow]) {
+    let covered = |r: &MethodRow| -> Vec<String> {
+        SUBGROUP_ORDER[1..]
+            .iter()
+            .filter(|sg| r.values.keys().any(|(s, _)| s == *sg))
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let all: Vec<String> = subgroups_present(rows).into_iter().skip(1).collect();
+    for r in rows.iter_mut() {
+        let mine = covered(r);
+        if !mine.is_empty() && mine.len() < all.len() {
+            r.name = format!("{} ({} only)", r.name, mine.join(", "));
+        }
+    }
 }
 
 /// The subgroups any row has values for, in the paper's order.
@@ -280,6 +301,8 @@ pub fn draw_bars(rows: &[MethodRow], headline: &str, title: &str, out: &Path) ->
         y_label: headline,
         groups: &groups,
         series: &series,
+        // Correlations live in [-1, 1]; an interval from few seeds can reach past that.
+        bounds: headline.contains("pearson").then_some((-1.0, 1.0)),
     }
     .draw(out)
 }
@@ -368,6 +391,27 @@ mod tests {
         );
         let key = ("all".to_string(), "pearson_delta_de".to_string());
         assert_eq!(rows[0].values[&key], vec![0.7, 0.6]);
+        assert_eq!(rows[2].values[&key], vec![0.4, 0.5]);
+        // A baseline that scores only some subgroups says so in its name.
+        let mut partial = run("a", 1, 0.7, 0.4);
+        for m in partial.methods.values_mut() {
+            m.insert("test_unseen_single_pearson_delta_de".into(), 0.3);
+            m.insert("test_combo_seen2_pearson_delta_de".into(), 0.3);
+        }
+        let additive = BTreeMap::from([
+            ("test_pearson_delta_de".to_string(), 0.9),
+            ("test_combo_seen2_pearson_delta_de".to_string(), 0.9),
+        ]);
+        partial.methods.insert("additive".into(), additive);
+        let names: Vec<String> = method_rows(&[partial], &["a".into()])
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        assert!(
+            names.contains(&"additive (combo_seen2 only)".to_string())
+                && names.contains(&"random_train_perturbation".to_string()),
+            "{names:?}"
+        );
         assert_eq!(rows[2].values[&key], vec![0.4, 0.5]);
         let md = markdown(
             "t",
