@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Embedding throughput of `scgenept knowledge build`: all six text sources in concat mode, with a
 # cold then a warm text-hash cache. From the repository root:
-#   cargo build --release && GENES=genes.txt benches/knowledge_build.sh
+#   cargo build --release && GENES=benches/genes_norman_size.txt benches/knowledge_build.sh
 set -e
 BIN=${BIN:-target/release/scgenept}
 G=${GENES:?set GENES to a gene list, one symbol a line}

@@ -276,7 +276,7 @@ fn knowledge_build_embeds_caches_and_reports() {
     assert!(o.status.success(), "{}", stderr(&o));
     let s = String::from_utf8_lossy(&o.stdout);
     assert!(
-        s.contains("2/4 genes with text") && s.contains("(0 from cache)"),
+        s.contains("2/4 genes with text") && s.contains("(0 from cache, 50 word pieces embedded)"),
         "{s}"
     );
     assert!(
@@ -284,7 +284,7 @@ fn knowledge_build_embeds_caches_and_reports() {
         "{s}"
     );
     let o = run("go_c", "concat", "b.safetensors");
-    assert!(String::from_utf8_lossy(&o.stdout).contains("2 texts (2 from cache)"));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("2 texts (2 from cache, 0 word pieces"));
     let a = scgenept_data::KnowledgeTable::load(&dir.join("a.safetensors")).unwrap();
     let b = scgenept_data::KnowledgeTable::load(&dir.join("b.safetensors")).unwrap();
     assert_eq!(a.get("FOSB"), b.get("FOSB"));

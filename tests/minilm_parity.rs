@@ -28,7 +28,7 @@ fn embeddings_match_sentence_transformers() {
             "{s:?}"
         );
     }
-    // Batches of 4 mix lengths, so padding and masking are exercised.
+    // `embed` batches equal token lengths (no padding).
     let ours = embedder.embed(&sentences, 4).unwrap();
     let mut worst = 0.0f32;
     for (o, t) in ours.iter().zip(v["embeddings"].as_array().unwrap()) {
@@ -39,14 +39,18 @@ fn embeddings_match_sentence_transformers() {
     }
     println!("MiniLM max |ours - sentence-transformers| = {worst:.2e}");
     assert!(worst <= 1e-4, "embeddings differ by {worst}");
-    // One at a time gives the same vectors as batched (padding does not leak).
-    let single = embedder.embed(&sentences[3..4], 1).unwrap();
-    let d: f32 = single[0]
+    // One padded, masked batch of every length gives the same vectors (padding does not leak).
+    let encoded = embedder.encode(&sentences).unwrap();
+    let lengths: std::collections::BTreeSet<usize> = encoded.iter().map(Vec::len).collect();
+    assert!(lengths.len() > 2, "the fixture should mix lengths");
+    let seqs: Vec<&[u32]> = encoded.iter().map(Vec::as_slice).collect();
+    let padded = embedder.embed_encoded(&seqs).unwrap();
+    let d: f32 = padded
         .iter()
-        .zip(&ours[3])
-        .map(|(a, b)| (a - b).abs())
+        .zip(&ours)
+        .flat_map(|(p, o)| p.iter().zip(o).map(|(a, b)| (a - b).abs()))
         .fold(0.0, f32::max);
-    assert!(d <= 1e-5, "batched vs single differ by {d}");
+    assert!(d <= 1e-5, "padded batch vs unpadded differ by {d}");
 }
 
 #[test]

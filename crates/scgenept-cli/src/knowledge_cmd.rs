@@ -194,7 +194,7 @@ pub fn run(cmd: KnowledgeCommand) -> Result<()> {
             cache.save()?;
             table.save(&out)?;
             println!(
-                "wrote {}: {source} ({mode}), {}/{} genes with text, {} × {}; {} texts ({} from cache) in {:.1} s",
+                "wrote {}: {source} ({mode}), {}/{} genes with text, {} × {}; {} texts ({} from cache, {} word pieces embedded) in {:.1} s",
                 out.display(),
                 r.with_text,
                 r.asked,
@@ -202,6 +202,7 @@ pub fn run(cmd: KnowledgeCommand) -> Result<()> {
                 table.dim(),
                 r.texts,
                 r.texts_from_cache,
+                r.word_pieces,
                 r.seconds
             );
             if !r.via_alias.is_empty() {

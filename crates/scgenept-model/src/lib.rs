@@ -11,6 +11,7 @@ pub mod config;
 pub mod decoder;
 pub mod encoders;
 pub mod error;
+pub mod gelu;
 pub mod minilm;
 pub mod model;
 pub mod model_type;

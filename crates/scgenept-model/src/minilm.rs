@@ -67,22 +67,25 @@ impl<B: Backend> BertLayer<B> {
         }
     }
 
-    /// `bias`: `[B, 1, 1, L]`, 0 for real tokens and a large negative value for padding.
-    fn forward(&self, x: Tensor<B, 3>, bias: Tensor<B, 4>) -> Tensor<B, 3> {
+    /// `bias`: `[B, 1, 1, L]`, 0 for real tokens and a large negative value for padding; `None`
+    /// when the batch has no padding.
+    fn forward(&self, x: Tensor<B, 3>, bias: Option<Tensor<B, 4>>) -> Tensor<B, 3> {
         let [b, l, d] = x.dims();
         let dh = d / HEADS;
         let heads = |t: Tensor<B, 3>| t.reshape([b, l, HEADS, dh]).swap_dims(1, 2);
         let q = heads(self.query.forward(x.clone()));
         let k = heads(self.key.forward(x.clone()));
         let v = heads(self.value.forward(x.clone()));
-        let scores = q
+        let mut scores = q
             .matmul(k.swap_dims(2, 3))
-            .mul_scalar((dh as f64).powf(-0.5))
-            + bias;
+            .mul_scalar((dh as f64).powf(-0.5));
+        if let Some(bias) = bias {
+            scores = scores + bias;
+        }
         let ctx = activation::softmax(scores, 3).matmul(v);
         let ctx = ctx.swap_dims(1, 2).reshape([b, l, d]);
         let x = self.attn_norm.forward(self.attn_out.forward(ctx) + x);
-        let ff = activation::gelu(self.intermediate.forward(x.clone()));
+        let ff = crate::gelu::gelu_host(self.intermediate.forward(x.clone()));
         self.out_norm.forward(self.output.forward(ff) + x)
     }
 }
@@ -137,7 +140,11 @@ impl<B: Backend> MiniLm<B> {
     }
 
     /// Sentence embeddings `[B, 384]`: mean over real tokens, L2-normalised.
-    pub fn embed(&self, ids: Tensor<B, 2, Int>, mask: Tensor<B, 2>) -> Tensor<B, 2> {
+    /// Mean-pooled, L2-normalised sentence vectors. `mask` (1 = real token) is `None` when no
+    /// sequence is padded: the result is the same (padding gets exactly zero attention weight
+    /// and no pooling weight) but the masked path adds a `[B, 1, 1, L]` bias that burn-flex
+    /// broadcasts element by element, the largest cost of embedding on CPU.
+    pub fn embed(&self, ids: Tensor<B, 2, Int>, mask: Option<Tensor<B, 2>>) -> Tensor<B, 2> {
         let [b, l] = ids.dims();
         let device = ids.device();
         let positions = Tensor::<B, 1, Int>::arange(0..l as i64, &device)
@@ -149,16 +156,23 @@ impl<B: Backend> MiniLm<B> {
             + self.token_type.forward(types);
         let mut x = self.emb_norm.forward(x);
         // HF BertModel: (1 - mask) * finfo(float32).min added to the scores.
-        let bias = (mask.clone().neg().add_scalar(1.0) * f32::MIN)
-            .unsqueeze_dim::<3>(1)
-            .unsqueeze_dim::<4>(1);
+        let bias = mask.clone().map(|mask| {
+            (mask.neg().add_scalar(1.0) * f32::MIN)
+                .unsqueeze_dim::<3>(1)
+                .unsqueeze_dim::<4>(1)
+        });
         for layer in &self.layers {
             x = layer.forward(x, bias.clone());
         }
-        let m = mask.unsqueeze_dim::<3>(2);
-        let summed = (x * m.clone()).sum_dim(1).squeeze_dim::<2>(1);
-        let counts = m.sum_dim(1).squeeze_dim::<2>(1).clamp_min(1e-9);
-        let mean = summed / counts;
+        let mean = match mask {
+            Some(mask) => {
+                let m = mask.unsqueeze_dim::<3>(2);
+                let summed = (x * m.clone()).sum_dim(1).squeeze_dim::<2>(1);
+                let counts = m.sum_dim(1).squeeze_dim::<2>(1).clamp_min(1e-9);
+                summed / counts
+            }
+            None => x.mean_dim(1).squeeze_dim::<2>(1),
+        };
         let norm = mean
             .clone()
             .powf_scalar(2.0)
@@ -240,41 +254,72 @@ impl<B: Backend> TextEmbedder<B> {
         Ok(enc.get_ids().len())
     }
 
-    /// Embeds `texts` in batches of `batch` (padded to the longest text of each batch).
+    /// Word pieces of each text after truncation, [CLS] and [SEP] included.
+    pub fn encode(&self, texts: &[String]) -> Result<Vec<Vec<u32>>> {
+        let enc = self
+            .tokenizer
+            .encode_batch(texts.to_vec(), true)
+            .map_err(|e| ModelError::InvalidConfig(format!("tokenizer: {e}")))?;
+        Ok(enc.into_iter().map(|e| e.get_ids().to_vec()).collect())
+    }
+
+    /// Embeds `texts` in batches of up to `batch` texts of equal token length (no padding), in
+    /// input order.
     pub fn embed(&self, texts: &[String], batch: usize) -> Result<Vec<Vec<f32>>> {
-        let mut out = Vec::with_capacity(texts.len());
-        for chunk in texts.chunks(batch.max(1)) {
-            let enc = self
-                .tokenizer
-                .encode_batch(chunk.to_vec(), true)
-                .map_err(|e| ModelError::InvalidConfig(format!("tokenizer: {e}")))?;
-            let l = enc
-                .iter()
-                .map(|e| e.get_ids().len())
-                .max()
-                .unwrap_or(1)
-                .max(1);
-            let b = enc.len();
-            let mut ids = vec![0i64; b * l];
-            let mut mask = vec![0f32; b * l];
-            for (i, e) in enc.iter().enumerate() {
-                for (j, &id) in e.get_ids().iter().enumerate() {
-                    ids[i * l + j] = id as i64;
-                    mask[i * l + j] = 1.0;
-                }
+        let encoded = self.encode(texts)?;
+        let lengths: Vec<usize> = encoded.iter().map(Vec::len).collect();
+        let mut out = vec![Vec::new(); texts.len()];
+        for group in length_batches(&lengths, batch) {
+            let seqs: Vec<&[u32]> = group.iter().map(|i| encoded[*i].as_slice()).collect();
+            for (i, v) in group.iter().zip(self.embed_encoded(&seqs)?) {
+                out[*i] = v;
             }
-            let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [b, l]), &self.device);
-            let mask = Tensor::<B, 2>::from_data(TensorData::new(mask, [b, l]), &self.device);
-            let emb = self.model.embed(ids, mask);
-            let flat: Vec<f32> = emb
-                .into_data()
-                .convert::<f32>()
-                .into_vec()
-                .map_err(|e| ModelError::InvalidConfig(format!("readback: {e:?}")))?;
-            out.extend(flat.chunks(HIDDEN).map(<[f32]>::to_vec));
         }
         Ok(out)
     }
+
+    /// One forward pass over encoded texts, padded to the longest (masked only when lengths
+    /// differ).
+    pub fn embed_encoded(&self, seqs: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
+        let l = seqs.iter().map(|s| s.len()).max().unwrap_or(1).max(1);
+        let b = seqs.len();
+        let mut ids = vec![0i64; b * l];
+        let mut mask = vec![0f32; b * l];
+        for (i, s) in seqs.iter().enumerate() {
+            for (j, &id) in s.iter().enumerate() {
+                ids[i * l + j] = id as i64;
+                mask[i * l + j] = 1.0;
+            }
+        }
+        let padded = seqs.iter().any(|s| s.len() != l);
+        let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [b, l]), &self.device);
+        let mask =
+            padded.then(|| Tensor::<B, 2>::from_data(TensorData::new(mask, [b, l]), &self.device));
+        let emb = self.model.embed(ids, mask);
+        let flat: Vec<f32> = emb
+            .into_data()
+            .convert::<f32>()
+            .into_vec()
+            .map_err(|e| ModelError::InvalidConfig(format!("readback: {e:?}")))?;
+        Ok(flat.chunks(HIDDEN).map(<[f32]>::to_vec).collect())
+    }
+}
+
+/// Indices grouped into batches of at most `batch` sequences of one length each, longest first,
+/// so no batch needs padding.
+pub fn length_batches(lengths: &[usize], batch: usize) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..lengths.len()).collect();
+    order.sort_by_key(|i| (std::cmp::Reverse(lengths[*i]), *i));
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    for i in order {
+        match out.last_mut() {
+            Some(last) if last.len() < batch.max(1) && lengths[last[0]] == lengths[i] => {
+                last.push(i)
+            }
+            _ => out.push(vec![i]),
+        }
+    }
+    out
 }
 
 fn load_bert<B: Backend>(
@@ -309,10 +354,28 @@ fn load_bert<B: Backend>(
         match slot {
             ParamSlot::Vector(p) => *p = Param::initialized(p.id, Tensor::from_data(data, device)),
             ParamSlot::Transposed(p) => {
-                *p = Param::initialized(p.id, Tensor::<B, 2>::from_data(data, device).transpose())
+                let w = t.transposed();
+                let data = TensorData::new(w.data, w.shape);
+                *p = Param::initialized(p.id, Tensor::<B, 2>::from_data(data, device))
             }
             ParamSlot::Matrix(p) => *p = Param::initialized(p.id, Tensor::from_data(data, device)),
         }
     });
     error.map_or(Ok(()), Err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::length_batches;
+
+    #[test]
+    fn length_batches_never_mix_lengths_and_cover_every_index_once() {
+        let lengths = [5, 3, 5, 5, 9, 3, 5];
+        let b = length_batches(&lengths, 2);
+        assert_eq!(b, vec![vec![4], vec![0, 2], vec![3, 6], vec![1, 5]]);
+        let mut all: Vec<usize> = b.concat();
+        all.sort();
+        assert_eq!(all, (0..lengths.len()).collect::<Vec<_>>());
+        assert_eq!(length_batches(&[], 4), Vec::<Vec<usize>>::new());
+    }
 }

@@ -35,6 +35,20 @@ impl HostTensor {
         Self { shape, data }
     }
 
+    /// The transpose of a 2-D tensor, laid out contiguously. Loading burn `Linear` weights this
+    /// way (rather than as a transposed view of the PyTorch layout) matters on burn-flex: a view
+    /// is copied element by element in every forward pass.
+    pub fn transposed(&self) -> HostTensor {
+        let [r, c] = [self.shape[0], self.shape[1]];
+        let mut data = vec![0f32; r * c];
+        for (i, row) in self.data.chunks_exact(c).enumerate() {
+            for (j, v) in row.iter().enumerate() {
+                data[j * r + i] = *v;
+            }
+        }
+        HostTensor::new(vec![c, r], data)
+    }
+
     fn to_tensor<B: Backend, const D: usize>(&self, device: &B::Device) -> Tensor<B, D> {
         Tensor::from_data(
             TensorData::new(self.data.clone(), self.shape.clone()),
@@ -251,7 +265,7 @@ pub fn apply_state_dict<B: Backend>(
                 *p = Param::initialized(p.id, value.to_tensor::<B, 1>(&device).require_grad())
             }
             ParamSlot::Transposed(p) => {
-                let v = value.to_tensor::<B, 2>(&device).transpose();
+                let v = value.transposed().to_tensor::<B, 2>(&device);
                 *p = Param::initialized(p.id, v.require_grad())
             }
             ParamSlot::Matrix(p) => {

@@ -13,7 +13,7 @@ use burn::tensor::backend::Backend;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use scgenept_data::{GeneText, KnowledgeTable, Resolved, TextSource};
-use scgenept_model::minilm::TextEmbedder;
+use scgenept_model::minilm::{length_batches, TextEmbedder};
 
 /// How GO text becomes one vector.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,6 +58,8 @@ pub struct BuildReport {
     pub without_text: Vec<String>,
     pub texts: usize,
     pub texts_from_cache: usize,
+    /// Word pieces embedded (texts not in the cache), [CLS]/[SEP] included.
+    pub word_pieces: usize,
     pub seconds: f64,
 }
 
@@ -220,7 +222,11 @@ pub fn build_table<B: Backend>(
     report.texts = todo.len();
     todo.retain(|t| !cache.map.contains_key(&text_hash(t)));
     report.texts_from_cache = report.texts - todo.len();
-    todo.sort_by_key(|t| std::cmp::Reverse(t.len()));
+    // Batches of equal token length, longest first: no padding, no attention mask.
+    let encoded = embedder.encode(&todo)?;
+    let lengths: Vec<usize> = encoded.iter().map(Vec::len).collect();
+    report.word_pieces = lengths.iter().sum();
+    let batches = length_batches(&lengths, batch);
 
     let bar = if std::io::stderr().is_terminal() {
         ProgressBar::new(todo.len() as u64)
@@ -234,7 +240,6 @@ pub fn build_table<B: Backend>(
     bar.set_message(format!("embedding {source} ({mode})"));
     // burn-flex runs these small matmuls on one core: embed batches on every core instead.
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let batches: Vec<&[String]> = todo.chunks(batch.max(1)).collect();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results: Vec<Result<Embedded>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
@@ -243,10 +248,12 @@ pub fn build_table<B: Backend>(
                     let mut out = Vec::new();
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(chunk) = batches.get(i) else { break };
-                        let vs = embedder.embed(chunk, batch)?;
-                        out.extend(chunk.iter().map(|t| text_hash(t)).zip(vs));
-                        bar.inc(chunk.len() as u64);
+                        let Some(group) = batches.get(i) else { break };
+                        let seqs: Vec<&[u32]> =
+                            group.iter().map(|t| encoded[*t].as_slice()).collect();
+                        let vs = embedder.embed_encoded(&seqs)?;
+                        out.extend(group.iter().map(|t| text_hash(&todo[*t])).zip(vs));
+                        bar.inc(group.len() as u64);
                     }
                     Ok(out)
                 })
