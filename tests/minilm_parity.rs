@@ -29,7 +29,7 @@ fn embeddings_match_sentence_transformers() {
         );
     }
     // `embed` batches equal token lengths (no padding).
-    let ours = embedder.embed(&sentences, 4).unwrap();
+    let ours = embedder.embed(&sentences, 4, |_| {}).unwrap().vectors;
     let mut worst = 0.0f32;
     for (o, t) in ours.iter().zip(v["embeddings"].as_array().unwrap()) {
         assert_eq!(o.len(), 384);

@@ -81,10 +81,7 @@ pub fn run(a: PlotArgs) -> Result<()> {
 fn resolve_condition(data: &PerturbData, pert: &str, control_label: &str) -> Result<String> {
     let g =
         gears_condition(pert.trim(), control_label).map_err(|e| anyhow::anyhow!("{pert}: {e}"))?;
-    let swapped = match g.split_once('+') {
-        Some((a, b)) => format!("{b}+{a}"),
-        None => g.clone(),
-    };
+    let swapped = swapped_pair(&g);
     data.conditions
         .iter()
         .find(|c| **c == g || **c == swapped)
@@ -102,10 +99,7 @@ fn resolve_condition(data: &PerturbData, pert: &str, control_label: &str) -> Res
 fn read_prediction(path: &Path, condition: &str, data: &PerturbData) -> Result<Vec<f64>> {
     let f = H5ad::open(path)?;
     let conditions = column_strings(f.column("obs", "condition")?, path, "obs/condition")?;
-    let swapped = match condition.split_once('+') {
-        Some((a, b)) => format!("{b}+{a}"),
-        None => condition.to_string(),
-    };
+    let swapped = swapped_pair(condition);
     let bare = condition.strip_suffix("+ctrl").unwrap_or(condition);
     let Some(row) = conditions
         .iter()
@@ -133,6 +127,14 @@ fn read_prediction(path: &Path, condition: &str, data: &PerturbData) -> Result<V
     let mut out = vec![0f32; x.n_cols];
     x.row_into(row, &mut out);
     Ok(out.into_iter().map(f64::from).collect())
+}
+
+/// `A+B` → `B+A`: GEARS spells a pair in either order.
+fn swapped_pair(condition: &str) -> String {
+    match condition.split_once('+') {
+        Some((a, b)) => format!("{b}+{a}"),
+        None => condition.to_string(),
+    }
 }
 
 fn preview(v: &[String]) -> String {

@@ -263,19 +263,53 @@ impl<B: Backend> TextEmbedder<B> {
         Ok(enc.into_iter().map(|e| e.get_ids().to_vec()).collect())
     }
 
-    /// Embeds `texts` in batches of up to `batch` texts of equal token length (no padding), in
-    /// input order.
-    pub fn embed(&self, texts: &[String], batch: usize) -> Result<Vec<Vec<f32>>> {
+    /// Embeds `texts` (vectors in input order) in batches of up to `batch` texts of equal token
+    /// length, so no batch needs padding or a mask. burn-flex runs these small matmuls on one
+    /// core each, so batches are spread over every core; `progress` gets each batch's text count.
+    pub fn embed(
+        &self,
+        texts: &[String],
+        batch: usize,
+        progress: impl Fn(usize) + Sync,
+    ) -> Result<Embedded> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
         let encoded = self.encode(texts)?;
         let lengths: Vec<usize> = encoded.iter().map(Vec::len).collect();
-        let mut out = vec![Vec::new(); texts.len()];
-        for group in length_batches(&lengths, batch) {
-            let seqs: Vec<&[u32]> = group.iter().map(|i| encoded[*i].as_slice()).collect();
-            for (i, v) in group.iter().zip(self.embed_encoded(&seqs)?) {
-                out[*i] = v;
+        let batches = length_batches(&lengths, batch);
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let next = AtomicUsize::new(0);
+        // Per worker: (text index, vector) for the batches it took.
+        type Part = Vec<(usize, Vec<f32>)>;
+        let done: Vec<Result<Part>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers.min(batches.len()))
+                .map(|_| {
+                    scope.spawn(|| -> Result<Part> {
+                        let mut out = Vec::new();
+                        while let Some(group) = batches.get(next.fetch_add(1, Ordering::Relaxed)) {
+                            let seqs: Vec<&[u32]> =
+                                group.iter().map(|i| encoded[*i].as_slice()).collect();
+                            out.extend(group.iter().copied().zip(self.embed_encoded(&seqs)?));
+                            progress(group.len());
+                        }
+                        Ok(out)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("embedding worker panicked"))
+                .collect()
+        });
+        let mut vectors = vec![Vec::new(); texts.len()];
+        for part in done {
+            for (i, v) in part? {
+                vectors[i] = v;
             }
         }
-        Ok(out)
+        Ok(Embedded {
+            vectors,
+            word_pieces: lengths.iter().sum(),
+        })
     }
 
     /// One forward pass over encoded texts, padded to the longest (masked only when lengths
@@ -303,6 +337,12 @@ impl<B: Backend> TextEmbedder<B> {
             .map_err(|e| ModelError::InvalidConfig(format!("readback: {e:?}")))?;
         Ok(flat.chunks(HIDDEN).map(<[f32]>::to_vec).collect())
     }
+}
+
+/// Sentence vectors in the order of the texts, and how many word pieces the model ran over.
+pub struct Embedded {
+    pub vectors: Vec<Vec<f32>>,
+    pub word_pieces: usize,
 }
 
 /// Indices grouped into batches of at most `batch` sequences of one length each, longest first,

