@@ -64,3 +64,39 @@ fn missing_model_says_how_to_fetch_it() {
         "{e}"
     );
 }
+
+#[test]
+fn checkpoint_without_attention_weights_names_the_missing_tensor() {
+    let dir = std::env::temp_dir().join(format!("scgenept_minilm_bad_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(
+        default_model_dir().join("tokenizer.json"),
+        dir.join("tokenizer.json"),
+    )
+    .unwrap_or_else(|e| panic!("{e}\n(run scripts/fetch_minilm.sh first)"));
+    let word = vec![0f32; 10 * 384];
+    let bytes: &[u8] = bytemuck_f32(&word);
+    let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![10, 384], bytes)
+        .unwrap();
+    safetensors::serialize_to_file(
+        [("embeddings.word_embeddings.weight", view)],
+        &None,
+        &dir.join("model.safetensors"),
+    )
+    .unwrap();
+    let e = TextEmbedder::<Flex>::load(&dir, &Default::default())
+        .err()
+        .unwrap()
+        .to_string();
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(
+        e.contains("model.safetensors")
+            && e.contains("encoder.layer.0.attention.self.query.weight"),
+        "{e}"
+    );
+}
+
+fn bytemuck_f32(v: &[f32]) -> &[u8] {
+    // SAFETY: f32 has no padding and any byte pattern is a valid u8.
+    unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
+}

