@@ -249,6 +249,60 @@ fn knowledge_coverage_reports_aliases_and_gaps() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+#[test]
+fn knowledge_text_files_replace_the_shipped_text() {
+    let dir = tempdir("ktext");
+    let list = dir.join("genes.txt");
+    std::fs::write(&list, "FOSB\nAARS\nMYGENE\n").unwrap();
+    let json = dir.join("summaries.json");
+    std::fs::write(
+        &json,
+        r#"{"AARS1": "Gene Symbol AARS1 ligase Protein summary: charges tRNA",
+            "MYGENE": "Gene Symbol MYGENE made up Protein summary: none"}"#,
+    )
+    .unwrap();
+    let go = dir.join("go.tsv");
+    std::fs::write(&go, "MYGENE\tMF\tmade-up binding\n").unwrap();
+    let (l, j, g) = (
+        list.to_str().unwrap(),
+        json.to_str().unwrap(),
+        go.to_str().unwrap(),
+    );
+    let o = scgenept(&["knowledge", "coverage", "--genes", l, "--summaries", j]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = String::from_utf8_lossy(&o.stdout);
+    // The shipped FOSB summary is replaced; AARS still resolves through the shipped aliases.
+    assert!(s.contains("ncbi_uniprot  2/3 genes with text"), "{s}");
+    assert!(s.contains("go_f          2/3 genes with text"), "{s}");
+    let o = scgenept(&["knowledge", "coverage", "--genes", l, "--go-annotations", g]);
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(s.contains("go_f          1/3 genes with text"), "{s}");
+    assert!(s.contains("ncbi_uniprot  2/3 genes with text"), "{s}");
+    let o = scgenept(&[
+        "knowledge",
+        "show",
+        "MYGENE",
+        "--source",
+        "go_f",
+        "--go-annotations",
+        g,
+    ]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("Molecular Function: made-up binding"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::write(&json, "[1, 2]").unwrap();
+    let o = scgenept(&["knowledge", "coverage", "--genes", l, "--summaries", j]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.contains("summaries.json") && e.trim().lines().count() == 1,
+        "{e}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// Needs the MiniLM files (`scripts/fetch_minilm.sh`; `.ci/run` fetches them).
 #[test]
 fn knowledge_build_embeds_caches_and_reports() {
@@ -290,6 +344,11 @@ fn knowledge_build_embeds_caches_and_reports() {
     assert_eq!(a.get("FOSB"), b.get("FOSB"));
     assert_eq!(a.dim(), 384);
     assert_eq!(a.provenance["source"], "go_c");
+    assert!(
+        a.provenance["text"].contains("shipped"),
+        "{:?}",
+        a.provenance
+    );
     let n: f32 = a.get("FOSB").unwrap().iter().map(|x| x * x).sum();
     assert!((n - 1.0).abs() < 1e-4, "concat vectors are unit length");
 

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 
 use scgenept_data::{GeneText, KnowledgeTable, Resolved, TextSource};
 use scgenept_model::minilm::{default_model_dir, TextEmbedder};
@@ -37,6 +37,52 @@ fn read_gene_list(path: &std::path::Path) -> Result<Vec<String>> {
     Ok(genes)
 }
 
+/// Where the gene text comes from: the annotations shipped in the binary unless a file is given.
+#[derive(Args, Debug, Clone, Default)]
+pub struct TextFiles {
+    /// GO annotations to use instead of the shipped ones: `symbol<TAB>BP|CC|MF<TAB>t1; t2` lines,
+    /// optionally gzipped (the shipped table's format; `scripts/build_go_annotations.sh`).
+    #[arg(long, value_name = "TSV")]
+    go_annotations: Option<PathBuf>,
+    /// NCBI+UniProt summaries to use instead of the shipped 1,915 perturbation targets: a JSON
+    /// object `{symbol: "Gene Symbol X <NCBI> Protein summary: <UniProt>"}`, e.g. GenePT's text
+    /// for every gene.
+    #[arg(long, value_name = "JSON")]
+    summaries: Option<PathBuf>,
+}
+
+impl TextFiles {
+    fn load(&self) -> Result<GeneText> {
+        let mut text = GeneText::embedded();
+        if let Some(p) = &self.go_annotations {
+            text = text.with_go_file(p)?;
+        }
+        if let Some(p) = &self.summaries {
+            text = text.with_summaries_file(p)?;
+        }
+        Ok(text)
+    }
+
+    /// Provenance entry: which text the table was embedded from.
+    fn describe(&self) -> String {
+        let file = |p: &Option<PathBuf>, shipped: &str| {
+            p.as_ref()
+                .map_or(shipped.to_string(), |p| p.display().to_string())
+        };
+        format!(
+            "GO: {}; summaries: {}",
+            file(
+                &self.go_annotations,
+                "shipped org.Hs.eg.db 3.16 / GO 2022-07-01"
+            ),
+            file(
+                &self.summaries,
+                "shipped GenePT NCBI+UniProt (1,915 targets)"
+            )
+        )
+    }
+}
+
 #[derive(Subcommand)]
 pub enum KnowledgeCommand {
     /// Print each source's text for a gene (GO-F/C/P/all, NCBI, NCBI+UniProt).
@@ -46,6 +92,8 @@ pub enum KnowledgeCommand {
         /// Only this source: go_f, go_c, go_p, go_all, ncbi, ncbi_uniprot.
         #[arg(long)]
         source: Option<TextSource>,
+        #[command(flatten)]
+        text: TextFiles,
     },
     /// Per source, how many of a gene list have text; lists genes matched through an alias,
     /// ambiguous aliases and genes without text.
@@ -53,6 +101,8 @@ pub enum KnowledgeCommand {
         /// Gene symbols, one a line (`#` comments allowed), or an h5ad (its var.gene_name).
         #[arg(long)]
         genes: PathBuf,
+        #[command(flatten)]
+        text: TextFiles,
     },
     /// Embed each gene's text for a knowledge source with the local MiniLM into a table
     /// (or draw the seeded random control table with `--source random`).
@@ -84,6 +134,8 @@ pub enum KnowledgeCommand {
         /// Seed of the random table.
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        #[command(flatten)]
+        text: TextFiles,
     },
     /// Convert a distributed embedding file (GenePT/scGenePT pickle, CSV `symbol,v1..vN`, or
     /// `.npy` with --genes) into a knowledge table (safetensors + gene list + provenance).
@@ -101,8 +153,8 @@ pub enum KnowledgeCommand {
 
 pub fn run(cmd: KnowledgeCommand) -> Result<()> {
     match cmd {
-        KnowledgeCommand::Show { gene, source } => {
-            let text = GeneText::embedded();
+        KnowledgeCommand::Show { gene, source, text } => {
+            let text = text.load()?;
             let sources = match source {
                 Some(s) => vec![s],
                 None => TextSource::ALL.to_vec(),
@@ -129,9 +181,9 @@ pub fn run(cmd: KnowledgeCommand) -> Result<()> {
             }
             Ok(())
         }
-        KnowledgeCommand::Coverage { genes } => {
+        KnowledgeCommand::Coverage { genes, text } => {
             let genes = read_gene_list(&genes)?;
-            let text = GeneText::embedded();
+            let text = text.load()?;
             for s in TextSource::ALL {
                 let (mut alias, mut ambiguous, mut missing) = (vec![], vec![], vec![]);
                 let mut covered = 0;
@@ -171,6 +223,7 @@ pub fn run(cmd: KnowledgeCommand) -> Result<()> {
             batch,
             dim,
             seed,
+            text: text_files,
         } => {
             let genes = read_gene_list(&genes)?;
             if source == "random" {
@@ -184,17 +237,30 @@ pub fn run(cmd: KnowledgeCommand) -> Result<()> {
                 return Ok(());
             }
             let source: TextSource = source.parse()?;
+            let text = text_files.load()?;
             let device = Default::default();
             let dir = model_dir.unwrap_or_else(default_model_dir);
             let embedder = TextEmbedder::<burn::backend::Flex>::load(&dir, &device)?;
             let mut cache = EmbeddingCache::open(&cache.unwrap_or_else(default_cache_path), 384);
-            let text = GeneText::embedded();
-            let (table, r) =
+            let (mut table, r) =
                 build_table(&text, &embedder, source, mode, &genes, batch, &mut cache)?;
+            table
+                .provenance
+                .insert("text".into(), text_files.describe());
             cache.save()?;
             table.save(&out)?;
+            // Throughput only means something when the model ran for a while.
+            let rate = if r.seconds >= 0.5 {
+                format!(
+                    " ({:.0} genes/s, {:.0} word pieces/s)",
+                    r.with_text as f64 / r.seconds,
+                    r.word_pieces as f64 / r.seconds
+                )
+            } else {
+                String::new()
+            };
             println!(
-                "wrote {}: {source} ({mode}), {}/{} genes with text, {} × {}; {} texts ({} from cache, {} word pieces embedded) in {:.1} s",
+                "wrote {}: {source} ({mode}), {}/{} genes with text, {} × {}; {} texts ({} from cache, {} word pieces embedded) in {:.1} s{rate}",
                 out.display(),
                 r.with_text,
                 r.asked,

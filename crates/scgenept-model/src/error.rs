@@ -11,11 +11,12 @@ pub enum ModelError {
     #[error("invalid model config: {0}")]
     InvalidConfig(String),
 
-    #[error("{path}: {source}")]
+    /// The io error is part of the message, not a `source`: the CLI prints error chains, which
+    /// would repeat it.
+    #[error("{path}: {cause}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 
     #[error("{path}: cannot read checkpoint ({reason}); is it a torch state dict (.pt) or a safetensors file written by `scgenept export`?")]
@@ -59,10 +60,10 @@ pub enum ModelError {
 pub type Result<T, E = ModelError> = std::result::Result<T, E>;
 
 impl ModelError {
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(path: impl Into<PathBuf>, cause: std::io::Error) -> Self {
         ModelError::Io {
             path: path.into(),
-            source,
+            cause,
         }
     }
 }
