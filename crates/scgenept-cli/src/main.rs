@@ -8,6 +8,7 @@ mod eval_cmd;
 mod fetch_cmd;
 mod knowledge_cmd;
 mod model_cmd;
+mod panic_exit;
 mod plot_cmd;
 mod predict_cmd;
 mod report;
@@ -67,6 +68,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    panic_exit::install();
     let level = match cli.verbose {
         0 => "info",
         1 => "debug",

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{bail, Context, Result};
 use burn::tensor::backend::AutodiffBackend;
@@ -60,18 +61,32 @@ pub trait WithBackend {
     fn run<B: AutodiffBackend>(self, device: B::Device, label: &str) -> Result<Self::Output>;
 }
 
+static PROBING: AtomicBool = AtomicBool::new(false);
+
+/// Whether a device probe is running. Its panics are expected — in the caller's thread or in the
+/// backend's own device thread (CUDA reports a missing driver there) — and the probe turns them
+/// into an error, so a process-wide panic hook should let them pass instead of ending the process.
+pub fn probing() -> bool {
+    PROBING.load(Ordering::SeqCst)
+}
+
 /// Runs a tiny computation on `device` and turns a backend panic (no driver, no GPU) into an
 /// error, before any real work starts.
 fn probe<B: AutodiffBackend>(device: &B::Device, label: &str) -> Result<()> {
     let d = device.clone();
+    PROBING.store(true, Ordering::SeqCst);
     let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
         let t = burn::tensor::Tensor::<B, 1>::ones([4], &d);
         t.sum().into_scalar()
     }));
+    PROBING.store(false, Ordering::SeqCst);
     match ok {
         Ok(_) => Ok(()),
         Err(_) => {
-            bail!("device {label} is not usable (no driver or no device found); try --device cpu")
+            bail!(
+                "device {label} is not usable (no driver or no device found; RUST_BACKTRACE=1 \
+                 shows the backend's message); try --device cpu"
+            )
         }
     }
 }
