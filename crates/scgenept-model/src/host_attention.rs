@@ -60,26 +60,12 @@ impl FusedQkv {
         let mut qkv: Vec<f32> = self.bias.repeat(t);
         // qkv = qkv + x · W
         unsafe {
-            gemm(
-                t,
-                w3,
-                d,
-                qkv.as_mut_ptr(),
-                1,
-                w3 as isize,
+            matmul(
+                (t, w3, d),
+                (qkv.as_mut_ptr(), w3),
                 true,
-                x.as_ptr(),
-                1,
-                d as isize,
-                self.weight.as_ptr(),
-                1,
-                w3 as isize,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
-                Parallelism::None,
+                (x.as_ptr(), d),
+                (self.weight.as_ptr(), 1, w3),
             );
         }
         let dh = d / self.heads;
@@ -95,58 +81,68 @@ impl FusedQkv {
                 let out = ctx[bi * l * d + h * dh..].as_mut_ptr();
                 // scores[L, n] = Q[L, dh] · K[n, dh]ᵀ, then row softmax, then ctx = P · V[n, dh].
                 unsafe {
-                    gemm(
-                        l,
-                        n,
-                        dh,
-                        scores.as_mut_ptr(),
-                        1,
-                        n as isize,
+                    // Kᵀ: column j is K's row j.
+                    matmul(
+                        (l, n, dh),
+                        (scores.as_mut_ptr(), n),
                         false,
-                        q,
-                        1,
-                        w3 as isize,
-                        k,
-                        w3 as isize,
-                        1,
-                        0.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        Parallelism::None,
+                        (q, w3),
+                        (k, w3, 1),
                     );
                 }
                 for row in scores[..l * n].chunks_exact_mut(n) {
                     softmax_in_place(row);
                 }
                 unsafe {
-                    gemm(
-                        l,
-                        dh,
-                        n,
-                        out,
-                        1,
-                        d as isize,
+                    matmul(
+                        (l, dh, n),
+                        (out, d),
                         false,
-                        scores.as_ptr(),
-                        1,
-                        n as isize,
-                        v,
-                        1,
-                        w3 as isize,
-                        0.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        Parallelism::None,
+                        (scores.as_ptr(), n),
+                        (v, 1, w3),
                     );
                 }
             }
         }
         ctx
     }
+}
+
+/// `dst[m×n] = lhs[m×k] · rhs[k×n]` (plus `dst`'s old values when `accumulate`), on one thread.
+/// `dst` and `lhs` are row-major, given as (pointer, row stride); `rhs` as (pointer, column
+/// stride, row stride), so a transposed view is `(ptr, row stride of the original, 1)`.
+///
+/// # Safety
+/// Every element the shapes and strides address must lie in its buffer, and `dst` must not
+/// overlap `lhs` or `rhs`.
+unsafe fn matmul(
+    (m, n, k): (usize, usize, usize),
+    (dst, dst_rs): (*mut f32, usize),
+    accumulate: bool,
+    (lhs, lhs_rs): (*const f32, usize),
+    (rhs, rhs_cs, rhs_rs): (*const f32, usize, usize),
+) {
+    gemm(
+        m,
+        n,
+        k,
+        dst,
+        1,
+        dst_rs as isize,
+        accumulate,
+        lhs,
+        1,
+        lhs_rs as isize,
+        rhs,
+        rhs_cs as isize,
+        rhs_rs as isize,
+        if accumulate { 1.0 } else { 0.0 },
+        1.0,
+        false,
+        false,
+        false,
+        Parallelism::None,
+    )
 }
 
 /// Lanes of the partial maxima and sums, so the row loops vectorise (a single f32 accumulator
