@@ -6,8 +6,11 @@ written by the real pickle + numpy, for tests/knowledge_pickle.rs.
 
 Writes tests/fixtures/knowledge/: embeddings_p{2,4,5}.pkl (same dict, three protocols; float64,
 float32, big-endian float64, float16 and [1, d]-shaped arrays), embeddings_lists.pkl (values as
-lists of floats), embeddings.csv, embeddings_f{8,4}.npy + embeddings_genes.txt, not_a_dict.pkl, strings.pkl (dict of str → str), expected.json (the vectors as
-float32 values) and versions.json.
+lists of floats), embeddings.csv, embeddings_f{8,4}.npy + embeddings_genes.txt, not_a_dict.pkl,
+strings.pkl (dict of str → str), pandas_*.csv/.tsv/.txt (DataFrame.to_csv layouts), expected.json
+(the vectors as float32 values) and versions.json.
+
+    python3 -m venv .venv-fixtures && .venv-fixtures/bin/pip install numpy==1.26.4 pandas
 """
 
 import json
@@ -15,6 +18,7 @@ import pathlib
 import pickle
 
 import numpy as np
+import pandas as pd
 
 OUT = pathlib.Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "knowledge"
 OUT.mkdir(parents=True, exist_ok=True)
@@ -45,6 +49,16 @@ with open(OUT / "embeddings.csv", "w") as f:
 np.save(OUT / "embeddings_f8.npy", matrix)
 np.save(OUT / "embeddings_f4.npy", matrix.astype(np.float32))
 (OUT / "embeddings_genes.txt").write_text("\n".join(order) + "\n")
+# The layouts pandas users have, written by pandas itself: genes as the index (header row with an
+# empty first cell), the same tab-separated, a named index, a RangeIndex before a gene column, and
+# no header at all.
+df = pd.DataFrame(matrix.astype(np.float32), index=order)
+df.to_csv(OUT / "pandas_index.csv")
+df.to_csv(OUT / "pandas_index.tsv", sep="\t")
+df.rename_axis("gene").to_csv(OUT / "pandas_named_index.csv")
+df.rename_axis("gene").reset_index().to_csv(OUT / "pandas_range_index.csv")
+df.to_csv(OUT / "pandas_no_header.csv", header=False)
+df.to_csv(OUT / "pandas_no_header.txt", header=False, sep="\t")
 (OUT / "expected.json").write_text(json.dumps({"order": list(emb), "vectors": expected}, indent=1) + "\n")
-(OUT / "versions.json").write_text(json.dumps({"numpy": np.__version__}) + "\n")
+(OUT / "versions.json").write_text(json.dumps({"numpy": np.__version__, "pandas": pd.__version__}) + "\n")
 print(f"wrote {OUT}")

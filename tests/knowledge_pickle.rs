@@ -91,10 +91,12 @@ mod tables {
     fn pickle_csv_and_npy_import_to_the_same_table() {
         let genes = fixtures().join("embeddings_genes.txt");
         let tables = [
-            KnowledgeTable::import(&fixtures().join("embeddings_p4.pkl"), None).unwrap(),
-            KnowledgeTable::import(&fixtures().join("embeddings.csv"), None).unwrap(),
-            KnowledgeTable::import(&fixtures().join("embeddings_f8.npy"), Some(&genes)).unwrap(),
-            KnowledgeTable::import(&fixtures().join("embeddings_f4.npy"), Some(&genes)).unwrap(),
+            KnowledgeTable::import(&fixtures().join("embeddings_p4.pkl"), None, None).unwrap(),
+            KnowledgeTable::import(&fixtures().join("embeddings.csv"), None, None).unwrap(),
+            KnowledgeTable::import(&fixtures().join("embeddings_f8.npy"), Some(&genes), None)
+                .unwrap(),
+            KnowledgeTable::import(&fixtures().join("embeddings_f4.npy"), Some(&genes), None)
+                .unwrap(),
         ];
         for t in &tables {
             assert_eq!(t.dim(), 6);
@@ -106,9 +108,55 @@ mod tables {
         }
     }
 
+    /// Files written by real pandas `DataFrame.to_csv` (scripts/make_knowledge_fixtures.py).
+    #[test]
+    fn pandas_csv_and_tsv_layouts_import_to_the_same_table() {
+        use scgenept_data::TableFormat;
+        let check = |t: KnowledgeTable, file: &str| {
+            assert_eq!(t.dim(), 6, "{file}");
+            assert_eq!(t.genes(), expected().0.as_slice(), "{file}");
+            for g in t.genes() {
+                assert_eq!(t.get(g).unwrap(), want(g).as_slice(), "{file}: {g}");
+            }
+        };
+        for (file, format) in [
+            ("pandas_index.csv", None),
+            ("pandas_index.tsv", None),
+            ("pandas_named_index.csv", None),
+            ("pandas_range_index.csv", None),
+            ("pandas_no_header.csv", None),
+            ("pandas_no_header.txt", None),
+            ("pandas_index.tsv", Some(TableFormat::Tsv)),
+        ] {
+            let t = KnowledgeTable::import(&fixtures().join(file), None, format)
+                .unwrap_or_else(|e| panic!("{file}: {e}"));
+            check(t, file);
+        }
+        // An extension that says nothing, with the format given.
+        let dir = std::env::temp_dir().join(format!("scgenept-fmt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let dat = dir.join("table.dat");
+        std::fs::copy(fixtures().join("pandas_index.tsv"), &dat).unwrap();
+        let e = KnowledgeTable::import(&dat, None, None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("table.dat") && e.contains("--format"), "{e}");
+        check(
+            KnowledgeTable::import(&dat, None, Some(TableFormat::Tsv)).unwrap(),
+            "table.dat",
+        );
+        // A TSV read as CSV says which flag fixes it.
+        let e = KnowledgeTable::import(&dat, None, Some(TableFormat::Csv))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--format tsv"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn save_load_round_trip_keeps_genes_values_and_provenance() {
-        let mut t = KnowledgeTable::import(&fixtures().join("embeddings_p2.pkl"), None).unwrap();
+        let mut t =
+            KnowledgeTable::import(&fixtures().join("embeddings_p2.pkl"), None, None).unwrap();
         t.provenance.insert("source".into(), "ncbi_uniprot".into());
         let path = std::env::temp_dir().join(format!(
             "scgenept-table-{}/t.safetensors",
@@ -146,7 +194,9 @@ mod tables {
         let check = |name: &str, body: &str, needle: &str| {
             let p = dir.join(name);
             std::fs::write(&p, body).unwrap();
-            let e = KnowledgeTable::import(&p, None).unwrap_err().to_string();
+            let e = KnowledgeTable::import(&p, None, None)
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(name) && e.contains(needle), "{e}");
         };
         check("dup.csv", "A,1,2\nA,3,4\n", "appears twice");
@@ -154,13 +204,13 @@ mod tables {
         check("nan.csv", "A,1,NaN\n", "NaN");
         check("text.csv", "A,1,2\nB,x,y\n", "line 2");
         check("t.parquet", "", "unknown table format");
-        let e = KnowledgeTable::import(&fixtures().join("embeddings_f8.npy"), None)
+        let e = KnowledgeTable::import(&fixtures().join("embeddings_f8.npy"), None, None)
             .unwrap_err()
             .to_string();
         assert!(e.contains("--genes"), "{e}");
         let short = dir.join("short.txt");
         std::fs::write(&short, "FOSB\n").unwrap();
-        let e = KnowledgeTable::import(&fixtures().join("embeddings_f8.npy"), Some(&short))
+        let e = KnowledgeTable::import(&fixtures().join("embeddings_f8.npy"), Some(&short), None)
             .unwrap_err()
             .to_string();
         assert!(e.contains("1 genes listed but the array has 6 rows"), "{e}");

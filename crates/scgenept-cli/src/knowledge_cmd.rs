@@ -5,9 +5,8 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 
-use scgenept_data::{GeneText, KnowledgeTable, Resolved, TextSource};
-use scgenept_model::minilm::{default_model_dir, TextEmbedder};
-use scgenept_train::knowledge::{build_table, default_cache_path, EmbedMode, EmbeddingCache};
+use scgenept_data::{GeneText, KnowledgeTable, Resolved, TableFormat, TextSource};
+use scgenept_train::knowledge::{embed_source, EmbedMode};
 
 /// Gene symbols from a text file (one a line, `#` comments) or from an h5ad's `var.gene_name`
 /// (var_names when that column is absent).
@@ -119,10 +118,12 @@ pub enum KnowledgeCommand {
         /// Output table (.safetensors).
         #[arg(long)]
         out: PathBuf,
-        /// MiniLM directory (default: $SCGENEPT_MINILM_DIR or ~/.cache/scgenept/all-minilm-l6-v2).
+        /// MiniLM directory holding model.safetensors and tokenizer.json (default:
+        /// $SCGENEPT_MINILM_DIR, else downloaded once into $SCGENEPT_CACHE/minilm/).
         #[arg(long)]
         model_dir: Option<PathBuf>,
-        /// Embedding cache file (default ~/.cache/scgenept/embeddings/minilm-l6-v2.bin).
+        /// Embedding cache file (default $SCGENEPT_CACHE/embeddings/minilm-l6-v2.bin;
+        /// SCGENEPT_CACHE defaults to ~/.cache/scgenept).
         #[arg(long)]
         cache: Option<PathBuf>,
         /// Texts per forward pass.
@@ -137,14 +138,19 @@ pub enum KnowledgeCommand {
         #[command(flatten)]
         text: TextFiles,
     },
-    /// Convert a distributed embedding file (GenePT/scGenePT pickle, CSV `symbol,v1..vN`, or
+    /// Convert a distributed embedding file (GenePT/scGenePT pickle, CSV or TSV in the usual
+    /// layouts, pandas `to_csv` included, or
     /// `.npy` with --genes) into a knowledge table (safetensors + gene list + provenance).
     Import {
-        /// The embedding file: .pkl/.pickle, .csv or .npy.
+        /// The embedding file: .pkl/.pickle, .csv, .tsv or .npy.
         file: PathBuf,
         /// Gene list for a .npy file, one symbol a line, in row order.
         #[arg(long)]
         genes: Option<PathBuf>,
+        /// pickle, csv, tsv or npy (default: from the extension). CSV/TSV layouts are detected:
+        /// `symbol,v1..vN` with or without a header row, and pandas `to_csv` files.
+        #[arg(long)]
+        format: Option<TableFormat>,
         /// Output table, e.g. knowledge/ncbi_uniprot_ada.safetensors.
         #[arg(long)]
         out: PathBuf,
@@ -238,16 +244,18 @@ pub fn run(cmd: KnowledgeCommand) -> Result<()> {
             }
             let source: TextSource = source.parse()?;
             let text = text_files.load()?;
-            let device = Default::default();
-            let dir = model_dir.unwrap_or_else(default_model_dir);
-            let embedder = TextEmbedder::<burn::backend::Flex>::load(&dir, &device)?;
-            let mut cache = EmbeddingCache::open(&cache.unwrap_or_else(default_cache_path), 384);
-            let (mut table, r) =
-                build_table(&text, &embedder, source, mode, &genes, batch, &mut cache)?;
+            let (mut table, r) = embed_source(
+                &text,
+                source,
+                mode,
+                &genes,
+                model_dir.as_deref(),
+                cache.as_deref(),
+                batch,
+            )?;
             table
                 .provenance
                 .insert("text".into(), text_files.describe());
-            cache.save()?;
             table.save(&out)?;
             // Throughput only means something when the model ran for a while.
             let rate = if r.seconds >= 0.5 {
@@ -296,8 +304,13 @@ pub fn run(cmd: KnowledgeCommand) -> Result<()> {
             }
             Ok(())
         }
-        KnowledgeCommand::Import { file, genes, out } => {
-            let table = KnowledgeTable::import(&file, genes.as_deref())?;
+        KnowledgeCommand::Import {
+            file,
+            genes,
+            format,
+            out,
+        } => {
+            let table = KnowledgeTable::import(&file, genes.as_deref(), format)?;
             table.save(&out)?;
             println!(
                 "wrote {}: {} genes × {} dims",

@@ -1,7 +1,7 @@
 //! Knowledge tables: one embedding vector per gene symbol for a knowledge source, as the model's
 //! language branch consumes them. Stored as safetensors (`embeddings` `[genes, d]` f32) with the
 //! gene list and provenance in the header metadata; imported from the files GenePT / scGenePT
-//! distribute (pickled dicts), CSV (`symbol,v1..vN`) or `.npy` + a gene list.
+//! distribute (pickled dicts), delimited text (`table_text.rs`) or `.npy` + a gene list.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -25,6 +25,73 @@ fn err(path: &Path, reason: impl Into<String>) -> TableError {
     TableError {
         path: path.to_path_buf(),
         reason: reason.into(),
+    }
+}
+
+/// The file kinds `KnowledgeTable::import` reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TableFormat {
+    Pickle,
+    Csv,
+    Tsv,
+    Npy,
+}
+
+impl TableFormat {
+    pub const NAMES: &'static str = "pickle, csv, tsv or npy";
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Pickle => "pickle",
+            Self::Csv => "csv",
+            Self::Tsv => "tsv",
+            Self::Npy => "npy",
+        }
+    }
+
+    /// From the extension; a `.csv` whose first line has tabs and no commas is TSV.
+    pub fn guess(path: &Path) -> Result<Self, TableError> {
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        match ext.to_ascii_lowercase().as_str() {
+            "pkl" | "pickle" => Ok(Self::Pickle),
+            "tsv" | "tab" => Ok(Self::Tsv),
+            "npy" => Ok(Self::Npy),
+            "csv" | "txt" => {
+                let mut first = String::new();
+                if let Ok(f) = std::fs::File::open(path) {
+                    use std::io::BufRead;
+                    let _ = std::io::BufReader::new(f).read_line(&mut first);
+                }
+                Ok(if first.contains('\t') && !first.contains(',') {
+                    Self::Tsv
+                } else {
+                    Self::Csv
+                })
+            }
+            _ => Err(err(
+                path,
+                format!(
+                    "unknown table format '.{ext}': pass --format ({})",
+                    Self::NAMES
+                ),
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for TableFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for TableFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        [Self::Pickle, Self::Csv, Self::Tsv, Self::Npy]
+            .into_iter()
+            .find(|f| f.name() == s || (s == "pkl" && *f == Self::Pickle))
+            .ok_or_else(|| format!("unknown table format '{s}': use {}", Self::NAMES))
     }
 }
 
@@ -133,14 +200,24 @@ impl KnowledgeTable {
             .map(|&i| &self.data[i * self.dim..(i + 1) * self.dim])
     }
 
-    /// Imports a distributed embedding file, by extension: `.pkl`/`.pickle` (dict of arrays),
-    /// `.csv` (`symbol,v1..vN`, optional header), `.npy` (needs `gene_list`, one symbol a line).
-    pub fn import(path: &Path, gene_list: Option<&Path>) -> Result<Self, TableError> {
-        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-        let pairs = match ext {
-            "pkl" | "pickle" => read_embedding_pickle(path).map_err(|e| err(path, e.reason))?,
-            "csv" => read_csv(path)?,
-            "npy" => {
+    /// Imports a distributed embedding file: a pickled dict of arrays (GenePT / scGenePT),
+    /// delimited text in any layout [`crate::table_text`] detects (plain, headed, pandas
+    /// `to_csv`; comma or tab), or `.npy` (needs `gene_list`, one symbol a line). `format`
+    /// overrides the guess from the extension.
+    pub fn import(
+        path: &Path,
+        gene_list: Option<&Path>,
+        format: Option<TableFormat>,
+    ) -> Result<Self, TableError> {
+        let format = match format {
+            Some(f) => f,
+            None => TableFormat::guess(path)?,
+        };
+        let pairs = match format {
+            TableFormat::Pickle => read_embedding_pickle(path).map_err(|e| err(path, e.reason))?,
+            TableFormat::Csv => crate::table_text::read_delimited(path, b',')?,
+            TableFormat::Tsv => crate::table_text::read_delimited(path, b'\t')?,
+            TableFormat::Npy => {
                 let list = gene_list.ok_or_else(|| {
                     err(
                         path,
@@ -149,15 +226,11 @@ impl KnowledgeTable {
                 })?;
                 read_npy_with_genes(path, list)?
             }
-            _ => {
-                return Err(err(
-                    path,
-                    "unknown table format: use .pkl/.pickle, .csv or .npy",
-                ))
-            }
         };
-        let provenance =
-            BTreeMap::from([("imported_from".to_string(), path.display().to_string())]);
+        let provenance = BTreeMap::from([
+            ("imported_from".to_string(), path.display().to_string()),
+            ("imported_as".to_string(), format.to_string()),
+        ]);
         Self::from_pairs(pairs, provenance, path)
     }
 
@@ -231,31 +304,6 @@ impl KnowledgeTable {
             .collect();
         Self::from_pairs(pairs, provenance, path)
     }
-}
-
-fn read_csv(path: &Path) -> Result<Vec<(String, Vec<f32>)>, TableError> {
-    let text = std::fs::read_to_string(path).map_err(|e| err(path, e.to_string()))?;
-    let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let mut cols = line.split(',');
-        let gene = cols.next().unwrap_or("").trim().to_string();
-        let values: Result<Vec<f32>, _> = cols.map(|c| c.trim().parse::<f32>()).collect();
-        match values {
-            Ok(v) if !gene.is_empty() => out.push((gene, v)),
-            // A header row (`symbol,v1,...`) is the only non-numeric line allowed.
-            Err(_) if n == 0 => continue,
-            _ => {
-                return Err(err(
-                    path,
-                    format!("line {}: expected `symbol,v1,...,vN` with numbers", n + 1),
-                ))
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// Reads a 2-D little-endian f4/f8 C-order `.npy` and pairs its rows with the gene list.

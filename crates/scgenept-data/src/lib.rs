@@ -19,9 +19,10 @@ pub mod split;
 pub mod split_file;
 pub mod synth;
 pub mod synth_effects;
+pub mod table_text;
 
 pub use error::DataError;
 pub use gene_text::{GeneText, Resolved, TextSource};
-pub use knowledge_table::KnowledgeTable;
+pub use knowledge_table::{KnowledgeTable, TableFormat};
 pub use perturb_data::{ObsColumns, PerturbData};
 pub use split::{GearsSplit, SimulationSplitConfig, SplitName, Subgroups};

@@ -55,6 +55,10 @@ pub enum ModelError {
 
     #[error("input shapes disagree: {0}")]
     InputShape(String),
+
+    /// A model file that had to be downloaded and could not be (the message says what to do).
+    #[error("{0}")]
+    Fetch(String),
 }
 
 pub type Result<T, E = ModelError> = std::result::Result<T, E>;

@@ -14,6 +14,7 @@ pub mod error;
 pub mod gelu;
 pub mod host_attention;
 pub mod minilm;
+pub mod minilm_fetch;
 pub mod model;
 pub mod model_type;
 pub mod params;

