@@ -124,6 +124,24 @@ fn forward_loss_and_every_gradient_match_pytorch() {
         .all(|x| *x == 0.0));
 }
 
+/// Without autodiff, burn-flex runs attention through the host kernel (`host_attention.rs`).
+#[test]
+fn inference_forward_matches_pytorch() {
+    use burn::module::AutodiffModule;
+    let model = reference_model("state_dict_torch.pt").valid();
+    let io = io();
+    let out = model.forward(
+        io.gene_ids.inner(),
+        io.values.inner(),
+        io.pert_flags.inner(),
+    );
+    let shape = out.dims().to_vec();
+    let got = HostTensor::new(shape, out.into_data().convert::<f32>().into_vec().unwrap());
+    let d = got.max_abs_diff(&io.output).unwrap();
+    println!("inference forward max |ours - torch| = {d:.3e}");
+    assert!(d <= 1e-5, "inference forward differs by {d}");
+}
+
 #[test]
 fn flash_and_torch_layouts_load_identically() {
     let a = model_state_dict(&reference_model("state_dict_torch.pt"));

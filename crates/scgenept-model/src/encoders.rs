@@ -3,12 +3,12 @@
 
 use burn::module::{Module, Param};
 use burn::nn::{
-    Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig,
-    Linear, LinearConfig,
+    Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig,
 };
 use burn::tensor::{activation, backend::Backend, Int, Tensor, TensorData};
 
 use crate::config::{LanguageSourceConfig, ModelConfig};
+use crate::dropout::Dropout;
 use crate::params::{join, NamedParams, Visitor};
 
 /// Embedding lookup in which row `frozen_row` receives no gradient, as PyTorch's `padding_idx`.
@@ -91,7 +91,7 @@ impl<B: Backend> ContinuousValueEncoder<B> {
             norm: LayerNormConfig::new(cfg.d_model)
                 .with_epsilon(cfg.layer_norm_eps)
                 .init(device),
-            dropout: DropoutConfig::new(cfg.dropout).init(),
+            dropout: Dropout::new(cfg.dropout),
             max_value: cfg.max_value,
         }
     }

@@ -1,4 +1,6 @@
-//! BERT self-attention computed on the host with `gemm`, for the CPU text embedder.
+//! BERT self-attention computed on the host with `gemm`, for the CPU text embedder, and the
+//! host helpers it shares with the scGenePT attention op (`attention.rs`): strided `gemm`, a
+//! vectorised softmax and `exp`, and the test for host-memory backends.
 //!
 //! Through burn ops the block costs three projections (each re-packing the input), a copy of Q,
 //! K and V into head-major layout, a `[B, H, L, L]` score tensor that is scaled, zero-filled
@@ -8,7 +10,37 @@
 //! through strides, its `L × L` scores stay in one reused, cache-resident buffer, and the
 //! softmax `exp` vectorises. The `1/√d_head` scale is folded into the query weights at load.
 
+use std::any::TypeId;
+
+use burn::tensor::backend::Backend;
 use gemm::{gemm, Parallelism};
+
+/// Threads the host kernels may use: `SCGENEPT_THREADS` when set (a sweep running several
+/// runs side by side gives each its share of the cores), else every core.
+pub fn host_threads() -> usize {
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| {
+        std::env::var("SCGENEPT_THREADS")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    })
+}
+
+/// Whether `B` keeps its tensors in host memory (burn-flex, with or without autodiff), so host
+/// kernels can work on its data directly.
+pub fn on_host<B: Backend>() -> bool {
+    #[cfg(feature = "flex")]
+    {
+        TypeId::of::<B::Device>() == TypeId::of::<burn_flex::FlexDevice>()
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = TypeId::of::<B::Device>;
+        false
+    }
+}
 
 /// Query, key and value projections as one `[D, 3·D]` matrix (row-major, input × output, the
 /// query columns pre-scaled by `1/√d_head`) and its `[3·D]` bias.
@@ -63,63 +95,111 @@ impl FusedQkv {
             matmul(
                 (t, w3, d),
                 (qkv.as_mut_ptr(), w3),
-                true,
+                (true, 1.0),
                 (x.as_ptr(), d),
                 (self.weight.as_ptr(), 1, w3),
             );
         }
-        let dh = d / self.heads;
-        let mut ctx = vec![0f32; t * d];
-        let mut scores = vec![0f32; l * l];
-        for bi in 0..b {
-            let n = lengths.map_or(l, |ls| ls[bi].clamp(1, l));
-            let base = bi * l * w3;
-            for h in 0..self.heads {
-                let q = qkv[base + h * dh..].as_ptr();
-                let k = qkv[base + d + h * dh..].as_ptr();
-                let v = qkv[base + 2 * d + h * dh..].as_ptr();
-                let out = ctx[bi * l * d + h * dh..].as_mut_ptr();
-                // scores[L, n] = Q[L, dh] · K[n, dh]ᵀ, then row softmax, then ctx = P · V[n, dh].
-                unsafe {
-                    // Kᵀ: column j is K's row j.
-                    matmul(
-                        (l, n, dh),
-                        (scores.as_mut_ptr(), n),
-                        false,
-                        (q, w3),
-                        (k, w3, 1),
-                    );
-                }
-                for row in scores[..l * n].chunks_exact_mut(n) {
-                    softmax_in_place(row);
-                }
-                unsafe {
-                    matmul(
-                        (l, dh, n),
-                        (out, d),
-                        false,
-                        (scores.as_ptr(), n),
-                        (v, 1, w3),
-                    );
-                }
-            }
-        }
-        ctx
+        attention_packed(&qkv, (b, l, d, self.heads), 1.0, lengths)
     }
 }
 
-/// `dst[m×n] = lhs[m×k] · rhs[k×n]` (plus `dst`'s old values when `accumulate`), on one thread.
-/// `dst` and `lhs` are row-major, given as (pointer, row stride); `rhs` as (pointer, column
-/// stride, row stride), so a transposed view is `(ptr, row stride of the original, 1)`.
+/// Multi-head self-attention from a packed `[B·L, 3·D]` buffer (each row `[q | k | v]`, heads
+/// side by side in each part), scores scaled by `scale`: the context `[B·L, D]`. Sequence `b`'s
+/// first `lengths[b]` tokens are real (`None`: all); padded keys get no weight.
+pub fn attention_packed(
+    qkv: &[f32],
+    (b, l, d, heads): (usize, usize, usize, usize),
+    scale: f32,
+    lengths: Option<&[usize]>,
+) -> Vec<f32> {
+    assert_eq!(
+        qkv.len(),
+        b * l * 3 * d,
+        "attention input is not [B·L, 3·D]"
+    );
+    let mut ctx = vec![0f32; b * l * d];
+    vectorised(|| attend(qkv, &mut ctx, 0..b, l, d, heads, scale, lengths));
+    ctx
+}
+
+/// [`attention_packed`] for the sequences `seqs`, writing their rows of the context into `out`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn attend(
+    qkv: &[f32],
+    out: &mut [f32],
+    seqs: std::ops::Range<usize>,
+    l: usize,
+    d: usize,
+    heads: usize,
+    scale: f32,
+    lengths: Option<&[usize]>,
+) {
+    let (w3, dh) = (3 * d, d / heads);
+    let first = seqs.start;
+    let mut scores = vec![0f32; l * l];
+    for bi in seqs {
+        let n = lengths.map_or(l, |ls| ls[bi].clamp(1, l));
+        let base = bi * l * w3;
+        for h in 0..heads {
+            let q = qkv[base + h * dh..].as_ptr();
+            let k = qkv[base + d + h * dh..].as_ptr();
+            let v = qkv[base + 2 * d + h * dh..].as_ptr();
+            let dst = out[(bi - first) * l * d + h * dh..].as_mut_ptr();
+            // scores[L, n] = scale · Q[L, dh] · K[n, dh]ᵀ, row softmax, then ctx = P · V[n, dh].
+            unsafe {
+                // Kᵀ: column j is K's row j.
+                matmul(
+                    (l, n, dh),
+                    (scores.as_mut_ptr(), n),
+                    (false, scale),
+                    (q, w3),
+                    (k, w3, 1),
+                );
+            }
+            for row in scores[..l * n].chunks_exact_mut(n) {
+                softmax_in_place(row);
+            }
+            unsafe {
+                matmul(
+                    (l, dh, n),
+                    (dst, d),
+                    (false, 1.0),
+                    (scores.as_ptr(), n),
+                    (v, 1, w3),
+                );
+            }
+        }
+    }
+}
+
+/// `dst[m×n] = scale · lhs[m×k] · rhs[k×n]` (plus `dst`'s old values when `accumulate`), on one
+/// thread. `dst` and `lhs` are row-major, given as (pointer, row stride); `rhs` as (pointer,
+/// column stride, row stride), so a transposed view is `(ptr, row stride of the original, 1)`.
 ///
 /// # Safety
 /// Every element the shapes and strides address must lie in its buffer, and `dst` must not
 /// overlap `lhs` or `rhs`.
-unsafe fn matmul(
+pub(crate) unsafe fn matmul(
+    shape: (usize, usize, usize),
+    dst: (*mut f32, usize),
+    acc_scale: (bool, f32),
+    (lhs, lhs_rs): (*const f32, usize),
+    rhs: (*const f32, usize, usize),
+) {
+    matmul_t(shape, dst, acc_scale, (lhs, 1, lhs_rs), rhs)
+}
+
+/// [`matmul`] with `lhs` strided too, as (pointer, column stride, row stride).
+///
+/// # Safety
+/// As [`matmul`].
+pub(crate) unsafe fn matmul_t(
     (m, n, k): (usize, usize, usize),
     (dst, dst_rs): (*mut f32, usize),
-    accumulate: bool,
-    (lhs, lhs_rs): (*const f32, usize),
+    (accumulate, scale): (bool, f32),
+    (lhs, lhs_cs, lhs_rs): (*const f32, usize, usize),
     (rhs, rhs_cs, rhs_rs): (*const f32, usize, usize),
 ) {
     gemm(
@@ -131,13 +211,13 @@ unsafe fn matmul(
         dst_rs as isize,
         accumulate,
         lhs,
-        1,
+        lhs_cs as isize,
         lhs_rs as isize,
         rhs,
         rhs_cs as isize,
         rhs_rs as isize,
         if accumulate { 1.0 } else { 0.0 },
-        1.0,
+        scale,
         false,
         false,
         false,
@@ -149,7 +229,29 @@ unsafe fn matmul(
 /// would pin the additions to one order and keep them scalar).
 const LANES: usize = 16;
 
-fn softmax_in_place(row: &mut [f32]) {
+/// Runs `f` inside a function compiled for AVX2 + FMA when this CPU has them, so the loops
+/// inlined into `f` vectorise 8 lanes wide (the crate itself targets baseline x86-64: SSE2, 4
+/// lanes). `gemm` dispatches on its own.
+#[inline(always)]
+pub(crate) fn vectorised<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU has the features the function is compiled for.
+            return unsafe { avx2(f) };
+        }
+    }
+    f()
+}
+
+/// Softmax of one row in place; returns the row's max and the sum of `exp(x − max)`.
+#[inline(always)]
+pub(crate) fn softmax_in_place(row: &mut [f32]) -> (f32, f32) {
     let mut maxes = [f32::NEG_INFINITY; LANES];
     let mut chunks = row.chunks_exact(LANES);
     for c in &mut chunks {
@@ -175,10 +277,12 @@ fn softmax_in_place(row: &mut [f32]) {
         *v = exp(*v - max);
         sum += *v;
     }
-    let inv = 1.0 / (sum + sums.iter().sum::<f32>());
+    let total = sum + sums.iter().sum::<f32>();
+    let inv = 1.0 / total;
     for v in row.iter_mut() {
         *v *= inv;
     }
+    (max, total)
 }
 
 /// `eˣ` for x ≤ 0 (softmax after subtracting the row max) in straight-line f32 arithmetic the
@@ -199,7 +303,7 @@ pub fn exp(x: f32) -> f32 {
     p = p * r + 1.666_666_5e-1;
     p = p * r + 0.5;
     let e = p * r * r + r + 1.0;
-    let bits = ((n as i32 + 127) as u32) << 23;
+    let bits = ((n as i32).wrapping_add(127) as u32) << 23;
     let two_n = f32::from_bits(bits);
     if x <= -87.0 {
         0.0

@@ -6,9 +6,11 @@
 //! `transformer_encoder.layers.3.linear2.bias`, `genept_encoder.proj_layer.weight`, …), so
 //! checkpoints move between the two frameworks name for name (`checkpoint.rs`).
 
+pub mod attention;
 pub mod checkpoint;
 pub mod config;
 pub mod decoder;
+pub mod dropout;
 pub mod encoders;
 pub mod error;
 pub mod gelu;

@@ -272,7 +272,7 @@ impl<B: Backend> TextEmbedder<B> {
         let encoded = self.encode(texts)?;
         let lengths: Vec<usize> = encoded.iter().map(Vec::len).collect();
         let batches = length_batches(&lengths, batch);
-        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let workers = crate::host_attention::host_threads();
         let next = AtomicUsize::new(0);
         // Per worker: (text index, vector) for the batches it took.
         type Part = Vec<(usize, Vec<f32>)>;

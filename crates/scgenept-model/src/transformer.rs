@@ -7,14 +7,13 @@
 //! are one matmul.
 
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::module::attention;
-use burn::tensor::ops::AttentionModuleOptions;
+use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::{activation, backend::Backend, Tensor};
 
+use crate::attention::self_attention;
 use crate::config::ModelConfig;
+use crate::dropout::Dropout;
 use crate::params::{join, NamedParams, ParamSlot, Visitor};
-use crate::softmax::softmax_last;
 
 /// Multi-head self-attention with PyTorch's packed input projection.
 #[derive(Module, Debug)]
@@ -32,34 +31,14 @@ impl<B: Backend> SelfAttention<B> {
         Self {
             in_proj: LinearConfig::new(cfg.d_model, 3 * cfg.d_model).init(device),
             out_proj: LinearConfig::new(cfg.d_model, cfg.d_model).init(device),
-            attn_dropout: DropoutConfig::new(cfg.dropout).init(),
+            attn_dropout: Dropout::new(cfg.dropout),
             nhead: cfg.nhead,
         }
     }
 
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let [b, l, d] = x.dims();
-        let (h, dh) = (self.nhead, d / self.nhead);
-        let qkv = self.in_proj.forward(x).reshape([b, l, 3, h, dh]);
-        let mut parts = qkv.chunk(3, 2).into_iter().map(|t| {
-            t.reshape([b, l, h, dh]).swap_dims(1, 2) // [b, h, l, dh]
-        });
-        let (q, k, v) = (
-            parts.next().expect("q"),
-            parts.next().expect("k"),
-            parts.next().expect("v"),
-        );
-        let ctx = if B::ad_enabled(&q.device()) {
-            // Training: burn's fused kernel has neither dropout nor a backward of its own (autodiff
-            // decomposes it), so materialise the scores and use the fused-backward softmax.
-            let scale = (dh as f64).powf(-0.5);
-            let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale);
-            let probs = self.attn_dropout.forward(softmax_last(scores));
-            probs.matmul(v)
-        } else {
-            attention(q, k, v, None, None, AttentionModuleOptions::default())
-        };
-        let ctx = ctx.swap_dims(1, 2).reshape([b, l, d]);
+        let qkv = self.in_proj.forward(x);
+        let ctx = self_attention(qkv, self.nhead, self.attn_dropout.prob);
         self.out_proj.forward(ctx)
     }
 }
@@ -99,7 +78,7 @@ impl<B: Backend> EncoderLayer<B> {
                 .with_epsilon(cfg.layer_norm_eps)
                 .init(device)
         };
-        let drop = || DropoutConfig::new(cfg.dropout).init();
+        let drop = || Dropout::new(cfg.dropout);
         Self {
             self_attn: SelfAttention::new(cfg, device),
             linear1: LinearConfig::new(cfg.d_model, cfg.d_hid).init(device),
