@@ -79,9 +79,13 @@ fn main() -> ExitCode {
             "scgenept={level},scgenept_model={level},scgenept_train={level},scgenept_data={level}"
         ))
     });
+    // Colour only on a terminal, and never with NO_COLOR set (log files stay plain text).
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_ansi(colour)
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {

@@ -7,8 +7,9 @@ use anyhow::{bail, Result};
 use clap::Args;
 
 use scgenept_train::sweep::{collect, plan, RunState, SweepConfig, SweepRun};
+use scgenept_train::sweep_jobs::{default_jobs, train_in_processes};
 use scgenept_train::trainer::TrainJob;
-use scgenept_train::Device;
+use scgenept_train::{Device, DeviceKind};
 
 #[derive(Args)]
 pub struct SweepArgs {
@@ -28,9 +29,43 @@ pub struct SweepArgs {
     /// Build the table from the runs that have finished; train nothing.
     #[arg(long)]
     collect: bool,
+    /// Runs trained side by side, each as its own `scgenept train` process logging to
+    /// `<run dir>/train.log` (default: one per CPU core on the CPU, 1 on a GPU). 1 trains in
+    /// this process, with its progress on the terminal.
+    #[arg(long)]
+    jobs: Option<usize>,
     /// Retrain runs that already finished (also those made with a different config).
     #[arg(long, conflicts_with_all = ["collect", "emit_jobs"])]
     overwrite: bool,
+}
+
+/// Trains the runs one after the other in this process; returns the failures.
+fn train_here(todo: &[&SweepRun], a: &SweepArgs) -> Vec<String> {
+    let mut failed = Vec::new();
+    for (i, r) in todo.iter().enumerate() {
+        let how = match r.state {
+            RunState::Interrupted if !a.overwrite => "resuming",
+            _ => "training",
+        };
+        tracing::info!(
+            "[{}/{}] {how} {} seed {} → {}",
+            i + 1,
+            todo.len(),
+            r.label,
+            r.seed,
+            r.dir().display()
+        );
+        let job = TrainJob {
+            config: r.config.clone(),
+            overwrite: a.overwrite,
+            resume: !a.overwrite,
+        };
+        if let Err(e) = a.device.dispatch(job) {
+            tracing::error!("{} seed {}: {e:#}", r.label, r.seed);
+            failed.push(format!("{} seed {}: {e:#}", r.label, r.seed));
+        }
+    }
+    failed
 }
 
 pub fn run(a: SweepArgs) -> Result<()> {
@@ -89,28 +124,24 @@ pub fn run(a: SweepArgs) -> Result<()> {
             runs.len() - todo.len(),
             todo.len()
         );
-        for (i, r) in todo.iter().enumerate() {
-            let how = match r.state {
-                RunState::Interrupted if !a.overwrite => "resuming",
-                _ => "training",
-            };
-            tracing::info!(
-                "[{}/{}] {how} {} seed {} → {}",
-                i + 1,
-                todo.len(),
-                r.label,
-                r.seed,
-                r.dir().display()
-            );
-            let job = TrainJob {
-                config: r.config.clone(),
-                overwrite: a.overwrite,
-                resume: !a.overwrite,
-            };
-            if let Err(e) = a.device.dispatch(job) {
-                tracing::error!("{} seed {}: {e:#}", r.label, r.seed);
-                failed.push(format!("{} seed {}: {e:#}", r.label, r.seed));
+        let jobs = a
+            .jobs
+            .unwrap_or_else(|| default_jobs(a.device.kind == DeviceKind::Cpu, todo.len()));
+        if jobs > 1 && todo.len() > 1 {
+            // Data and knowledge tables made once here, not by every run at the same time.
+            for r in &todo {
+                scgenept_train::trainer::ensure_inputs(&r.config)?;
             }
+            let binary = std::env::current_exe()?;
+            let outcomes =
+                train_in_processes(&todo, &binary, &a.device.to_string(), jobs, a.overwrite)?;
+            failed.extend(
+                outcomes
+                    .into_iter()
+                    .filter_map(|o| o.error.map(|e| format!("{} seed {}: {e}", o.label, o.seed))),
+            );
+        } else {
+            failed.extend(train_here(&todo, &a));
         }
     }
     // Re-read the states: the runs above have finished (or not).

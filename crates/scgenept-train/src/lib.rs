@@ -14,7 +14,9 @@ pub mod plots;
 pub mod resume;
 pub mod run_outputs;
 pub mod sweep;
+pub mod sweep_jobs;
 pub mod sweep_table;
+pub mod sweep_verdict;
 pub mod train_config;
 pub mod trainer;
 

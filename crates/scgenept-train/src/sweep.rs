@@ -116,21 +116,30 @@ impl SweepRun {
         self.config.run_dir()
     }
 
-    /// A self-contained shell command that trains this run (absolute config path, all overrides).
-    pub fn command(&self, binary: &str, device: &str) -> String {
+    /// The arguments of a self-contained `scgenept` call that trains this run (absolute config
+    /// path, all overrides, `--resume`).
+    pub fn args(&self, device: &str) -> Vec<String> {
         let abs = std::path::absolute(&self.config_path).unwrap_or(self.config_path.clone());
         let mut parts = vec![
-            shell_quote(binary),
-            "train".into(),
+            "train".to_string(),
             "--config".into(),
-            shell_quote(&abs.display().to_string()),
+            abs.display().to_string(),
         ];
         for o in &self.overrides {
             parts.push("--set".into());
-            parts.push(shell_quote(o));
+            parts.push(o.clone());
         }
-        parts.extend(["--device".into(), shell_quote(device), "--resume".into()]);
-        parts.join(" ")
+        parts.extend(["--device".into(), device.to_string(), "--resume".into()]);
+        parts
+    }
+
+    /// [`SweepRun::args`] as one shell command line.
+    pub fn command(&self, binary: &str, device: &str) -> String {
+        std::iter::once(binary.to_string())
+            .chain(self.args(device))
+            .map(|p| shell_quote(&p))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
@@ -308,6 +317,35 @@ pub fn read_finished(run: &SweepRun) -> Result<FinishedRun> {
     })
 }
 
+/// Each row label's arm: without knowledge, with the random control, or with real knowledge.
+fn arms_of(runs: &[SweepRun]) -> Vec<(String, crate::sweep_verdict::Arm)> {
+    use crate::sweep_verdict::Arm;
+    let mut arms: Vec<(String, Arm)> = Vec::new();
+    for r in runs {
+        if arms.iter().any(|(l, _)| l == &r.label) {
+            continue;
+        }
+        let sources: Vec<String> = scgenept_model::preset(&r.config.model.model_type, 1)
+            .map(|p| {
+                p.config
+                    .language_sources
+                    .into_iter()
+                    .map(|s| s.name)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let arm = if sources.is_empty() {
+            Arm::NoKnowledge
+        } else if sources.iter().all(|s| s == "random") {
+            Arm::RandomKnowledge
+        } else {
+            Arm::Knowledge(sources.into_iter().filter(|s| s != "random").collect())
+        };
+        arms.push((r.label.clone(), arm));
+    }
+    arms
+}
+
 /// What `collect` wrote.
 #[derive(Debug)]
 pub struct SweepReport {
@@ -361,6 +399,9 @@ pub fn collect(sweep: &SweepConfig, runs: &[SweepRun]) -> Result<SweepReport> {
         labels.len(),
         sweep.seeds
     );
+    let arms = arms_of(runs);
+    let comparisons = crate::sweep_verdict::compare(&finished, &arms, &sweep.headline);
+    let verdict = crate::sweep_verdict::markdown(&comparisons, &arms, &sweep.headline);
     let md = markdown(
         &format!("Sweep {}", sweep.name),
         &rows,
@@ -368,6 +409,7 @@ pub fn collect(sweep: &SweepConfig, runs: &[SweepRun]) -> Result<SweepReport> {
         &sweep.headline,
         sweep.seeds.len(),
         &note,
+        &verdict,
     );
     let out = sweep.out_dir();
     std::fs::create_dir_all(&out).with_context(|| format!("{}: cannot create", out.display()))?;

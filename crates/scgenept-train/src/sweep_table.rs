@@ -208,8 +208,9 @@ fn stat(row: &MethodRow, subgroup: &str, metric: &str) -> Option<SeedStat> {
         .and_then(|v| SeedStat::of(v))
 }
 
-/// The Markdown report: the overall table (Table 3 shape) and the headline metric per subgroup
-/// (Table 5 shape).
+/// The Markdown report: `verdict` (the knowledge comparison, if any), then one table per test
+/// subgroup (all conditions first, then the paper's subgroups) with the `metrics` columns, then
+/// the headline metric by subgroup (the paper's Table 5 shape).
 pub fn markdown(
     title: &str,
     rows: &[MethodRow],
@@ -217,23 +218,50 @@ pub fn markdown(
     headline: &str,
     n_seeds: usize,
     note: &str,
+    verdict: &str,
 ) -> String {
+    use crate::sweep_verdict::direction;
     let mut s = format!(
         "# {title}\n\nMean over seeds ± half-width of the 95% t-interval (t(0.975, n−1)·sd/√n); \
-         `(n=k)` marks cells with fewer than {n_seeds} seeds. {note}\n\n## Test set, all conditions\n\n"
+         `(n=k)` marks cells with fewer than {n_seeds} seeds. ↑ higher is better, ↓ lower is \
+         better. {note}\n\n"
     );
-    s.push_str(&format!("| method | {} |\n", metrics.join(" | ")));
-    s.push_str(&format!("|---|{}\n", "---|".repeat(metrics.len())));
-    for r in rows {
-        let cells: Vec<String> = metrics
-            .iter()
-            .map(|m| cell(stat(r, "all", m), n_seeds))
-            .collect();
-        s.push_str(&format!("| {} | {} |\n", r.name, cells.join(" | ")));
+    if !verdict.is_empty() {
+        s.push_str(verdict);
+        s.push('\n');
     }
+    let header: Vec<String> = metrics
+        .iter()
+        .map(|m| format!("{m} {}", direction(m)))
+        .collect();
     let groups = subgroups_present(rows);
+    for g in &groups {
+        let title = match g.as_str() {
+            "all" => "Test set, all conditions".to_string(),
+            g => format!("Test subgroup {g}"),
+        };
+        s.push_str(&format!(
+            "## {title}\n\n| method | {} |\n",
+            header.join(" | ")
+        ));
+        s.push_str(&format!("|---|{}\n", "---|".repeat(metrics.len())));
+        for r in rows {
+            if g != "all" && !r.values.keys().any(|(sg, _)| sg == g) {
+                continue;
+            }
+            let cells: Vec<String> = metrics
+                .iter()
+                .map(|m| cell(stat(r, g, m), n_seeds))
+                .collect();
+            s.push_str(&format!("| {} | {} |\n", r.name, cells.join(" | ")));
+        }
+        s.push('\n');
+    }
     if groups.len() > 1 {
-        s.push_str(&format!("\n## {headline} by test subgroup\n\n"));
+        s.push_str(&format!(
+            "## {headline} {} by test subgroup\n\n",
+            direction(headline)
+        ));
         s.push_str(&format!("| method | {} |\n", groups.join(" | ")));
         s.push_str(&format!("|---|{}\n", "---|".repeat(groups.len())));
         for r in rows {
@@ -419,6 +447,7 @@ mod tests {
             &["pearson_delta_de".into()],
             "pearson_delta_de",
             2,
+            "",
             "",
         );
         assert!(md.contains("| a | 0.6500 ± 0.6353 |"), "{md}");

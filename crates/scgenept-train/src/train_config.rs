@@ -52,6 +52,10 @@ pub struct ModelSection {
     /// Knowledge tables by source name (e.g. `genept = "knowledge/ncbi_uniprot.safetensors"`).
     #[serde(default)]
     pub knowledge: std::collections::BTreeMap<String, PathBuf>,
+    /// Build a knowledge table that is absent from the shipped gene text for the dataset's genes
+    /// (all-MiniLM-L6-v2, downloaded on first use) and save it at its path (demos, first runs).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub build_missing_knowledge: bool,
     /// Width of the knowledge tables when none is given (random sources).
     #[serde(default = "default_d_llm")]
     pub d_llm: usize,

@@ -47,8 +47,10 @@ pub struct Prepared {
     pub tables: Vec<(String, KnowledgeTable)>,
 }
 
-/// Reads the data and builds split, pairs, vocabulary mapping and model config.
-pub fn prepare(cfg: &TrainConfig) -> Result<Prepared> {
+/// Makes the inputs a config asks to be made when absent: the synthetic dataset
+/// (`data.synth_preset_if_missing`) and knowledge tables (`model.build_missing_knowledge`).
+/// A sweep calls this once per config before its runs start side by side.
+pub fn ensure_inputs(cfg: &TrainConfig) -> Result<()> {
     if !cfg.data.path.exists() {
         if let Some(preset) = &cfg.data.synth_preset_if_missing {
             tracing::info!(
@@ -59,6 +61,24 @@ pub fn prepare(cfg: &TrainConfig) -> Result<Prepared> {
             scgenept_data::synth::write_synthetic(&sc, 0, &cfg.data.path)?;
         }
     }
+    let missing: Vec<_> = cfg
+        .model
+        .knowledge
+        .iter()
+        .filter(|(_, path)| cfg.model.build_missing_knowledge && !path.exists())
+        .collect();
+    if !missing.is_empty() {
+        let data = PerturbData::load(&cfg.data.path, &cfg.data.columns)?;
+        for (source, path) in missing {
+            build_missing_table(source, path, &data.gene_names)?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads the data and builds split, pairs, vocabulary mapping and model config.
+pub fn prepare(cfg: &TrainConfig) -> Result<Prepared> {
+    ensure_inputs(cfg)?;
     let data = PerturbData::load(&cfg.data.path, &cfg.data.columns)?;
     let split = match &cfg.data.split {
         Some(p) => load_split(p, &data.conditions)?,
@@ -164,6 +184,36 @@ pub fn prepare(cfg: &TrainConfig) -> Result<Prepared> {
         knowledge,
         tables,
     })
+}
+
+/// `model.build_missing_knowledge`: embeds the shipped text of `source` for the dataset's genes
+/// and saves the table at `path`.
+fn build_missing_table(source: &str, path: &std::path::Path, genes: &[String]) -> Result<()> {
+    let Some((text_source, mode)) = crate::knowledge::text_source_of(source) else {
+        bail!(
+            "knowledge.{source}: {} is absent and '{source}' has no gene text to build it from; \
+             give an existing table",
+            path.display()
+        );
+    };
+    tracing::info!(
+        "{} is absent: embedding the shipped {text_source} text of {} genes with all-MiniLM-L6-v2",
+        path.display(),
+        genes.len()
+    );
+    let text = scgenept_data::GeneText::embedded();
+    let (table, r) =
+        crate::knowledge::embed_source(&text, text_source, mode, genes, None, None, 32)?;
+    table.save(path)?;
+    tracing::info!(
+        "wrote {}: {}/{} genes with {text_source} text, {} texts embedded in {:.1} s",
+        path.display(),
+        r.with_text,
+        r.asked,
+        r.texts - r.texts_from_cache,
+        r.seconds
+    );
+    Ok(())
 }
 
 /// One batch as tensors.
@@ -499,16 +549,26 @@ impl WithBackend for TrainJob {
             TestModel::Best => best_model.valid(),
             TestModel::Last => model.valid(),
         };
+        let tp = Instant::now();
         let preds = predict_test(&tested, &p, t.eval_batch_size, &device);
+        tracing::debug!("test predictions: {:.1} s", tp.elapsed().as_secs_f64());
+        let tp = Instant::now();
         write_predictions(&dir.join("predictions.h5ad"), &p, &preds)?;
+        tracing::debug!("predictions.h5ad: {:.1} s", tp.elapsed().as_secs_f64());
+        let tp = Instant::now();
         // Figures are a convenience: a failure to draw one must not lose a finished run.
         if let Err(e) = write_run_plots(&dir, &p, &preds, &format!("{} seed {}", cfg.name, t.seed))
         {
             tracing::warn!("plots not written: {e:#}");
         }
+        tracing::debug!("plots: {:.1} s", tp.elapsed().as_secs_f64());
+        let tp = Instant::now();
         let report = score_predictions(&p.data, &p.split, &preds);
+        tracing::debug!("metrics: {:.1} s", tp.elapsed().as_secs_f64());
+        let tp = Instant::now();
         let baselines =
             evaluate_baselines(&p.data, &p.split, t.seed, p.tables.first().map(|(_, t)| t));
+        tracing::debug!("baselines: {:.1} s", tp.elapsed().as_secs_f64());
         let mut all = BTreeMap::new();
         all.insert("model".to_string(), report.summary.clone());
         for (k, r) in &baselines {

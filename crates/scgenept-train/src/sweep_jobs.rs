@@ -1,0 +1,166 @@
+//! Training a sweep's runs as child processes, several at a time: each run is the same
+//! self-contained `scgenept train … --resume` command that `--emit-jobs` prints, its output in
+//! `<run dir>/train.log`. On the CPU one run keeps one core busy (burn-flex runs without threads,
+//! for reproducibility), so runs side by side use the machine; each run stays bitwise what it
+//! would be alone, because every run is its own process with its own seeded backend.
+
+use std::collections::VecDeque;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use crate::sweep::SweepRun;
+
+/// The log file of a run trained as a child process.
+pub fn log_path(run: &SweepRun) -> PathBuf {
+    run.dir().join("train.log")
+}
+
+/// How a child run ended.
+#[derive(Debug)]
+pub struct JobOutcome {
+    pub label: String,
+    pub seed: u64,
+    pub seconds: f64,
+    /// `None` on success; else the log's last line.
+    pub error: Option<String>,
+}
+
+struct Running<'a> {
+    run: &'a SweepRun,
+    child: Child,
+    started: Instant,
+}
+
+fn spawn<'a>(
+    run: &'a SweepRun,
+    binary: &Path,
+    device: &str,
+    overwrite: bool,
+    threads: usize,
+) -> Result<Running<'a>> {
+    let dir = run.dir();
+    std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+    let log = log_path(run);
+    let file =
+        std::fs::File::create(&log).with_context(|| format!("{}: cannot create", log.display()))?;
+    let mut args = run.args(device);
+    if overwrite {
+        // A fresh start, not a continuation of the run being replaced.
+        args.retain(|a| a != "--resume");
+        args.push("--overwrite".into());
+    }
+    let mut cmd = Command::new(binary);
+    cmd.args(args);
+    let child = cmd
+        .env("NO_COLOR", "1")
+        .env("SCGENEPT_THREADS", threads.to_string())
+        .stdin(Stdio::null())
+        .stdout(file.try_clone()?)
+        .stderr(file)
+        .spawn()
+        .with_context(|| format!("{}: cannot start", binary.display()))?;
+    Ok(Running {
+        run,
+        child,
+        started: Instant::now(),
+    })
+}
+
+/// The last non-empty line of a log (the one-line error of a failed run).
+fn last_line(path: &Path) -> String {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .map(String::from)
+        })
+        .unwrap_or_else(|| "no output".into())
+}
+
+/// Trains `runs` with `binary` (`scgenept`), at most `jobs` at a time, and reports each as it ends.
+pub fn train_in_processes(
+    runs: &[&SweepRun],
+    binary: &Path,
+    device: &str,
+    jobs: usize,
+    overwrite: bool,
+) -> Result<Vec<JobOutcome>> {
+    let bar = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new(runs.len() as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "runs {bar:30} {pos}/{len} elapsed {elapsed} eta {eta} {msg}",
+        )
+        .expect("valid template"),
+    );
+    // Each run's host kernels get their share of the cores.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = (cores / jobs.max(1)).max(1);
+    let mut queue: VecDeque<&SweepRun> = runs.iter().copied().collect();
+    let mut running: Vec<Running> = Vec::new();
+    let mut done = Vec::new();
+    while !queue.is_empty() || !running.is_empty() {
+        while running.len() < jobs.max(1) {
+            let Some(run) = queue.pop_front() else { break };
+            bar.suspend(|| {
+                tracing::info!(
+                    "started {} seed {} (log: {})",
+                    run.label,
+                    run.seed,
+                    log_path(run).display()
+                )
+            });
+            running.push(spawn(run, binary, device, overwrite, threads)?);
+        }
+        bar.set_message(format!("{} running", running.len()));
+        let mut i = 0;
+        while i < running.len() {
+            let Some(status) = running[i].child.try_wait()? else {
+                i += 1;
+                continue;
+            };
+            let r = running.swap_remove(i);
+            let seconds = r.started.elapsed().as_secs_f64();
+            let error = (!status.success()).then(|| last_line(&log_path(r.run)));
+            bar.suspend(|| match &error {
+                None => tracing::info!(
+                    "finished {} seed {} in {seconds:.0} s",
+                    r.run.label,
+                    r.run.seed
+                ),
+                Some(e) => tracing::error!("{} seed {} failed: {e}", r.run.label, r.run.seed),
+            });
+            bar.inc(1);
+            done.push(JobOutcome {
+                label: r.run.label.clone(),
+                seed: r.run.seed,
+                seconds,
+                error,
+            });
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bar.finish_and_clear();
+    Ok(done)
+}
+
+/// Runs side by side on this machine by default: one per core for the CPU (each run uses one),
+/// one for a GPU (runs would share its memory).
+pub fn default_jobs(device_is_cpu: bool, n_runs: usize) -> usize {
+    if !device_is_cpu {
+        return 1;
+    }
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(n_runs)
+        .max(1)
+}
