@@ -1,0 +1,13 @@
+//! The `scgenept` binary's end-to-end tests, one test binary: every test binary is linked on its
+//! own, so one per crate keeps the build short (ARCHITECTURE.md, code map: `tests/`).
+
+#[path = "cli.rs"]
+mod cli;
+#[path = "cli_data.rs"]
+mod cli_data;
+#[path = "cli_sweep.rs"]
+mod cli_sweep;
+#[path = "cli_train.rs"]
+mod cli_train;
+#[path = "readme.rs"]
+mod readme;
