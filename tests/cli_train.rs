@@ -116,6 +116,60 @@ fn killed_and_resumed_equals_uninterrupted() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("--overwrite"));
 }
 
+/// The divergence guard: a step whose loss or gradient norm is not finite stops the run with one
+/// line naming epoch and batch, before the optimiser steps, and the last epoch's checkpoint stays
+/// (a later `--resume` with a sane learning rate continues from it). The NaN is injected with a
+/// learning rate of 1e30: the first update makes every weight astronomically large.
+#[test]
+fn a_diverging_run_stops_in_one_line_and_keeps_the_last_good_checkpoint() {
+    let dir = tempdir("diverge");
+    let cfg = config(&dir, "nan");
+    let run = dir.join("runs/nan/seed_42");
+    let o = train(&cfg, &["--set", "train.epochs=1"]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let good = std::fs::read(run.join("checkpoints/resume/state.json")).unwrap();
+    std::fs::remove_file(run.join("metrics.json")).unwrap();
+
+    let o = train(
+        &cfg,
+        &[
+            "--set",
+            "train.epochs=2",
+            "--set",
+            "train.lr=1e30",
+            "--resume",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(
+        errors[0].contains("training diverged at epoch 2/2, batch ")
+            && errors[0].contains("lower train.lr")
+            && errors[0].contains("the checkpoints of epoch 1"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(run.join("checkpoints/resume/state.json")).unwrap(),
+        good,
+        "the epoch-1 checkpoint is untouched"
+    );
+    assert!(!run.join("metrics.json").exists());
+
+    // From scratch, the guard fires in epoch 1 and says nothing was saved.
+    let o = train(&cfg, &["--set", "train.lr=1e30", "--overwrite"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("at epoch 1/4, batch ") && err.contains("no epoch"),
+        "{err}"
+    );
+}
+
 #[test]
 fn export_then_predict_known_and_unseen_perturbations() {
     let dir = tempdir("predict");

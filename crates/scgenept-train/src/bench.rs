@@ -80,6 +80,9 @@ pub struct StepBenchResult {
     pub ms_per_step_min: f64,
     /// Peak resident memory of the process (CPU backends; includes everything the process holds).
     pub peak_rss_mib: Option<f64>,
+    /// Resident memory once the model and the batch exist, before the first step: the peak
+    /// minus this is what the steps themselves needed.
+    pub rss_before_steps_mib: Option<f64>,
 }
 
 impl std::fmt::Display for StepBenchResult {
@@ -98,14 +101,27 @@ impl std::fmt::Display for StepBenchResult {
             self.peak_rss_mib
                 .map(|m| format!("{m:.0} MiB"))
                 .unwrap_or_else(|| "n/a".into())
-        )
+        )?;
+        if let (Some(peak), Some(before)) = (self.peak_rss_mib, self.rss_before_steps_mib) {
+            write!(f, " ({:.0} MiB above the model and batch)", peak - before)?;
+        }
+        Ok(())
     }
 }
 
 /// Peak resident set size of this process, from `/proc/self/status` (Linux).
 pub fn peak_rss_mib() -> Option<f64> {
+    proc_status_mib("VmHWM:")
+}
+
+/// Current resident set size of this process (Linux).
+pub fn rss_mib() -> Option<f64> {
+    proc_status_mib("VmRSS:")
+}
+
+fn proc_status_mib(key: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
 }
@@ -141,6 +157,8 @@ impl WithBackend for StepBench {
         let model = ScGenePT::<B>::new(&self.model, &device)?;
         let parameters = burn::module::Module::num_params(&model);
         let x = StepInputs::<B>::random(&self, &device);
+        B::sync(&device)?;
+        let rss_before_steps_mib = rss_mib();
         let mut times = Vec::with_capacity(self.steps);
         for i in 0..self.warmup + self.steps {
             let t0 = Instant::now();
@@ -166,6 +184,7 @@ impl WithBackend for StepBench {
             ms_per_step_mean: mean,
             ms_per_step_min: min,
             peak_rss_mib: peak_rss_mib(),
+            rss_before_steps_mib,
         })
     }
 }

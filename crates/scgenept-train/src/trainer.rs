@@ -493,7 +493,8 @@ impl WithBackend for TrainJob {
                 B::seed(&device, step_seed(t.seed, epoch, i));
                 let tb = Instant::now();
                 let (loss, mut grads) = batch_grads(&model, &b, micro, &p.mapping, &device);
-                clip_global_norm::<B, ScGenePT<B>>(&model, &mut grads, t.clip_grad_norm);
+                let norm = clip_global_norm::<B, ScGenePT<B>>(&model, &mut grads, t.clip_grad_norm);
+                check_finite(loss, norm, (epoch, t.epochs), (i + 1, n_batches), lr, &dir)?;
                 model = optim.step(lr, model, grads);
                 losses.push(loss);
                 bar.set_message(format!("lr {lr:.2e} loss {loss:.5}"));
@@ -605,6 +606,35 @@ impl WithBackend for TrainJob {
             seconds: t0.elapsed().as_secs_f64(),
         })
     }
+}
+
+/// The divergence guard: a non-finite loss or gradient norm stops the run before the optimiser
+/// steps, so the epoch checkpoints on disk (the last finished epoch's) stay good.
+fn check_finite(
+    loss: f64,
+    grad_norm: f64,
+    (epoch, epochs): (usize, usize),
+    (batch, batches): (usize, usize),
+    lr: f64,
+    dir: &std::path::Path,
+) -> Result<()> {
+    if loss.is_finite() && grad_norm.is_finite() {
+        return Ok(());
+    }
+    let kept = if epoch > 1 {
+        format!(
+            "the checkpoints of epoch {} in {} are kept",
+            epoch - 1,
+            dir.join("checkpoints").display()
+        )
+    } else {
+        "no epoch had finished, so no checkpoint was written".to_string()
+    };
+    bail!(
+        "training diverged at epoch {epoch}/{epochs}, batch {batch}/{batches}: loss {loss}, \
+         gradient norm {grad_norm} (lr {lr:.2e}); lower train.lr, or train in f32 if you use \
+         another precision; {kept}"
+    )
 }
 
 /// A progress bar for one epoch when stderr is a terminal; hidden otherwise (log lines instead).
