@@ -5,9 +5,12 @@
 mod cli;
 #[path = "cli_data.rs"]
 mod cli_data;
+#[path = "cli_edges.rs"]
+mod cli_edges;
 #[path = "cli_sweep.rs"]
 mod cli_sweep;
 #[path = "cli_train.rs"]
 mod cli_train;
+mod common;
 #[path = "readme.rs"]
 mod readme;

@@ -137,6 +137,8 @@ fn a_diverging_run_stops_in_one_line_and_keeps_the_last_good_checkpoint() {
             "train.epochs=2",
             "--set",
             "train.lr=1e30",
+            "--allow-changed",
+            "train.lr",
             "--resume",
         ],
     )

@@ -141,6 +141,7 @@ fn a_tiny_run_writes_its_outputs_and_refuses_to_overwrite() {
             config: cfg.clone(),
             overwrite: false,
             resume: false,
+            allow_changed: Vec::new(),
         })
         .unwrap();
     let run = out.run_dir.clone();
@@ -184,6 +185,7 @@ fn a_tiny_run_writes_its_outputs_and_refuses_to_overwrite() {
             config: cfg,
             overwrite: false,
             resume: false,
+            allow_changed: Vec::new(),
         })
         .unwrap_err()
         .to_string();

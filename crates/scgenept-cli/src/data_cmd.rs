@@ -7,6 +7,7 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 
+use scgenept_data::h5ad::{column_strings, H5ad};
 use scgenept_data::split_file::save_split_json;
 use scgenept_data::synth::{write_synthetic, SynthConfig, PRESETS};
 use scgenept_data::{GearsSplit, ObsColumns, PerturbData, SimulationSplitConfig};
@@ -101,6 +102,13 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             if !(0.0..=1.0).contains(&train_gene_set_size) {
                 bail!("--train-gene-set-size must be within 0..1 (GEARS default 0.75)");
             }
+            if out.extension().is_none_or(|e| e != "json") {
+                bail!(
+                    "{}: a split is written as JSON; name the file .json (GEARS' .pkl splits \
+                     are read, not written)",
+                    out.display()
+                );
+            }
             let d = PerturbData::load(&data, &columns.obs_columns())?;
             let split = GearsSplit::simulation(
                 &d.conditions,
@@ -154,8 +162,68 @@ fn synth(
     Ok(())
 }
 
+/// Our own outputs (`predictions.h5ad`, `predict --out *.h5ad`): marked in `uns`, or (files
+/// written before the marker) an obs with nothing but `condition` and `subgroup`.
+fn output_kind(f: &H5ad) -> Option<String> {
+    use scgenept_data::h5ad_write::OUTPUT_KIND_KEY;
+    f.uns_string(OUTPUT_KIND_KEY).or_else(|| {
+        let cols = f.columns("obs").ok()?;
+        let ours = cols.iter().any(|c| c == "condition")
+            && cols.iter().all(|c| c == "condition" || c == "subgroup");
+        ours.then(|| "predictions".to_string())
+    })
+}
+
+/// What a prediction file holds. Negative values are legitimate there (a predicted mean can dip
+/// below zero), so nothing is validated as counts.
+fn inspect_output(f: &H5ad, file: &Path, kind: &str) -> Result<()> {
+    let x = f.read_matrix("X")?;
+    let conditions = column_strings(f.column("obs", "condition")?, file, "obs/condition")?;
+    let mut distinct = conditions.clone();
+    distinct.sort();
+    distinct.dedup();
+    let mut row = vec![0f32; x.n_cols];
+    let (mut lo, mut hi, mut negative) = (f32::INFINITY, f32::NEG_INFINITY, 0usize);
+    for r in 0..x.n_rows {
+        x.row_into(r, &mut row);
+        for v in &row {
+            (lo, hi) = (lo.min(*v), hi.max(*v));
+            negative += usize::from(*v < 0.0);
+        }
+    }
+    println!("file        {}", file.display());
+    println!("kind        scgenept output: {kind}");
+    println!("rows        {}", x.n_rows);
+    println!("genes       {}", x.n_cols);
+    println!("conditions  {} ({})", distinct.len(), preview(&distinct));
+    if let Ok(c) = f.column("obs", "subgroup") {
+        let mut groups = column_strings(c, file, "obs/subgroup")?;
+        groups.sort();
+        groups.dedup();
+        println!("subgroups   {}", groups.join(", "));
+    }
+    if x.n_rows > 0 && x.n_cols > 0 {
+        println!("values      {lo:.4} … {hi:.4} ({negative} negative)");
+    }
+    Ok(())
+}
+
+fn preview(v: &[String]) -> String {
+    let shown: Vec<&str> = v.iter().take(6).map(String::as_str).collect();
+    if v.len() > shown.len() {
+        format!("{}, …", shown.join(", "))
+    } else {
+        shown.join(", ")
+    }
+}
+
 fn inspect(file: &Path, cols: &ObsColumns) -> Result<()> {
     let t = Instant::now();
+    if let Ok(f) = H5ad::open(file) {
+        if let Some(kind) = output_kind(&f) {
+            return inspect_output(&f, file, &kind);
+        }
+    }
     let d = PerturbData::load(file, cols)?;
     let by = d.cells_by_condition();
     let ctrl = d.control_index();

@@ -23,8 +23,9 @@ pub struct BaselinesArgs {
     split: Option<PathBuf>,
     #[arg(long, default_value_t = 1)]
     split_seed: u32,
-    /// Seed of the random-training-perturbation baseline.
-    #[arg(long, default_value_t = 0)]
+    /// Seed of the random-training-perturbation baseline (default: a training run's default
+    /// seed, so both report the same row).
+    #[arg(long, default_value_t = scgenept_train::train_config::DEFAULT_SEED)]
     seed: u64,
     /// A knowledge table (.safetensors from `scgenept knowledge build/import`): adds the ridge and
     /// kNN baselines over gene embeddings.
@@ -63,7 +64,7 @@ pub fn run(a: BaselinesArgs) -> Result<()> {
     };
     let reports = evaluate_baselines(&data, &split, a.seed, table.as_ref());
     let rows: Vec<(String, &_)> = reports.iter().map(|(k, r)| (k.to_string(), r)).collect();
-    crate::report::print_tables(&rows, &split);
+    crate::report::print_tables(&rows, &split, data.synthetic.is_some());
     if let Some(path) = a.json {
         let all: std::collections::BTreeMap<_, _> =
             reports.iter().map(|(k, r)| (*k, &r.summary)).collect();

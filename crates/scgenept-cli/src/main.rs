@@ -69,6 +69,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     panic_exit::install();
+    scgenept_train::interrupt::install();
     let level = match cli.verbose {
         0 => "info",
         1 => "debug",
@@ -103,9 +104,16 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
+        Err(e) => match e.downcast_ref::<scgenept_train::interrupt::Interrupted>() {
+            // Ctrl-C or SIGTERM: the conventional status 130, and how to continue.
+            Some(i) => {
+                eprintln!("{i}");
+                ExitCode::from(130)
+            }
+            None => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }

@@ -10,7 +10,8 @@ use clap::Args;
 use scgenept_data::h5ad::{column_strings, H5ad};
 use scgenept_data::perturb_data::gears_condition;
 use scgenept_data::PerturbData;
-use scgenept_train::plots::{learning_curve, PerturbationFigure};
+use scgenept_train::learning_curve::LearningCurve;
+use scgenept_train::plots::PerturbationFigure;
 use scgenept_train::run_outputs::file_safe;
 use scgenept_train::train_config::TrainConfig;
 
@@ -47,11 +48,10 @@ pub fn run(a: PlotArgs) -> Result<()> {
             .out
             .clone()
             .unwrap_or_else(|| a.run.join("plots/learning_curve.png"));
-        learning_curve(
-            &a.run.join("train_log.csv"),
-            &a.run.display().to_string(),
-            &out,
-        )?;
+        let (tested, synthetic) = tested_epoch(&a.run);
+        let tag = if synthetic { " — SYNTHETIC data" } else { "" };
+        let title = format!("{}{tag}", a.run.display());
+        LearningCurve::read(&a.run, tested, &title)?.draw(&out)?;
         println!("wrote {}", out.display());
         return Ok(());
     };
@@ -75,6 +75,28 @@ pub fn run(a: PlotArgs) -> Result<()> {
     fig.draw(&out)?;
     println!("wrote {} ({} DE genes)", out.display(), fig.genes.len());
     Ok(())
+}
+
+/// From a finished run's `run.json`: the epoch whose model was tested, and whether the data was
+/// synthetic. An unfinished run has neither.
+fn tested_epoch(run: &Path) -> (Option<usize>, bool) {
+    let manifest: Option<serde_json::Value> = std::fs::read_to_string(run.join("run.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    let Some(m) = manifest else {
+        return (None, false);
+    };
+    let n = |k: &str| m.get(k).and_then(|v| v.as_u64()).map(|v| v as usize);
+    let tested = n("tested_epoch").or_else(|| match m.get("tested").and_then(|v| v.as_str()) {
+        Some("last") => n("epochs_run"),
+        _ => n("best_epoch"),
+    });
+    (
+        tested,
+        m.get("synthetic")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false),
+    )
 }
 
 /// The dataset's spelling of a perturbation: `KLF1` → `KLF1+ctrl`; a pair in either order.

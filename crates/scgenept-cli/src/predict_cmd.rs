@@ -31,8 +31,8 @@ pub struct ExportArgs {
     /// Which checkpoint: best or last.
     #[arg(long, default_value = "best")]
     which: String,
-    /// Control cells to ship with the bundle.
-    #[arg(long, default_value_t = 300)]
+    /// Control cells to ship with the bundle (at least 1).
+    #[arg(long, default_value_t = 300, value_parser = at_least_one)]
     pool_size: usize,
 }
 
@@ -57,6 +57,17 @@ pub fn export(a: ExportArgs) -> Result<()> {
     Ok(())
 }
 
+/// A count of control cells: 0 would predict from nothing.
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => {
+            Err("must be at least 1 (a prediction averages over that many control cells)".into())
+        }
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("'{s}' is not a whole number")),
+    }
+}
+
 #[derive(Args)]
 pub struct PredictArgs {
     /// A bundle from `scgenept export`.
@@ -68,8 +79,8 @@ pub struct PredictArgs {
     /// Control cells to perturb (their ctrl cells are used); default: the bundle's pool.
     #[arg(long)]
     controls: Option<PathBuf>,
-    /// Controls drawn (with replacement) per perturbation.
-    #[arg(long, default_value_t = 300)]
+    /// Controls drawn (with replacement) per perturbation (at least 1).
+    #[arg(long, default_value_t = 300, value_parser = at_least_one)]
     pool_size: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -158,7 +169,7 @@ pub fn predict(a: PredictArgs) -> Result<()> {
                 columns: vec![("condition".into(), FrameColumn::Categorical(perts.clone()))],
             },
             var: Frame::genes(&meta.gene_ids, &meta.genes),
-            uns: vec![],
+            uns: vec![scgenept_data::h5ad_write::output_kind("predicted means")],
         }
         .write(&a.out)?;
     }
@@ -223,7 +234,7 @@ fn write_per_cell<B: burn::tensor::backend::Backend>(
             columns: vec![("condition".into(), FrameColumn::Categorical(labels))],
         },
         var: Frame::genes(&meta.gene_ids, &meta.genes),
-        uns: vec![],
+        uns: vec![scgenept_data::h5ad_write::output_kind("predicted cells")],
     }
     .write(&a.out)?;
     println!(

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::Args;
 
+use scgenept_train::interrupt::Interrupted;
 use scgenept_train::sweep::{collect, plan, RunState, SweepConfig, SweepRun};
 use scgenept_train::sweep_jobs::{default_jobs, train_in_processes};
 use scgenept_train::trainer::TrainJob;
@@ -39,8 +40,37 @@ pub struct SweepArgs {
     overwrite: bool,
 }
 
-/// Trains the runs one after the other in this process; returns the failures.
-fn train_here(todo: &[&SweepRun], a: &SweepArgs) -> Vec<String> {
+/// The command line that continues this sweep after an interrupt.
+fn resume_command(a: &SweepArgs) -> String {
+    use scgenept_train::interrupt::shell_quote;
+    let program = std::env::args().next().unwrap_or_else(|| "scgenept".into());
+    let mut words = vec![
+        shell_quote(&program),
+        "sweep".into(),
+        "--config".into(),
+        shell_quote(&a.config.to_string_lossy()),
+    ];
+    for s in &a.set {
+        words.extend(["--set".into(), shell_quote(s)]);
+    }
+    words.extend(["--device".into(), shell_quote(&a.device.to_string())]);
+    if let Some(j) = a.jobs {
+        words.extend(["--jobs".into(), j.to_string()]);
+    }
+    words.join(" ")
+}
+
+/// Adds the sweep's resume command to an interrupt (other errors pass through).
+fn with_resume(e: anyhow::Error, a: &SweepArgs) -> anyhow::Error {
+    match e.downcast::<Interrupted>() {
+        Ok(i) => i.with_resume(resume_command(a)).into(),
+        Err(e) => e,
+    }
+}
+
+/// Trains the runs one after the other in this process; returns the failures. An interrupt
+/// stops the sweep (the interrupted run resumes when the sweep is run again).
+fn train_here(todo: &[&SweepRun], a: &SweepArgs) -> Result<Vec<String>> {
     let mut failed = Vec::new();
     for (i, r) in todo.iter().enumerate() {
         let how = match r.state {
@@ -59,17 +89,27 @@ fn train_here(todo: &[&SweepRun], a: &SweepArgs) -> Vec<String> {
             config: r.config.clone(),
             overwrite: a.overwrite,
             resume: !a.overwrite,
+            allow_changed: Vec::new(),
         };
         if let Err(e) = a.device.dispatch(job) {
+            if let Some(i) = e.downcast_ref::<Interrupted>() {
+                return Err(Interrupted {
+                    where_: format!("{} seed {} {}", r.label, r.seed, i.where_),
+                    saved: format!("{}; finished runs are kept, and this one resumes", i.saved),
+                    resume: None,
+                }
+                .into());
+            }
             tracing::error!("{} seed {}: {e:#}", r.label, r.seed);
             failed.push(format!("{} seed {}: {e:#}", r.label, r.seed));
         }
     }
-    failed
+    Ok(failed)
 }
 
 pub fn run(a: SweepArgs) -> Result<()> {
     let sweep = SweepConfig::load(&a.config)?;
+    scgenept_train::interrupt::set_resume_hint(resume_command(&a));
     let runs = plan(&sweep, &a.set)?;
     let stale: Vec<&SweepRun> = runs
         .iter()
@@ -134,14 +174,15 @@ pub fn run(a: SweepArgs) -> Result<()> {
             }
             let binary = std::env::current_exe()?;
             let outcomes =
-                train_in_processes(&todo, &binary, &a.device.to_string(), jobs, a.overwrite)?;
+                train_in_processes(&todo, &binary, &a.device.to_string(), jobs, a.overwrite)
+                    .map_err(|e| with_resume(e, &a))?;
             failed.extend(
                 outcomes
                     .into_iter()
                     .filter_map(|o| o.error.map(|e| format!("{} seed {}: {e}", o.label, o.seed))),
             );
         } else {
-            failed.extend(train_here(&todo, &a));
+            failed.extend(train_here(&todo, &a).map_err(|e| with_resume(e, &a))?);
         }
     }
     // Re-read the states: the runs above have finished (or not).

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
+use scgenept_train::interrupt::Interrupted;
 use scgenept_train::train_config::TrainConfig;
 use scgenept_train::trainer::TrainJob;
 use scgenept_train::Device;
@@ -24,28 +25,65 @@ pub struct TrainArgs {
     /// Replace a finished run in the output directory.
     #[arg(long)]
     overwrite: bool,
-    /// Continue an interrupted run from its last finished epoch (same config).
+    /// Continue an interrupted run from its last finished epoch. The config must be the one it
+    /// was started with, except `train.epochs` (recorded in run.json).
     #[arg(long)]
     resume: bool,
+    /// With --resume: config keys that may differ from the interrupted run's, comma-separated
+    /// (`--allow-changed train.lr,train.dropout`); each change is recorded in run.json.
+    #[arg(long, value_name = "KEY,…", value_delimiter = ',', requires = "resume")]
+    allow_changed: Vec<String>,
+}
+
+/// The command line that continues this run after an interrupt.
+fn resume_command(a: &TrainArgs) -> String {
+    use scgenept_train::interrupt::shell_quote;
+    let program = std::env::args().next().unwrap_or_else(|| "scgenept".into());
+    let mut words = vec![
+        shell_quote(&program),
+        "train".into(),
+        "--config".into(),
+        shell_quote(&a.config.to_string_lossy()),
+    ];
+    for s in &a.set {
+        words.extend(["--set".into(), shell_quote(s)]);
+    }
+    words.extend(["--device".into(), shell_quote(&a.device.to_string())]);
+    if !a.allow_changed.is_empty() {
+        words.extend([
+            "--allow-changed".into(),
+            shell_quote(&a.allow_changed.join(",")),
+        ]);
+    }
+    words.push("--resume".into());
+    words.join(" ")
 }
 
 pub fn run(a: TrainArgs) -> Result<()> {
     let config = TrainConfig::load(&a.config, &a.set)?;
-    let out = a.device.dispatch(TrainJob {
-        config,
-        overwrite: a.overwrite,
-        resume: a.resume,
-    })?;
+    scgenept_train::interrupt::set_resume_hint(resume_command(&a));
+    let out = a
+        .device
+        .dispatch(TrainJob {
+            config,
+            overwrite: a.overwrite,
+            resume: a.resume,
+            allow_changed: a.allow_changed.clone(),
+        })
+        .map_err(|e| match e.downcast::<Interrupted>() {
+            Ok(i) => i.with_resume(resume_command(&a)).into(),
+            Err(e) => e,
+        })?;
     println!(
-        "\nrun {} — {} epochs, best epoch {} (val MSE {:.5}), {:.0} s",
+        "\nrun {} — {}, best epoch {} (val MSE {:.5}), {:.0} s",
         out.run_dir.display(),
-        out.epochs_run,
+        crate::report::plural(out.epochs_run, "epoch"),
         out.best_epoch,
         out.best_val_loss,
         out.seconds
     );
-    let mut rows = vec![("model (scgenept)".to_string(), &out.model)];
+    let mut rows = vec![(format!("model ({})", out.model_type), &out.model)];
     rows.extend(out.baselines.iter().map(|(k, r)| (k.to_string(), r)));
-    crate::report::print_tables(&rows, &out.split);
+    crate::report::print_tables(&rows, &out.split, out.synthetic);
     Ok(())
 }

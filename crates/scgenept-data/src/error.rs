@@ -26,28 +26,36 @@ impl DataError {
 pub type Result<T, E = DataError> = std::result::Result<T, E>;
 
 /// Writes `bytes` to `path` atomically: a temporary sibling, then a rename, so a reader (or a
-/// crash) never sees a half-written file. Creates the parent directory.
+/// crash) never sees a half-written file. Creates the parent directory. The temporary is
+/// registered for removal on interrupt, and stale ones of earlier, killed writers go first
+/// (`tempfiles.rs`).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
+    crate::tempfiles::remove_stale_siblings(path);
     let tmp = temp_sibling(path);
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path).inspect_err(|_| {
+    let _guard = crate::tempfiles::TempGuard::new(&tmp);
+    let written = std::fs::write(&tmp, bytes)
+        .inspect(|()| pause_for_tests())
+        .and_then(|()| std::fs::rename(&tmp, path));
+    written.inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
     })
 }
 
-/// A hidden temporary name next to `path`, unique per call (process id + counter), so two
-/// writers of the same file never share a temporary.
-pub fn temp_sibling(path: &Path) -> std::path::PathBuf {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()))
+pub use crate::tempfiles::temp_sibling;
+
+/// A test hook: `SCGENEPT_PAUSE_WRITES=MS` holds every atomic write open for MS milliseconds
+/// between writing its temporary and renaming it, so a test can interrupt a write in progress
+/// (tests/cli_edges.rs).
+fn pause_for_tests() {
+    if let Some(ms) = std::env::var("SCGENEPT_PAUSE_WRITES")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
 }
 
 /// SHA-256 of a file, hex (recorded in run manifests so a result names the exact data).

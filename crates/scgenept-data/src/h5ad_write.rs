@@ -41,6 +41,18 @@ impl Frame {
     }
 }
 
+/// `uns` key naming what kind of scgenept output a file is (`predicted means`, `predicted
+/// cells`): `data inspect` describes such a file instead of validating it as a dataset.
+pub const OUTPUT_KIND_KEY: &str = "scgenept_output";
+
+/// The `uns` entry marking an output file of kind `kind`.
+pub fn output_kind(kind: &str) -> (String, UnsValue) {
+    (
+        OUTPUT_KIND_KEY.to_string(),
+        UnsValue::Strings(vec![kind.to_string()]),
+    )
+}
+
 /// An entry of `uns`.
 #[derive(Clone, Debug)]
 pub enum UnsValue {

@@ -20,6 +20,7 @@ pub mod split_file;
 pub mod synth;
 pub mod synth_effects;
 pub mod table_text;
+pub mod tempfiles;
 
 pub use error::DataError;
 pub use gene_text::{GeneText, Resolved, TextSource};

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use burn::tensor::backend::Backend;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
@@ -143,25 +143,10 @@ pub fn write_safetensors(sd: &StateDict, path: &Path) -> Result<()> {
     write_atomic(path, &out)
 }
 
-/// Writes `bytes` to a sibling temporary file, then renames it over `path`.
+/// Writes `bytes` to a sibling temporary file, then renames it over `path`; the temporary is
+/// removed if the command is interrupted (the data crate's `tempfiles.rs`).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = tmp_sibling(path);
-    fs::write(&tmp, bytes).map_err(|e| ModelError::io(&tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        ModelError::io(path, e)
-    })
-}
-
-/// Unique per call (process id + counter): concurrent writers of one path never share it.
-fn tmp_sibling(path: &Path) -> PathBuf {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp-{}-{n}", std::process::id()))
+    scgenept_data::error::write_atomic(path, bytes).map_err(|e| ModelError::io(path, e))
 }
 
 /// Exports `model` as a bundle in `dir`: `model.safetensors` + `config.json`.

@@ -112,10 +112,7 @@ pub fn check_perturbations(meta: &BundleMeta, list: &str) -> Result<Vec<String>>
     let mut missing_gene = Vec::new();
     let mut missing_text: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for p in &perts {
-        let genes: Vec<&str> = p.split('+').filter(|g| *g != "ctrl").collect();
-        if genes.is_empty() || genes.len() > 2 {
-            bail!("'{p}': a perturbation is one or two genes (A, A+B)");
-        }
+        let genes = perturbation_genes(p)?;
         for g in genes {
             if !meta.genes.iter().any(|x| x == g) {
                 missing_gene.push(g.to_string());
@@ -137,15 +134,35 @@ pub fn check_perturbations(meta: &BundleMeta, list: &str) -> Result<Vec<String>>
         bail!("no '{source}' knowledge vector for {} (the model would see a random row); use genes with text", genes.join(", "));
     }
     Ok(perts
-        .into_iter()
+        .iter()
         .map(|p| {
-            if p.contains('+') {
-                p
-            } else {
-                format!("{p}+ctrl")
+            let genes = perturbation_genes(p).expect("checked above");
+            match genes[..] {
+                [a] => format!("{a}+ctrl"),
+                [a, b] => format!("{a}+{b}"),
+                _ => unreachable!("one or two genes"),
             }
         })
         .collect())
+}
+
+/// The genes of one perturbation (`A`, `A+B`, `A+ctrl`, `ctrl+A`): one or two different,
+/// non-empty names.
+fn perturbation_genes(p: &str) -> Result<Vec<&str>> {
+    let parts: Vec<&str> = p.split('+').map(str::trim).collect();
+    if parts.iter().any(|g| g.is_empty()) {
+        bail!("'{p}' has an empty gene name; write one gene (A) or two joined by '+' (A+B)");
+    }
+    let genes: Vec<&str> = parts.into_iter().filter(|g| *g != "ctrl").collect();
+    match genes[..] {
+        [] => bail!("'{p}' names no gene; write one gene (A) or two joined by '+' (A+B)"),
+        [a, b] if a == b => bail!(
+            "'{p}' names {a} twice; a double perturbation is two different genes (A+B), a single \
+             one is written {a}"
+        ),
+        [_] | [_, _] => Ok(genes),
+        _ => bail!("'{p}': a perturbation is one or two genes (A, A+B)"),
+    }
 }
 
 /// Mean prediction over `pool_size` controls drawn with replacement, per perturbation.

@@ -76,6 +76,10 @@ fn probe<B: AutodiffBackend>(device: &B::Device, label: &str) -> Result<()> {
     let d = device.clone();
     PROBING.store(true, Ordering::SeqCst);
     let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        // Fault injection for the tests of the one-line failure (tests/cli.rs).
+        if std::env::var_os("SCGENEPT_FAIL_PROBE").is_some() {
+            panic!("probe failure injected by SCGENEPT_FAIL_PROBE");
+        }
         let t = burn::tensor::Tensor::<B, 1>::ones([4], &d);
         t.sum().into_scalar()
     }));
@@ -83,9 +87,14 @@ fn probe<B: AutodiffBackend>(device: &B::Device, label: &str) -> Result<()> {
     match ok {
         Ok(_) => Ok(()),
         Err(_) => {
+            let instead = if label == "cpu" {
+                ""
+            } else {
+                "; try --device cpu"
+            };
             bail!(
-                "device {label} is not usable (no driver or no device found; RUST_BACKTRACE=1 \
-                 shows the backend's message); try --device cpu"
+                "device {label} is not usable (no driver or no device found; -v shows the \
+                 backend's message){instead}"
             )
         }
     }

@@ -127,14 +127,8 @@ impl EmbeddingCache {
             bytes.extend_from_slice(&h.to_le_bytes());
             bytes.extend(v.iter().flat_map(|x| x.to_le_bytes()));
         }
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("{}", dir.display()))?;
-        }
-        let tmp = self
-            .path
-            .with_extension(format!("tmp-{}", std::process::id()));
-        std::fs::write(&tmp, bytes).with_context(|| format!("{}", tmp.display()))?;
-        std::fs::rename(&tmp, &self.path).with_context(|| format!("{}", self.path.display()))
+        scgenept_data::error::write_atomic(&self.path, &bytes)
+            .with_context(|| format!("{}: cannot write", self.path.display()))
     }
 }
 

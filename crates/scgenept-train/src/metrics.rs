@@ -231,6 +231,11 @@ pub fn summarize(
     out
 }
 
+/// The legend line of `rank_l1_delta` under every table that shows it.
+pub const RANK_L1_LEGEND: &str = "rank_l1_delta ↓: per condition, the share of the other test \
+    conditions whose predicted Δ is closer (L1) to its true Δ than its own prediction is; 0 = its \
+    own prediction is the closest, 0.5 = chance (predictions that all look alike).";
+
 /// Discrimination: for each condition, where its true Δ ranks among all conditions' predicted Δ
 /// by L1 distance, normalised to 0 (its own prediction is closest) … 1 (farthest); ties count
 /// half. Predictions that all look alike (scGPT #277) score 0.5.

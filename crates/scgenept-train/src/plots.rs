@@ -1,4 +1,5 @@
-//! Figures as PNG: the GEARS-style perturbation figure, learning curves and the sweep's bar plot.
+//! Figures as PNG: the GEARS-style perturbation figure and the sweep's bar plot (the learning
+//! curve is in `learning_curve.rs`).
 //!
 //! plotters renders with an embedded DejaVu Sans (ab_glyph), so figures look the same on every
 //! machine and need no system fonts. Every figure is drawn to a temporary file beside its target
@@ -14,18 +15,45 @@ use scgenept_data::PerturbData;
 
 use crate::metrics::DeGenes;
 
-const FONT: &str = "sans-serif";
-/// Up to eight colours for the methods of a bar plot (Okabe–Ito, colour-blind safe).
-const PALETTE: [RGBColor; 8] = [
+pub(crate) const FONT: &str = "sans-serif";
+/// Distinct colours for the methods of a bar plot, most distinct first (Okabe–Ito, colour-blind
+/// safe, then Paul Tol's muted scheme); beyond them, [`colour`] walks the hue circle.
+pub(crate) const PALETTE: [RGBColor; 16] = [
     RGBColor(0, 114, 178),
     RGBColor(230, 159, 0),
     RGBColor(0, 158, 115),
-    RGBColor(204, 121, 167),
-    RGBColor(86, 180, 233),
     RGBColor(213, 94, 0),
+    RGBColor(170, 68, 153),
+    RGBColor(86, 180, 233),
     RGBColor(240, 228, 66),
-    RGBColor(0, 0, 0),
+    RGBColor(60, 60, 60),
+    RGBColor(204, 121, 167),
+    RGBColor(153, 153, 51),
+    RGBColor(51, 34, 136),
+    RGBColor(136, 34, 85),
+    RGBColor(68, 170, 153),
+    RGBColor(221, 204, 119),
+    RGBColor(150, 150, 150),
+    RGBColor(17, 119, 51),
 ];
+
+/// The `i`-th series colour: the palette, then hues 137.5° apart (never a repeat).
+pub(crate) fn colour(i: usize) -> RGBColor {
+    if let Some(c) = PALETTE.get(i) {
+        return *c;
+    }
+    let hue = (i as f64 * 137.508) % 360.0;
+    let c = HSLColor(hue / 360.0, 0.65, 0.45).to_rgba();
+    RGBColor(c.0, c.1, c.2)
+}
+
+/// An axis tick: as many decimals as the axis `span` needs, and never `-0.0`.
+pub(crate) fn tick(v: f64, span: f64) -> String {
+    let decimals = (1.0 - (span.abs().max(1e-12) / 10.0).log10().floor()).clamp(0.0, 6.0) as usize;
+    let half_unit = 0.5 * 10f64.powi(-(decimals as i32));
+    let v = if v.abs() < half_unit { 0.0 } else { v };
+    format!("{v:.decimals$}")
+}
 
 fn register_font() {
     static ONCE: std::sync::Once = std::sync::Once::new();
@@ -38,7 +66,7 @@ fn register_font() {
 }
 
 /// Draws with `draw` into a temporary PNG beside `out`, then renames it into place.
-fn render_png(
+pub(crate) fn render_png(
     out: &Path,
     size: (u32, u32),
     draw: impl FnOnce(&DrawingArea<BitMapBackend, plotters::coord::Shift>) -> Result<()>,
@@ -81,6 +109,8 @@ pub struct PerturbationFigure {
     pub observed: Vec<Vec<f64>>,
     /// Predicted mean − control mean, per gene.
     pub predicted: Vec<f64>,
+    /// The data is synthetic (`uns/synthetic`): the title says so.
+    pub synthetic: bool,
 }
 
 impl PerturbationFigure {
@@ -127,7 +157,26 @@ impl PerturbationFigure {
                 .collect(),
             genes: genes.iter().map(|&g| data.gene_names[g].clone()).collect(),
             observed,
+            synthetic: data.synthetic.is_some(),
         })
+    }
+
+    /// `KLF1 (n = 120 cells)`: a single gene without GEARS' `+ctrl`, then how many cells the
+    /// boxes summarise, and SYNTHETIC when the data is.
+    pub fn title(&self) -> String {
+        let name = self
+            .condition
+            .strip_suffix("+ctrl")
+            .or_else(|| self.condition.strip_prefix("ctrl+"))
+            .unwrap_or(&self.condition);
+        let n = self.observed.first().map_or(0, Vec::len);
+        let cells = if n == 1 { "cell" } else { "cells" };
+        let tag = if self.synthetic {
+            " — SYNTHETIC data"
+        } else {
+            ""
+        };
+        format!("{name} (n = {n} {cells}): top DE genes{tag}")
     }
 
     /// One horizontal box per gene in DE rank order, top to bottom (quartiles, whiskers at 1.5
@@ -148,13 +197,7 @@ impl PerturbationFigure {
         let height = (140 + 26 * n as u32).max(300);
         render_png(out, (900, height), |root| {
             let mut chart = ChartBuilder::on(root)
-                .caption(
-                    format!(
-                        "{}: top DE genes (boxes: observed cells; red: predicted mean)",
-                        self.condition
-                    ),
-                    (FONT, 18),
-                )
+                .caption(self.title(), (FONT, 18))
                 .margin(14)
                 .x_label_area_size(45)
                 .y_label_area_size(110)
@@ -172,7 +215,10 @@ impl PerturbationFigure {
                         String::new()
                     }
                 })
-                .x_desc("change in expression over the control mean")
+                .x_desc(
+                    "change over the control mean (boxes: observed cells; red dot: predicted mean)",
+                )
+                .x_label_formatter(&|v| tick(*v, hi - lo))
                 .label_style((FONT, 14))
                 .draw()?;
             chart.draw_series(std::iter::once(PathElement::new(
@@ -242,84 +288,6 @@ pub fn box_stats(values: &[f64]) -> [f64; 5] {
     [lo, q1, med, q3, hi]
 }
 
-/// Train and validation loss per epoch from a run's `train_log.csv`.
-pub fn learning_curve(train_log: &Path, title: &str, out: &Path) -> Result<()> {
-    let text = std::fs::read_to_string(train_log)
-        .with_context(|| format!("{}: cannot read", train_log.display()))?;
-    let mut rows: Vec<(f64, f64, f64)> = Vec::new();
-    for (i, line) in text.lines().enumerate().skip(1) {
-        let f: Vec<&str> = line.split(',').collect();
-        let num = |k: usize| -> Result<f64> {
-            f.get(k)
-                .and_then(|s| s.trim().parse().ok())
-                .with_context(|| format!("{}: line {}: not a number", train_log.display(), i + 1))
-        };
-        rows.push((num(0)?, num(2)?, num(3)?));
-    }
-    if rows.is_empty() {
-        bail!("{}: no epochs logged", train_log.display());
-    }
-    let max_epoch = rows.iter().map(|r| r.0).fold(1.0, f64::max);
-    let finite = rows
-        .iter()
-        .flat_map(|r| [r.1, r.2])
-        .filter(|v| v.is_finite());
-    let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-        (a.min(v), b.max(v))
-    });
-    if !lo.is_finite() {
-        bail!("{}: no finite losses to plot", train_log.display());
-    }
-    let pad = ((hi - lo) * 0.1).max(hi.abs() * 0.01).max(1e-6);
-    render_png(out, (800, 480), |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, (FONT, 22))
-            .margin(12)
-            .x_label_area_size(45)
-            .y_label_area_size(80)
-            .build_cartesian_2d(0.5f64..(max_epoch + 0.5), (lo - pad)..(hi + pad))?;
-        chart
-            .configure_mesh()
-            .x_desc("epoch")
-            .y_desc("MSE")
-            .light_line_style(WHITE)
-            .x_labels(max_epoch as usize)
-            .x_label_formatter(&|x| {
-                if (x - x.round()).abs() < 1e-6 {
-                    format!("{x:.0}")
-                } else {
-                    String::new()
-                }
-            })
-            .label_style((FONT, 14))
-            .draw()?;
-        for (k, (name, colour)) in [("train loss", PALETTE[0]), ("validation loss", PALETTE[5])]
-            .into_iter()
-            .enumerate()
-        {
-            let pts: Vec<(f64, f64)> = rows
-                .iter()
-                .map(|r| (r.0, if k == 0 { r.1 } else { r.2 }))
-                .filter(|p| p.1.is_finite())
-                .collect();
-            chart
-                .draw_series(LineSeries::new(pts.clone(), colour.stroke_width(2)))?
-                .label(name)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
-                });
-            chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 4, colour.filled())))?;
-        }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .label_font((FONT, 14))
-            .draw()?;
-        Ok(())
-    })
-}
-
 /// One method's bars: its name and, per group, (mean, CI half-width) or a gap.
 pub type BarSeries = (String, Vec<Option<(f64, f64)>>);
 
@@ -330,39 +298,45 @@ pub struct GroupedBars<'a> {
     pub y_label: &'a str,
     pub groups: &'a [String],
     pub series: &'a [BarSeries],
-    /// The range the metric can take (a correlation: -1..1). Intervals reaching past it are cut
-    /// at the bound and drawn without their cap there; the table keeps the full interval.
+    /// The range the metric can take (a correlation: -1..1): the axis never reaches past it.
     pub bounds: Option<(f64, f64)>,
+}
+
+/// The y axis of a bar plot: it holds zero, every mean, and each interval up to a quarter of the
+/// means' span beyond them (inside `bounds`). An interval reaching further (few seeds, one
+/// condition) is cut at the axis and marked with an arrowhead; the tables keep its full width.
+fn bar_axis(series: &[BarSeries], bounds: Option<(f64, f64)>) -> (f64, f64) {
+    let (min, max) = bounds.unwrap_or((f64::NEG_INFINITY, f64::INFINITY));
+    let means = series.iter().flat_map(|(_, v)| v.iter().flatten());
+    let (lo_m, hi_m) = means
+        .clone()
+        .fold((0f64, 0f64), |(a, b), (m, _)| (a.min(*m), b.max(*m)));
+    let reach = 0.25 * (hi_m - lo_m).max(0.1);
+    let (mut lo, mut hi) = (lo_m, hi_m);
+    for (mean, half) in means {
+        let half = if half.is_finite() { *half } else { 0.0 };
+        lo = lo.min((mean - half).max(lo_m - reach).max(min));
+        hi = hi.max((mean + half).min(hi_m + reach).min(max));
+    }
+    let pad = (hi - lo).max(1e-9) * 0.06;
+    ((lo - pad).max(min), (hi + pad).min(max))
 }
 
 impl GroupedBars<'_> {
     pub fn draw(&self, out: &Path) -> Result<()> {
         let m = self.series.len().max(1);
-        let values = self.series.iter().flat_map(|(_, v)| v.iter().flatten());
-        let (mut lo, mut hi) = (0f64, 0f64);
-        let (min, max) = self.bounds.unwrap_or((f64::NEG_INFINITY, f64::INFINITY));
-        for (mean, half) in values {
-            let half = if half.is_finite() { *half } else { 0.0 };
-            lo = lo.min((mean - half).max(min));
-            hi = hi.max((mean + half).min(max));
-        }
-        if hi - lo < 1e-9 {
-            hi = lo + 1.0;
-        }
-        let pad = (hi - lo) * 0.06;
+        let (lo, hi) = bar_axis(self.series, self.bounds);
         let groups = self.groups.to_vec();
         let width = (160 + 40 * m * self.groups.len()).clamp(700, 1800) as u32;
+        let mut cut_any = false;
         render_png(out, (width, 560), |root| {
             let (plot, legend) = root.split_horizontally(width - 300);
             let mut chart = ChartBuilder::on(&plot)
-                .caption(self.title, (FONT, 22))
+                .caption(self.title, (FONT, 20))
                 .margin(12)
                 .x_label_area_size(40)
                 .y_label_area_size(70)
-                .build_cartesian_2d(
-                    -0.5f64..(groups.len() as f64 - 0.5),
-                    (lo - pad).min(0.0)..(hi + pad),
-                )?;
+                .build_cartesian_2d(-0.5f64..(groups.len() as f64 - 0.5), lo..hi)?;
             chart
                 .configure_mesh()
                 .disable_x_mesh()
@@ -376,48 +350,134 @@ impl GroupedBars<'_> {
                         String::new()
                     }
                 })
+                .y_label_formatter(&|v| tick(*v, hi - lo))
                 .y_desc(self.y_label)
                 .label_style((FONT, 14))
                 .draw()?;
             let bar_w = 0.8 / m as f64;
             for (s, (_, vals)) in self.series.iter().enumerate() {
-                let colour = PALETTE[s % PALETTE.len()];
                 for (g, v) in vals.iter().enumerate() {
                     let Some((mean, half)) = v else { continue };
                     let x0 = g as f64 - 0.4 + s as f64 * bar_w;
-                    let xc = x0 + bar_w / 2.0;
                     chart.draw_series([Rectangle::new(
-                        [(x0 + bar_w * 0.05, 0.0), (x0 + bar_w * 0.95, *mean)],
-                        colour.filled(),
+                        [
+                            (x0 + bar_w * 0.05, 0f64.clamp(lo, hi)),
+                            (x0 + bar_w * 0.95, *mean),
+                        ],
+                        colour(s).filled(),
                     )])?;
                     if half.is_finite() && *half > 0.0 {
-                        let e = BLACK.stroke_width(1);
-                        let cap = bar_w * 0.2;
-                        let (a, b) = ((mean - half).max(min), (mean + half).min(max));
-                        let mut lines = vec![PathElement::new(vec![(xc, a), (xc, b)], e)];
-                        for (y, cut) in [(a, mean - half < min), (b, mean + half > max)] {
-                            if !cut {
-                                lines.push(PathElement::new(vec![(xc - cap, y), (xc + cap, y)], e));
-                            }
-                        }
-                        chart.draw_series(lines)?;
+                        let xc = x0 + bar_w / 2.0;
+                        cut_any |=
+                            draw_interval(&mut chart, xc, bar_w * 0.2, (*mean, *half), (lo, hi))?;
                     }
                 }
             }
             for (s, (name, _)) in self.series.iter().enumerate() {
                 let y = 40 + 24 * s as i32;
-                let colour = PALETTE[s % PALETTE.len()];
-                legend.draw(&Rectangle::new([(10, y), (26, y + 14)], colour.filled()))?;
+                legend.draw(&Rectangle::new([(10, y), (26, y + 14)], colour(s).filled()))?;
                 legend.draw(&Text::new(name.clone(), (32, y), (FONT, 14).into_font()))?;
+            }
+            if cut_any {
+                let y = 40 + 24 * self.series.len() as i32 + 12;
+                legend.draw(&arrowhead((18, y + 2), true))?;
+                legend.draw(&Text::new(
+                    "interval goes on past the axis",
+                    (32, y - 5),
+                    (FONT, 13).into_font(),
+                ))?;
             }
             Ok(())
         })
     }
 }
 
+type Chart<'a, 'b> = ChartContext<
+    'a,
+    BitMapBackend<'b>,
+    Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+>;
+
+/// An error bar at `x` for `(mean, half)`, cut to the axis `(lo, hi)`: a cap where it ends, an
+/// arrowhead where it is cut. Returns whether it was cut.
+fn draw_interval(
+    chart: &mut Chart,
+    x: f64,
+    cap: f64,
+    (mean, half): (f64, f64),
+    (lo, hi): (f64, f64),
+) -> Result<bool> {
+    let e = BLACK.stroke_width(1);
+    let (a, b) = ((mean - half).max(lo), (mean + half).min(hi));
+    chart.draw_series([PathElement::new(vec![(x, a), (x, b)], e)])?;
+    let mut cut = false;
+    for (y, beyond, up) in [(a, mean - half < lo, false), (b, mean + half > hi, true)] {
+        if beyond {
+            chart.draw_series([EmptyElement::at((x, y)) + arrowhead((0, 0), up)])?;
+            cut = true;
+        } else {
+            chart.draw_series([PathElement::new(vec![(x - cap, y), (x + cap, y)], e)])?;
+        }
+    }
+    Ok(cut)
+}
+
+/// A small filled triangle at pixel offset `at`, pointing up or down.
+fn arrowhead(at: (i32, i32), up: bool) -> Polygon<(i32, i32)> {
+    let (x, y) = at;
+    let tip = if up { -7 } else { 7 };
+    Polygon::new(vec![(x - 5, y), (x + 5, y), (x, y + tip)], BLACK.filled())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn perturbation_titles_drop_ctrl_and_count_cells() {
+        let fig = |condition: &str, cells: usize, synthetic: bool| PerturbationFigure {
+            condition: condition.into(),
+            genes: vec!["G".into()],
+            observed: vec![vec![0.0; cells]],
+            predicted: vec![0.0],
+            synthetic,
+        };
+        assert_eq!(
+            fig("KLF1+ctrl", 120, false).title(),
+            "KLF1 (n = 120 cells): top DE genes"
+        );
+        assert_eq!(
+            fig("KLF1+MAP2K6", 1, true).title(),
+            "KLF1+MAP2K6 (n = 1 cell): top DE genes — SYNTHETIC data"
+        );
+    }
+
+    #[test]
+    fn ticks_never_read_minus_zero() {
+        assert_eq!(tick(-1e-17, 1.0), "0.00");
+        assert_eq!(tick(-0.004, 1.0), "0.00");
+        assert_eq!(tick(-0.25, 1.0), "-0.25");
+        assert_eq!(tick(0.05, 0.1), "0.050");
+    }
+
+    #[test]
+    fn series_colours_do_not_repeat() {
+        let cs: Vec<RGBColor> = (0..40).map(colour).collect();
+        for (i, a) in cs.iter().enumerate() {
+            assert!(!cs[..i].contains(a), "colour {i} repeats");
+        }
+    }
+
+    #[test]
+    fn a_wide_interval_is_cut_at_the_axis_not_the_axis_stretched() {
+        let series: Vec<BarSeries> = vec![
+            ("model".into(), vec![Some((0.6, 0.05)), Some((0.3, 2.4))]),
+            ("baseline".into(), vec![Some((0.2, 0.02)), None]),
+        ];
+        let (lo, hi) = bar_axis(&series, Some((-1.0, 1.0)));
+        assert!(lo < 0.0 && lo > -0.25, "{lo}");
+        assert!(hi > 0.65 && hi < 0.85, "{hi}");
+    }
 
     #[test]
     fn box_stats_match_numpy_percentiles() {
@@ -426,35 +486,5 @@ mod tests {
         let b = box_stats(&v);
         assert_eq!(&b[1..4], &[3.25, 5.5, 7.75]);
         assert_eq!((b[0], b[4]), (1.0, 9.0));
-    }
-
-    #[test]
-    fn figures_are_png_files_and_refuse_other_extensions() {
-        let dir = std::env::temp_dir().join(format!("scgenept-plots-{}", std::process::id()));
-        let log = dir.join("train_log.csv");
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(
-            &log,
-            "epoch,lr,train_loss,val_loss,seconds\n1,0.001,0.5,0.6,1\n2,0.0009,0.4,0.55,1\n",
-        )
-        .unwrap();
-        let out = dir.join("curve.png");
-        learning_curve(&log, "run", &out).unwrap();
-        let bytes = std::fs::read(&out).unwrap();
-        assert_eq!(&bytes[1..4], b"PNG");
-        let err = learning_curve(&log, "run", &dir.join("curve.svg")).unwrap_err();
-        assert!(format!("{err:#}").contains("PNG"), "{err:#}");
-        let leftovers = std::fs::read_dir(&dir)
-            .unwrap()
-            .filter(|e| {
-                e.as_ref()
-                    .unwrap()
-                    .file_name()
-                    .to_string_lossy()
-                    .contains(".tmp-")
-            })
-            .count();
-        assert_eq!(leftovers, 0);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -17,6 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use scgenept_model::ScGenePT;
 
+use crate::train_config::TrainConfig;
+
 /// The loop's state after a finished epoch.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LoopState {
@@ -26,6 +28,56 @@ pub struct LoopState {
     pub patience: usize,
     /// `train_log.csv` so far.
     pub log: String,
+    /// `train_batches.csv` so far (empty in checkpoints written before it existed).
+    #[serde(default)]
+    pub batch_log: String,
+    /// Config changes accepted on resuming ("after epoch 3: train.epochs: 4 → 10"), oldest first.
+    #[serde(default)]
+    pub resumes: Vec<String>,
+}
+
+/// Keys a resumed run may change without `--allow-changed`: the number of epochs (the record in
+/// `run.json` says when it changed).
+const FREE_ON_RESUME: [&str; 1] = ["train.epochs"];
+
+/// Before resuming, compares the run's saved `config.toml` with `cfg`. A difference in a key that
+/// changes the result is refused, naming the keys, unless `allowed` lists them (dotted keys);
+/// returns the accepted differences (`key: old → new`) for the run's record.
+pub fn check_config(run_dir: &Path, cfg: &TrainConfig, allowed: &[String]) -> Result<Vec<String>> {
+    let saved_path = run_dir.join("config.toml");
+    let text = std::fs::read_to_string(&saved_path).with_context(|| {
+        format!(
+            "{}: cannot read the interrupted run's config",
+            saved_path.display()
+        )
+    })?;
+    let saved: toml::Value = toml::from_str(&text)
+        .with_context(|| format!("{}: not valid TOML", saved_path.display()))?;
+    let diffs = crate::sweep::config_differences(&saved, &toml::Value::try_from(cfg)?);
+    let key = |d: &String| d.split_once(": ").map_or(d.clone(), |(k, _)| k.to_string());
+    let refused: Vec<&String> = diffs
+        .iter()
+        .filter(|d| {
+            let k = key(d);
+            !FREE_ON_RESUME.contains(&k.as_str()) && !allowed.iter().any(|a| a == &k)
+        })
+        .collect();
+    if !refused.is_empty() {
+        let keys: Vec<String> = refused.iter().map(|d| key(d)).collect();
+        anyhow::bail!(
+            "--resume: the config differs from the interrupted run's ({}), so the resumed run \
+             would mix two settings; resume with the saved values ({}), start over with \
+             --overwrite, or accept the change with --allow-changed {}",
+            refused
+                .iter()
+                .map(|d| d.as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
+            saved_path.display(),
+            keys.join(",")
+        );
+    }
+    Ok(diffs)
 }
 
 fn recorder() -> NamedMpkFileRecorder<FullPrecisionSettings> {
@@ -45,8 +97,11 @@ pub fn save<B: AutodiffBackend, O: Optimizer<ScGenePT<B>, B>>(
     optim: &O,
 ) -> Result<()> {
     let target = resume_dir(run_dir);
-    let tmp = run_dir.join(format!("checkpoints/.resume.tmp-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
+    // Written beside the target and renamed into place; a directory left by a killed run is
+    // removed here, and this one on interrupt (the data crate's `tempfiles.rs`).
+    scgenept_data::tempfiles::remove_stale_siblings(&target);
+    let tmp = scgenept_data::tempfiles::temp_sibling(&target);
+    let _guard = scgenept_data::tempfiles::TempGuard::new(&tmp);
     std::fs::create_dir_all(&tmp).with_context(|| tmp.display().to_string())?;
     let r = recorder();
     model
@@ -60,7 +115,7 @@ pub fn save<B: AutodiffBackend, O: Optimizer<ScGenePT<B>, B>>(
     r.record(optim.to_record(), tmp.join("optim"))
         .context("saving the optimizer state")?;
     std::fs::write(tmp.join("state.json"), serde_json::to_string_pretty(state)?)?;
-    let old = run_dir.join(format!("checkpoints/.resume.old-{}", std::process::id()));
+    let old = scgenept_data::tempfiles::temp_sibling(&target);
     if target.exists() {
         std::fs::rename(&target, &old)?;
     }

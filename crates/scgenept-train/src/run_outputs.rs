@@ -43,7 +43,7 @@ pub fn write_predictions(
             ],
         },
         var: Frame::genes(&p.data.gene_ids, &p.data.gene_names),
-        uns: vec![],
+        uns: vec![scgenept_data::h5ad_write::output_kind("predicted means")],
     }
     .write(path)?;
     Ok(())
@@ -91,18 +91,24 @@ pub fn git_commit() -> Option<String> {
     })
 }
 
-/// Figures per run: the learning curve and the GEARS figure for the first two test conditions of
-/// each subgroup (`scgenept plot` draws any other).
+/// Figures per run: the learning curve (marking the `tested` epoch) and the GEARS figure for the
+/// first two test conditions of each subgroup (`scgenept plot` draws any other).
 pub fn write_run_plots(
     dir: &Path,
     p: &Prepared,
     preds: &BTreeMap<String, Vec<f64>>,
     title: &str,
+    tested: usize,
 ) -> Result<Vec<std::path::PathBuf>> {
     let plots = dir.join("plots");
     let mut written = Vec::new();
     let curve = plots.join("learning_curve.png");
-    crate::plots::learning_curve(&dir.join("train_log.csv"), title, &curve)?;
+    let title = if p.data.synthetic.is_some() {
+        format!("{title} — SYNTHETIC data")
+    } else {
+        title.to_string()
+    };
+    crate::learning_curve::LearningCurve::read(dir, Some(tested), &title)?.draw(&curve)?;
     written.push(curve);
     let ctrl = crate::metrics::control_mean(&p.data);
     for group in scgenept_data::Subgroups::NAMES {

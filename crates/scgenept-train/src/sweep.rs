@@ -278,6 +278,8 @@ pub struct FinishedRun {
     pub seed: u64,
     pub methods: BTreeMap<String, BTreeMap<String, f64>>,
     pub baseline_source: Option<String>,
+    /// Trained and scored on synthetic data (`"synthetic": true` in metrics.json).
+    pub synthetic: bool,
 }
 
 /// Reads `metrics.json` (and `run.json`) of a finished run.
@@ -286,18 +288,24 @@ pub fn read_finished(run: &SweepRun) -> Result<FinishedRun> {
     let path = dir.join("metrics.json");
     let text = std::fs::read_to_string(&path)
         .with_context(|| format!("{}: cannot read", path.display()))?;
-    // NaN metrics are written as null.
-    let raw: BTreeMap<String, BTreeMap<String, Option<f64>>> = serde_json::from_str(&text)
-        .with_context(|| format!("{}: not a metrics file of scgenept train", path.display()))?;
-    let methods = raw
-        .into_iter()
-        .map(|(m, v)| {
-            (
-                m,
-                v.into_iter().filter_map(|(k, x)| Some((k, x?))).collect(),
-            )
-        })
-        .collect();
+    let not_ours = || format!("{}: not a metrics file of scgenept train", path.display());
+    let raw: BTreeMap<String, serde_json::Value> =
+        serde_json::from_str(&text).with_context(not_ours)?;
+    let mut methods = BTreeMap::new();
+    // Runs from before metrics.json carried the flag: the data file's own marker.
+    let mut synthetic = scgenept_data::h5ad::H5ad::open(&run.config.data.path)
+        .is_ok_and(|f| f.uns_string("synthetic").is_some());
+    for (key, value) in raw {
+        match value {
+            serde_json::Value::Bool(b) if key == "synthetic" => synthetic = b,
+            // NaN metrics are written as null.
+            serde_json::Value::Object(m) => {
+                let m = m.into_iter().filter_map(|(k, x)| Some((k, x.as_f64()?)));
+                methods.insert(key, m.collect());
+            }
+            _ => anyhow::bail!("{} (unexpected `{key}`)", not_ours()),
+        }
+    }
     let manifest: Option<serde_json::Value> = std::fs::read_to_string(dir.join("run.json"))
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok());
@@ -314,6 +322,7 @@ pub fn read_finished(run: &SweepRun) -> Result<FinishedRun> {
         seed: run.seed,
         methods,
         baseline_source,
+        synthetic,
     })
 }
 
@@ -399,11 +408,14 @@ pub fn collect(sweep: &SweepConfig, runs: &[SweepRun]) -> Result<SweepReport> {
         labels.len(),
         sweep.seeds
     );
+    // Synthetic data must not pass for cells: every title says so (data/synth.rs marks the file).
+    let synthetic = finished.iter().any(|f| f.synthetic);
+    let tag = if synthetic { " — SYNTHETIC data" } else { "" };
     let arms = arms_of(runs);
     let comparisons = crate::sweep_verdict::compare(&finished, &arms, &sweep.headline);
     let verdict = crate::sweep_verdict::markdown(&comparisons, &arms, &sweep.headline);
     let md = markdown(
-        &format!("Sweep {}", sweep.name),
+        &format!("Sweep {}{tag}", sweep.name),
         &rows,
         &sweep.metrics,
         &sweep.headline,
@@ -429,8 +441,10 @@ pub fn collect(sweep: &SweepConfig, runs: &[SweepRun]) -> Result<SweepReport> {
         &rows,
         &sweep.headline,
         &format!(
-            "{}: {} (mean ± 95% CI over seeds)",
-            sweep.name, sweep.headline
+            "{}{}: {} (mean ± 95% CI over seeds)",
+            if synthetic { "SYNTHETIC data — " } else { "" },
+            sweep.name,
+            sweep.headline
         ),
         &bars,
     )?;

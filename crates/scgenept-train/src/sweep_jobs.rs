@@ -108,7 +108,20 @@ pub fn train_in_processes(
     let mut queue: VecDeque<&SweepRun> = runs.iter().copied().collect();
     let mut running: Vec<Running> = Vec::new();
     let mut done = Vec::new();
+    // Ctrl-C reaches the children too (same process group): each saves and stops; this loop
+    // starts no new run and waits for them. SIGTERM to this process alone lets them finish.
+    let graceful = crate::interrupt::Graceful::enter();
+    let mut told = false;
     while !queue.is_empty() || !running.is_empty() {
+        if crate::interrupt::requested() {
+            queue.clear();
+            if !told && !running.is_empty() {
+                bar.suspend(|| {
+                    tracing::warn!("waiting for {} running run(s) to stop", running.len())
+                });
+                told = true;
+            }
+        }
         while running.len() < jobs.max(1) {
             let Some(run) = queue.pop_front() else { break };
             bar.suspend(|| {
@@ -150,6 +163,18 @@ pub fn train_in_processes(
         std::thread::sleep(Duration::from_millis(100));
     }
     bar.finish_and_clear();
+    drop(graceful);
+    if crate::interrupt::requested() {
+        let finished = done.iter().filter(|o| o.error.is_none()).count();
+        return Err(crate::interrupt::Interrupted {
+            where_: format!("with {finished} of {} runs finished", runs.len()),
+            saved: "finished runs are kept and interrupted ones resume from their last finished \
+                    epoch"
+                .into(),
+            resume: None,
+        }
+        .into());
+    }
     Ok(done)
 }
 

@@ -156,8 +156,8 @@ pub fn method_rows(runs: &[FinishedRun], labels: &[String]) -> Vec<MethodRow> {
 }
 
 /// A method that scores only some subgroups (additive: doubles whose singles were both seen)
-/// averages its `all` column over those alone; its name says which, so that column is not read
-/// as comparable to the others.
+/// would average its `all` column over those alone, which is not comparable with the others: it
+/// keeps only the subgroups it covers (no `all` row or bar), and its name says which.
 fn mark_partial_coverage(rows: &mut [MethodRow]) {
     let covered = |r: &MethodRow| -> Vec<String> {
         SUBGROUP_ORDER[1..]
@@ -171,6 +171,7 @@ fn mark_partial_coverage(rows: &mut [MethodRow]) {
         let mine = covered(r);
         if !mine.is_empty() && mine.len() < all.len() {
             r.name = format!("{} ({} only)", r.name, mine.join(", "));
+            r.values.retain(|(sg, _), _| sg != "all");
         }
     }
 }
@@ -226,6 +227,10 @@ pub fn markdown(
          `(n=k)` marks cells with fewer than {n_seeds} seeds. ↑ higher is better, ↓ lower is \
          better. {note}\n\n"
     );
+    if metrics.iter().any(|m| m.ends_with("rank_l1_delta")) {
+        s.push_str(crate::metrics::RANK_L1_LEGEND);
+        s.push_str("\n\n");
+    }
     if !verdict.is_empty() {
         s.push_str(verdict);
         s.push('\n');
@@ -246,7 +251,7 @@ pub fn markdown(
         ));
         s.push_str(&format!("|---|{}\n", "---|".repeat(metrics.len())));
         for r in rows {
-            if g != "all" && !r.values.keys().any(|(sg, _)| sg == g) {
+            if !r.values.keys().any(|(sg, _)| sg == g) {
                 continue;
             }
             let cells: Vec<String> = metrics
@@ -394,6 +399,7 @@ mod tests {
                 ("ridge_embedding".to_string(), m(model / 2.0)),
             ]),
             baseline_source: Some(format!("{label}_table")),
+            synthetic: false,
         }
     }
 

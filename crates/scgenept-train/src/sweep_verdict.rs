@@ -275,6 +275,7 @@ mod tests {
                 ]),
             )]),
             baseline_source: None,
+            synthetic: false,
         }
     }
 

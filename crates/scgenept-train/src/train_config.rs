@@ -10,6 +10,10 @@ use scgenept_data::batches::GeneSampling;
 use scgenept_data::ObsColumns;
 use scgenept_model::vocab::OovMode;
 
+/// `train.seed` when a config gives none; also the default of `scgenept baselines --seed`, so the
+/// random-perturbation baseline is the same row in both.
+pub const DEFAULT_SEED: u64 = 42;
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
@@ -136,7 +140,7 @@ pub struct TrainSection {
 impl Default for TrainSection {
     fn default() -> Self {
         Self {
-            seed: 42,
+            seed: DEFAULT_SEED,
             epochs: 20,
             batch_size: 64,
             micro_batch_size: None,
@@ -172,18 +176,29 @@ impl Default for OutputSection {
 
 impl TrainConfig {
     /// Reads a config, applies `key=value` overrides (dotted paths, TOML values), resolves paths
-    /// relative to the config file, and validates.
+    /// relative to the config file, and validates. An error caused by an override names the
+    /// `--set`, not the file.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("{}: cannot read", path.display()))?;
-        let mut table: toml::Table =
+        let file: toml::Table =
             toml::from_str(&text).with_context(|| format!("{}: not valid TOML", path.display()))?;
+        let mut table = file.clone();
         for o in overrides {
             apply_override(&mut table, o).with_context(|| format!("--set {o}"))?;
         }
-        let mut cfg: TrainConfig = toml::Value::Table(table)
-            .try_into()
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let mut cfg: TrainConfig = match toml::Value::Table(table).try_into() {
+            Ok(c) => c,
+            // toml's message spans lines ("…\nin `train`"); one line here.
+            Err(e) => bail!(
+                "{}: {}",
+                blame(path, &file, overrides),
+                e.to_string()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+        };
         let base = path.parent().unwrap_or(Path::new("."));
         // Absolute, so the config.toml saved in the run directory still points at the same files.
         let resolve = |p: &mut PathBuf| {
@@ -204,31 +219,60 @@ impl TrainConfig {
         if let Some(p) = cfg.model.pretrained.as_mut() {
             resolve(p);
         }
+        if let Some((key, e)) = cfg.out_of_range() {
+            let set = overrides
+                .iter()
+                .find(|o| o.split_once('=').is_some_and(|(k, _)| k.trim() == key));
+            match set {
+                Some(o) => bail!("--set {o}: {e}"),
+                None => bail!("{}: {e}", path.display()),
+            }
+        }
         cfg.validate().with_context(|| path.display().to_string())?;
         Ok(cfg)
     }
 
     pub fn validate(&self) -> Result<()> {
-        let t = &self.train;
-        if t.batch_size == 0 || t.epochs == 0 || t.max_seq_len == 0 || t.eval_batch_size == 0 {
-            bail!("train.batch_size, epochs, max_seq_len and eval_batch_size must be positive");
-        }
-        if let Some(m) = t.micro_batch_size {
-            if m == 0 || m > t.batch_size {
-                bail!(
-                    "train.micro_batch_size must be within 1..=batch_size ({})",
-                    t.batch_size
-                );
-            }
-        }
-        if !(t.lr > 0.0 && t.adam_eps > 0.0 && t.lr_gamma > 0.0 && t.clip_grad_norm > 0.0) {
-            bail!("train.lr, adam_eps, lr_gamma and clip_grad_norm must be positive");
+        if let Some((_, e)) = self.out_of_range() {
+            bail!(e);
         }
         scgenept_model::preset(&self.model.model_type, self.model.d_llm)?;
         if self.model.pretrained.is_some() && self.model.vocab != VocabKind::Scgpt {
             bail!("model.pretrained needs model.vocab = \"scgpt\" (the checkpoint's rows are scGPT tokens)");
         }
         Ok(())
+    }
+
+    /// The first value outside its range: `(dotted key, message naming it)`.
+    fn out_of_range(&self) -> Option<(&'static str, String)> {
+        let t = &self.train;
+        let counts = [
+            ("train.batch_size", t.batch_size),
+            ("train.epochs", t.epochs),
+            ("train.max_seq_len", t.max_seq_len),
+            ("train.eval_batch_size", t.eval_batch_size),
+        ];
+        if let Some((k, _)) = counts.iter().find(|(_, v)| *v == 0) {
+            return Some((k, format!("{k} must be at least 1 (it is 0)")));
+        }
+        if let Some(m) = t.micro_batch_size.filter(|m| *m == 0 || *m > t.batch_size) {
+            let k = "train.micro_batch_size";
+            let msg = format!(
+                "{k} must be within 1..=train.batch_size ({}); it is {m}",
+                t.batch_size
+            );
+            return Some((k, msg));
+        }
+        let reals = [
+            ("train.lr", t.lr),
+            ("train.adam_eps", t.adam_eps),
+            ("train.lr_gamma", t.lr_gamma),
+            ("train.clip_grad_norm", t.clip_grad_norm),
+        ];
+        reals
+            .iter()
+            .find(|(_, v)| !(*v > 0.0 && v.is_finite()))
+            .map(|(k, v)| (*k, format!("{k} must be a positive number (it is {v})")))
     }
 
     /// The directory of this run.
@@ -238,6 +282,26 @@ impl TrainConfig {
             .join(&self.name)
             .join(format!("seed_{}", self.train.seed))
     }
+}
+
+/// Who is to blame for a config that does not deserialize: the first `--set` whose addition makes
+/// it fail when the file alone (or with the earlier overrides) was fine, else the file.
+fn blame(path: &Path, file: &toml::Table, overrides: &[String]) -> String {
+    let parses = |t: &toml::Table| {
+        toml::Value::Table(t.clone())
+            .try_into::<TrainConfig>()
+            .is_ok()
+    };
+    if !parses(file) {
+        return path.display().to_string();
+    }
+    let mut table = file.clone();
+    for o in overrides {
+        if apply_override(&mut table, o).is_err() || !parses(&table) {
+            return format!("--set {o}");
+        }
+    }
+    path.display().to_string()
 }
 
 /// `a.b.c=value`: value parsed as TOML (`3`, `1e-4`, `"text"`, `true`), else taken as a string.

@@ -365,6 +365,10 @@ pub struct TrainOutcome {
     pub baselines: BTreeMap<&'static str, MethodReport>,
     pub split: GearsSplit,
     pub seconds: f64,
+    /// `model.model_type` of the run (`scgenept_go_c`, …): how tables name the model.
+    pub model_type: String,
+    /// The data is synthetic (`uns/synthetic` in the file).
+    pub synthetic: bool,
 }
 
 /// A training job for `Device::dispatch`.
@@ -373,6 +377,8 @@ pub struct TrainJob {
     pub overwrite: bool,
     /// Continue from the run directory's last epoch checkpoint (if any).
     pub resume: bool,
+    /// Config keys (dotted) that may differ from the interrupted run's when resuming.
+    pub allow_changed: Vec<String>,
 }
 
 impl WithBackend for TrainJob {
@@ -388,6 +394,19 @@ impl WithBackend for TrainJob {
                 dir.display()
             );
         }
+        let has_checkpoint = crate::resume::resume_dir(&dir).join("state.json").exists();
+        if has_checkpoint && !self.resume && !self.overwrite {
+            bail!(
+                "{}: holds an interrupted run; continue it with --resume, or start over with \
+                 --overwrite",
+                dir.display()
+            );
+        }
+        let accepted = if self.resume && has_checkpoint && !self.overwrite {
+            crate::resume::check_config(&dir, cfg, &self.allow_changed)?
+        } else {
+            Vec::new()
+        };
         if self.overwrite {
             // The old run stops counting as finished the moment its replacement starts.
             let _ = std::fs::remove_file(dir.join("metrics.json"));
@@ -440,8 +459,10 @@ impl WithBackend for TrainJob {
         let (mut best, mut best_epoch, mut patience) = (f64::INFINITY, 0, 0);
         let mut best_model = model.clone();
         let mut log = String::from("epoch,lr,train_loss,val_loss,seconds\n");
+        let mut batch_log = String::from(BATCH_LOG_HEADER);
         let mut epochs_run = 0;
         let mut first_epoch = 1;
+        let mut resumes: Vec<String> = Vec::new();
         if self.resume {
             match crate::resume::load(&dir, model.clone(), optim, &device)? {
                 Some((state, m, b, o)) => {
@@ -457,8 +478,17 @@ impl WithBackend for TrainJob {
                         state.patience,
                         state.log,
                     );
+                    if !state.batch_log.is_empty() {
+                        batch_log = state.batch_log;
+                    }
                     epochs_run = state.epoch;
                     first_epoch = state.epoch + 1;
+                    resumes = state.resumes;
+                    resumes.extend(
+                        accepted
+                            .iter()
+                            .map(|d| format!("after epoch {}: {d}", state.epoch)),
+                    );
                 }
                 None => {
                     tracing::info!(
@@ -472,6 +502,8 @@ impl WithBackend for TrainJob {
             }
         }
         let stopped_early = epochs_run > 0 && patience >= t.early_stop;
+        // Ctrl-C now stops at the next batch boundary instead of killing the process.
+        let graceful = crate::interrupt::Graceful::enter();
         for epoch in first_epoch..=t.epochs {
             if stopped_early {
                 break;
@@ -487,9 +519,10 @@ impl WithBackend for TrainJob {
                 2,
             );
             let n_batches = loader.n_batches;
-            let bar = epoch_bar(n_batches, epoch);
+            let bar = epoch_bar(n_batches, epoch, t.epochs);
             let mut losses = Vec::new();
             for (i, b) in loader.enumerate() {
+                interrupt_point(epoch, t.epochs, epochs_run, &dir)?;
                 B::seed(&device, step_seed(t.seed, epoch, i));
                 let tb = Instant::now();
                 let (loss, mut grads) = batch_grads(&model, &b, micro, &p.mapping, &device);
@@ -497,10 +530,19 @@ impl WithBackend for TrainJob {
                 check_finite(loss, norm, (epoch, t.epochs), (i + 1, n_batches), lr, &dir)?;
                 model = optim.step(lr, model, grads);
                 losses.push(loss);
+                batch_log.push_str(&format!("{epoch},{},{loss}\n", i + 1));
                 bar.set_message(format!("lr {lr:.2e} loss {loss:.5}"));
                 bar.inc(1);
                 if bar.is_hidden() && ((i + 1) % 20 == 0 || i + 1 == n_batches) {
-                    tracing::info!("| epoch {epoch:3} | {:4}/{n_batches} batches | lr {lr:.2e} | {:7.1} ms/batch | loss {loss:.5} |", i + 1, tb.elapsed().as_secs_f64() * 1e3);
+                    let left =
+                        te.elapsed().as_secs_f64() / (i + 1) as f64 * (n_batches - i - 1) as f64;
+                    tracing::info!(
+                        "| epoch {epoch}/{} | {:4}/{n_batches} batches | lr {lr:.2e} | {:7.1} ms/batch | loss {loss:.5} | epoch eta {} |",
+                        t.epochs,
+                        i + 1,
+                        tb.elapsed().as_secs_f64() * 1e3,
+                        human_seconds(left)
+                    );
                 }
             }
             bar.finish_and_clear();
@@ -519,9 +561,15 @@ impl WithBackend for TrainJob {
                 "{epoch},{lr},{train_loss},{val_loss},{:.2}\n",
                 te.elapsed().as_secs_f64()
             ));
+            let secs = te.elapsed().as_secs_f64();
             tracing::info!(
-                "epoch {epoch}: train loss {train_loss:.5}, val loss {val_loss:.5} ({:.1} s)",
-                te.elapsed().as_secs_f64()
+                "epoch {epoch}/{}: train loss {train_loss:.5}, val loss {val_loss:.5} ({secs:.1} s{})",
+                t.epochs,
+                if epoch < t.epochs {
+                    format!(", at most {} left", human_seconds(secs * (t.epochs - epoch) as f64))
+                } else {
+                    String::new()
+                }
             );
             if val_loss < best {
                 (best, best_epoch, patience) = (val_loss, epoch, 0);
@@ -536,6 +584,8 @@ impl WithBackend for TrainJob {
                 best_epoch,
                 patience,
                 log: log.clone(),
+                batch_log: batch_log.clone(),
+                resumes: resumes.clone(),
             };
             crate::resume::save(&dir, &state, &model, &best_model, &optim)?;
             if patience >= t.early_stop {
@@ -543,8 +593,13 @@ impl WithBackend for TrainJob {
                 break;
             }
         }
+        interrupt_point(epochs_run + 1, t.epochs, epochs_run, &dir)?;
+        // From here on an interrupt ends the process at once (temporaries removed); the epoch
+        // checkpoint stays, so `--resume` goes straight to testing.
+        drop(graceful);
         export_safetensors(&model.valid(), &dir.join("checkpoints/last"))?;
         std::fs::write(dir.join("train_log.csv"), log)?;
+        std::fs::write(dir.join("train_batches.csv"), batch_log)?;
 
         let tested = match t.test_model {
             TestModel::Best => best_model.valid(),
@@ -558,8 +613,12 @@ impl WithBackend for TrainJob {
         tracing::debug!("predictions.h5ad: {:.1} s", tp.elapsed().as_secs_f64());
         let tp = Instant::now();
         // Figures are a convenience: a failure to draw one must not lose a finished run.
-        if let Err(e) = write_run_plots(&dir, &p, &preds, &format!("{} seed {}", cfg.name, t.seed))
-        {
+        let tested_epoch = match t.test_model {
+            TestModel::Best => best_epoch,
+            TestModel::Last => epochs_run,
+        };
+        let title = format!("{} seed {}", cfg.name, t.seed);
+        if let Err(e) = write_run_plots(&dir, &p, &preds, &title, tested_epoch) {
             tracing::warn!("plots not written: {e:#}");
         }
         tracing::debug!("plots: {:.1} s", tp.elapsed().as_secs_f64());
@@ -570,19 +629,24 @@ impl WithBackend for TrainJob {
         let baselines =
             evaluate_baselines(&p.data, &p.split, t.seed, p.tables.first().map(|(_, t)| t));
         tracing::debug!("baselines: {:.1} s", tp.elapsed().as_secs_f64());
-        let mut all = BTreeMap::new();
-        all.insert("model".to_string(), report.summary.clone());
+        let mut all = serde_json::Map::new();
+        all.insert("model".to_string(), serde_json::to_value(&report.summary)?);
         for (k, r) in &baselines {
-            all.insert(k.to_string(), r.summary.clone());
+            all.insert(k.to_string(), serde_json::to_value(&r.summary)?);
         }
+        // Read back by sweeps (sweep.rs, `read_finished`): method tables plus this flag.
+        let synthetic = p.data.synthetic.is_some();
+        all.insert("synthetic".to_string(), synthetic.into());
         let manifest = serde_json::json!({
             "name": cfg.name, "seed": t.seed, "device": label, "model_type": cfg.model.model_type,
             "data": cfg.data.path.display().to_string(), "data_bytes": std::fs::metadata(&cfg.data.path).map(|m| m.len()).ok(),
             "epochs_run": epochs_run, "best_epoch": best_epoch, "best_val_loss": best,
-            "tested": format!("{:?}", t.test_model).to_lowercase(),
+            "tested": format!("{:?}", t.test_model).to_lowercase(), "tested_epoch": tested_epoch,
+            "synthetic": synthetic,
             "data_sha256": scgenept_data::error::file_sha256(&cfg.data.path).ok(),
             "git_commit": git_commit(),
             "baseline_knowledge_source": p.tables.first().map(|(s, _)| s.clone()),
+            "config_changes_on_resume": resumes,
             "crate_versions": {"scgenept": env!("CARGO_PKG_VERSION"), "burn": "0.21.0"},
             "seconds": t0.elapsed().as_secs_f64(),
         });
@@ -604,6 +668,8 @@ impl WithBackend for TrainJob {
             baselines,
             split: p.split.clone(),
             seconds: t0.elapsed().as_secs_f64(),
+            model_type: cfg.model.model_type.clone(),
+            synthetic,
         })
     }
 }
@@ -637,8 +703,48 @@ fn check_finite(
     )
 }
 
+/// `train_batches.csv`: every optimiser step's loss (drawn faintly behind the epoch means).
+const BATCH_LOG_HEADER: &str = "epoch,batch,loss\n";
+
+/// Stops the run when Ctrl-C or SIGTERM asked for it (`interrupt.rs`): between batches, so the
+/// checkpoint on disk is the last finished epoch's, whole.
+fn interrupt_point(epoch: usize, epochs: usize, done: usize, dir: &std::path::Path) -> Result<()> {
+    if !crate::interrupt::requested() {
+        return Ok(());
+    }
+    let saved = if done > 0 {
+        format!(
+            "epoch {done}'s checkpoint is in {}",
+            crate::resume::resume_dir(dir).display()
+        )
+    } else {
+        "no epoch had finished, so it starts again at epoch 1".to_string()
+    };
+    let where_ = if epoch > epochs {
+        format!("after training all {epochs} epochs, before testing")
+    } else {
+        format!("in epoch {epoch}/{epochs}")
+    };
+    Err(crate::interrupt::Interrupted {
+        where_,
+        saved,
+        resume: None,
+    }
+    .into())
+}
+
+/// `42 s`, `3 min 5 s`, `1 h 2 min`.
+fn human_seconds(s: f64) -> String {
+    let s = s.max(0.0).round() as u64;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min {} s", s / 60, s % 60),
+        _ => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+    }
+}
+
 /// A progress bar for one epoch when stderr is a terminal; hidden otherwise (log lines instead).
-fn epoch_bar(n_batches: usize, epoch: usize) -> indicatif::ProgressBar {
+fn epoch_bar(n_batches: usize, epoch: usize, epochs: usize) -> indicatif::ProgressBar {
     use std::io::IsTerminal;
     if !std::io::stderr().is_terminal() {
         return indicatif::ProgressBar::hidden();
@@ -650,7 +756,7 @@ fn epoch_bar(n_batches: usize, epoch: usize) -> indicatif::ProgressBar {
         )
         .expect("valid template"),
     );
-    bar.set_prefix(epoch.to_string());
+    bar.set_prefix(format!("{epoch}/{epochs}"));
     bar
 }
 

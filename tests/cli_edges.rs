@@ -1,0 +1,433 @@
+//! The edges a user hits in the first hour (issue 15): resume that cannot mix two configs,
+//! Ctrl-C that saves and says how to continue, inputs refused in one line, no temporaries left,
+//! and tables and figures labelled so they cannot be misread.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+/// Makes `name`'s run look interrupted after its last epoch: the epoch checkpoint stays, the
+/// finished-run marker goes.
+fn as_interrupted(dir: &Path, name: &str) {
+    std::fs::remove_file(run_dir(dir, name).join("metrics.json")).unwrap();
+}
+
+#[test]
+fn resume_refuses_a_changed_config_unless_allowed_and_records_what_changed() {
+    let dir = tempdir("edges-resume");
+    let cfg = tiny_config(&dir, "r");
+    ok(&train(&cfg, &["--set", "train.epochs=1"]).output().unwrap());
+    as_interrupted(&dir, "r");
+
+    // A fresh start over an interrupted run is refused, naming both ways out.
+    let o = train(&cfg, &["--set", "train.epochs=1"]).output().unwrap();
+    one_line_error(&o, &["holds an interrupted run", "--resume", "--overwrite"]);
+
+    // A changed learning rate would mix two settings: refused, naming the key.
+    let o = train(
+        &cfg,
+        &[
+            "--set",
+            "train.epochs=1",
+            "--set",
+            "train.lr=2e-3",
+            "--resume",
+        ],
+    )
+    .output()
+    .unwrap();
+    one_line_error(&o, &["train.lr: 0.001 → 0.002", "--allow-changed train.lr"]);
+    let saved = std::fs::read_to_string(run_dir(&dir, "r").join("config.toml")).unwrap();
+    assert!(
+        saved.contains("lr = 0.001"),
+        "the saved config is untouched:\n{saved}"
+    );
+
+    // More epochs is the legitimate case; an allowed change goes through too. Both are recorded.
+    let o = train(
+        &cfg,
+        &[
+            "--set",
+            "train.epochs=2",
+            "--set",
+            "model.dropout=0.1",
+            "--resume",
+            "--allow-changed",
+            "model.dropout",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(ok(&o).contains("resuming after epoch 1"));
+    let manifest = json(&run_dir(&dir, "r").join("run.json"));
+    assert_eq!(
+        manifest["config_changes_on_resume"],
+        serde_json::json!([
+            "after epoch 1: model.dropout: 0.2 → 0.1",
+            "after epoch 1: train.epochs: 1 → 2"
+        ])
+    );
+    // --allow-changed without --resume is a usage error.
+    let o = train(&cfg, &["--allow-changed", "train.lr"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success() && stderr(&o).contains("--resume"));
+}
+
+#[test]
+fn ctrl_c_stops_at_a_checkpoint_and_prints_the_command_that_continues() {
+    let dir = tempdir("edges-sigint");
+    let cfg = tiny_config(&dir, "c");
+    let state = run_dir(&dir, "c").join("checkpoints/resume/state.json");
+    let child = train(&cfg, &["--set", "train.epochs=3"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while !state.exists() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "no epoch checkpoint appeared"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    interrupt(child.id());
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted in epoch "), "{err}");
+    let command = err
+        .lines()
+        .find_map(|l| l.strip_prefix("to continue: "))
+        .unwrap_or_else(|| panic!("no resume command:\n{err}"));
+    assert!(
+        command.ends_with("--set train.epochs=3 --device cpu --resume"),
+        "{command}"
+    );
+    assert!(temporaries(&dir).is_empty(), "{:?}", temporaries(&dir));
+    // The printed command, as printed, finishes the run.
+    let o = std::process::Command::new("sh")
+        .args(["-c", command])
+        .output()
+        .unwrap();
+    assert!(ok(&o).contains("resuming after epoch"));
+    assert!(run_dir(&dir, "c").join("metrics.json").exists());
+}
+
+/// `data synth --preset norman` writes 800 MB for most of a minute; here the write of a tiny
+/// preset is held open instead (`SCGENEPT_PAUSE_WRITES`, a test hook in `write_atomic`), and
+/// interrupted while its temporary exists.
+#[test]
+fn ctrl_c_during_a_write_leaves_no_temporary_and_no_output() {
+    let dir = tempdir("edges-synth");
+    let out = dir.join("tiny.h5ad");
+    let child = std::process::Command::new(bin())
+        .args([
+            "data",
+            "synth",
+            "--preset",
+            "tiny",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .env("SCGENEPT_PAUSE_WRITES", "60000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while temporaries(&dir).is_empty() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "no temporary appeared"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    interrupt(child.id());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    assert!(
+        t0.elapsed() < Duration::from_secs(50),
+        "the interrupt did not end the write"
+    );
+    assert!(temporaries(&dir).is_empty(), "{:?}", temporaries(&dir));
+    assert!(!out.exists());
+}
+
+/// A temporary left by a writer that was killed outright (its pid gone) is removed by the next
+/// write of the same file.
+#[test]
+fn a_killed_writers_temporary_goes_with_the_next_write() {
+    let dir = tempdir("edges-stale");
+    let out = dir.join("tiny.h5ad");
+    let stale = dir.join(".tiny.h5ad.tmp-4194304-0"); // above Linux's pid_max: never alive
+    std::fs::write(&stale, b"partial").unwrap();
+    ok(&scgenept(&[
+        "data",
+        "synth",
+        "--preset",
+        "tiny",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert!(!stale.exists() && out.exists());
+}
+
+#[test]
+fn predict_and_export_refuse_inputs_they_cannot_honour() {
+    let dir = tempdir("edges-predict");
+    let cfg = tiny_config(&dir, "p");
+    ok(&train(&cfg, &["--set", "train.epochs=1"]).output().unwrap());
+    let run = run_dir(&dir, "p");
+    let bundle = dir.join("bundle");
+    let (run_s, bundle_s) = (run.to_str().unwrap(), bundle.to_str().unwrap());
+    let o = scgenept(&[
+        "export",
+        "--run",
+        run_s,
+        "--out",
+        bundle_s,
+        "--pool-size",
+        "0",
+    ]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("at least 1"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!bundle.exists());
+    ok(&scgenept(&[
+        "export",
+        "--run",
+        run_s,
+        "--out",
+        bundle_s,
+        "--pool-size",
+        "30",
+    ]));
+    let meta = json(&bundle.join("meta.json"));
+    let gene = meta["genes"][0].as_str().unwrap().to_string();
+    let out = dir.join("pred.csv");
+    let predict = |perts: &str, pool: &str| {
+        scgenept(&[
+            "predict",
+            "--checkpoint",
+            bundle_s,
+            "--perturbations",
+            perts,
+            "--pool-size",
+            pool,
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    one_line_error(
+        &predict(&format!("{gene}+{gene}"), "5"),
+        &[&format!("{gene}+{gene}"), "twice"],
+    );
+    one_line_error(
+        &predict(&format!("{gene}+"), "5"),
+        &[&format!("{gene}+"), "empty"],
+    );
+    let o = predict(&gene, "0");
+    assert!(
+        !o.status.success() && stderr(&o).contains("at least 1"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!out.exists());
+
+    // The run's own predictions (negative values allowed) are described, not refused.
+    let text = ok(&scgenept(&[
+        "data",
+        "inspect",
+        run.join("predictions.h5ad").to_str().unwrap(),
+    ]));
+    assert!(text.contains("scgenept output: predicted means"), "{text}");
+    let h5 = dir.join("pred.h5ad");
+    ok(&scgenept(&[
+        "predict",
+        "--checkpoint",
+        bundle_s,
+        "--perturbations",
+        &gene,
+        "--out",
+        h5.to_str().unwrap(),
+    ]));
+    assert!(ok(&scgenept(&["data", "inspect", h5.to_str().unwrap()])).contains("predicted means"));
+}
+
+#[test]
+fn a_prediction_file_with_negative_values_is_inspected() {
+    use scgenept_data::h5ad_write::{AnnData, Frame, FrameColumn};
+    let dir = tempdir("edges-inspect");
+    let path = dir.join("old_predictions.h5ad");
+    let names = vec!["A+ctrl".to_string(), "A+B".to_string()];
+    let genes = vec!["g1".to_string(), "g2".to_string()];
+    let x = scgenept_data::csr::CsrMatrix::from_dense(2, 2, &[-0.5, 1.0, 0.25, -2.0]);
+    // As written before outputs were marked in uns: obs holds only condition and subgroup.
+    AnnData {
+        x: &x,
+        layers: vec![],
+        obs: Frame {
+            index_name: "condition_index".into(),
+            index: names.clone(),
+            columns: vec![
+                ("condition".into(), FrameColumn::Categorical(names)),
+                (
+                    "subgroup".into(),
+                    FrameColumn::Categorical(vec!["unseen_single".into(), "combo_seen1".into()]),
+                ),
+            ],
+        },
+        var: Frame::genes(&genes, &genes),
+        uns: vec![],
+    }
+    .write(&path)
+    .unwrap();
+    let text = ok(&scgenept(&["data", "inspect", path.to_str().unwrap()]));
+    assert!(
+        text.contains("values      -2.0000 … 1.0000 (2 negative)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("subgroups   combo_seen1, unseen_single"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_split_is_written_only_as_json() {
+    let dir = tempdir("edges-split");
+    let data = dir.join("tiny.h5ad");
+    ok(&scgenept(&[
+        "data",
+        "synth",
+        "--preset",
+        "tiny",
+        "--out",
+        data.to_str().unwrap(),
+    ]));
+    let pkl = dir.join("s.pkl");
+    let o = scgenept(&[
+        "data",
+        "split",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        pkl.to_str().unwrap(),
+    ]);
+    one_line_error(&o, &["s.pkl", "name the file .json"]);
+    assert!(!pkl.exists());
+}
+
+#[test]
+fn config_errors_blame_the_set_that_caused_them_and_name_the_key() {
+    let dir = tempdir("edges-config");
+    let cfg = tiny_config(&dir, "k");
+    let o = train(&cfg, &["--set", "train.epochz=3"]).output().unwrap();
+    one_line_error(
+        &o,
+        &["error: --set train.epochz=3:", "unknown field `epochz`"],
+    );
+    let o = train(&cfg, &["--set", "train.lr=-1"]).output().unwrap();
+    one_line_error(
+        &o,
+        &["error: --set train.lr=-1: train.lr must be a positive number (it is -1)"],
+    );
+    let o = train(&cfg, &["--set", "train.batch_size=0"])
+        .output()
+        .unwrap();
+    one_line_error(
+        &o,
+        &["--set train.batch_size=0: train.batch_size must be at least 1"],
+    );
+    // A bad value in the file names the file and the key.
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("lr = 1e-3", "lr = 0.0");
+    std::fs::write(&cfg, text).unwrap();
+    let o = train(&cfg, &[]).output().unwrap();
+    one_line_error(
+        &o,
+        &["k.toml: train.lr must be a positive number (it is 0)"],
+    );
+}
+
+#[test]
+fn a_failed_device_probe_is_one_line_even_with_rust_backtrace() {
+    let dir = tempdir("edges-probe");
+    let cfg = tiny_config(&dir, "d");
+    let o = train(&cfg, &[])
+        .env("RUST_BACKTRACE", "1")
+        .env("SCGENEPT_FAIL_PROBE", "1")
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    one_line_error(&o, &["device cpu is not usable"]);
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
+}
+
+#[test]
+fn train_output_says_what_it_is_and_how_to_read_it() {
+    let dir = tempdir("edges-tables");
+    let cfg = tiny_config(&dir, "t");
+    let o = train(&cfg, &["--set", "train.epochs=1"]).output().unwrap();
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert!(o.status.success(), "{err}");
+    // Logs: epoch k/N, no colour codes in a pipe.
+    assert!(err.contains("epoch 1/1"), "{err}");
+    assert!(!err.contains('\u{1b}'), "ANSI codes in a log:\n{err}");
+    // Tables: SYNTHETIC, directions once per table, the legend, the model type, plurals.
+    assert!(out.contains("— 1 epoch, best epoch 1"), "{out}");
+    assert!(
+        out.contains("### test, all (") && out.contains(") — SYNTHETIC data"),
+        "{out}"
+    );
+    assert!(out.contains("| method | pearson_delta_de ↑ |"), "{out}");
+    assert!(out.contains("mse_de ↓ | rank_l1_delta ↓ |"), "{out}");
+    assert!(out.contains("rank_l1_delta ↓: per condition"), "{out}");
+    assert!(out.contains("| model (scgenept_random) |"), "{out}");
+    assert!(
+        !out.contains("(1 conditions)") && !out.contains("model (scgenept) "),
+        "{out}"
+    );
+    // (A method scored on part of a subgroup: report.rs's unit test, with data made for it.)
+    // metrics.json and run.json say synthetic; the tested epoch is recorded for the figure.
+    let run = run_dir(&dir, "t");
+    assert_eq!(json(&run.join("metrics.json"))["synthetic"], true);
+    let manifest = json(&run.join("run.json"));
+    assert_eq!(
+        (
+            manifest["synthetic"].clone(),
+            manifest["tested_epoch"].clone()
+        ),
+        (true.into(), 1.into())
+    );
+    let steps = std::fs::read_to_string(run.join("train_batches.csv")).unwrap();
+    assert!(
+        steps.starts_with("epoch,batch,loss\n1,1,") && steps.lines().count() > 2,
+        "{steps}"
+    );
+
+    // The baselines command reports the same random-perturbation row as the run (same seed).
+    let b = dir.join("b.json");
+    ok(&scgenept(&[
+        "baselines",
+        "--data",
+        dir.join("tiny.h5ad").to_str().unwrap(),
+        "--json",
+        b.to_str().unwrap(),
+    ]));
+    let key = "test_pearson_delta";
+    assert_eq!(
+        json(&b)["random_train_perturbation"][key],
+        json(&run.join("metrics.json"))["random_train_perturbation"][key]
+    );
+}
