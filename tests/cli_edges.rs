@@ -431,3 +431,23 @@ fn train_output_says_what_it_is_and_how_to_read_it() {
         json(&run.join("metrics.json"))["random_train_perturbation"][key]
     );
 }
+
+#[test]
+fn bf16_is_refused_on_the_cpu_in_one_line() {
+    let dir = tempdir("edges-bf16");
+    let cfg = tiny_config(&dir, "b");
+    let o = train(&cfg, &["--set", "train.precision=bf16"])
+        .output()
+        .unwrap();
+    one_line_error(&o, &["train.precision = \"bf16\": bf16 runs on a GPU"]);
+    assert!(!run_dir(&dir, "b").exists(), "nothing is written");
+    let o = train(&cfg, &["--set", "train.precision=fp16"])
+        .output()
+        .unwrap();
+    one_line_error(
+        &o,
+        &["--set train.precision=fp16", "unknown variant `fp16`"],
+    );
+    let o = scgenept(&["bench", "step", "--precision", "bf16"]);
+    one_line_error(&o, &["bf16 runs on a GPU"]);
+}

@@ -34,6 +34,9 @@ pub enum BenchCommand {
         /// cpu, wgpu[:N] or cuda[:N].
         #[arg(long, default_value = "cpu")]
         device: Device,
+        /// f32, or bf16 matmuls (GPU only).
+        #[arg(long, default_value = "f32", value_parser = parse_precision)]
+        precision: scgenept_model::Precision,
         /// Also write the result as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -66,6 +69,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             seq_len,
             steps,
             device,
+            precision,
             json,
         } => {
             let mut b = match size {
@@ -75,6 +79,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             b.batch = batch.unwrap_or(b.batch);
             b.seq_len = seq_len.unwrap_or(b.seq_len);
             b.steps = steps.unwrap_or(b.steps);
+            b.precision = precision;
             let r = device.dispatch(b)?;
             println!("{r}");
             if let Some(path) = json {
@@ -84,6 +89,11 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn parse_precision(s: &str) -> Result<scgenept_model::Precision, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_string()))
+        .map_err(|_| format!("'{s}' is not a precision; use f32 or bf16"))
 }
 
 fn data_bench(path: &std::path::Path) -> Result<serde_json::Value> {

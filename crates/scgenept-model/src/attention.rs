@@ -21,7 +21,7 @@ use std::any::Any;
 
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
-use burn::tensor::{Tensor, TensorData, TensorPrimitive};
+use burn::tensor::{FloatDType, Tensor, TensorData, TensorPrimitive};
 use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::checkpoint::strategy::NoCheckpointing;
 use burn_autodiff::grads::Gradients;
@@ -32,6 +32,7 @@ use crate::dropout::{draw_seed, hash};
 use crate::host_attention::{
     exp, host_threads, matmul, matmul_t, on_host, softmax_in_place, vectorised,
 };
+use crate::precision::{self, Precision};
 use crate::softmax::softmax_last;
 
 /// Shape of one attention call: `b` sequences of `l` tokens, width `d`, `heads` heads.
@@ -58,12 +59,19 @@ pub struct DropMask {
 
 /// Self-attention context `[B, L, D]` from packed `[B, L, 3·D]` projections (PyTorch's
 /// `in_proj` layout), with dropout `dropout` on the probabilities while training.
-pub fn self_attention<B: Backend>(qkv: Tensor<B, 3>, heads: usize, dropout: f64) -> Tensor<B, 3> {
+pub fn self_attention<B: Backend>(
+    qkv: Tensor<B, 3>,
+    heads: usize,
+    dropout: f64,
+    precision: Precision,
+) -> Tensor<B, 3> {
     let device = qkv.device();
     let training = B::ad_enabled(&device);
     if !on_host::<B>() {
-        return materialised(qkv, heads, training.then_some(dropout));
+        return materialised(qkv, heads, training.then_some(dropout), precision);
     }
+    // bf16 is refused on the CPU before a model is built (`ScGenePT::set_precision`).
+    debug_assert_eq!(precision, Precision::F32, "bf16 on the host attention");
     let drop = (training && dropout > 0.0).then(|| DropMask {
         keep: (1.0 - dropout) as f32,
         seed: draw_seed::<B>(&device),
@@ -95,11 +103,13 @@ pub fn self_attention<B: Backend>(qkv: Tensor<B, 3>, heads: usize, dropout: f64)
 }
 
 /// The same attention through burn ops with the `B×H×L×L` scores in memory: burn's fused kernel
-/// without autodiff, the closed-form softmax and burn's dropout with it.
+/// without autodiff, the closed-form softmax and burn's dropout with it. Under bf16 the two
+/// matmuls take bf16 operands; the scores, softmax and dropout stay f32 (`precision.rs`).
 pub fn materialised<B: Backend>(
     qkv: Tensor<B, 3>,
     heads: usize,
     dropout: Option<f64>,
+    precision: Precision,
 ) -> Tensor<B, 3> {
     let [b, l, d3] = qkv.dims();
     let d = d3 / 3;
@@ -117,11 +127,16 @@ pub fn materialised<B: Backend>(
     let ctx = match dropout {
         Some(p) => {
             let scale = (dh as f64).powf(-0.5);
-            let probs = softmax_last(q.matmul(k.swap_dims(2, 3)).mul_scalar(scale));
-            burn::nn::DropoutConfig::new(p)
+            let scores = precision::matmul(q, k.swap_dims(2, 3), precision).mul_scalar(scale);
+            let probs = burn::nn::DropoutConfig::new(p)
                 .init()
-                .forward(probs)
-                .matmul(v)
+                .forward(softmax_last(scores));
+            precision::matmul(probs, v, precision)
+        }
+        None if precision == Precision::Bf16 => {
+            let bf = |t: Tensor<B, 4>| t.cast(FloatDType::BF16);
+            burn::tensor::module::attention(bf(q), bf(k), bf(v), None, None, Default::default())
+                .cast(FloatDType::F32)
         }
         None => burn::tensor::module::attention(q, k, v, None, None, Default::default()),
     };
@@ -589,8 +604,8 @@ mod tests {
         let device = Default::default();
         Flex::seed(&device, 5);
         let x = Tensor::<Flex, 3>::random([3, 50, 24], Distribution::Normal(0.0, 1.0), &device);
-        let ours = self_attention(x.clone(), 4, 0.2);
-        let theirs = materialised(x, 4, None);
+        let ours = self_attention(x.clone(), 4, 0.2, Precision::F32);
+        let theirs = materialised(x, 4, None, Precision::F32);
         ours.into_data()
             .assert_approx_eq::<f32>(&theirs.into_data(), Tolerance::absolute(1e-5));
     }

@@ -10,6 +10,7 @@ use crate::decoder::ExprDecoder;
 use crate::encoders::{ContinuousValueEncoder, GeneEncoder, LanguageEncoder, PertEncoder};
 use crate::error::{ModelError, Result};
 use crate::params::{NamedParams, Visitor};
+use crate::precision::Precision;
 use crate::transformer::TransformerEncoder;
 
 #[derive(Module, Debug)]
@@ -66,6 +67,16 @@ impl<B: Backend> ScGenePT<B> {
     /// so an export, a clone and the model itself always agree.
     fn materialize(&mut self) {
         self.visit_named_params(&mut |_, slot| slot.initialize());
+    }
+
+    /// Runs the transformer's matmuls in `precision` (`precision.rs`). bf16 needs a GPU backend:
+    /// on the CPU (burn-flex) the attention op computes in f32, so bf16 is refused.
+    pub fn set_precision(&mut self, precision: Precision) -> Result<()> {
+        precision.check::<B>().map_err(ModelError::InvalidConfig)?;
+        for layer in &mut self.transformer_encoder.layers {
+            layer.set_precision(precision);
+        }
+        Ok(())
     }
 
     pub fn config(&self) -> &ModelConfig {

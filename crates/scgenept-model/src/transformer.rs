@@ -14,6 +14,7 @@ use crate::attention::self_attention;
 use crate::config::ModelConfig;
 use crate::dropout::Dropout;
 use crate::params::{join, NamedParams, ParamSlot, Visitor};
+use crate::precision::{linear, Precision};
 
 /// Multi-head self-attention with PyTorch's packed input projection.
 #[derive(Module, Debug)]
@@ -24,6 +25,8 @@ pub struct SelfAttention<B: Backend> {
     /// Dropout on the attention probabilities (`attention_dropout` / MHA `dropout`).
     attn_dropout: Dropout,
     nhead: usize,
+    /// Matmuls in bf16 (`precision.rs`).
+    bf16: bool,
 }
 
 impl<B: Backend> SelfAttention<B> {
@@ -33,13 +36,15 @@ impl<B: Backend> SelfAttention<B> {
             out_proj: LinearConfig::new(cfg.d_model, cfg.d_model).init(device),
             attn_dropout: Dropout::new(cfg.dropout),
             nhead: cfg.nhead,
+            bf16: false,
         }
     }
 
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let qkv = self.in_proj.forward(x);
-        let ctx = self_attention(qkv, self.nhead, self.attn_dropout.prob);
-        self.out_proj.forward(ctx)
+        let p = Precision::from_bf16(self.bf16);
+        let qkv = linear(&self.in_proj, x, p);
+        let ctx = self_attention(qkv, self.nhead, self.attn_dropout.prob, p);
+        linear(&self.out_proj, ctx, p)
     }
 }
 
@@ -69,6 +74,7 @@ pub struct EncoderLayer<B: Backend> {
     dropout: Dropout,
     dropout1: Dropout,
     dropout2: Dropout,
+    bf16: bool,
 }
 
 impl<B: Backend> EncoderLayer<B> {
@@ -88,14 +94,22 @@ impl<B: Backend> EncoderLayer<B> {
             dropout: drop(),
             dropout1: drop(),
             dropout2: drop(),
+            bf16: false,
         }
     }
 
+    /// The precision of this layer's matmuls.
+    pub fn set_precision(&mut self, p: Precision) {
+        self.bf16 = p == Precision::Bf16;
+        self.self_attn.bf16 = self.bf16;
+    }
+
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let p = Precision::from_bf16(self.bf16);
         let attn = self.self_attn.forward(x.clone());
         let x = self.norm1.forward(x + self.dropout1.forward(attn));
-        let ff = activation::relu(self.linear1.forward(x.clone()));
-        let ff = self.linear2.forward(self.dropout.forward(ff));
+        let ff = activation::relu(linear(&self.linear1, x.clone(), p));
+        let ff = linear(&self.linear2, self.dropout.forward(ff), p);
         self.norm2.forward(x + self.dropout2.forward(ff))
     }
 }

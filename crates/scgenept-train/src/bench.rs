@@ -23,6 +23,7 @@ pub struct StepBench {
     pub warmup: usize,
     pub steps: usize,
     pub seed: u64,
+    pub precision: scgenept_model::Precision,
 }
 
 impl StepBench {
@@ -40,6 +41,7 @@ impl StepBench {
             warmup: 1,
             steps: 3,
             seed: 42,
+            precision: Default::default(),
         }
     }
 
@@ -63,6 +65,7 @@ impl StepBench {
             warmup: 3,
             steps: 20,
             seed: 42,
+            precision: Default::default(),
         }
     }
 }
@@ -83,6 +86,28 @@ pub struct StepBenchResult {
     /// Resident memory once the model and the batch exist, before the first step: the peak
     /// minus this is what the steps themselves needed.
     pub rss_before_steps_mib: Option<f64>,
+    /// `f32` or `bf16` (matmuls).
+    pub precision: String,
+    /// Cells per second at the mean step time.
+    pub cells_per_s: f64,
+    /// Matmul FLOPs of the encoder layers per step (forward + backward, [`step_flops`]) over the
+    /// mean step time.
+    pub tflops_achieved: f64,
+    /// GPU: the most the allocator had in use, sampled after each forward and each backward.
+    pub device_peak_in_use_mib: Option<f64>,
+    /// GPU: what the allocator's pools hold after the steps (their high-water mark: pools do not
+    /// shrink during a run) — the device memory this step size needs.
+    pub device_reserved_mib: Option<f64>,
+}
+
+/// Matmul FLOPs of one training step's transformer: per layer and token, the packed input
+/// projection (6d²), the output projection (2d²), the feed-forward (4·d·d_hid) and attention's
+/// two products (4·L·d); backward costs twice the forward. Embeddings, LayerNorm, softmax and the
+/// decoder are left out (a few per cent at full size).
+pub fn step_flops(model: &ModelConfig, batch: usize, seq_len: usize) -> f64 {
+    let (d, dh, l) = (model.d_model as f64, model.d_hid as f64, seq_len as f64);
+    let per_token = 8.0 * d * d + 4.0 * d * dh + 4.0 * l * d;
+    3.0 * per_token * (batch as f64) * l * model.nlayers as f64
 }
 
 impl std::fmt::Display for StepBenchResult {
@@ -104,6 +129,19 @@ impl std::fmt::Display for StepBenchResult {
         )?;
         if let (Some(peak), Some(before)) = (self.peak_rss_mib, self.rss_before_steps_mib) {
             write!(f, " ({:.0} MiB above the model and batch)", peak - before)?;
+        }
+        write!(
+            f,
+            ", {}, {:.1} cells/s, {:.2} TFLOP/s",
+            self.precision, self.cells_per_s, self.tflops_achieved
+        )?;
+        if let (Some(used), Some(reserved)) =
+            (self.device_peak_in_use_mib, self.device_reserved_mib)
+        {
+            write!(
+                f,
+                ", device memory {used:.0} MiB in use at peak, {reserved:.0} MiB reserved"
+            )?;
         }
         Ok(())
     }
@@ -154,17 +192,34 @@ impl WithBackend for StepBench {
 
     fn run<B: AutodiffBackend>(self, device: B::Device, label: &str) -> Result<StepBenchResult> {
         B::seed(&device, self.seed);
-        let model = ScGenePT::<B>::new(&self.model, &device)?;
+        let mut model = ScGenePT::<B>::new(&self.model, &device)?;
+        model.set_precision(self.precision)?;
         let parameters = burn::module::Module::num_params(&model);
         let x = StepInputs::<B>::random(&self, &device);
         B::sync(&device)?;
         let rss_before_steps_mib = rss_mib();
+        let gpu: Option<crate::Device> = label.parse().ok();
+        let allocator = || gpu.as_ref().and_then(crate::device::allocator_bytes);
+        let mut peak_in_use: Option<u64> = None;
+        let sample = |peak: &mut Option<u64>| {
+            if let Some((used, _)) = allocator() {
+                *peak = Some(peak.map_or(used, |p| p.max(used)));
+            }
+        };
         let mut times = Vec::with_capacity(self.steps);
         for i in 0..self.warmup + self.steps {
             let t0 = Instant::now();
             let out = model.forward(x.ids.clone(), x.values.clone(), x.flags.clone());
             let loss = (out - x.target.clone()).powf_scalar(2.0).mean();
+            if i == 0 {
+                B::sync(&device)?;
+                sample(&mut peak_in_use); // the activations saved for backward
+            }
             let grads = loss.backward();
+            if i == 0 {
+                B::sync(&device)?;
+                sample(&mut peak_in_use); // the gradients, before they are dropped
+            }
             drop(grads);
             B::sync(&device)?;
             let ms = t0.elapsed().as_secs_f64() * 1e3;
@@ -174,6 +229,7 @@ impl WithBackend for StepBench {
         }
         let mean = times.iter().sum::<f64>() / times.len().max(1) as f64;
         let min = times.iter().copied().fold(f64::INFINITY, f64::min);
+        let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
         Ok(StepBenchResult {
             label: self.label,
             device: label.to_string(),
@@ -185,6 +241,32 @@ impl WithBackend for StepBench {
             ms_per_step_min: min,
             peak_rss_mib: peak_rss_mib(),
             rss_before_steps_mib,
+            precision: self.precision.to_string(),
+            cells_per_s: self.batch as f64 / (mean / 1e3),
+            tflops_achieved: step_flops(&self.model, self.batch, self.seq_len)
+                / (mean / 1e3)
+                / 1e12,
+            device_peak_in_use_mib: peak_in_use.map(mib),
+            device_reserved_mib: allocator().map(|(_, reserved)| mib(reserved)),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_flops_count_the_encoder_matmuls() {
+        // d 512, d_hid 512, 12 layers, 1536 genes: per token 8·512² + 4·512² + 4·1536·512.
+        let full = StepBench::full(2, 1536);
+        let per_token = 8.0 * 512f64.powi(2) + 4.0 * 512f64.powi(2) + 4.0 * 1536.0 * 512.0;
+        let expected = 3.0 * per_token * 2.0 * 1536.0 * 12.0;
+        assert_eq!(step_flops(&full.model, 2, 1536), expected);
+        assert!(
+            (expected / 1e12 - 0.6958).abs() < 1e-4,
+            "{}",
+            expected / 1e12
+        );
     }
 }

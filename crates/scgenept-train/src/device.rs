@@ -174,6 +174,50 @@ fn run_wgpu<W: WithBackend>(_work: W, _index: usize, _label: &str) -> Result<W::
     bail!("this binary was built without wgpu support; rebuild with `cargo build --release --features wgpu`")
 }
 
+/// What the device's allocator holds right now, in bytes: (in use, reserved in its pools).
+/// `None` on the CPU, or when the binary has no backend for the device.
+pub fn allocator_bytes(device: &Device) -> Option<(u64, u64)> {
+    match device.kind {
+        DeviceKind::Cpu => None,
+        DeviceKind::Cuda => cuda_allocator(device.index),
+        DeviceKind::Wgpu => wgpu_allocator(device.index),
+    }
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_allocator(index: usize) -> Option<(u64, u64)> {
+    use burn::cubecl::Runtime;
+    let device = burn::backend::cuda::CudaDevice { index };
+    let usage = burn::cubecl::cuda::CudaRuntime::client(&device)
+        .memory_usage()
+        .ok()?;
+    Some((usage.bytes_in_use, usage.bytes_reserved))
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_allocator(_index: usize) -> Option<(u64, u64)> {
+    None
+}
+
+#[cfg(feature = "wgpu")]
+fn wgpu_allocator(index: usize) -> Option<(u64, u64)> {
+    use burn::cubecl::Runtime;
+    let device = if index == 0 {
+        burn::backend::wgpu::WgpuDevice::DefaultDevice
+    } else {
+        burn::backend::wgpu::WgpuDevice::DiscreteGpu(index)
+    };
+    let usage = burn::cubecl::wgpu::WgpuRuntime::client(&device)
+        .memory_usage()
+        .ok()?;
+    Some((usage.bytes_in_use, usage.bytes_reserved))
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn wgpu_allocator(_index: usize) -> Option<(u64, u64)> {
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use scgenept_data::batches::GeneSampling;
 use scgenept_data::ObsColumns;
 use scgenept_model::vocab::OovMode;
+use scgenept_model::Precision;
 
 /// `train.seed` when a config gives none; also the default of `scgenept baselines --seed`, so the
 /// random-perturbation baseline is the same row in both.
@@ -135,6 +136,15 @@ pub struct TrainSection {
     pub eval_batch_size: usize,
     /// Seed of the control pairing (fixed once, as GEARS' cell graphs).
     pub pairing_seed: u64,
+    /// `f32` (default) or `bf16`: the transformer's matmuls in bf16 with f32 accumulation, the
+    /// rest in f32 (docs/precision.md). GPU only. Left out of saved configs when `f32`, so
+    /// runs saved before the key existed still compare equal.
+    #[serde(skip_serializing_if = "is_f32")]
+    pub precision: Precision,
+}
+
+fn is_f32(p: &Precision) -> bool {
+    *p == Precision::F32
 }
 
 impl Default for TrainSection {
@@ -154,6 +164,7 @@ impl Default for TrainSection {
             test_model: TestModel::Best,
             eval_batch_size: 64,
             pairing_seed: 42,
+            precision: Precision::F32,
         }
     }
 }

@@ -387,6 +387,11 @@ impl WithBackend for TrainJob {
     fn run<B: AutodiffBackend>(self, device: B::Device, label: &str) -> Result<TrainOutcome> {
         let t0 = Instant::now();
         let cfg = &self.config;
+        // Before any data is read: a precision this backend cannot run.
+        let precision = cfg.train.precision;
+        precision
+            .check::<B>()
+            .map_err(|e| anyhow::anyhow!("train.precision = \"{precision}\": {e}"))?;
         let dir = cfg.run_dir();
         if dir.join("metrics.json").exists() && !self.overwrite {
             bail!(
@@ -429,6 +434,7 @@ impl WithBackend for TrainJob {
         for (source, rows) in &p.knowledge {
             model.set_language_rows(source, rows.iter().map(|(i, v)| (*i, v.as_slice())))?;
         }
+        model.set_precision(precision)?;
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("{}: cannot create", dir.display()))?;
         std::fs::write(dir.join("config.toml"), toml::to_string_pretty(cfg)?)?;
@@ -472,6 +478,7 @@ impl WithBackend for TrainJob {
                         state.best_epoch
                     );
                     (model, best_model, optim) = (m, b, o);
+                    model.set_precision(t.precision)?;
                     (best, best_epoch, patience, log) = (
                         state.best_val_loss,
                         state.best_epoch,
