@@ -5,6 +5,12 @@ scripts/make_model_fixtures.py checks our network against) in PyTorch, for compa
 knowledge table over 60,697 rows (plus the 16-wide GO table of the fixture composition), dropout 0.2.
 
     .venv-fixtures/bin/python scripts/bench_reference_step.py --batch 2 --seq-len 1536 --threads 2
+    python scripts/bench_reference_step.py --device cuda --batch 64 --amp bf16 --json out.json
+
+--amp bf16|fp16 runs the step under torch.autocast, as scGPT users train (fp16 with a GradScaler);
+torch's TransformerEncoderLayer then calls scaled_dot_product_attention, which picks the flash or
+memory-efficient kernel. On CUDA, peak memory is the caching allocator's own high-water mark
+(torch.cuda.max_memory_allocated / max_memory_reserved), not nvidia-smi.
 """
 
 import argparse
@@ -23,8 +29,13 @@ ap.add_argument("--seq-len", type=int, default=1536)
 ap.add_argument("--steps", type=int, default=2)
 ap.add_argument("--threads", type=int, default=2)
 ap.add_argument("--device", default="cpu")
+ap.add_argument("--amp", choices=["off", "bf16", "fp16"], default="off")
 ap.add_argument("--json")
 a = ap.parse_args()
+cuda = a.device.startswith("cuda")
+amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(a.amp)
+# fp16 needs loss scaling; bf16 has f32's exponent range and needs none.
+scaler = torch.amp.GradScaler("cuda", enabled=(a.amp == "fp16" and cuda))
 
 torch.set_num_threads(a.threads)
 torch.manual_seed(42)
@@ -40,19 +51,29 @@ flags = (torch.rand(shape, device=a.device) < 0.01).long()
 target = torch.rand(shape, device=a.device) * 4
 
 times = []
+if cuda:
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
 for i in range(1 + a.steps):
     t0 = time.perf_counter()
     model.zero_grad()
-    loss = ((model(src, values, flags) - target) ** 2).mean()
-    loss.backward()
-    if a.device.startswith("cuda"):
+    with torch.autocast(device_type="cuda" if cuda else "cpu", dtype=amp_dtype,
+                        enabled=amp_dtype is not None):
+        out = model(src, values, flags)
+    # The loss in f32, as under autocast in scGPT's training loop.
+    loss = ((out.float() - target) ** 2).mean()
+    scaler.scale(loss).backward()
+    if cuda:
         torch.cuda.synchronize()
     if i > 0:
         times.append((time.perf_counter() - t0) * 1e3)
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+mib = 1024 * 1024
 res = {
     "label": "pytorch-reference",
     "device": a.device,
+    "gpu": torch.cuda.get_device_name() if cuda else None,
+    "amp": a.amp,
     "torch": torch.__version__,
     "threads": a.threads,
     "batch": a.batch,
@@ -60,6 +81,9 @@ res = {
     "ms_per_step_mean": sum(times) / len(times),
     "ms_per_step_min": min(times),
     "peak_rss_mib": peak,
+    "cells_per_s": a.batch / (sum(times) / len(times) / 1e3),
+    "device_peak_allocated_mib": torch.cuda.max_memory_allocated() / mib if cuda else None,
+    "device_peak_reserved_mib": torch.cuda.max_memory_reserved() / mib if cuda else None,
 }
 print(json.dumps(res))
 if a.json:
