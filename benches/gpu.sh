@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One training step of the full network on a GPU, ours beside PyTorch's, in one go (issue 14):
-# scgenept f32 and bf16 at 16, 32 and 64 cells × 1,536 genes, and the PyTorch reference in fp32
-# and under autocast (bf16, fp16) at the same batches. Builds nothing.
+# scgenept f32 and bf16 at 16, 32 and 64 cells × 1,536 genes (and f32 at 16 with the earlier
+# materialised attention), and the PyTorch reference in fp32 and under autocast (bf16, fp16) at
+# the same batches. Builds nothing.
 #
 #   benches/gpu.sh BIN [OUT_DIR]
 #
@@ -43,6 +44,9 @@ for precision in f32 bf16; do
             --batch "$batch" --steps 3 --precision "$precision"
     done
 done
+# The earlier attention (every B×H×L×L score kept for backward), for the before/after.
+SCGENEPT_GPU_ATTENTION=materialised run "ours-f32-b16-materialised" "$BIN" bench step \
+    --size full --device cuda --batch 16 --steps 3
 for amp in off bf16 fp16; do
     for batch in 16 32 64; do
         run "torch-$amp-b$batch" python3 "$HERE/scripts/bench_reference_step.py" \
@@ -79,6 +83,13 @@ for precision, amp in [("f32", "off"), ("bf16", "bf16")]:
                 m = (ours.get("device_reserved_mib") or 0) / (torch.get("device_peak_reserved_mib") or 1)
                 line += f"{t:>15.2f}{m:>14.2f}"
             print(line)
+for name in ("ours-f32-b16-materialised",):
+    r = load(name)
+    if r:
+        print(f"{name:<18}{r['ms_per_step_mean']:>10.1f}{r['cells_per_s']:>10.1f}"
+              f"{(r.get('device_peak_in_use_mib') or 0) / 1024:>12.1f}{(r.get('device_reserved_mib') or 0) / 1024:>14.1f}")
+    else:
+        print(f"{name:<18}{failed(name):>10}")
 for amp in ("fp16",):
     for batch in (16, 32, 64):
         r = load(f"torch-{amp}-b{batch}")

@@ -14,8 +14,9 @@
 //! the backend's seeded generator, so `B::seed` per step fixes every mask as before.
 //!
 //! On burn-flex the kernels are host `gemm` calls, sequences split over the cores (each sequence
-//! alone, so results do not depend on the split). Other backends take the materialised path
-//! (`materialised`), which is also the reference the tests compare against.
+//! alone, so results do not depend on the split). GPU backends train through the same op in burn
+//! tensor ops (`attention_tiled.rs`); the materialised path (`materialised`) is their fallback and
+//! the reference the tests compare against.
 
 use std::any::Any;
 
@@ -68,6 +69,15 @@ pub fn self_attention<B: Backend>(
     let device = qkv.device();
     let training = B::ad_enabled(&device);
     if !on_host::<B>() {
+        if training && tiled_on_device() {
+            let drop = (dropout > 0.0).then(|| DropMask {
+                keep: (1.0 - dropout) as f32,
+                seed: draw_seed::<B>(&device),
+            });
+            if let Some(out) = device_tracked(qkv.clone(), heads, drop, precision) {
+                return out;
+            }
+        }
         return materialised(qkv, heads, training.then_some(dropout), precision);
     }
     // bf16 is refused on the CPU before a model is built (`ScGenePT::set_precision`).
@@ -100,6 +110,52 @@ pub fn self_attention<B: Backend>(
     let host = host_vec(t);
     let (ctx, _) = forward_host(&host, dims, drop);
     Tensor::from_data(TensorData::new(ctx, [b, l, dims.d]), &device)
+}
+
+/// Training attention on a GPU backend goes through `attention_tiled.rs` unless
+/// `SCGENEPT_GPU_ATTENTION=materialised` asks for burn's ops with every score kept (the earlier
+/// path, kept for comparison in `benches/gpu.sh`).
+fn tiled_on_device() -> bool {
+    std::env::var("SCGENEPT_GPU_ATTENTION").map_or(true, |v| v != "materialised")
+}
+
+/// The tiled op on the GPU backends this build has (`None` for any other backend).
+#[cfg_attr(
+    not(any(feature = "cuda", feature = "wgpu")),
+    allow(unused_variables, unused_macros)
+)]
+fn device_tracked<B: Backend>(
+    qkv: Tensor<B, 3>,
+    heads: usize,
+    drop: Option<DropMask>,
+    precision: Precision,
+) -> Option<Tensor<B, 3>> {
+    let prim: Box<dyn Any> = Box::new(qkv.into_primitive().tensor());
+    macro_rules! on {
+        ($backend:ty, $prim:expr) => {
+            match $prim.downcast::<FloatTensor<Autodiff<$backend>>>() {
+                Ok(t) => {
+                    let out = crate::attention_tiled::tracked::<$backend>(
+                        *t,
+                        heads,
+                        drop,
+                        precision,
+                        crate::attention_tiled::TILE_ELEMENTS,
+                    );
+                    let out: Box<dyn Any> = Box::new(out);
+                    let out = *out.downcast::<FloatTensor<B>>().expect("B is this backend");
+                    return Some(Tensor::from_primitive(TensorPrimitive::Float(out)));
+                }
+                Err(p) => p,
+            }
+        };
+    }
+    #[cfg(feature = "cuda")]
+    let prim = on!(burn::backend::Cuda, prim);
+    #[cfg(feature = "wgpu")]
+    let prim = on!(burn::backend::Wgpu, prim);
+    let _ = prim;
+    None
 }
 
 /// The same attention through burn ops with the `B×H×L×L` scores in memory: burn's fused kernel
