@@ -191,6 +191,7 @@ impl WithBackend for StepBench {
     type Output = StepBenchResult;
 
     fn run<B: AutodiffBackend>(self, device: B::Device, label: &str) -> Result<StepBenchResult> {
+        crate::device::check_precision::<B>(&device, label, self.precision)?;
         B::seed(&device, self.seed);
         let mut model = ScGenePT::<B>::new(&self.model, &device)?;
         model.set_precision(self.precision)?;

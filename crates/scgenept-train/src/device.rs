@@ -6,7 +6,7 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{bail, Context, Result};
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DeviceKind {
@@ -68,6 +68,39 @@ static PROBING: AtomicBool = AtomicBool::new(false);
 /// into an error, so a process-wide panic hook should let them pass instead of ending the process.
 pub fn probing() -> bool {
     PROBING.load(Ordering::SeqCst)
+}
+
+/// Whether `device` can run `precision`: the backend's own rule (`Precision::check`: bf16 is
+/// refused on the CPU), then, for bf16, one small bf16 matmul (a GPU without bf16 matmuls, such
+/// as Mesa's lavapipe through wgpu, fails there in one line instead of in the middle of a run).
+pub fn check_precision<B: Backend>(
+    device: &B::Device,
+    label: &str,
+    precision: scgenept_model::Precision,
+) -> Result<()> {
+    precision.check::<B>().map_err(|e| anyhow::anyhow!("{e}"))?;
+    if precision == scgenept_model::Precision::F32 {
+        return Ok(());
+    }
+    let d = device.clone();
+    PROBING.store(true, Ordering::SeqCst);
+    let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        use burn::tensor::{FloatDType, Tensor};
+        let a = Tensor::<B, 2>::ones([8, 8], &d).cast(FloatDType::BF16);
+        a.clone()
+            .matmul(a)
+            .cast(FloatDType::F32)
+            .sum()
+            .into_scalar()
+    }));
+    PROBING.store(false, Ordering::SeqCst);
+    if ok.is_err() {
+        bail!(
+            "device {label} cannot multiply bf16 matrices (-v shows the backend's message); use \
+             precision f32 there"
+        );
+    }
+    Ok(())
 }
 
 /// Runs a tiny computation on `device` and turns a backend panic (no driver, no GPU) into an

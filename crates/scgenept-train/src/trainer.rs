@@ -389,8 +389,7 @@ impl WithBackend for TrainJob {
         let cfg = &self.config;
         // Before any data is read: a precision this backend cannot run.
         let precision = cfg.train.precision;
-        precision
-            .check::<B>()
+        crate::device::check_precision::<B>(&device, label, precision)
             .map_err(|e| anyhow::anyhow!("train.precision = \"{precision}\": {e}"))?;
         let dir = cfg.run_dir();
         if dir.join("metrics.json").exists() && !self.overwrite {
