@@ -327,10 +327,18 @@ impl GroupedBars<'_> {
         let m = self.series.len().max(1);
         let (lo, hi) = bar_axis(self.series, self.bounds);
         let groups = self.groups.to_vec();
-        let width = (160 + 40 * m * self.groups.len()).clamp(700, 1800) as u32;
+        // The legend is as wide as the longest method name (about 7 px a character at 14 px).
+        let longest = self
+            .series
+            .iter()
+            .map(|(n, _)| n.chars().count())
+            .max()
+            .unwrap_or(0);
+        let legend_w = (50 + 7 * longest).clamp(300, 700) as u32;
+        let width = (160 + 40 * m * self.groups.len()).clamp(700, 1800) as u32 + legend_w - 300;
         let mut cut_any = false;
         render_png(out, (width, 560), |root| {
-            let (plot, legend) = root.split_horizontally(width - 300);
+            let (plot, legend) = root.split_horizontally(width - legend_w);
             let mut chart = ChartBuilder::on(&plot)
                 .caption(self.title, (FONT, 20))
                 .margin(12)

@@ -280,6 +280,44 @@ pub struct FinishedRun {
     pub baseline_source: Option<String>,
     /// Trained and scored on synthetic data (`"synthetic": true` in metrics.json).
     pub synthetic: bool,
+    /// Per method, the subgroups (and `all`) where it scored fewer conditions than the model:
+    /// `(subgroup, scored, of)`, from results.csv. Its means there are left out of the tables.
+    pub partial: BTreeMap<String, Vec<(String, usize, usize)>>,
+}
+
+/// [`FinishedRun::partial`] from a run's `results.csv` (`condition,subgroup,method,metric,value`);
+/// empty when the file is absent (runs from before it existed keep every mean).
+fn partial_coverage(path: &Path) -> BTreeMap<String, Vec<(String, usize, usize)>> {
+    use std::collections::BTreeSet;
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return BTreeMap::new();
+    };
+    let mut scored: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.splitn(5, ',').collect();
+        if let [condition, subgroup, method, _, _] = f[..] {
+            for sg in [subgroup, "all"] {
+                scored
+                    .entry((method.to_string(), sg.to_string()))
+                    .or_default()
+                    .insert(condition.to_string());
+            }
+        }
+    }
+    let model = |sg: &str| {
+        scored
+            .get(&("model".to_string(), sg.to_string()))
+            .map(|c| c.len())
+    };
+    let mut out: BTreeMap<String, Vec<(String, usize, usize)>> = BTreeMap::new();
+    for ((method, sg), conditions) in &scored {
+        if let Some(of) = model(sg).filter(|of| method != "model" && conditions.len() < *of) {
+            out.entry(method.clone())
+                .or_default()
+                .push((sg.clone(), conditions.len(), of));
+        }
+    }
+    out
 }
 
 /// Reads `metrics.json` (and `run.json`) of a finished run.
@@ -323,6 +361,7 @@ pub fn read_finished(run: &SweepRun) -> Result<FinishedRun> {
         methods,
         baseline_source,
         synthetic,
+        partial: partial_coverage(&dir.join("results.csv")),
     })
 }
 
@@ -401,13 +440,14 @@ pub fn collect(sweep: &SweepConfig, runs: &[SweepRun]) -> Result<SweepReport> {
         }
     }
     let rows = method_rows(&finished, &labels);
-    let note = format!(
+    let mut note = format!(
         "{} of {} runs finished ({} configs × seeds {:?}).",
         finished.len(),
         runs.len(),
         labels.len(),
         sweep.seeds
     );
+    note.push_str(&crate::sweep_table::left_out_note(&finished));
     // Synthetic data must not pass for cells: every title says so (data/synth.rs marks the file).
     let synthetic = finished.iter().any(|f| f.synthetic);
     let tag = if synthetic { " — SYNTHETIC data" } else { "" };
@@ -455,4 +495,36 @@ pub fn collect(sweep: &SweepConfig, runs: &[SweepRun]) -> Result<SweepReport> {
         markdown: md,
         written,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coverage_counts_conditions_against_the_model() {
+        let path =
+            std::env::temp_dir().join(format!("scgenept-coverage-{}.csv", std::process::id()));
+        let rows = [
+            "condition,subgroup,method,metric,value",
+            "A+B,combo_seen2,model,mse,0.1",
+            "C+D,combo_seen2,model,mse,0.1",
+            "E+ctrl,unseen_single,model,mse,0.1",
+            "A+B,combo_seen2,additive,mse,0.2",
+            "A+B,combo_seen2,control_mean,mse,0.3",
+            "C+D,combo_seen2,control_mean,mse,0.3",
+            "E+ctrl,unseen_single,control_mean,mse,0.3",
+        ];
+        std::fs::write(&path, rows.join("\n") + "\n").unwrap();
+        let partial = partial_coverage(&path);
+        assert_eq!(
+            partial,
+            BTreeMap::from([(
+                "additive".to_string(),
+                vec![("all".to_string(), 1, 3), ("combo_seen2".to_string(), 1, 2)]
+            )])
+        );
+        std::fs::remove_file(&path).unwrap();
+        assert!(partial_coverage(&path).is_empty(), "no file, no claims");
+    }
 }

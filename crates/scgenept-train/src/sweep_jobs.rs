@@ -143,6 +143,7 @@ pub fn train_in_processes(
             };
             let r = running.swap_remove(i);
             let seconds = r.started.elapsed().as_secs_f64();
+            let interrupted = status.code() == Some(130);
             let error = (!status.success()).then(|| last_line(&log_path(r.run)));
             bar.suspend(|| match &error {
                 None => tracing::info!(
@@ -150,6 +151,9 @@ pub fn train_in_processes(
                     r.run.label,
                     r.run.seed
                 ),
+                Some(_) if interrupted => {
+                    tracing::warn!("{} seed {} interrupted", r.run.label, r.run.seed)
+                }
                 Some(e) => tracing::error!("{} seed {} failed: {e}", r.run.label, r.run.seed),
             });
             bar.inc(1);

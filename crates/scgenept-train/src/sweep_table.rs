@@ -131,8 +131,13 @@ pub fn method_rows(runs: &[FinishedRun], labels: &[String]) -> Vec<MethodRow> {
                     values: BTreeMap::new(),
                 })
             };
+            let partial = run.partial.get(method);
             for (key, v) in metrics {
                 if let Some(k) = split_key(key) {
+                    // A mean over part of a subgroup is not comparable with the others.
+                    if partial.is_some_and(|p| p.iter().any(|(sg, _, _)| *sg == k.0)) {
+                        continue;
+                    }
                     row.values.entry(k).or_default().push(*v);
                 }
             }
@@ -174,6 +179,34 @@ fn mark_partial_coverage(rows: &mut [MethodRow]) {
             r.values.retain(|(sg, _), _| sg != "all");
         }
     }
+}
+
+/// The sentence under the tables naming what was left out of them: ` Left out where scored on
+/// part of a subgroup: additive (all: 3 of 25; combo_seen2: 3 of 4).` (empty when nothing was).
+pub fn left_out_note(runs: &[FinishedRun]) -> String {
+    let mut seen: BTreeMap<&str, &Vec<(String, usize, usize)>> = BTreeMap::new();
+    for run in runs {
+        for (method, parts) in &run.partial {
+            seen.entry(method.as_str()).or_insert(parts);
+        }
+    }
+    if seen.is_empty() {
+        return String::new();
+    }
+    let items: Vec<String> = seen
+        .iter()
+        .map(|(method, parts)| {
+            let p: Vec<String> = parts
+                .iter()
+                .map(|(sg, n, of)| format!("{sg}: {n} of {of}"))
+                .collect();
+            format!("{method} ({})", p.join("; "))
+        })
+        .collect();
+    format!(
+        " Left out where scored on part of a subgroup's conditions: {}.",
+        items.join(", ")
+    )
 }
 
 /// The subgroups any row has values for, in the paper's order.
@@ -400,6 +433,7 @@ mod tests {
             ]),
             baseline_source: Some(format!("{label}_table")),
             synthetic: false,
+            partial: BTreeMap::new(),
         }
     }
 
@@ -457,5 +491,32 @@ mod tests {
             "",
         );
         assert!(md.contains("| a | 0.6500 ± 0.6353 |"), "{md}");
+    }
+
+    #[test]
+    fn a_mean_over_part_of_a_subgroup_is_left_out_and_named() {
+        let mut r = run("a", 1, 0.7, 0.4);
+        for m in r.methods.values_mut() {
+            m.insert("test_combo_seen2_pearson_delta_de".into(), 0.5);
+        }
+        let additive = BTreeMap::from([
+            ("test_pearson_delta_de".to_string(), 0.9),
+            ("test_combo_seen2_pearson_delta_de".to_string(), 0.9),
+        ]);
+        r.methods.insert("additive".into(), additive);
+        r.partial.insert(
+            "additive".into(),
+            vec![("all".into(), 3, 25), ("combo_seen2".into(), 3, 4)],
+        );
+        let rows = method_rows(std::slice::from_ref(&r), &["a".into()]);
+        assert!(
+            rows.iter().all(|row| !row.name.starts_with("additive")),
+            "no comparable mean left, so no row"
+        );
+        assert_eq!(
+            left_out_note(&[r]),
+            " Left out where scored on part of a subgroup's conditions: additive (all: 3 of 25; \
+             combo_seen2: 3 of 4)."
+        );
     }
 }

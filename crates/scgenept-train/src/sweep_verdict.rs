@@ -276,6 +276,7 @@ mod tests {
             )]),
             baseline_source: None,
             synthetic: false,
+            partial: BTreeMap::new(),
         }
     }
 
