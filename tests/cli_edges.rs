@@ -451,3 +451,22 @@ fn bf16_is_refused_on_the_cpu_in_one_line() {
     let o = scgenept(&["bench", "step", "--precision", "bf16"]);
     one_line_error(&o, &["bf16 runs on a GPU"]);
 }
+
+/// Bundles exported to `checkpoints/NAME` never show up as untracked files; the folder's README
+/// is tracked and current.
+#[test]
+fn bundles_in_checkpoints_are_ignored_by_git_and_its_readme_is_not() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let ignored = |p: &str| {
+        std::process::Command::new("git")
+            .args(["check-ignore", "-q", p])
+            .current_dir(&root)
+            .status()
+            .expect("git runs (the tests run in a git checkout)")
+            .code()
+    };
+    assert_eq!(ignored("checkpoints/demo_go_c/model.safetensors"), Some(0));
+    assert_eq!(ignored("checkpoints/README.md"), Some(1));
+    let readme = std::fs::read_to_string(root.join("checkpoints/README.md")).unwrap();
+    assert!(!readme.contains("once training lands"), "{readme}");
+}
