@@ -12,6 +12,7 @@ mod panic_exit;
 mod plot_cmd;
 mod predict_cmd;
 mod report;
+mod rerun;
 mod sweep_cmd;
 mod train_cmd;
 

@@ -42,30 +42,10 @@ pub struct SweepArgs {
 
 /// The command line that continues this sweep after an interrupt.
 fn resume_command(a: &SweepArgs) -> String {
-    use scgenept_train::interrupt::shell_quote;
-    let program = std::env::args().next().unwrap_or_else(|| "scgenept".into());
-    let mut words = vec![
-        shell_quote(&program),
-        "sweep".into(),
-        "--config".into(),
-        shell_quote(&a.config.to_string_lossy()),
-    ];
-    for s in &a.set {
-        words.extend(["--set".into(), shell_quote(s)]);
-    }
-    words.extend(["--device".into(), shell_quote(&a.device.to_string())]);
-    if let Some(j) = a.jobs {
-        words.extend(["--jobs".into(), j.to_string()]);
-    }
-    words.join(" ")
-}
-
-/// Adds the sweep's resume command to an interrupt (other errors pass through).
-fn with_resume(e: anyhow::Error, a: &SweepArgs) -> anyhow::Error {
-    match e.downcast::<Interrupted>() {
-        Ok(i) => i.with_resume(resume_command(a)).into(),
-        Err(e) => e,
-    }
+    let tail: Vec<String> = a
+        .jobs
+        .map_or(Vec::new(), |j| vec!["--jobs".into(), j.to_string()]);
+    crate::rerun::command_line("sweep", &a.config, &a.set, &a.device, &tail)
 }
 
 /// Trains the runs one after the other in this process; returns the failures. An interrupt
@@ -174,15 +154,14 @@ pub fn run(a: SweepArgs) -> Result<()> {
             }
             let binary = std::env::current_exe()?;
             let outcomes =
-                train_in_processes(&todo, &binary, &a.device.to_string(), jobs, a.overwrite)
-                    .map_err(|e| with_resume(e, &a))?;
+                train_in_processes(&todo, &binary, &a.device.to_string(), jobs, a.overwrite)?;
             failed.extend(
                 outcomes
                     .into_iter()
                     .filter_map(|o| o.error.map(|e| format!("{} seed {}: {e}", o.label, o.seed))),
             );
         } else {
-            failed.extend(train_here(&todo, &a).map_err(|e| with_resume(e, &a))?);
+            failed.extend(train_here(&todo, &a)?);
         }
     }
     // Re-read the states: the runs above have finished (or not).

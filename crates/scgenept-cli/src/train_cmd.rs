@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use scgenept_train::interrupt::Interrupted;
 use scgenept_train::train_config::TrainConfig;
 use scgenept_train::trainer::TrainJob;
 use scgenept_train::Device;
@@ -37,43 +36,23 @@ pub struct TrainArgs {
 
 /// The command line that continues this run after an interrupt.
 fn resume_command(a: &TrainArgs) -> String {
-    use scgenept_train::interrupt::shell_quote;
-    let program = std::env::args().next().unwrap_or_else(|| "scgenept".into());
-    let mut words = vec![
-        shell_quote(&program),
-        "train".into(),
-        "--config".into(),
-        shell_quote(&a.config.to_string_lossy()),
-    ];
-    for s in &a.set {
-        words.extend(["--set".into(), shell_quote(s)]);
-    }
-    words.extend(["--device".into(), shell_quote(&a.device.to_string())]);
+    let mut tail = Vec::new();
     if !a.allow_changed.is_empty() {
-        words.extend([
-            "--allow-changed".into(),
-            shell_quote(&a.allow_changed.join(",")),
-        ]);
+        tail.extend(["--allow-changed".to_string(), a.allow_changed.join(",")]);
     }
-    words.push("--resume".into());
-    words.join(" ")
+    tail.push("--resume".into());
+    crate::rerun::command_line("train", &a.config, &a.set, &a.device, &tail)
 }
 
 pub fn run(a: TrainArgs) -> Result<()> {
     let config = TrainConfig::load(&a.config, &a.set)?;
     scgenept_train::interrupt::set_resume_hint(resume_command(&a));
-    let out = a
-        .device
-        .dispatch(TrainJob {
-            config,
-            overwrite: a.overwrite,
-            resume: a.resume,
-            allow_changed: a.allow_changed.clone(),
-        })
-        .map_err(|e| match e.downcast::<Interrupted>() {
-            Ok(i) => i.with_resume(resume_command(&a)).into(),
-            Err(e) => e,
-        })?;
+    let out = a.device.dispatch(TrainJob {
+        config,
+        overwrite: a.overwrite,
+        resume: a.resume,
+        allow_changed: a.allow_changed.clone(),
+    })?;
     println!(
         "\nrun {} — {}, best epoch {} (val MSE {:.5}), {:.0} s",
         out.run_dir.display(),

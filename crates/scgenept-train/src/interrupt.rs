@@ -10,9 +10,17 @@ static REQUESTED: AtomicBool = AtomicBool::new(false);
 static GRACEFUL: AtomicUsize = AtomicUsize::new(0);
 static RESUME_HINT: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
 
-/// The command that continues this command's work, printed when an interrupt ends it at once.
+/// The command that continues this command's work: printed when an interrupt ends the process
+/// at once, and carried by every [`Interrupted`] made afterwards.
 pub fn set_resume_hint(command: String) {
     *RESUME_HINT.lock().unwrap_or_else(|p| p.into_inner()) = Some(command);
+}
+
+fn resume_hint() -> Option<String> {
+    RESUME_HINT
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
 }
 
 /// Installs the handler (once per process; later calls do nothing).
@@ -27,7 +35,7 @@ pub fn install() {
                 return;
             }
             scgenept_data::tempfiles::remove_registered();
-            match RESUME_HINT.lock().ok().and_then(|h| h.clone()) {
+            match resume_hint() {
                 Some(c) => eprintln!("\ninterrupted; to continue: {c}"),
                 None => eprintln!("\ninterrupted"),
             }
@@ -60,22 +68,25 @@ impl Drop for Graceful {
     }
 }
 
-/// How a training run (or a sweep) stopped early: returned as an error; the command adds how to
-/// resume ([`Interrupted::with_resume`]) and exits with status 130.
+/// How a training run (or a sweep) stopped early: returned as an error; the command exits with
+/// status 130 and prints it, with the resume hint set when the command started.
 #[derive(Debug)]
 pub struct Interrupted {
     /// `in epoch 2/5`.
     pub where_: String,
     /// What is on disk: `epoch 1's checkpoint is in runs/x/checkpoints/resume`.
     pub saved: String,
-    /// The exact command that continues the work, once the command line is known.
+    /// The exact command that continues the work ([`set_resume_hint`]), if the command set one.
     pub resume: Option<String>,
 }
 
 impl Interrupted {
-    pub fn with_resume(mut self, command: String) -> Self {
-        self.resume = Some(command);
-        self
+    pub fn new(where_: String, saved: String) -> Self {
+        Self {
+            where_,
+            saved,
+            resume: resume_hint(),
+        }
     }
 }
 

@@ -170,13 +170,11 @@ pub fn train_in_processes(
     drop(graceful);
     if crate::interrupt::requested() {
         let finished = done.iter().filter(|o| o.error.is_none()).count();
-        return Err(crate::interrupt::Interrupted {
-            where_: format!("with {finished} of {} runs finished", runs.len()),
-            saved: "finished runs are kept and interrupted ones resume from their last finished \
-                    epoch"
+        return Err(crate::interrupt::Interrupted::new(
+            format!("with {finished} of {} runs finished", runs.len()),
+            "finished runs are kept and interrupted ones resume from their last finished epoch"
                 .into(),
-            resume: None,
-        }
+        )
         .into());
     }
     Ok(done)

@@ -731,12 +731,7 @@ fn interrupt_point(epoch: usize, epochs: usize, done: usize, dir: &std::path::Pa
     } else {
         format!("in epoch {epoch}/{epochs}")
     };
-    Err(crate::interrupt::Interrupted {
-        where_,
-        saved,
-        resume: None,
-    }
-    .into())
+    Err(crate::interrupt::Interrupted::new(where_, saved).into())
 }
 
 /// `42 s`, `3 min 5 s`, `1 h 2 min`.
