@@ -82,19 +82,16 @@ pub fn check_precision<B: Backend>(
     if precision == scgenept_model::Precision::F32 {
         return Ok(());
     }
-    let d = device.clone();
-    PROBING.store(true, Ordering::SeqCst);
-    let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+    let ok = survives(|| {
         use burn::tensor::{FloatDType, Tensor};
-        let a = Tensor::<B, 2>::ones([8, 8], &d).cast(FloatDType::BF16);
+        let a = Tensor::<B, 2>::ones([8, 8], device).cast(FloatDType::BF16);
         a.clone()
             .matmul(a)
             .cast(FloatDType::F32)
             .sum()
-            .into_scalar()
-    }));
-    PROBING.store(false, Ordering::SeqCst);
-    if ok.is_err() {
+            .into_scalar();
+    });
+    if !ok {
         bail!(
             "device {label} cannot multiply bf16 matrices (-v shows the backend's message); use \
              precision f32 there"
@@ -106,31 +103,36 @@ pub fn check_precision<B: Backend>(
 /// Runs a tiny computation on `device` and turns a backend panic (no driver, no GPU) into an
 /// error, before any real work starts.
 fn probe<B: AutodiffBackend>(device: &B::Device, label: &str) -> Result<()> {
-    let d = device.clone();
-    PROBING.store(true, Ordering::SeqCst);
-    let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
-        // Fault injection for the tests of the one-line failure (tests/cli.rs).
+    let ok = survives(|| {
+        // Fault injection for the tests of the one-line failure (tests/cli_edges.rs).
         if std::env::var_os("SCGENEPT_FAIL_PROBE").is_some() {
             panic!("probe failure injected by SCGENEPT_FAIL_PROBE");
         }
-        let t = burn::tensor::Tensor::<B, 1>::ones([4], &d);
-        t.sum().into_scalar()
-    }));
-    PROBING.store(false, Ordering::SeqCst);
-    match ok {
-        Ok(_) => Ok(()),
-        Err(_) => {
-            let instead = if label == "cpu" {
-                ""
-            } else {
-                "; try --device cpu"
-            };
-            bail!(
-                "device {label} is not usable (no driver or no device found; -v shows the \
-                 backend's message){instead}"
-            )
-        }
+        burn::tensor::Tensor::<B, 1>::ones([4], device)
+            .sum()
+            .into_scalar();
+    });
+    if ok {
+        return Ok(());
     }
+    let instead = if label == "cpu" {
+        ""
+    } else {
+        "; try --device cpu"
+    };
+    bail!(
+        "device {label} is not usable (no driver or no device found; -v shows the backend's \
+         message){instead}"
+    )
+}
+
+/// Runs `f` as a device probe: whether it finished without a panic. Its panics are expected,
+/// and the process-wide hook lets them pass while [`probing`] is set.
+fn survives(f: impl FnOnce()) -> bool {
+    PROBING.store(true, Ordering::SeqCst);
+    let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_ok();
+    PROBING.store(false, Ordering::SeqCst);
+    ok
 }
 
 impl Device {
