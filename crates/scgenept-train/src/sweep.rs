@@ -330,12 +330,10 @@ pub fn read_finished(run: &SweepRun) -> Result<FinishedRun> {
     let raw: BTreeMap<String, serde_json::Value> =
         serde_json::from_str(&text).with_context(not_ours)?;
     let mut methods = BTreeMap::new();
-    // Runs from before metrics.json carried the flag: the data file's own marker.
-    let mut synthetic = scgenept_data::h5ad::H5ad::open(&run.config.data.path)
-        .is_ok_and(|f| f.uns_string("synthetic").is_some());
+    let mut synthetic = None;
     for (key, value) in raw {
         match value {
-            serde_json::Value::Bool(b) if key == "synthetic" => synthetic = b,
+            serde_json::Value::Bool(b) if key == "synthetic" => synthetic = Some(b),
             // NaN metrics are written as null.
             serde_json::Value::Object(m) => {
                 let m = m.into_iter().filter_map(|(k, x)| Some((k, x.as_f64()?)));
@@ -344,6 +342,11 @@ pub fn read_finished(run: &SweepRun) -> Result<FinishedRun> {
             _ => anyhow::bail!("{} (unexpected `{key}`)", not_ours()),
         }
     }
+    // Runs from before metrics.json carried the flag: the data file's own marker.
+    let synthetic = synthetic.unwrap_or_else(|| {
+        scgenept_data::h5ad::H5ad::open(&run.config.data.path)
+            .is_ok_and(|f| f.uns_string("synthetic").is_some())
+    });
     let manifest: Option<serde_json::Value> = std::fs::read_to_string(dir.join("run.json"))
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok());
