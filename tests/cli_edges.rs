@@ -86,14 +86,7 @@ fn ctrl_c_stops_at_a_checkpoint_and_prints_the_command_that_continues() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let t0 = Instant::now();
-    while !state.exists() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(120),
-            "no epoch checkpoint appeared"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for(&state, "an epoch checkpoint");
     interrupt(child.id());
     let o = child.wait_with_output().unwrap();
     let err = stderr(&o);

@@ -1,54 +1,11 @@
 //! `scgenept train` end to end: a run killed with SIGKILL mid-training and resumed with `--resume`
 //! ends with exactly the metrics of an uninterrupted run (CPU).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-fn tempdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("scgenept-cli-train-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn config(dir: &Path, name: &str) -> PathBuf {
-    let text = format!(
-        r#"
-name = "{name}"
-[data]
-path = "tiny.h5ad"
-synth_preset_if_missing = "tiny"
-[model]
-model_type = "scgenept_random"
-vocab = "dataset"
-d_llm = 8
-d_model = 16
-nhead = 2
-d_hid = 16
-nlayers = 1
-dropout = 0.2
-[train]
-epochs = 4
-batch_size = 4
-max_seq_len = 24
-lr = 1e-3
-[output]
-dir = "{}"
-"#,
-        dir.join("runs").display()
-    );
-    let path = dir.join(format!("{name}.toml"));
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-fn train(cfg: &Path, extra: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_scgenept"));
-    c.args(["train", "--config", cfg.to_str().unwrap()])
-        .args(extra);
-    c
-}
+use crate::common::{tempdir, tiny_config as config, train, wait_for};
 
 fn metrics(dir: &Path, name: &str) -> serde_json::Value {
     let p = dir.join(format!("runs/{name}/seed_42/metrics.json"));
@@ -69,14 +26,7 @@ fn killed_and_resumed_equals_uninterrupted() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let t0 = Instant::now();
-    while !state.exists() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(120),
-            "no epoch checkpoint appeared"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for(&state, "an epoch checkpoint");
     // Into the next epoch, then SIGKILL.
     std::thread::sleep(Duration::from_millis(150));
     child.kill().unwrap();

@@ -123,6 +123,19 @@ pub fn temporaries(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Waits (up to two minutes) until `path` exists; `what` names it in the failure.
+pub fn wait_for(path: &Path, what: &str) {
+    let t0 = std::time::Instant::now();
+    while !path.exists() {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(120),
+            "{what} did not appear: {}",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 /// Sends SIGINT to `pid` (as Ctrl-C in a terminal does).
 pub fn interrupt(pid: u32) {
     let s = Command::new("kill")
