@@ -195,7 +195,11 @@ fn inspect_output(f: &H5ad, file: &Path, kind: &str) -> Result<()> {
     println!("kind        scgenept output: {kind}");
     println!("rows        {}", x.n_rows);
     println!("genes       {}", x.n_cols);
-    println!("conditions  {} ({})", distinct.len(), preview(&distinct));
+    println!(
+        "conditions  {} ({})",
+        distinct.len(),
+        crate::report::preview(&distinct)
+    );
     if let Ok(c) = f.column("obs", "subgroup") {
         let mut groups = column_strings(c, file, "obs/subgroup")?;
         groups.sort();
@@ -206,15 +210,6 @@ fn inspect_output(f: &H5ad, file: &Path, kind: &str) -> Result<()> {
         println!("values      {lo:.4} … {hi:.4} ({negative} negative)");
     }
     Ok(())
-}
-
-fn preview(v: &[String]) -> String {
-    let shown: Vec<&str> = v.iter().take(6).map(String::as_str).collect();
-    if v.len() > shown.len() {
-        format!("{}, …", shown.join(", "))
-    } else {
-        shown.join(", ")
-    }
 }
 
 fn inspect(file: &Path, cols: &ObsColumns) -> Result<()> {

@@ -130,7 +130,7 @@ fn read_prediction(path: &Path, condition: &str, data: &PerturbData) -> Result<V
         bail!(
             "{}: no prediction for {condition} (it has {}); for other conditions run `scgenept predict --out pred.h5ad` and pass --predictions pred.h5ad",
             path.display(),
-            preview(&conditions)
+            crate::report::preview(&conditions)
         );
     };
     let genes = match f.column("var", "gene_name") {
@@ -156,14 +156,5 @@ fn swapped_pair(condition: &str) -> String {
     match condition.split_once('+') {
         Some((a, b)) => format!("{b}+{a}"),
         None => condition.to_string(),
-    }
-}
-
-fn preview(v: &[String]) -> String {
-    let shown: Vec<&str> = v.iter().take(8).map(String::as_str).collect();
-    if v.len() > shown.len() {
-        format!("{}, … ({} in all)", shown.join(", "), v.len())
-    } else {
-        shown.join(", ")
     }
 }
