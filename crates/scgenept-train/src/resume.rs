@@ -44,40 +44,24 @@ const FREE_ON_RESUME: [&str; 1] = ["train.epochs"];
 /// changes the result is refused, naming the keys, unless `allowed` lists them (dotted keys);
 /// returns the accepted differences (`key: old → new`) for the run's record.
 pub fn check_config(run_dir: &Path, cfg: &TrainConfig, allowed: &[String]) -> Result<Vec<String>> {
-    let saved_path = run_dir.join("config.toml");
-    let text = std::fs::read_to_string(&saved_path).with_context(|| {
-        format!(
-            "{}: cannot read the interrupted run's config",
-            saved_path.display()
-        )
-    })?;
-    let saved: toml::Value = toml::from_str(&text)
-        .with_context(|| format!("{}: not valid TOML", saved_path.display()))?;
-    let diffs = crate::sweep::config_differences(&saved, &toml::Value::try_from(cfg)?);
-    let key = |d: &String| d.split_once(": ").map_or(d.clone(), |(k, _)| k.to_string());
-    let refused: Vec<&String> = diffs
+    let diffs = crate::train_config::saved_differences(run_dir, cfg)?;
+    let refused: Vec<_> = diffs
         .iter()
-        .filter(|d| {
-            let k = key(d);
-            !FREE_ON_RESUME.contains(&k.as_str()) && !allowed.iter().any(|a| a == &k)
-        })
+        .filter(|d| !FREE_ON_RESUME.contains(&d.key.as_str()) && !allowed.contains(&d.key))
         .collect();
     if !refused.is_empty() {
-        let keys: Vec<String> = refused.iter().map(|d| key(d)).collect();
+        let changes: Vec<String> = refused.iter().map(|d| d.to_string()).collect();
+        let keys: Vec<&str> = refused.iter().map(|d| d.key.as_str()).collect();
         anyhow::bail!(
             "--resume: the config differs from the interrupted run's ({}), so the resumed run \
              would mix two settings; resume with the saved values ({}), start over with \
              --overwrite, or accept the change with --allow-changed {}",
-            refused
-                .iter()
-                .map(|d| d.as_str())
-                .collect::<Vec<_>>()
-                .join("; "),
-            saved_path.display(),
+            changes.join("; "),
+            run_dir.join("config.toml").display(),
             keys.join(",")
         );
     }
-    Ok(diffs)
+    Ok(diffs.iter().map(ToString::to_string).collect())
 }
 
 fn recorder() -> NamedMpkFileRecorder<FullPrecisionSettings> {

@@ -211,63 +211,17 @@ pub fn plan(sweep: &SweepConfig, extra_overrides: &[String]) -> Result<Vec<Sweep
 fn run_state(cfg: &TrainConfig) -> Result<RunState> {
     let dir = cfg.run_dir();
     if dir.join("metrics.json").exists() {
-        let saved = dir.join("config.toml");
-        let text = std::fs::read_to_string(&saved)
-            .with_context(|| format!("{}: cannot read", saved.display()))?;
-        let saved: toml::Value = toml::from_str(&text)
-            .with_context(|| format!("{}: not valid TOML", saved.display()))?;
-        let diff = config_differences(&saved, &toml::Value::try_from(cfg)?);
+        let diff = crate::train_config::saved_differences(&dir, cfg)?;
         return Ok(if diff.is_empty() {
             RunState::Finished
         } else {
-            RunState::Stale(diff)
+            RunState::Stale(diff.iter().map(ToString::to_string).collect())
         });
     }
     if crate::resume::resume_dir(&dir).join("state.json").exists() {
         return Ok(RunState::Interrupted);
     }
     Ok(RunState::New)
-}
-
-/// Dotted keys whose values differ, ignoring file locations (a run moved or invoked from another
-/// directory is the same run) and the output directory.
-pub fn config_differences(a: &toml::Value, b: &toml::Value) -> Vec<String> {
-    fn flatten(v: &toml::Value, prefix: &str, out: &mut BTreeMap<String, String>) {
-        match v {
-            toml::Value::Table(t) => {
-                for (k, v) in t {
-                    let key = if prefix.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{prefix}.{k}")
-                    };
-                    flatten(v, &key, out);
-                }
-            }
-            other => {
-                out.insert(prefix.to_string(), other.to_string());
-            }
-        }
-    }
-    let ignored = |k: &str| {
-        k == "data.path"
-            || k == "data.split"
-            || k == "model.pretrained"
-            || k.starts_with("model.knowledge.")
-            || k.starts_with("output.")
-    };
-    let (mut fa, mut fb) = (BTreeMap::new(), BTreeMap::new());
-    flatten(a, "", &mut fa);
-    flatten(b, "", &mut fb);
-    let keys: std::collections::BTreeSet<&String> = fa.keys().chain(fb.keys()).collect();
-    keys.into_iter()
-        .filter(|k| !ignored(k))
-        .filter(|k| fa.get(*k) != fb.get(*k))
-        .map(|k| {
-            let show = |m: &BTreeMap<String, String>| m.get(k).cloned().unwrap_or("(unset)".into());
-            format!("{k}: {} → {}", show(&fa), show(&fb))
-        })
-        .collect()
 }
 
 /// The metrics a finished run reported: method → `test_…` key → value, and which knowledge source

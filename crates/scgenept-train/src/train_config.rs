@@ -334,3 +334,82 @@ fn apply_override(table: &mut toml::Table, o: &str) -> Result<()> {
     cur.insert(parts[parts.len() - 1].to_string(), value);
     Ok(())
 }
+
+/// One dotted key whose value differs between two configs; shown as `key: old → new`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigChange {
+    pub key: String,
+    pub old: String,
+    pub new: String,
+}
+
+impl std::fmt::Display for ConfigChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {} → {}", self.key, self.old, self.new)
+    }
+}
+
+/// The differences between a run directory's saved `config.toml` and `cfg` (sweeps: is a
+/// finished run stale; resume: may it continue).
+pub fn saved_differences(run_dir: &Path, cfg: &TrainConfig) -> Result<Vec<ConfigChange>> {
+    let saved = run_dir.join("config.toml");
+    let text = std::fs::read_to_string(&saved)
+        .with_context(|| format!("{}: cannot read the run's config", saved.display()))?;
+    let saved: toml::Value =
+        toml::from_str(&text).with_context(|| format!("{}: not valid TOML", saved.display()))?;
+    Ok(config_differences(&saved, &toml::Value::try_from(cfg)?))
+}
+
+/// Dotted keys whose values differ, ignoring file locations (a run moved or invoked from another
+/// directory is the same run) and the output directory.
+pub fn config_differences(a: &toml::Value, b: &toml::Value) -> Vec<ConfigChange> {
+    fn flatten(
+        v: &toml::Value,
+        prefix: &str,
+        out: &mut std::collections::BTreeMap<String, String>,
+    ) {
+        match v {
+            toml::Value::Table(t) => {
+                for (k, v) in t {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    flatten(v, &key, out);
+                }
+            }
+            other => {
+                out.insert(prefix.to_string(), other.to_string());
+            }
+        }
+    }
+    let ignored = |k: &str| {
+        k == "data.path"
+            || k == "data.split"
+            || k == "model.pretrained"
+            || k.starts_with("model.knowledge.")
+            || k.starts_with("output.")
+    };
+    let (mut fa, mut fb) = (
+        std::collections::BTreeMap::new(),
+        std::collections::BTreeMap::new(),
+    );
+    flatten(a, "", &mut fa);
+    flatten(b, "", &mut fb);
+    let keys: std::collections::BTreeSet<&String> = fa.keys().chain(fb.keys()).collect();
+    keys.into_iter()
+        .filter(|k| !ignored(k))
+        .filter(|k| fa.get(*k) != fb.get(*k))
+        .map(|k| {
+            let show = |m: &std::collections::BTreeMap<String, String>| {
+                m.get(k).cloned().unwrap_or("(unset)".into())
+            };
+            ConfigChange {
+                key: k.clone(),
+                old: show(&fa),
+                new: show(&fb),
+            }
+        })
+        .collect()
+}
