@@ -1,30 +1,8 @@
 //! The `scgenept` binary end to end: commands succeed on good input and fail with one line on bad.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn scgenept(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_scgenept"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("binary runs")
-}
-
-fn tempdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("scgenept-cli-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use crate::common::{root, scgenept_at_root as scgenept, stderr, tempdir};
 
 #[test]
 fn every_shipped_model_config_builds_a_bundle() {

@@ -3,17 +3,15 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use crate::common::{bin, root, tempdir};
 
 fn scgenept(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_scgenept"))
+    Command::new(bin())
         .args(args)
         .current_dir(root())
         .env_remove("SCGENEPT_DATAVERSE_URL")
@@ -21,11 +19,8 @@ fn scgenept(args: &[&str]) -> Output {
         .expect("binary runs")
 }
 
-fn tempdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("scgenept-cli-data-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn one_line_error(o: &Output, needle: &str) {
+    crate::common::one_line_error(o, &[needle]);
 }
 
 fn text(o: &Output) -> (String, String) {
@@ -33,17 +28,6 @@ fn text(o: &Output) -> (String, String) {
         String::from_utf8_lossy(&o.stdout).into_owned(),
         String::from_utf8_lossy(&o.stderr).into_owned(),
     )
-}
-
-fn one_line_error(o: &Output, needle: &str) {
-    let (_, err) = text(o);
-    assert!(!o.status.success(), "should fail: {err}");
-    let line = err
-        .lines()
-        .find(|l| l.starts_with("error:"))
-        .unwrap_or_else(|| panic!("no error line: {err}"));
-    assert!(line.contains(needle), "expected '{needle}' in: {line}");
-    assert!(!err.contains("panicked"), "{err}");
 }
 
 #[test]
@@ -108,7 +92,7 @@ fn synth_inspect_split() {
 
 #[test]
 fn data_commands_fail_in_one_line_and_write_nothing() {
-    let dir = tempdir("bad");
+    let dir = tempdir("data-bad");
     let out = dir.join("x.h5ad");
     one_line_error(
         &scgenept(&[

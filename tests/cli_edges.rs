@@ -449,7 +449,7 @@ fn bf16_is_refused_on_the_cpu_in_one_line() {
 /// is tracked and current.
 #[test]
 fn bundles_in_checkpoints_are_ignored_by_git_and_its_readme_is_not() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = crate::common::root();
     let ignored = |p: &str| {
         std::process::Command::new("git")
             .args(["check-ignore", "-q", p])

@@ -3,45 +3,18 @@
 //! and the intervals are the t-intervals of the per-seed metrics. Also `scgenept plot`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn tempdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("scgenept-cli-sweep-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+use crate::common::{ok, scgenept, tempdir, tiny_run_config};
 
 fn run_config(dir: &Path, model_type: &str) {
-    let text = format!(
-        r#"
-name = "tiny_{model_type}"
-[data]
-path = "tiny.h5ad"
-synth_preset_if_missing = "tiny"
-[model]
-model_type = "{model_type}"
-vocab = "dataset"
-d_llm = 8
-d_model = 16
-nhead = 2
-d_hid = 16
-nlayers = 1
-[train]
-epochs = 1
-batch_size = 4
-max_seq_len = 24
-lr = 1e-3
-[output]
-dir = "{}"
-"#,
-        dir.join("runs").display()
-    );
-    std::fs::write(dir.join(format!("{model_type}.toml")), text).unwrap();
+    let path = dir.join(format!("{model_type}.toml"));
+    let name = format!("tiny_{model_type}");
+    tiny_run_config(&path, &name, model_type, &[("train.epochs", "1")]);
 }
 
 fn setup(tag: &str) -> (PathBuf, PathBuf) {
-    let dir = tempdir(tag);
+    let dir = tempdir(&format!("sweep-{tag}"));
     run_config(&dir, "scgenept_random");
     run_config(&dir, "scgpt");
     let sweep = dir.join("sweep.toml");
@@ -54,18 +27,6 @@ fn setup(tag: &str) -> (PathBuf, PathBuf) {
     )
     .unwrap();
     (dir, sweep)
-}
-
-fn scgenept(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_scgenept"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn ok(o: &Output) -> String {
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
 }
 
 fn model_metric(dir: &Path, run: &str, seed: u64, key: &str) -> f64 {

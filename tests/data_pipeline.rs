@@ -2,7 +2,7 @@
 //! pairing and gene-sampled batches.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use scgenept_data::batches::{
@@ -16,10 +16,11 @@ use scgenept_data::{
     GearsSplit, GeneText, ObsColumns, PerturbData, SimulationSplitConfig, SplitName, TextSource,
 };
 
+/// A file in this binary's one scratch directory.
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("scgenept_pipeline_{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d.join(name)
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| crate::common::tempdir("pipeline"))
+        .join(name)
 }
 
 fn tiny() -> (PathBuf, PerturbData) {
@@ -74,7 +75,7 @@ fn synthetic_files_are_deterministic_small_and_self_consistent() {
 #[test]
 fn real_anndata_reads_what_we_write() {
     let (_, d) = tiny();
-    let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/h5ad");
+    let fx = crate::common::fixture("h5ad");
     for file in ["synth_tiny_anndata012.json", "synth_tiny_anndata09.json"] {
         let v: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(fx.join(file)).unwrap()).unwrap();

@@ -3,15 +3,16 @@
 //! real published splits (scGenePT's subgroup pickles for Adamson and Norman).
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+use crate::common::tempdir;
 use scgenept_data::numpy_rng::LegacyRandomState;
 use scgenept_data::split_file::{load_split, save_split_json};
 use scgenept_data::{GearsSplit, SimulationSplitConfig, Subgroups};
 use serde_json::Value;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/split")
+    crate::common::fixture("split")
 }
 
 fn json(name: &str) -> Value {
@@ -208,7 +209,7 @@ fn gears_split_pickles_and_json_round_trip() {
     assert_eq!(from_pkl.test_subgroup, ours.test_subgroup);
     assert_eq!(from_pkl.val_subgroup, ours.val_subgroup);
 
-    let dir = tempdir("split_json");
+    let dir = tempdir("split-split_json");
     let path = dir.join("split.json");
     save_split_json(&ours, &path).unwrap();
     assert_eq!(load_split(&path, &conditions).unwrap(), ours);
@@ -217,7 +218,7 @@ fn gears_split_pickles_and_json_round_trip() {
 #[test]
 fn bad_split_files_are_refused_clearly() {
     let conditions = strings(&json("tiny_conditions.json"));
-    let dir = tempdir("split_bad");
+    let dir = tempdir("split-split_bad");
     // A split naming conditions the dataset lacks.
     let adamson = fixtures().join("adamson_pert_data_subgroups.pkl");
     let e = load_split(&adamson, &conditions).unwrap_err().to_string();
@@ -244,10 +245,4 @@ fn bad_split_files_are_refused_clearly() {
     );
     let missing = dir.join("missing.json");
     assert!(load_split(&missing, &conditions).is_err());
-}
-
-fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("scgenept_{name}_{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }

@@ -10,7 +10,7 @@ use scgenept_data::{ObsColumns, PerturbData};
 use serde_json::Value;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/h5ad")
+    crate::common::fixture("h5ad")
 }
 
 fn expected() -> Value {

@@ -1,12 +1,12 @@
 //! GenePT / scGenePT embedding pickles written by real pickle + numpy
 //! (`scripts/make_knowledge_fixtures.py`) read natively.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use scgenept_data::pickle::read_embedding_pickle;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/knowledge")
+    crate::common::fixture("knowledge")
 }
 
 fn expected() -> (Vec<String>, serde_json::Map<String, serde_json::Value>) {

@@ -15,8 +15,7 @@ use scgenept_train::metrics::{condition_metrics, control_mean, rank_metric, summ
 use serde_json::Value;
 
 fn fixture() -> Value {
-    let p: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/metrics/gears_metrics.json");
+    let p = crate::common::fixture("metrics/gears_metrics.json");
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
 
@@ -143,7 +142,7 @@ fn condition_metrics_equal_real_gears() {
     assert!(worst < 1e-9, "{worst}");
     assert_eq!(compared, 5 * 12);
     // compute_metrics' overall means.
-    let summary = summarize(&per, &Subgroups::default(), "test");
+    let summary = summarize(&per, &Subgroups::default());
     for (k, w) in fx["overall"].as_object().unwrap() {
         let g = summary[&format!("test_{k}")];
         assert!((g - w.as_f64().unwrap()).abs() < 1e-9, "{k}: {g} vs {w}");

@@ -9,8 +9,7 @@ use scgenept_model::minilm::{ensure_model_dir, TextEmbedder};
 
 #[test]
 fn embeddings_match_sentence_transformers() {
-    let fx =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/minilm/expected.json");
+    let fx = crate::common::fixture("minilm/expected.json");
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(fx).unwrap()).unwrap();
     let dir = ensure_model_dir(None).unwrap_or_else(|e| panic!("{e}"));
     let embedder =

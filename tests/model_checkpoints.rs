@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::common::tempdir;
 use burn::backend::Flex;
 use burn::tensor::{Int, Tensor};
 use scgenept_model::checkpoint::{
@@ -15,18 +16,11 @@ use scgenept_model::{export_safetensors, ModelConfig, ScGenePT};
 type B = Flex;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/model")
+    crate::common::fixture("model")
 }
 
 fn config() -> ModelConfig {
     serde_json::from_str(&std::fs::read_to_string(fixtures().join("config.json")).unwrap()).unwrap()
-}
-
-fn tempdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("scgenept-ckpt-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 fn fresh(cfg: &ModelConfig) -> ScGenePT<B> {
@@ -104,7 +98,7 @@ fn shape_mismatch_is_refused_naming_file_and_key() {
 
 #[test]
 fn corrupt_and_missing_checkpoints_are_clear_errors() {
-    let dir = tempdir("corrupt");
+    let dir = tempdir("ckpt-corrupt");
     let model = || fresh(&config());
 
     let e = import_checkpoint(model(), &dir.join("nope.pt"), None)

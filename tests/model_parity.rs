@@ -2,8 +2,9 @@
 //! runs scGPT's own modules): forward, loss, every gradient, both checkpoint layouts, and the
 //! export round trip.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+use crate::common::tempdir;
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::{Int, Tensor, TensorData};
 use scgenept_model::checkpoint::{import_checkpoint, read_state_dict};
@@ -13,7 +14,7 @@ use scgenept_model::{export_safetensors, HostTensor, ModelConfig, ScGenePT, Stat
 type B = Autodiff<Flex>;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/model")
+    crate::common::fixture("model")
 }
 
 fn config() -> ModelConfig {
@@ -159,7 +160,7 @@ fn import_export_round_trip_is_exact() {
         "imported parameters equal the checkpoint exactly"
     );
 
-    let dir = tempdir("roundtrip");
+    let dir = tempdir("parity-roundtrip");
     export_safetensors(&model, &dir).unwrap();
     let back: StateDict = read_state_dict(&dir.join("model.safetensors")).unwrap();
     assert_eq!(back, torch_sd);
@@ -176,11 +177,4 @@ fn import_export_round_trip_is_exact() {
         "exporter output changed since torch verified it"
     );
     std::fs::remove_dir_all(&dir).unwrap();
-}
-
-fn tempdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("scgenept-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }

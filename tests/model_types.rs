@@ -1,4 +1,4 @@
-//! Every model type of REFERENCE.md §3.1 (plus the random control) builds and trains a step on
+//! Every model type of docs/reference.md §3.1 (plus the random control) builds and trains a step on
 //! the CPU, and the variant switches do what the config says.
 
 use burn::backend::{Autodiff, Flex};

@@ -3,12 +3,10 @@
 //! sized network (same data, same knowledge source, same sweep). The test command it shows is
 //! the one `.ci/run` runs. So the README cannot drift from the CLI.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use crate::common::root;
 
 /// Command lines of the README's ```sh blocks, comments cut.
 fn readme_commands() -> Vec<String> {

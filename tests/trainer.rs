@@ -11,49 +11,26 @@ use scgenept_data::batches::{
 use scgenept_model::state_dict::model_state_dict;
 use scgenept_model::ScGenePT;
 use scgenept_train::grad_clip::{clip_global_norm, global_grad_norm};
+use scgenept_train::prepare::prepare;
+use scgenept_train::step::batch_grads;
 use scgenept_train::train_config::TrainConfig;
-use scgenept_train::trainer::{batch_grads, prepare, TrainJob};
+use scgenept_train::trainer::TrainJob;
 use scgenept_train::Device;
+
+use crate::common::{tempdir, tiny_run_config};
 
 type B = Autodiff<Flex>;
 
-fn tmp(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("scgenept_trainer_{tag}_{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 fn tiny_config(dir: &std::path::Path, extra: &str) -> PathBuf {
-    let cfg = format!(
-        r#"
-name = "tiny"
-[data]
-path = "tiny.h5ad"
-synth_preset_if_missing = "tiny"
-[model]
-model_type = "scgenept_random"
-vocab = "dataset"
-d_llm = 8
-d_model = 16
-nhead = 2
-d_hid = 16
-nlayers = 1
-dropout = 0.0
-[train]
-epochs = 1
-batch_size = 16
-max_seq_len = 24
-lr = 1e-3
-eval_batch_size = 32
-[output]
-dir = "{}"
-{extra}
-"#,
-        dir.join("runs").display()
-    );
-    let path = dir.join("tiny.toml");
-    std::fs::write(&path, cfg).unwrap();
+    let sets = [
+        ("model.dropout", "0.0"),
+        ("train.epochs", "1"),
+        ("train.batch_size", "16"),
+        ("train.eval_batch_size", "32"),
+    ];
+    let path = tiny_run_config(&dir.join("tiny.toml"), "tiny", "scgenept_random", &sets);
+    let text = std::fs::read_to_string(&path).unwrap() + extra;
+    std::fs::write(&path, text).unwrap();
     path
 }
 
@@ -63,11 +40,11 @@ fn first_batch(
     sampling: GeneSampling,
     shuffle: bool,
 ) -> (
-    scgenept_train::trainer::Prepared,
+    scgenept_train::prepare::Prepared,
     ScGenePT<B>,
     scgenept_data::batches::Batch,
 ) {
-    let dir = tmp(tag);
+    let dir = tempdir(&format!("trainer-{tag}"));
     let cfg = TrainConfig::load(&tiny_config(&dir, ""), &[]).unwrap();
     let p = prepare(&cfg).unwrap();
     let model = ScGenePT::<B>::new(&p.model, &Default::default()).unwrap();
@@ -133,7 +110,7 @@ fn clipping_uses_one_global_norm() {
 
 #[test]
 fn a_tiny_run_writes_its_outputs_and_refuses_to_overwrite() {
-    let dir = tmp("run");
+    let dir = tempdir("trainer-run");
     let path = tiny_config(&dir, "");
     let cfg = TrainConfig::load(&path, &[]).unwrap();
     let out = Device::cpu()
@@ -197,7 +174,7 @@ fn a_tiny_run_writes_its_outputs_and_refuses_to_overwrite() {
 
 #[test]
 fn config_errors_are_clear() {
-    let dir = tmp("cfg");
+    let dir = tempdir("trainer-cfg");
     let e = TrainConfig::load(&tiny_config(&dir, "[extra]\nkey = 1"), &[]).unwrap_err();
     assert!(format!("{e:#}").contains("unknown field `extra`"), "{e:#}");
     let path = tiny_config(&dir, "");
@@ -219,7 +196,7 @@ fn config_errors_are_clear() {
 #[test]
 fn knowledge_tables_fill_the_rows_of_dataset_genes() {
     use scgenept_data::KnowledgeTable;
-    let dir = tmp("knowledge");
+    let dir = tempdir("trainer-knowledge");
     let path = tiny_config(&dir, "");
     // Make the dataset, then a table over part of its genes (plus one it lacks).
     let cfg = TrainConfig::load(&path, &[]).unwrap();
@@ -239,7 +216,8 @@ fn knowledge_tables_fill_the_rows_of_dataset_genes() {
         p.model.language_sources[0].d_llm, 12,
         "width from the table"
     );
-    let (source, rows) = &p.knowledge[0];
+    let knowledge = p.knowledge_rows();
+    let (source, rows) = &knowledge[0];
     assert_eq!(source, "go_c_concat");
     assert_eq!(rows.len(), 10, "the 10 dataset genes the table knows");
     let device = Default::default();
@@ -274,7 +252,7 @@ fn knowledge_tables_fill_the_rows_of_dataset_genes() {
 
 #[test]
 fn every_shipped_run_config_parses_and_names_a_real_model_type() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+    let root = crate::common::root().join("configs");
     let mut n = 0;
     let mut paths = vec![root.join("demo.toml"), root.join("demo_scgpt.toml")];
     for ds in ["norman", "adamson"] {
@@ -298,7 +276,7 @@ fn every_shipped_run_config_parses_and_names_a_real_model_type() {
 #[test]
 fn every_shipped_sweep_plans_distinct_runs_of_its_dataset() {
     use scgenept_train::sweep::{plan, SweepConfig};
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/sweeps");
+    let dir = crate::common::root().join("configs/sweeps");
     let mut n = 0;
     for e in std::fs::read_dir(&dir).unwrap() {
         let path = e.unwrap().path();

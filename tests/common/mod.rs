@@ -1,5 +1,5 @@
-//! Helpers shared by the `scgenept` binary's end-to-end tests: temporary directories, a tiny run
-//! config, running the binary, and reading what it wrote.
+//! Helpers shared by every test binary: temporary directories, fixture paths, the tiny run
+//! config, running the `scgenept` binary (CLI tests only), and reading what it wrote.
 
 #![allow(dead_code)]
 
@@ -14,15 +14,37 @@ pub fn tempdir(tag: &str) -> PathBuf {
     d
 }
 
-/// The binary under test.
-pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_scgenept")
+/// The workspace root (where `configs/` and `tests/fixtures/` are).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// `scgenept ARGS…` with NO_COLOR unset and RUST_BACKTRACE as the caller's environment has it.
+/// `tests/fixtures/SUB`.
+pub fn fixture(sub: &str) -> PathBuf {
+    root().join("tests/fixtures").join(sub)
+}
+
+/// The binary under test: only the CLI package's tests have it.
+pub fn bin() -> &'static str {
+    match option_env!("CARGO_BIN_EXE_scgenept") {
+        Some(bin) => bin,
+        None => panic!("only the CLI's tests run the binary"),
+    }
+}
+
+/// `scgenept ARGS…` with the caller's environment.
 pub fn scgenept(args: &[&str]) -> Output {
     Command::new(bin())
         .args(args)
+        .output()
+        .expect("binary runs")
+}
+
+/// `scgenept ARGS…` run from the workspace root (shipped configs by their relative paths).
+pub fn scgenept_at_root(args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .current_dir(root())
         .output()
         .expect("binary runs")
 }
@@ -46,6 +68,7 @@ pub fn ok(o: &Output) -> String {
 pub fn one_line_error(o: &Output, needles: &[&str]) -> String {
     let err = stderr(o);
     assert!(!o.status.success(), "expected a failure; stderr:\n{err}");
+    assert!(!err.contains("panicked"), "{err}");
     let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
     assert_eq!(lines.len(), 1, "one error line expected:\n{err}");
     for n in needles {
@@ -57,34 +80,81 @@ pub fn one_line_error(o: &Output, needles: &[&str]) -> String {
 /// A tiny CPU run config in `dir` (synthetic `tiny` data made on first use): 4 epochs unless
 /// `--set` says otherwise. Outputs go to `dir/runs/<name>/seed_42`.
 pub fn tiny_config(dir: &Path, name: &str) -> PathBuf {
-    let text = format!(
-        r#"
-name = "{name}"
-[data]
-path = "tiny.h5ad"
-synth_preset_if_missing = "tiny"
-[model]
-model_type = "scgenept_random"
-vocab = "dataset"
-d_llm = 8
-d_model = 16
-nhead = 2
-d_hid = 16
-nlayers = 1
-dropout = 0.2
-[train]
-epochs = 4
-batch_size = 4
-max_seq_len = 24
-lr = 1e-3
-[output]
-dir = "{}"
-"#,
-        dir.join("runs").display()
-    );
-    let path = dir.join(format!("{name}.toml"));
-    std::fs::write(&path, text).unwrap();
-    path
+    tiny_run_config(
+        &dir.join(format!("{name}.toml")),
+        name,
+        "scgenept_random",
+        &[],
+    )
+}
+
+/// The tiny run config at `path` for `model_type`, with `sets` (`("train.epochs", "1")`, values
+/// as TOML) replacing or adding keys: a 1-layer d 16 network on the synthetic `tiny` data, made
+/// on first use. Runs go to `runs/` beside `path`.
+pub fn tiny_run_config(
+    path: &Path,
+    name: &str,
+    model_type: &str,
+    sets: &[(&str, &str)],
+) -> PathBuf {
+    let runs = path.parent().unwrap().join("runs");
+    let quoted = |v: &str| format!("\"{v}\"");
+    let mut sections: Vec<(&str, Vec<(String, String)>)> = vec![
+        (
+            "data",
+            vec![
+                ("path".into(), quoted("tiny.h5ad")),
+                ("synth_preset_if_missing".into(), quoted("tiny")),
+            ],
+        ),
+        (
+            "model",
+            [
+                ("model_type", quoted(model_type)),
+                ("vocab", quoted("dataset")),
+                ("d_llm", "8".into()),
+                ("d_model", "16".into()),
+                ("nhead", "2".into()),
+                ("d_hid", "16".into()),
+                ("nlayers", "1".into()),
+                ("dropout", "0.2".into()),
+            ]
+            .map(|(k, v)| (k.to_string(), v))
+            .to_vec(),
+        ),
+        (
+            "train",
+            [
+                ("epochs", "4"),
+                ("batch_size", "4"),
+                ("max_seq_len", "24"),
+                ("lr", "1e-3"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .to_vec(),
+        ),
+        (
+            "output",
+            vec![("dir".into(), quoted(&runs.display().to_string()))],
+        ),
+    ];
+    for (dotted, value) in sets {
+        let (section, key) = dotted.split_once('.').expect("section.key");
+        let keys = &mut sections.iter_mut().find(|(s, _)| *s == section).unwrap().1;
+        match keys.iter_mut().find(|(k, _)| k == key) {
+            Some(entry) => entry.1 = value.to_string(),
+            None => keys.push((key.to_string(), value.to_string())),
+        }
+    }
+    let mut text = format!("name = \"{name}\"\n");
+    for (section, keys) in sections {
+        text.push_str(&format!("[{section}]\n"));
+        for (k, v) in keys {
+            text.push_str(&format!("{k} = {v}\n"));
+        }
+    }
+    std::fs::write(path, text).unwrap();
+    path.to_path_buf()
 }
 
 /// The run directory of `tiny_config(dir, name)`.
