@@ -1,4 +1,4 @@
-//! Mini-batches as scGenePT builds them (REFERENCE.md §2.2): a fresh random subset of
+//! Mini-batches as scGenePT builds them (docs/reference.md §2.2): a fresh random subset of
 //! `max_seq_len` genes per batch, shared by the batch, in random order; inputs are the paired
 //! control cell's values, targets the perturbed cell's, flags 1 at every perturbed gene.
 //!

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::Digest;
 
-use crate::error::{write_atomic, DataError, Result};
+use crate::error::{DataError, Result};
+use crate::files::write_atomic;
 
 /// Public Dataverse server; overridable (tests use a loopback server).
 pub const DATAVERSE: &str = "https://dataverse.harvard.edu";

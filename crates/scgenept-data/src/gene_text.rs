@@ -1,5 +1,5 @@
-//! The text scGenePT embeds for each gene, per knowledge source (PAPER.md "Knowledge sources"):
-//! GO molecular function / cellular component / biological process as
+//! The text scGenePT embeds for each gene, per knowledge source (docs/reference.md §0, Knowledge
+//! sources): GO molecular function / cellular component / biological process as
 //! `"Molecular Function: term1, term2, …"`, GO-all as the three joined by a space (F, C, P order),
 //! NCBI+UniProt summaries, and NCBI alone (the summary before `" Protein summary:"`).
 //!

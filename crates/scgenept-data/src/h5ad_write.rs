@@ -7,7 +7,8 @@ use std::path::Path;
 use hdf5_pure::{AttrValue, FileBuilder, GroupBuilder};
 
 use crate::csr::CsrMatrix;
-use crate::error::{write_atomic, DataError, Result};
+use crate::error::{DataError, Result};
+use crate::files::write_atomic;
 
 /// A dataframe column.
 #[derive(Clone, Debug)]

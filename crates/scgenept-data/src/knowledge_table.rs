@@ -4,7 +4,7 @@
 //! distribute (pickled dicts), delimited text (`table_text.rs`) or `.npy` + a gene list.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
@@ -14,19 +14,8 @@ use crate::pickle::read_embedding_pickle;
 
 const TENSOR: &str = "embeddings";
 
-#[derive(Debug, thiserror::Error)]
-#[error("{path}: {reason}")]
-pub struct TableError {
-    pub path: PathBuf,
-    pub reason: String,
-}
-
-fn err(path: &Path, reason: impl Into<String>) -> TableError {
-    TableError {
-        path: path.to_path_buf(),
-        reason: reason.into(),
-    }
-}
+use crate::error::table_err as err;
+pub use crate::error::TableError;
 
 /// The file kinds `KnowledgeTable::import` reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -250,7 +239,7 @@ impl KnowledgeTable {
         );
         let out = safetensors::serialize([(TENSOR, view)], &Some(meta))
             .map_err(|e| err(path, e.to_string()))?;
-        crate::error::write_atomic(path, &out).map_err(|e| err(path, e.to_string()))
+        crate::files::write_atomic(path, &out).map_err(|e| err(path, e.to_string()))
     }
 
     /// Reads a table written by [`KnowledgeTable::save`].

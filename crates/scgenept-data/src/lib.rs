@@ -7,6 +7,8 @@ pub mod csr;
 pub mod de;
 pub mod error;
 pub mod fetch;
+pub mod files;
+pub mod gene_list;
 pub mod gene_text;
 pub mod h5ad;
 pub mod h5ad_write;

@@ -1,7 +1,7 @@
-//! Training examples, as GEARS' cell graphs (REFERENCE.md §4.3): every perturbed cell is paired
-//! with one control cell drawn at random from all control cells, fixed once at build time; control
-//! cells (all in train) are paired with themselves. The pairing is seeded by us — GEARS' numpy
-//! draw is cached in `cell_graphs.pkl` and cannot be reproduced without it.
+//! Training examples, as GEARS' cell graphs (docs/reference.md §4.3): every perturbed cell is
+//! paired with one control cell drawn at random from all control cells, fixed once at build time;
+//! control cells (all in train) are paired with themselves. The pairing is seeded by us — GEARS'
+//! numpy draw is cached in `cell_graphs.pkl` and cannot be reproduced without it.
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

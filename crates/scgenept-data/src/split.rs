@@ -3,7 +3,7 @@
 //!
 //! Order matters for bit-exactness: `np.unique`/`np.setdiff1d` sort, list comprehensions keep the
 //! order of the condition list (the order conditions first appear in `obs`), and the seen-combo
-//! draw re-seeds the RNG. See REFERENCE.md §4.4.
+//! draw re-seeds the RNG. See docs/reference.md §4.4.
 
 use std::collections::BTreeSet;
 

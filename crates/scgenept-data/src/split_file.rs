@@ -4,7 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{write_atomic, DataError, Result};
+use crate::error::{DataError, Result};
+use crate::files::write_atomic;
 use crate::pickle::{read_string_tree_pickle, StringTree};
 use crate::split::{GearsSplit, Subgroups};
 

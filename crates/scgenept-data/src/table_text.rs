@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use crate::knowledge_table::TableError;
+use crate::error::TableError;
 
 /// Where the gene symbol is in each row, and whether the first row is a header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

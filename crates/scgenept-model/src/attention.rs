@@ -29,7 +29,7 @@ use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{unary, Backward, Ops, OpsKind};
 use burn_autodiff::Autodiff;
 
-use crate::dropout::{draw_seed, hash};
+use crate::dropout::{draw_seed, hash, DropMask};
 use crate::host_attention::{
     exp, host_threads, matmul, matmul_t, on_host, softmax_in_place, vectorised,
 };
@@ -49,13 +49,6 @@ impl Dims {
     fn dh(&self) -> usize {
         self.d / self.heads
     }
-}
-
-/// Attention dropout of one call: keep probability and the call's seed.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct DropMask {
-    pub keep: f32,
-    pub seed: u64,
 }
 
 /// Self-attention context `[B, L, D]` from packed `[B, L, 3·D]` projections (PyTorch's

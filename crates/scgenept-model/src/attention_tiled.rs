@@ -21,8 +21,7 @@ use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{unary, Backward, Ops, OpsKind};
 use burn_autodiff::Autodiff;
 
-use crate::attention::DropMask;
-use crate::dropout::hash;
+use crate::dropout::{hash, DropMask};
 use crate::precision::{self, Precision};
 
 /// Scores per tile (all sequences and heads together): 2²⁸ f32 values, 1 GiB.

@@ -145,8 +145,8 @@ pub fn write_safetensors(sd: &StateDict, path: &Path) -> Result<()> {
 
 /// Writes `bytes` to a sibling temporary file, then renames it over `path`; the temporary is
 /// removed if the command is interrupted (the data crate's `tempfiles.rs`).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    scgenept_data::error::write_atomic(path, bytes).map_err(|e| ModelError::io(path, e))
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    scgenept_data::files::write_atomic(path, bytes).map_err(|e| ModelError::io(path, e))
 }
 
 /// Exports `model` as a bundle in `dir`: `model.safetensors` + `config.json`.

@@ -30,7 +30,8 @@ pub struct InputsConfig {
     /// Gene-token embedding (`encoder`).
     #[serde(default = "yes")]
     pub tokens: bool,
-    /// Expression-value embedding (`value_encoder`). Without it the model never sees the input cell.
+    /// Expression-value embedding (`value_encoder`). Without it the model never sees the input
+    /// cell.
     #[serde(default = "yes")]
     pub counts: bool,
     /// Perturbation-flag embedding (`pert_encoder`).
@@ -59,7 +60,8 @@ impl Default for InputsConfig {
 pub struct LanguageSourceConfig {
     /// Knowledge-source name, e.g. `ncbi_uniprot`, `go_c`, `random`.
     pub name: String,
-    /// State-dict prefix, identical to the reference attribute (`genept_encoder`, `gopt_encoder_c`).
+    /// State-dict prefix, identical to the reference attribute (`genept_encoder`,
+    /// `gopt_encoder_c`).
     pub state_prefix: String,
     /// Name of the projection Linear inside the prefix: `proj_layer` (GenePT) or `fc` (GO).
     pub proj_key: String,
@@ -70,6 +72,16 @@ pub struct LanguageSourceConfig {
 
 fn default_d_llm() -> usize {
     1536
+}
+
+impl LanguageSourceConfig {
+    /// The name of the random-embedding control source (`model_type.rs`, `random_source`).
+    pub const RANDOM: &'static str = "random";
+
+    /// The random-embedding control: a seeded random table, no gene text behind it.
+    pub fn is_random(&self) -> bool {
+        self.name == Self::RANDOM
+    }
 }
 
 /// All sizes and switches of the network.

@@ -16,6 +16,14 @@ use burn::tensor::{Distribution, Int, Tensor, TensorData};
 
 use crate::host_attention::on_host;
 
+/// Attention dropout of one call: keep probability and the call's seed (the mask of element `i`
+/// is `hash(seed, i) < keep`, regenerated wherever it is needed).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DropMask {
+    pub keep: f32,
+    pub seed: u64,
+}
+
 /// Zeroes each element with probability `prob` while training and scales the rest by
 /// `1 / (1 - prob)`; the identity without autodiff (inference) or at `prob = 0`.
 #[derive(Module, Clone, Debug)]

@@ -27,7 +27,9 @@ use crate::state_dict::{HostTensor, StateDict};
 
 pub use crate::minilm_fetch::{default_model_dir, ensure_model_dir};
 
-const HIDDEN: usize = 384;
+/// Width of MiniLM's sentence embeddings: the width of tables built with it.
+pub const DIM: usize = 384;
+const HIDDEN: usize = DIM;
 const HEADS: usize = 12;
 const LAYERS: usize = 6;
 const INTERMEDIATE: usize = 1536;

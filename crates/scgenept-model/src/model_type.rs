@@ -1,4 +1,4 @@
-//! The reference's `--model-type` names (scGenePT `train.py`, REFERENCE.md §3.1) as configs.
+//! The reference's `--model-type` names (scGenePT `train.py`, docs/reference.md §3.1) as configs.
 //!
 //! Deviations, each deliberate: `scgpt_tokens` works here (it matches no encoder in the reference
 //! and so trains on the perturbation flags alone), and `scgenept_random` is our control arm: the
@@ -7,7 +7,8 @@
 use crate::config::{InputsConfig, LanguageSourceConfig, ModelConfig};
 use crate::error::{ModelError, Result};
 
-/// Parameter prefixes a model type copies from a pretrained scGPT checkpoint (REFERENCE.md §1.3).
+/// Parameter prefixes a model type copies from a pretrained scGPT checkpoint (docs/reference.md
+/// §1.3).
 pub const PRETRAINED_PREFIXES: [&str; 3] = ["encoder", "value_encoder", "transformer_encoder"];
 /// `_no_attention` model types start the transformer from scratch.
 pub const PRETRAINED_PREFIXES_NO_ATTENTION: [&str; 2] = ["encoder", "value_encoder"];
@@ -49,7 +50,7 @@ pub fn go_source(aspect: &str, mode: &str, d_llm: usize) -> LanguageSourceConfig
 /// The random-embedding control source.
 pub fn random_source(d_llm: usize) -> LanguageSourceConfig {
     LanguageSourceConfig {
-        name: "random".into(),
+        name: LanguageSourceConfig::RANDOM.into(),
         state_prefix: "random_encoder".into(),
         proj_key: "proj_layer".into(),
         d_llm,
