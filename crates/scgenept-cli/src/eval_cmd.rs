@@ -68,7 +68,7 @@ pub fn run(a: BaselinesArgs) -> Result<()> {
     if let Some(path) = a.json {
         let all: std::collections::BTreeMap<_, _> =
             reports.iter().map(|(k, r)| (*k, &r.summary)).collect();
-        scgenept_data::error::write_atomic(
+        scgenept_data::files::write_atomic(
             &path,
             (serde_json::to_string_pretty(&all)? + "\n").as_bytes(),
         )

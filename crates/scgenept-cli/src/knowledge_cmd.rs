@@ -5,36 +5,9 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 
+use scgenept_data::gene_list::read_gene_list;
 use scgenept_data::{GeneText, KnowledgeTable, Resolved, TableFormat, TextSource};
-use scgenept_train::knowledge::{embed_source, EmbedMode};
-
-/// Gene symbols from a text file (one a line, `#` comments) or from an h5ad's `var.gene_name`
-/// (var_names when that column is absent).
-fn read_gene_list(path: &std::path::Path) -> Result<Vec<String>> {
-    if path.extension().is_some_and(|e| e == "h5ad") {
-        let f = scgenept_data::h5ad::H5ad::open(path)?;
-        let genes = match f.column("var", "gene_name") {
-            Ok(col) => scgenept_data::h5ad::column_strings(col, path, "var.gene_name")?,
-            Err(_) => f.index("var")?,
-        };
-        if genes.is_empty() {
-            bail!("{}: var has no genes", path.display());
-        }
-        return Ok(genes);
-    }
-    let list =
-        std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let genes: Vec<String> = list
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(String::from)
-        .collect();
-    if genes.is_empty() {
-        bail!("{}: no gene symbols in the file", path.display());
-    }
-    Ok(genes)
-}
+use scgenept_train::knowledge::{coverage, embed_source, BuildSource, EmbedMode};
 
 /// Where the gene text comes from: the annotations shipped in the binary unless a file is given.
 #[derive(Args, Debug, Clone, Default)]
@@ -108,7 +81,7 @@ pub enum KnowledgeCommand {
     Build {
         /// go_f, go_c, go_p, go_all, ncbi, ncbi_uniprot or random.
         #[arg(long)]
-        source: String,
+        source: BuildSource,
         /// concat (embed the joined text once) or avg (embed each GO term, average).
         #[arg(long, default_value = "concat")]
         mode: EmbedMode,
@@ -130,7 +103,7 @@ pub enum KnowledgeCommand {
         #[arg(long, default_value_t = 32)]
         batch: usize,
         /// Width of the random table.
-        #[arg(long, default_value_t = 384)]
+        #[arg(long, default_value_t = scgenept_model::minilm::DIM)]
         dim: usize,
         /// Seed of the random table.
         #[arg(long, default_value_t = 42)]
@@ -189,33 +162,9 @@ pub fn run(cmd: KnowledgeCommand) -> Result<()> {
         }
         KnowledgeCommand::Coverage { genes, text } => {
             let genes = read_gene_list(&genes)?;
-            let text = text.load()?;
-            for s in TextSource::ALL {
-                let (mut alias, mut ambiguous, mut missing) = (vec![], vec![], vec![]);
-                let mut covered = 0;
-                for g in &genes {
-                    match text.lookup(g, s) {
-                        (Some(_), Resolved::Alias(c)) => {
-                            covered += 1;
-                            alias.push(format!("{g}→{c}"))
-                        }
-                        (Some(_), _) => covered += 1,
-                        (None, Resolved::Ambiguous(c)) => {
-                            ambiguous.push(format!("{g}({})", c.join("|")))
-                        }
-                        (None, _) => missing.push(g.to_string()),
-                    }
-                }
-                println!("{s:<13} {covered}/{} genes with text", genes.len());
-                for (label, v) in [
-                    ("via alias", alias),
-                    ("ambiguous", ambiguous),
-                    ("no text", missing),
-                ] {
-                    if !v.is_empty() {
-                        println!("  {label} ({}): {}", v.len(), v.join(" "));
-                    }
-                }
+            for (s, c) in coverage(&text.load()?, &genes) {
+                println!("{s:<13} {}/{} genes with text", c.covered, genes.len());
+                print_matches(&c.via_alias, &c.ambiguous, &c.without_text, "ambiguous");
             }
             Ok(())
         }
@@ -232,7 +181,7 @@ pub fn run(cmd: KnowledgeCommand) -> Result<()> {
             text: text_files,
         } => {
             let genes = read_gene_list(&genes)?;
-            if source == "random" {
+            let BuildSource::Text(source) = source else {
                 let table = KnowledgeTable::random(&genes, dim, seed)?;
                 table.save(&out)?;
                 println!(
@@ -241,8 +190,7 @@ pub fn run(cmd: KnowledgeCommand) -> Result<()> {
                     table.len()
                 );
                 return Ok(());
-            }
-            let source: TextSource = source.parse()?;
+            };
             let text = text_files.load()?;
             let (mut table, r) = embed_source(
                 &text,
@@ -279,29 +227,12 @@ pub fn run(cmd: KnowledgeCommand) -> Result<()> {
                 r.word_pieces,
                 r.seconds
             );
-            if !r.via_alias.is_empty() {
-                let v: Vec<String> = r
-                    .via_alias
-                    .iter()
-                    .map(|(a, b)| format!("{a}→{b}"))
-                    .collect();
-                println!("  via alias ({}): {}", v.len(), v.join(" "));
-            }
-            if !r.ambiguous.is_empty() {
-                let v: Vec<String> = r
-                    .ambiguous
-                    .iter()
-                    .map(|(a, c)| format!("{a}({})", c.join("|")))
-                    .collect();
-                println!("  ambiguous, left out ({}): {}", v.len(), v.join(" "));
-            }
-            if !r.without_text.is_empty() {
-                println!(
-                    "  no text ({}): {}",
-                    r.without_text.len(),
-                    r.without_text.join(" ")
-                );
-            }
+            print_matches(
+                &r.via_alias,
+                &r.ambiguous,
+                &r.without_text,
+                "ambiguous, left out",
+            );
             Ok(())
         }
         KnowledgeCommand::Import {
@@ -319,6 +250,30 @@ pub fn run(cmd: KnowledgeCommand) -> Result<()> {
                 table.dim()
             );
             Ok(())
+        }
+    }
+}
+
+/// The genes matched through an alias, the ambiguous ones and those without text, one line each
+/// (none when empty).
+fn print_matches(
+    via_alias: &[(String, String)],
+    ambiguous: &[(String, Vec<String>)],
+    without_text: &[String],
+    ambiguous_label: &str,
+) {
+    let alias: Vec<String> = via_alias.iter().map(|(a, b)| format!("{a}→{b}")).collect();
+    let ambiguous: Vec<String> = ambiguous
+        .iter()
+        .map(|(a, c)| format!("{a}({})", c.join("|")))
+        .collect();
+    for (label, v) in [
+        ("via alias", alias),
+        (ambiguous_label, ambiguous),
+        ("no text", without_text.to_vec()),
+    ] {
+        if !v.is_empty() {
+            println!("  {label} ({}): {}", v.len(), v.join(" "));
         }
     }
 }

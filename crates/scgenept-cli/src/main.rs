@@ -12,7 +12,7 @@ mod panic_exit;
 mod plot_cmd;
 mod predict_cmd;
 mod report;
-mod rerun;
+mod run_args;
 mod sweep_cmd;
 mod train_cmd;
 

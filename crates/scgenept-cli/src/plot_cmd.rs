@@ -12,6 +12,8 @@ use scgenept_data::perturb_data::gears_condition;
 use scgenept_data::PerturbData;
 use scgenept_train::learning_curve::LearningCurve;
 use scgenept_train::plots::PerturbationFigure;
+use scgenept_train::run_dir::RunDir;
+use scgenept_train::run_manifest::RunManifest;
 use scgenept_train::run_outputs::file_safe;
 use scgenept_train::train_config::TrainConfig;
 
@@ -36,7 +38,8 @@ pub struct PlotArgs {
 }
 
 pub fn run(a: PlotArgs) -> Result<()> {
-    let saved = a.run.join("config.toml");
+    let run = RunDir::new(&a.run);
+    let saved = run.config();
     if !saved.exists() {
         bail!(
             "{}: not a run directory (no config.toml); pass runs/<name>/seed_<s>",
@@ -47,11 +50,15 @@ pub fn run(a: PlotArgs) -> Result<()> {
         let out = a
             .out
             .clone()
-            .unwrap_or_else(|| a.run.join("plots/learning_curve.png"));
-        let (tested, synthetic) = tested_epoch(&a.run);
+            .unwrap_or_else(|| run.plots().join("learning_curve.png"));
+        // A finished run's manifest: the epoch whose model was tested, and whether the data was
+        // synthetic. An unfinished run has neither.
+        let manifest = RunManifest::read(&run);
+        let tested = manifest.as_ref().map(RunManifest::tested_epoch);
+        let synthetic = manifest.is_some_and(|m| m.synthetic);
         let tag = if synthetic { " — SYNTHETIC data" } else { "" };
-        let title = format!("{}{tag}", a.run.display());
-        LearningCurve::read(&a.run, tested, &title)?.draw(&out)?;
+        let title = format!("{run}{tag}");
+        LearningCurve::read(&run, tested, &title)?.draw(&out)?;
         println!("wrote {}", out.display());
         return Ok(());
     };
@@ -61,42 +68,17 @@ pub fn run(a: PlotArgs) -> Result<()> {
         "the run's dataset is needed for the observed cells; pass --data if it has moved"
     })?;
     let condition = resolve_condition(&data, pert, &cfg.data.columns.control_label)?;
-    let preds_path = a
-        .predictions
-        .clone()
-        .unwrap_or_else(|| a.run.join("predictions.h5ad"));
+    let preds_path = a.predictions.clone().unwrap_or_else(|| run.predictions());
     let pred = read_prediction(&preds_path, &condition, &data)?;
     let ctrl = scgenept_train::metrics::control_mean(&data);
     let fig = PerturbationFigure::new(&data, &ctrl, &condition, &pred)?;
     let out = a
         .out
         .clone()
-        .unwrap_or_else(|| a.run.join(format!("plots/{}.png", file_safe(&condition))));
+        .unwrap_or_else(|| run.plots().join(format!("{}.png", file_safe(&condition))));
     fig.draw(&out)?;
     println!("wrote {} ({} DE genes)", out.display(), fig.genes.len());
     Ok(())
-}
-
-/// From a finished run's `run.json`: the epoch whose model was tested, and whether the data was
-/// synthetic. An unfinished run has neither.
-fn tested_epoch(run: &Path) -> (Option<usize>, bool) {
-    let manifest: Option<serde_json::Value> = std::fs::read_to_string(run.join("run.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok());
-    let Some(m) = manifest else {
-        return (None, false);
-    };
-    let n = |k: &str| m.get(k).and_then(|v| v.as_u64()).map(|v| v as usize);
-    let tested = n("tested_epoch").or_else(|| match m.get("tested").and_then(|v| v.as_str()) {
-        Some("last") => n("epochs_run"),
-        _ => n("best_epoch"),
-    });
-    (
-        tested,
-        m.get("synthetic")
-            .and_then(|v| v.as_bool())
-            .unwrap_or(false),
-    )
 }
 
 /// The dataset's spelling of a perturbation: `KLF1` → `KLF1+ctrl`; a pair in either order.

@@ -4,19 +4,15 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Args;
 
-use scgenept_data::csr::CsrMatrix;
-use scgenept_data::h5ad::H5ad;
-use scgenept_data::h5ad_write::{AnnData, Frame, FrameColumn};
-use scgenept_data::{ObsColumns, PerturbData};
 use scgenept_model::load_checkpoint;
-use scgenept_train::bundle::{
-    check_perturbations, export_bundle, predict_cells, predict_means, read_meta, BundleMeta,
-};
+use scgenept_train::bundle::{check_perturbations, export_bundle, read_meta};
+use scgenept_train::predict::{control_cells, write_cells, write_means, Pool, PredictionFile};
+use scgenept_train::prepare::prepare;
+use scgenept_train::run_dir::{CheckpointKind, RunDir};
 use scgenept_train::train_config::TrainConfig;
-use scgenept_train::trainer::prepare;
 
 type Cpu = burn::backend::Flex;
 
@@ -30,23 +26,21 @@ pub struct ExportArgs {
     out: PathBuf,
     /// Which checkpoint: best or last.
     #[arg(long, default_value = "best")]
-    which: String,
+    which: CheckpointKind,
     /// Control cells to ship with the bundle (at least 1).
     #[arg(long, default_value_t = 300, value_parser = at_least_one)]
     pool_size: usize,
 }
 
 pub fn export(a: ExportArgs) -> Result<()> {
-    if a.which != "best" && a.which != "last" {
-        bail!("--which must be best or last");
-    }
-    let cfg_path = a.run.join("config.toml");
+    let run = RunDir::new(&a.run);
+    let cfg_path = run.config();
     let text = std::fs::read_to_string(&cfg_path)
         .with_context(|| format!("{}: not a run directory", a.run.display()))?;
     let cfg: TrainConfig = toml::from_str(&text).with_context(|| cfg_path.display().to_string())?;
     let p = prepare(&cfg)?;
     let device = Default::default();
-    let model = load_checkpoint::<Cpu>(&a.run.join("checkpoints").join(&a.which), &device)?;
+    let model = load_checkpoint::<Cpu>(&run.checkpoint(a.which), &device)?;
     export_bundle(&model, &p, &a.run, &a.out, a.pool_size)?;
     println!(
         "exported {} ({} checkpoint) → {}",
@@ -97,152 +91,36 @@ pub struct PredictArgs {
 }
 
 pub fn predict(a: PredictArgs) -> Result<()> {
-    let ext = a.out.extension().and_then(|e| e.to_str()).unwrap_or("");
-    if ext != "csv" && ext != "h5ad" {
-        bail!("{}: the output must end in .csv or .h5ad", a.out.display());
-    }
+    let out = PredictionFile::new(&a.out)?;
     let meta = read_meta(&a.checkpoint)?;
     let perts = check_perturbations(&meta, &a.perturbations)
         .with_context(|| a.checkpoint.display().to_string())?;
-    let controls = match &a.controls {
-        Some(path) => {
-            let d = PerturbData::load(path, &ObsColumns::default())?;
-            let index = d.gene_index();
-            let cols: Vec<usize> = meta
-                .genes
-                .iter()
-                .map(|g| {
-                    index.get(g.as_str()).copied().with_context(|| {
-                        format!("{}: has no gene {g}, which the model needs", path.display())
-                    })
-                })
-                .collect::<Result<_>>()?;
-            let cells = &d.cells_by_condition()[d.control_index()];
-            let mut scratch = vec![0f32; d.n_genes()];
-            let mut rows = Vec::new();
-            let mut row = vec![0f32; cols.len()];
-            for c in cells {
-                d.x.gather_row(*c as usize, &mut scratch, &cols, &mut row);
-                rows.extend_from_slice(&row);
-            }
-            CsrMatrix::from_dense(cells.len(), cols.len(), &rows)
-        }
-        None => H5ad::open(&a.checkpoint.join("controls.h5ad"))?.read_matrix("X")?,
-    };
+    let controls = control_cells(&meta, &a.checkpoint, a.controls.as_deref())?;
     let device = Default::default();
     let model = load_checkpoint::<Cpu>(&a.checkpoint, &device)?;
+    let pool = Pool {
+        size: a.pool_size,
+        seed: a.seed,
+    };
     if a.per_cell {
-        if ext != "h5ad" {
-            bail!(
-                "{}: --per-cell writes an .h5ad (cells × genes); use a .h5ad output",
-                a.out.display()
-            );
-        }
-        return write_per_cell(&a, &model, &meta, &controls, &perts, &device);
+        let w = write_cells(&model, &meta, &controls, &perts, pool, &out, &device)?;
+        println!(
+            "predicted {} cells for {} perturbation(s) beside {} control cells ({} negative \
+             values set to 0) → {}",
+            w.predicted,
+            perts.len(),
+            w.controls,
+            w.clamped,
+            a.out.display()
+        );
+        return Ok(());
     }
-    let means = predict_means(
-        &model,
-        &meta,
-        &controls,
-        &perts,
-        a.pool_size,
-        a.seed,
-        &device,
-    )?;
-    if ext == "csv" {
-        let mut s = format!("gene,{}\n", perts.join(","));
-        for (j, g) in meta.genes.iter().enumerate() {
-            let vals: Vec<String> = means.iter().map(|m| format!("{}", m[j])).collect();
-            s.push_str(&format!("{g},{}\n", vals.join(",")));
-        }
-        scgenept_data::error::write_atomic(&a.out, s.as_bytes())
-            .with_context(|| a.out.display().to_string())?;
-    } else {
-        let flat: Vec<f32> = means.iter().flatten().map(|v| *v as f32).collect();
-        let x = CsrMatrix::from_dense(perts.len(), meta.genes.len(), &flat);
-        AnnData {
-            x: &x,
-            layers: vec![],
-            obs: Frame {
-                index_name: "perturbation".into(),
-                index: perts.clone(),
-                columns: vec![("condition".into(), FrameColumn::Categorical(perts.clone()))],
-            },
-            var: Frame::genes(&meta.gene_ids, &meta.genes),
-            uns: vec![scgenept_data::h5ad_write::output_kind("predicted means")],
-        }
-        .write(&a.out)?;
-    }
+    write_means(&model, &meta, &controls, &perts, pool, &out, &device)?;
     println!(
         "predicted {} perturbation(s) over {} genes ({} controls each) → {}",
         perts.len(),
         meta.genes.len(),
         a.pool_size,
-        a.out.display()
-    );
-    Ok(())
-}
-
-/// The cell-eval layout: the control cells, then `pool_size` predicted cells per perturbation.
-fn write_per_cell<B: burn::tensor::backend::Backend>(
-    a: &PredictArgs,
-    model: &scgenept_model::ScGenePT<B>,
-    meta: &BundleMeta,
-    controls: &CsrMatrix,
-    perts: &[String],
-    device: &B::Device,
-) -> Result<()> {
-    let g = meta.genes.len();
-    let mut x = CsrMatrix::with_cols(g);
-    let mut labels = Vec::new();
-    let mut names = Vec::new();
-    let mut row = vec![0f32; g];
-    for c in 0..controls.n_rows {
-        controls.row_into(c, &mut row);
-        x.push_dense_row(&row);
-        labels.push("ctrl".to_string());
-        names.push(format!("ctrl_{c}"));
-    }
-    let mut clamped = 0usize;
-    predict_cells(
-        model,
-        meta,
-        controls,
-        perts,
-        a.pool_size,
-        a.seed,
-        device,
-        |pi, cells| {
-            for (r, cell) in cells.chunks_exact(g).enumerate() {
-                row.iter_mut().zip(cell).for_each(|(o, v)| {
-                    clamped += usize::from(*v < 0.0);
-                    *o = v.max(0.0);
-                });
-                x.push_dense_row(&row);
-                labels.push(perts[pi].clone());
-                names.push(format!("{}_{r}", perts[pi]));
-            }
-        },
-    )?;
-    let n_cells = x.n_rows;
-    AnnData {
-        x: &x,
-        layers: vec![],
-        obs: Frame {
-            index_name: "cell".into(),
-            index: names,
-            columns: vec![("condition".into(), FrameColumn::Categorical(labels))],
-        },
-        var: Frame::genes(&meta.gene_ids, &meta.genes),
-        uns: vec![scgenept_data::h5ad_write::output_kind("predicted cells")],
-    }
-    .write(&a.out)?;
-    println!(
-        "predicted {} cells for {} perturbation(s) beside {} control cells ({} negative values set to 0) → {}",
-        n_cells - controls.n_rows,
-        perts.len(),
-        controls.n_rows,
-        clamped,
         a.out.display()
     );
     Ok(())

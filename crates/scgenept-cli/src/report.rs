@@ -4,8 +4,8 @@
 
 use scgenept_data::{GearsSplit, Subgroups};
 use scgenept_train::baselines::MethodReport;
+use scgenept_train::metric_key::{direction, MetricKey};
 use scgenept_train::metrics::RANK_L1_LEGEND;
-use scgenept_train::sweep_verdict::direction;
 
 /// The columns shown (all metrics are in metrics.json / `--json`).
 pub const SHOWN: [&str; 5] = [
@@ -60,13 +60,7 @@ pub fn tables(rows: &[(String, &MethodReport)], split: &GearsSplit, synthetic: b
         } else {
             split.test_subgroup.get(group).unwrap_or(&[])
         };
-        let key = |m: &str| {
-            if group == "all" {
-                format!("test_{m}")
-            } else {
-                format!("test_{group}_{m}")
-            }
-        };
+        let key = |m: &str| MetricKey::new(group, m).to_string();
         let n = plural(members.len(), "condition");
         let _ = writeln!(s, "\n### test, {group} ({n}){tag}\n");
         let _ = writeln!(s, "| method | {} |", header.join(" | "));

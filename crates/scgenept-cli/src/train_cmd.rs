@@ -1,26 +1,18 @@
 //! `scgenept train --config FILE.toml`: one training run, then the test metrics beside the
 //! baselines (per subgroup).
 
-use std::path::PathBuf;
-
 use anyhow::Result;
 use clap::Args;
 
+use crate::run_args::RunArgs;
+
 use scgenept_train::train_config::TrainConfig;
 use scgenept_train::trainer::TrainJob;
-use scgenept_train::Device;
 
 #[derive(Args)]
 pub struct TrainArgs {
-    /// A run config (see configs/).
-    #[arg(long)]
-    config: PathBuf,
-    /// Override a config value: `--set train.epochs=3 --set model.d_model=128`.
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    set: Vec<String>,
-    /// cpu, wgpu[:N] or cuda[:N].
-    #[arg(long, default_value = "cpu")]
-    device: Device,
+    #[command(flatten)]
+    run: RunArgs,
     /// Replace a finished run in the output directory.
     #[arg(long)]
     overwrite: bool,
@@ -41,13 +33,13 @@ fn resume_command(a: &TrainArgs) -> String {
         tail.extend(["--allow-changed".to_string(), a.allow_changed.join(",")]);
     }
     tail.push("--resume".into());
-    crate::rerun::command_line("train", &a.config, &a.set, &a.device, &tail)
+    a.run.command_line("train", &tail)
 }
 
 pub fn run(a: TrainArgs) -> Result<()> {
-    let config = TrainConfig::load(&a.config, &a.set)?;
+    let config = TrainConfig::load(&a.run.config, &a.run.set)?;
     scgenept_train::interrupt::set_resume_hint(resume_command(&a));
-    let out = a.device.dispatch(TrainJob {
+    let out = a.run.device.dispatch(TrainJob {
         config,
         overwrite: a.overwrite,
         resume: a.resume,

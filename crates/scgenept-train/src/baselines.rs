@@ -1,6 +1,7 @@
-//! The field's simple baselines (PAPER.md), scored with the same metrics and subgroups as the
-//! model. Each predicts one mean expression vector per test condition from training data only.
-//! Ridge and kNN read perturbations through a knowledge table (gene-text embeddings).
+//! The field's simple baselines (docs/reference.md §5.7), scored with the same metrics and
+//! subgroups as the model. Each predicts one mean expression vector per test condition from
+//! training data only. Ridge and kNN read perturbations through a knowledge table (gene-text
+//! embeddings).
 
 use std::collections::BTreeMap;
 
@@ -107,7 +108,7 @@ pub fn score_predictions(
             .expect("scored")
             .insert("rank_l1_delta".into(), r);
     }
-    let summary = summarize(&per_condition, &split.test_subgroup, "test");
+    let summary = summarize(&per_condition, &split.test_subgroup);
     MethodReport {
         per_condition,
         summary,
@@ -219,7 +220,8 @@ pub fn evaluate_baselines(
     out
 }
 
-/// Baselines that read a perturbation through its genes' knowledge embeddings (PAPER.md).
+/// Baselines that read a perturbation through its genes' knowledge embeddings (docs/reference.md
+/// §5.7).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum EmbeddingBaseline {
     /// Ridge regression from the (centred) embedding to Δ, solved in the dual (n_train × n_train).

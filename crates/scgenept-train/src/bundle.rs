@@ -21,7 +21,7 @@ use scgenept_data::h5ad_write::{AnnData, Frame, FrameColumn};
 use scgenept_data::perturb_data::condition_genes;
 use scgenept_model::{export_safetensors, ScGenePT};
 
-use crate::trainer::Prepared;
+use crate::prepare::Prepared;
 
 /// What a bundle knows besides the weights.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -66,7 +66,7 @@ pub fn export_bundle<B: Backend>(
         knowledge_genes,
         source_run: run.display().to_string(),
     };
-    scgenept_data::error::write_atomic(
+    scgenept_data::files::write_atomic(
         &out.join("meta.json"),
         serde_json::to_string_pretty(&meta)?.as_bytes(),
     )?;

@@ -60,6 +60,57 @@ pub struct BuildReport {
     pub seconds: f64,
 }
 
+/// How many of a gene list have text for one source, and how the others fared.
+#[derive(Clone, Debug, Default)]
+pub struct Coverage {
+    pub covered: usize,
+    /// (asked, current symbol) for genes matched through an alias.
+    pub via_alias: Vec<(String, String)>,
+    /// (asked, candidates) for aliases of more than one current symbol, left out.
+    pub ambiguous: Vec<(String, Vec<String>)>,
+    pub without_text: Vec<String>,
+}
+
+/// Per text source, the coverage of `genes` (`scgenept knowledge coverage`).
+pub fn coverage(text: &GeneText, genes: &[String]) -> Vec<(TextSource, Coverage)> {
+    TextSource::ALL
+        .into_iter()
+        .map(|s| {
+            let mut c = Coverage::default();
+            for g in genes {
+                match text.lookup(g, s) {
+                    (Some(_), how) => {
+                        c.covered += 1;
+                        if let Resolved::Alias(current) = how {
+                            c.via_alias.push((g.clone(), current));
+                        }
+                    }
+                    (None, Resolved::Ambiguous(cands)) => c.ambiguous.push((g.clone(), cands)),
+                    (None, _) => c.without_text.push(g.clone()),
+                }
+            }
+            (s, c)
+        })
+        .collect()
+}
+
+/// What `knowledge build` makes: a table of embedded gene text, or the seeded random control.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BuildSource {
+    Text(TextSource),
+    Random,
+}
+
+impl std::str::FromStr for BuildSource {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        if s == scgenept_model::LanguageSourceConfig::RANDOM {
+            return Ok(BuildSource::Random);
+        }
+        Ok(BuildSource::Text(s.parse()?))
+    }
+}
+
 /// Text-hash → embedding, persisted as `[u64 hash][dim × f32]` records.
 pub struct EmbeddingCache {
     path: PathBuf,
@@ -127,7 +178,7 @@ impl EmbeddingCache {
             bytes.extend_from_slice(&h.to_le_bytes());
             bytes.extend(v.iter().flat_map(|x| x.to_le_bytes()));
         }
-        scgenept_data::error::write_atomic(&self.path, &bytes)
+        scgenept_data::files::write_atomic(&self.path, &bytes)
             .with_context(|| format!("{}: cannot write", self.path.display()))
     }
 }
@@ -172,7 +223,7 @@ pub fn embed_source(
         let dir = scgenept_model::minilm::ensure_model_dir(model_dir)?;
         let embedder = TextEmbedder::<burn::backend::Flex>::load(&dir, &Default::default())?;
         let cache_path = cache.map_or_else(default_cache_path, Path::to_path_buf);
-        let mut cache = EmbeddingCache::open(&cache_path, 384);
+        let mut cache = EmbeddingCache::open(&cache_path, scgenept_model::minilm::DIM);
         let built = build_table(text, &embedder, source, mode, genes, batch, &mut cache)?;
         cache.save()?;
         Ok(built)
@@ -301,4 +352,33 @@ pub fn build_table<B: Backend>(
     ]);
     let table = KnowledgeTable::from_pairs(pairs, provenance, Path::new(source.name()))?;
     Ok((table, report))
+}
+
+/// `model.build_missing_knowledge`: embeds the shipped text of `source` for the dataset's genes
+/// and saves the table at `path`.
+pub fn build_missing_table(source: &str, path: &Path, genes: &[String]) -> Result<()> {
+    let Some((text_source, mode)) = text_source_of(source) else {
+        anyhow::bail!(
+            "knowledge.{source}: {} is absent and '{source}' has no gene text to build it from; \
+             give an existing table",
+            path.display()
+        );
+    };
+    tracing::info!(
+        "{} is absent: embedding the shipped {text_source} text of {} genes with all-MiniLM-L6-v2",
+        path.display(),
+        genes.len()
+    );
+    let text = GeneText::embedded();
+    let (table, r) = embed_source(&text, text_source, mode, genes, None, None, 32)?;
+    table.save(path)?;
+    tracing::info!(
+        "wrote {}: {}/{} genes with {text_source} text, {} texts embedded in {:.1} s",
+        path.display(),
+        r.with_text,
+        r.asked,
+        r.texts - r.texts_from_cache,
+        r.seconds
+    );
+    Ok(())
 }

@@ -2,6 +2,7 @@
 //! optimiser step's loss drawn faintly behind them (`train_batches.csv`), and the epoch whose
 //! model was tested marked.
 
+use crate::run_dir::RunDir;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
@@ -33,8 +34,8 @@ fn rows(path: &Path, text: &str) -> Result<Vec<Vec<f64>>> {
 
 impl LearningCurve {
     /// From a run directory's `train_log.csv` and, when present, `train_batches.csv`.
-    pub fn read(run_dir: &Path, tested: Option<usize>, title: &str) -> Result<Self> {
-        let log = run_dir.join("train_log.csv");
+    pub fn read(run: &RunDir, tested: Option<usize>, title: &str) -> Result<Self> {
+        let log = run.train_log();
         let text = std::fs::read_to_string(&log)
             .with_context(|| format!("{}: cannot read", log.display()))?;
         let mut epochs = Vec::new();
@@ -47,7 +48,7 @@ impl LearningCurve {
         if epochs.is_empty() {
             bail!("{}: no epochs logged", log.display());
         }
-        let batches = run_dir.join("train_batches.csv");
+        let batches = run.batch_log();
         let steps = match std::fs::read_to_string(&batches) {
             Ok(text) => spread_steps(&rows(&batches, &text)?),
             Err(_) => Vec::new(), // runs from before the per-step log
@@ -212,7 +213,7 @@ mod tests {
             "epoch,batch,loss\n1,1,0.55\n1,2,0.45\n2,1,0.42\n2,2,0.38\n",
         )
         .unwrap();
-        let curve = LearningCurve::read(&dir, Some(2), "run").unwrap();
+        let curve = LearningCurve::read(&RunDir::new(&dir), Some(2), "run").unwrap();
         assert_eq!(curve.steps.len(), 4);
         let out = dir.join("curve.png");
         curve.draw(&out).unwrap();

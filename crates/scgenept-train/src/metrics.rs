@@ -1,4 +1,4 @@
-//! GEARS' evaluation, as scGenePT reports it (REFERENCE.md §5): per test condition on
+//! GEARS' evaluation, as scGenePT reports it (docs/reference.md §5): per test condition on
 //! cell-averaged vectors, then averaged over conditions and over each test subgroup.
 //!
 //! Ported from `gears/inference.py` 0.0.2: `compute_metrics` (`mse`, `pearson`, `mse_de`,
@@ -7,6 +7,7 @@
 //! MSE is sklearn's. The control mean is over all control cells of the dataset. Checked against
 //! the real GEARS functions in `tests/metrics.rs`.
 
+use crate::metric_key::MetricKey;
 use std::collections::BTreeMap;
 
 use scgenept_data::{GearsSplit, PerturbData, Subgroups};
@@ -196,13 +197,9 @@ pub const SUBGROUP_METRICS: [&str; 4] = [
     "pearson_top20_de_non_dropout",
 ];
 
-/// Averages over conditions: `{prefix}_{metric}` over all, `{prefix}_{subgroup}_{metric}` per
-/// non-empty subgroup (reference key names, e.g. `test_combo_seen1_pearson_delta_de`).
-pub fn summarize(
-    per_condition: &BTreeMap<String, Metrics>,
-    subgroups: &Subgroups,
-    prefix: &str,
-) -> Metrics {
+/// Averages over conditions: `test_{metric}` over all, `test_{subgroup}_{metric}` per non-empty
+/// subgroup (`MetricKey`; the reference's key names, e.g. `test_combo_seen1_pearson_delta_de`).
+pub fn summarize(per_condition: &BTreeMap<String, Metrics>, subgroups: &Subgroups) -> Metrics {
     let mean_of = |conds: &mut dyn Iterator<Item = &Metrics>, key: &str| -> Option<f64> {
         let v: Vec<f64> = conds.filter_map(|m| m.get(key).copied()).collect();
         (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
@@ -216,7 +213,7 @@ pub fn summarize(
         .collect();
     for key in &keys {
         if let Some(v) = mean_of(&mut per_condition.values(), key) {
-            out.insert(format!("{prefix}_{key}"), v);
+            out.insert(MetricKey::new("all", key).to_string(), v);
         }
     }
     for name in Subgroups::NAMES {
@@ -224,7 +221,7 @@ pub fn summarize(
         for key in &keys {
             let mut it = members.iter().filter_map(|c| per_condition.get(c));
             if let Some(v) = mean_of(&mut it, key) {
-                out.insert(format!("{prefix}_{name}_{key}"), v);
+                out.insert(MetricKey::new(name, key).to_string(), v);
             }
         }
     }

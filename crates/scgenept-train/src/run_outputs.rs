@@ -1,5 +1,5 @@
 //! What a finished run leaves besides its checkpoints: `predictions.h5ad`, `results.csv`,
-//! `plots/`, and the git commit recorded in `run.json`.
+//! `plots/` and `metrics.json`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -9,7 +9,8 @@ use anyhow::{Context, Result};
 use scgenept_data::GearsSplit;
 
 use crate::baselines::MethodReport;
-use crate::trainer::Prepared;
+use crate::prepare::Prepared;
+use crate::run_dir::RunDir;
 
 /// Mean predicted expression per test condition (obs: condition, subgroup; var: genes).
 pub fn write_predictions(
@@ -66,41 +67,39 @@ pub fn write_results_csv(
             }
         }
     }
-    scgenept_data::error::write_atomic(path, out.as_bytes())
+    scgenept_data::files::write_atomic(path, out.as_bytes())
         .with_context(|| path.display().to_string())
 }
 
-/// The working tree's commit, when run inside a git checkout (`+dirty` with local changes).
-pub fn git_commit() -> Option<String> {
-    let out = std::process::Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .output()
-        .ok()?;
-    let commit = String::from_utf8(out.stdout).ok()?.trim().to_string();
-    if !out.status.success() || commit.is_empty() {
-        return None;
+/// `metrics.json`: method → metric → value, and `"synthetic"` (read back by sweeps,
+/// `sweep.rs`). Written last and atomically: its presence marks a finished run.
+pub fn write_metrics(
+    run: &RunDir,
+    model: &MethodReport,
+    baselines: &BTreeMap<&'static str, MethodReport>,
+    synthetic: bool,
+) -> Result<()> {
+    let mut all = serde_json::Map::new();
+    all.insert("model".to_string(), serde_json::to_value(&model.summary)?);
+    for (k, r) in baselines {
+        all.insert(k.to_string(), serde_json::to_value(&r.summary)?);
     }
-    let dirty = std::process::Command::new("git")
-        .args(["status", "--porcelain", "--untracked-files=no"])
-        .output()
-        .is_ok_and(|o| !o.stdout.is_empty());
-    Some(if dirty {
-        format!("{commit}+dirty")
-    } else {
-        commit
-    })
+    all.insert("synthetic".to_string(), synthetic.into());
+    let text = serde_json::to_string_pretty(&all)? + "\n";
+    scgenept_data::files::write_atomic(&run.metrics(), text.as_bytes())
+        .with_context(|| run.metrics().display().to_string())
 }
 
 /// Figures per run: the learning curve (marking the `tested` epoch) and the GEARS figure for the
 /// first two test conditions of each subgroup (`scgenept plot` draws any other).
 pub fn write_run_plots(
-    dir: &Path,
+    run: &RunDir,
     p: &Prepared,
     preds: &BTreeMap<String, Vec<f64>>,
     title: &str,
     tested: usize,
 ) -> Result<Vec<std::path::PathBuf>> {
-    let plots = dir.join("plots");
+    let plots = run.plots();
     let mut written = Vec::new();
     let curve = plots.join("learning_curve.png");
     let title = if p.data.synthetic.is_some() {
@@ -108,7 +107,7 @@ pub fn write_run_plots(
     } else {
         title.to_string()
     };
-    crate::learning_curve::LearningCurve::read(dir, Some(tested), &title)?.draw(&curve)?;
+    crate::learning_curve::LearningCurve::read(run, Some(tested), &title)?.draw(&curve)?;
     written.push(curve);
     let ctrl = crate::metrics::control_mean(&p.data);
     for group in scgenept_data::Subgroups::NAMES {

@@ -11,9 +11,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::finished_run::FinishedRun;
+use crate::run_dir::RunDir;
 use crate::train_config::TrainConfig;
 
-/// The paper's seeds (PAPER.md, Training).
+/// The paper's seeds (docs/reference.md §0, Training).
 pub const PAPER_SEEDS: [u64; 5] = [42, 23, 89, 30, 12];
 
 /// `configs/sweeps/<name>.toml`.
@@ -112,7 +114,7 @@ pub struct SweepRun {
 }
 
 impl SweepRun {
-    pub fn dir(&self) -> PathBuf {
+    pub fn dir(&self) -> RunDir {
         self.config.run_dir()
     }
 
@@ -200,7 +202,7 @@ pub fn plan(sweep: &SweepConfig, extra_overrides: &[String]) -> Result<Vec<Sweep
                     "{} and {} write to the same run directory {}; give them different names",
                     other.display(),
                     r.config_path.display(),
-                    r.dir().display()
+                    r.dir()
                 );
             }
         }
@@ -210,7 +212,7 @@ pub fn plan(sweep: &SweepConfig, extra_overrides: &[String]) -> Result<Vec<Sweep
 
 fn run_state(cfg: &TrainConfig) -> Result<RunState> {
     let dir = cfg.run_dir();
-    if dir.join("metrics.json").exists() {
+    if dir.is_finished() {
         let diff = crate::train_config::saved_differences(&dir, cfg)?;
         return Ok(if diff.is_empty() {
             RunState::Finished
@@ -218,108 +220,50 @@ fn run_state(cfg: &TrainConfig) -> Result<RunState> {
             RunState::Stale(diff.iter().map(ToString::to_string).collect())
         });
     }
-    if crate::resume::resume_dir(&dir).join("state.json").exists() {
+    if dir.resume_state().exists() {
         return Ok(RunState::Interrupted);
     }
     Ok(RunState::New)
 }
 
-/// The metrics a finished run reported: method → `test_…` key → value, and which knowledge source
-/// its embedding baselines used.
-#[derive(Debug, Clone)]
-pub struct FinishedRun {
-    pub label: String,
-    pub seed: u64,
-    pub methods: BTreeMap<String, BTreeMap<String, f64>>,
-    pub baseline_source: Option<String>,
-    /// Trained and scored on synthetic data (`"synthetic": true` in metrics.json).
-    pub synthetic: bool,
-    /// Per method, the subgroups (and `all`) where it scored fewer conditions than the model:
-    /// `(subgroup, scored, of)`, from results.csv. Its means there are left out of the tables.
-    pub partial: BTreeMap<String, Vec<(String, usize, usize)>>,
-}
-
-/// [`FinishedRun::partial`] from a run's `results.csv` (`condition,subgroup,method,metric,value`);
-/// empty when the file is absent (runs from before it existed keep every mean).
-fn partial_coverage(path: &Path) -> BTreeMap<String, Vec<(String, usize, usize)>> {
-    use std::collections::BTreeSet;
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return BTreeMap::new();
-    };
-    let mut scored: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
-    for line in text.lines().skip(1) {
-        let f: Vec<&str> = line.splitn(5, ',').collect();
-        if let [condition, subgroup, method, _, _] = f[..] {
-            for sg in [subgroup, "all"] {
-                scored
-                    .entry((method.to_string(), sg.to_string()))
-                    .or_default()
-                    .insert(condition.to_string());
-            }
+/// Refuses a sweep whose run directories hold runs made with another config, unless they are to
+/// be retrained (`overwrite`) or only collected (then they are left out of the table); each is
+/// named in a warning first.
+pub fn refuse_stale(runs: &[SweepRun], overwrite: bool, collect_only: bool) -> Result<()> {
+    let stale: Vec<&SweepRun> = runs
+        .iter()
+        .filter(|r| matches!(r.state, RunState::Stale(_)))
+        .collect();
+    if stale.is_empty() || overwrite {
+        return Ok(());
+    }
+    for r in &stale {
+        if let RunState::Stale(diff) = &r.state {
+            let diff = diff.join("; ");
+            tracing::warn!("{}: finished with a different config ({diff})", r.dir());
         }
     }
-    let model = |sg: &str| {
-        scored
-            .get(&("model".to_string(), sg.to_string()))
-            .map(|c| c.len())
-    };
-    let mut out: BTreeMap<String, Vec<(String, usize, usize)>> = BTreeMap::new();
-    for ((method, sg), conditions) in &scored {
-        if let Some(of) = model(sg).filter(|of| method != "model" && conditions.len() < *of) {
-            out.entry(method.clone())
-                .or_default()
-                .push((sg.clone(), conditions.len(), of));
-        }
+    if collect_only {
+        return Ok(());
     }
-    out
+    bail!(
+        "{} run director{} of this sweep hold runs made with a different config (listed above); \
+         use --overwrite to retrain them, or set output.dir elsewhere",
+        stale.len(),
+        if stale.len() == 1 { "y" } else { "ies" }
+    )
 }
 
-/// Reads `metrics.json` (and `run.json`) of a finished run.
+/// The runs still to train: the unfinished ones, or all of them with `overwrite`.
+pub fn unfinished(runs: &[SweepRun], overwrite: bool) -> Vec<&SweepRun> {
+    runs.iter()
+        .filter(|r| overwrite || r.state != RunState::Finished)
+        .collect()
+}
+
+/// Reads `metrics.json` (and `run.json`) of a finished run of the sweep.
 pub fn read_finished(run: &SweepRun) -> Result<FinishedRun> {
-    let dir = run.dir();
-    let path = dir.join("metrics.json");
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("{}: cannot read", path.display()))?;
-    let not_ours = || format!("{}: not a metrics file of scgenept train", path.display());
-    let raw: BTreeMap<String, serde_json::Value> =
-        serde_json::from_str(&text).with_context(not_ours)?;
-    let mut methods = BTreeMap::new();
-    let mut synthetic = None;
-    for (key, value) in raw {
-        match value {
-            serde_json::Value::Bool(b) if key == "synthetic" => synthetic = Some(b),
-            // NaN metrics are written as null.
-            serde_json::Value::Object(m) => {
-                let m = m.into_iter().filter_map(|(k, x)| Some((k, x.as_f64()?)));
-                methods.insert(key, m.collect());
-            }
-            _ => anyhow::bail!("{} (unexpected `{key}`)", not_ours()),
-        }
-    }
-    // Runs from before metrics.json carried the flag: the data file's own marker.
-    let synthetic = synthetic.unwrap_or_else(|| {
-        scgenept_data::h5ad::H5ad::open(&run.config.data.path)
-            .is_ok_and(|f| f.uns_string("synthetic").is_some())
-    });
-    let manifest: Option<serde_json::Value> = std::fs::read_to_string(dir.join("run.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok());
-    let baseline_source = manifest
-        .as_ref()
-        .and_then(|m| {
-            m.get("baseline_knowledge_source")?
-                .as_str()
-                .map(String::from)
-        })
-        .or_else(|| run.config.model.knowledge.keys().next().cloned());
-    Ok(FinishedRun {
-        label: run.label.clone(),
-        seed: run.seed,
-        methods,
-        baseline_source,
-        synthetic,
-        partial: partial_coverage(&dir.join("results.csv")),
-    })
+    FinishedRun::read(&run.dir(), &run.label, run.seed, &run.config)
 }
 
 /// Each row label's arm: without knowledge, with the random control, or with real knowledge.
@@ -330,21 +274,16 @@ fn arms_of(runs: &[SweepRun]) -> Vec<(String, crate::sweep_verdict::Arm)> {
         if arms.iter().any(|(l, _)| l == &r.label) {
             continue;
         }
-        let sources: Vec<String> = scgenept_model::preset(&r.config.model.model_type, 1)
-            .map(|p| {
-                p.config
-                    .language_sources
-                    .into_iter()
-                    .map(|s| s.name)
-                    .collect()
-            })
+        let sources = scgenept_model::preset(&r.config.model.model_type, 1)
+            .map(|p| p.config.language_sources)
             .unwrap_or_default();
         let arm = if sources.is_empty() {
             Arm::NoKnowledge
-        } else if sources.iter().all(|s| s == "random") {
+        } else if sources.iter().all(|s| s.is_random()) {
             Arm::RandomKnowledge
         } else {
-            Arm::Knowledge(sources.into_iter().filter(|s| s != "random").collect())
+            let real = sources.into_iter().filter(|s| !s.is_random());
+            Arm::Knowledge(real.map(|s| s.name).collect())
         };
         arms.push((r.label.clone(), arm));
     }
@@ -424,7 +363,7 @@ pub fn collect(sweep: &SweepConfig, runs: &[SweepRun]) -> Result<SweepReport> {
     std::fs::create_dir_all(&out).with_context(|| format!("{}: cannot create", out.display()))?;
     let write = |name: &str, text: &str| -> Result<PathBuf> {
         let p = out.join(name);
-        scgenept_data::error::write_atomic(&p, text.as_bytes())
+        scgenept_data::files::write_atomic(&p, text.as_bytes())
             .with_context(|| format!("{}: cannot write", p.display()))?;
         Ok(p)
     };
@@ -452,36 +391,4 @@ pub fn collect(sweep: &SweepConfig, runs: &[SweepRun]) -> Result<SweepReport> {
         markdown: md,
         written,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn coverage_counts_conditions_against_the_model() {
-        let path =
-            std::env::temp_dir().join(format!("scgenept-coverage-{}.csv", std::process::id()));
-        let rows = [
-            "condition,subgroup,method,metric,value",
-            "A+B,combo_seen2,model,mse,0.1",
-            "C+D,combo_seen2,model,mse,0.1",
-            "E+ctrl,unseen_single,model,mse,0.1",
-            "A+B,combo_seen2,additive,mse,0.2",
-            "A+B,combo_seen2,control_mean,mse,0.3",
-            "C+D,combo_seen2,control_mean,mse,0.3",
-            "E+ctrl,unseen_single,control_mean,mse,0.3",
-        ];
-        std::fs::write(&path, rows.join("\n") + "\n").unwrap();
-        let partial = partial_coverage(&path);
-        assert_eq!(
-            partial,
-            BTreeMap::from([(
-                "additive".to_string(),
-                vec![("all".to_string(), 1, 3), ("combo_seen2".to_string(), 1, 2)]
-            )])
-        );
-        std::fs::remove_file(&path).unwrap();
-        assert!(partial_coverage(&path).is_empty(), "no file, no claims");
-    }
 }

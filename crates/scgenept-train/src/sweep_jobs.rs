@@ -1,4 +1,5 @@
-//! Training a sweep's runs as child processes, several at a time: each run is the same
+//! Training a sweep's unfinished runs: one after the other in this process, or as child processes
+//! several at a time. Each child runs the same
 //! self-contained `scgenept train … --resume` command that `--emit-jobs` prints, its output in
 //! `<run dir>/train.log`. On the CPU one run keeps one core busy (burn-flex runs without threads,
 //! for reproducibility), so runs side by side use the machine; each run stays bitwise what it
@@ -12,11 +13,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use crate::sweep::SweepRun;
+use crate::device::{Device, DeviceKind};
+use crate::interrupt::Interrupted;
+use crate::sweep::{RunState, SweepRun};
+use crate::trainer::TrainJob;
 
 /// The log file of a run trained as a child process.
 pub fn log_path(run: &SweepRun) -> PathBuf {
-    run.dir().join("train.log")
+    run.dir().job_log()
 }
 
 /// How a child run ended.
@@ -43,7 +47,7 @@ fn spawn<'a>(
     threads: usize,
 ) -> Result<Running<'a>> {
     let dir = run.dir();
-    std::fs::create_dir_all(&dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+    std::fs::create_dir_all(dir.path()).with_context(|| format!("{dir}: cannot create"))?;
     let log = log_path(run);
     let file =
         std::fs::File::create(&log).with_context(|| format!("{}: cannot create", log.display()))?;
@@ -190,4 +194,70 @@ pub fn default_jobs(device_is_cpu: bool, n_runs: usize) -> usize {
         .map_or(1, |n| n.get())
         .min(n_runs)
         .max(1)
+}
+
+/// How a sweep's runs are trained.
+#[derive(Clone, Debug)]
+pub struct TrainPlan {
+    pub device: Device,
+    /// Runs side by side (`None`: one per core on the CPU, 1 on a GPU).
+    pub jobs: Option<usize>,
+    /// Retrain finished runs and start interrupted ones over.
+    pub overwrite: bool,
+}
+
+/// Trains `todo` as `plan` says; returns the failures (`label seed S: error`). An interrupt stops
+/// the sweep with an [`Interrupted`] error (the interrupted run resumes when the sweep runs
+/// again).
+pub fn train_runs(todo: &[&SweepRun], plan: &TrainPlan) -> Result<Vec<String>> {
+    let jobs = plan
+        .jobs
+        .unwrap_or_else(|| default_jobs(plan.device.kind == DeviceKind::Cpu, todo.len()));
+    if jobs <= 1 || todo.len() <= 1 {
+        return train_here(todo, plan);
+    }
+    // Data and knowledge tables made once here, not by every run at the same time.
+    for r in todo {
+        crate::prepare::ensure_inputs(&r.config)?;
+    }
+    let binary = std::env::current_exe()?;
+    let device = plan.device.to_string();
+    let outcomes = train_in_processes(todo, &binary, &device, jobs, plan.overwrite)?;
+    Ok(outcomes
+        .into_iter()
+        .filter_map(|o| o.error.map(|e| format!("{} seed {}: {e}", o.label, o.seed)))
+        .collect())
+}
+
+/// Trains the runs one after the other in this process, progress on the terminal.
+fn train_here(todo: &[&SweepRun], plan: &TrainPlan) -> Result<Vec<String>> {
+    let mut failed = Vec::new();
+    for (i, r) in todo.iter().enumerate() {
+        let how = match r.state {
+            RunState::Interrupted if !plan.overwrite => "resuming",
+            _ => "training",
+        };
+        let n = todo.len();
+        let (label, seed) = (&r.label, r.seed);
+        tracing::info!("[{}/{n}] {how} {label} seed {seed} → {}", i + 1, r.dir());
+        let job = TrainJob {
+            config: r.config.clone(),
+            overwrite: plan.overwrite,
+            resume: !plan.overwrite,
+            allow_changed: Vec::new(),
+        };
+        if let Err(e) = plan.device.dispatch(job) {
+            if let Some(i) = e.downcast_ref::<Interrupted>() {
+                return Err(Interrupted {
+                    where_: format!("{label} seed {seed} {}", i.where_),
+                    saved: format!("{}; finished runs are kept, and this one resumes", i.saved),
+                    resume: None,
+                }
+                .into());
+            }
+            tracing::error!("{label} seed {seed}: {e:#}");
+            failed.push(format!("{label} seed {seed}: {e:#}"));
+        }
+    }
+    Ok(failed)
 }

@@ -1,5 +1,6 @@
 //! The sweep's table: per method (model types, then baselines) × subgroup × metric, the mean over
-//! seeds ± the 95% t-interval half-width — the shape of PAPER.md's Tables 3–5.
+//! seeds ± the 95% t-interval half-width — the shape of the paper's Tables 3–5 (docs/reference.md
+//! §0).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -7,16 +8,8 @@ use std::path::Path;
 use anyhow::Result;
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
-use crate::sweep::FinishedRun;
-
-/// Subgroups in the paper's column order (single, seen 0/2, 1/2, 2/2), after `all`.
-pub const SUBGROUP_ORDER: [&str; 5] = [
-    "all",
-    "unseen_single",
-    "combo_seen0",
-    "combo_seen1",
-    "combo_seen2",
-];
+use crate::finished_run::FinishedRun;
+use crate::metric_key::{direction, MetricKey, SUBGROUP_ORDER};
 
 /// Baselines in the order the table lists them (any others follow alphabetically).
 const BASELINE_ORDER: [&str; 5] = [
@@ -80,18 +73,6 @@ pub struct MethodRow {
     pub values: BTreeMap<(String, String), Vec<f64>>,
 }
 
-/// `test_combo_seen1_pearson_delta_de` → (`combo_seen1`, `pearson_delta_de`);
-/// `test_mse` → (`all`, `mse`).
-pub fn split_key(key: &str) -> Option<(String, String)> {
-    let rest = key.strip_prefix("test_")?;
-    for sg in &SUBGROUP_ORDER[1..] {
-        if let Some(m) = rest.strip_prefix(sg).and_then(|r| r.strip_prefix('_')) {
-            return Some((sg.to_string(), m.to_string()));
-        }
-    }
-    Some(("all".into(), rest.to_string()))
-}
-
 /// Rows from finished runs: one per model label (in `labels` order), then one per baseline. A
 /// baseline that does not depend on the model is taken once per seed (from the first run of that
 /// seed); the embedding baselines get one row per knowledge source.
@@ -133,7 +114,8 @@ pub fn method_rows(runs: &[FinishedRun], labels: &[String]) -> Vec<MethodRow> {
             };
             let partial = run.partial.get(method);
             for (key, v) in metrics {
-                if let Some(k) = split_key(key) {
+                if let Some(MetricKey { subgroup, metric }) = MetricKey::parse(key) {
+                    let k = (subgroup, metric);
                     // A mean over part of a subgroup is not comparable with the others.
                     if partial.is_some_and(|p| p.iter().any(|(sg, _, _)| *sg == k.0)) {
                         continue;
@@ -254,7 +236,6 @@ pub fn markdown(
     note: &str,
     verdict: &str,
 ) -> String {
-    use crate::sweep_verdict::direction;
     let mut s = format!(
         "# {title}\n\nMean over seeds ± half-width of the 95% t-interval (t(0.975, n−1)·sd/√n); \
          `(n=k)` marks cells with fewer than {n_seeds} seeds. ↑ higher is better, ↓ lower is \
@@ -402,23 +383,6 @@ mod tests {
         let one = SeedStat::of(&[0.5]).unwrap();
         assert!(one.ci95.is_nan() && one.mean == 0.5);
         assert!(SeedStat::of(&[]).is_none());
-    }
-
-    #[test]
-    fn keys_split_into_subgroup_and_metric() {
-        assert_eq!(
-            split_key("test_combo_seen1_pearson_delta_de"),
-            Some(("combo_seen1".into(), "pearson_delta_de".into()))
-        );
-        assert_eq!(
-            split_key("test_unseen_single_mse"),
-            Some(("unseen_single".into(), "mse".into()))
-        );
-        assert_eq!(
-            split_key("test_mse_de"),
-            Some(("all".into(), "mse_de".into()))
-        );
-        assert_eq!(split_key("val_mse"), None);
     }
 
     fn run(label: &str, seed: u64, model: f64, random: f64) -> FinishedRun {

@@ -7,8 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::sweep::FinishedRun;
-use crate::sweep_table::{split_key, SeedStat, SUBGROUP_ORDER};
+use crate::finished_run::FinishedRun;
+use crate::metric_key::{direction, higher_is_better, MetricKey, SUBGROUP_ORDER};
+use crate::sweep_table::SeedStat;
 
 /// What a sweep arm feeds the network besides expression.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,20 +20,6 @@ pub enum Arm {
     RandomKnowledge,
     /// Real gene knowledge: these sources.
     Knowledge(Vec<String>),
-}
-
-/// Whether higher values of `metric` are better (correlations) or lower (errors, ranks).
-pub fn higher_is_better(metric: &str) -> bool {
-    !(metric.starts_with("mse") || metric.starts_with("rank_"))
-}
-
-/// ↑ or ↓ after a metric name.
-pub fn direction(metric: &str) -> &'static str {
-    if higher_is_better(metric) {
-        "↑"
-    } else {
-        "↓"
-    }
 }
 
 /// One model against one reference arm in one subgroup.
@@ -89,7 +76,11 @@ fn per_seed(runs: &[FinishedRun], metric: &str) -> BTreeMap<(String, u64), BTree
             continue;
         };
         for (key, v) in m {
-            if let Some((sg, name)) = split_key(key) {
+            if let Some(MetricKey {
+                subgroup: sg,
+                metric: name,
+            }) = MetricKey::parse(key)
+            {
                 if name == metric {
                     out.entry((r.label.clone(), r.seed))
                         .or_default()

@@ -1,6 +1,7 @@
 //! `scgenept train --config FILE.toml`: what a run needs, with the paper's recipe as defaults
-//! (REFERENCE.md §2.3–2.4). Unknown keys are errors; `--set key=value` overrides any leaf.
+//! (docs/reference.md §2.3–2.4). Unknown keys are errors; `--set key=value` overrides any leaf.
 
+use crate::run_dir::RunDir;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -57,6 +58,11 @@ pub struct ModelSection {
     /// Knowledge tables by source name (e.g. `genept = "knowledge/ncbi_uniprot.safetensors"`).
     #[serde(default)]
     pub knowledge: std::collections::BTreeMap<String, PathBuf>,
+    /// The knowledge table the ridge and kNN baselines use (a key of `knowledge`). Default: the
+    /// model's first source that has a table, in the model type's order (`ncbi_uniprot` before
+    /// `go_c` in `scgenept_ncbi+uniprot_go_c`). Recorded in `run.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_knowledge: Option<String>,
     /// Build a knowledge table that is absent from the shipped gene text for the dataset's genes
     /// (all-MiniLM-L6-v2, downloaded on first use) and save it at its path (demos, first runs).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -97,7 +103,7 @@ pub enum VocabKind {
 }
 
 fn default_d_llm() -> usize {
-    384
+    scgenept_model::minilm::DIM
 }
 fn default_dropout() -> f64 {
     0.2
@@ -286,12 +292,34 @@ impl TrainConfig {
             .map(|(k, v)| (*k, format!("{k} must be a positive number (it is {v})")))
     }
 
+    /// `model.baseline_knowledge`, or the first of `model`'s sources that has a table; `None`
+    /// when no table is given.
+    pub fn baseline_knowledge(
+        &self,
+        model: &scgenept_model::ModelConfig,
+    ) -> Result<Option<String>> {
+        let tables = &self.model.knowledge;
+        if let Some(source) = &self.model.baseline_knowledge {
+            if !tables.contains_key(source) {
+                let names: Vec<&str> = tables.keys().map(String::as_str).collect();
+                anyhow::bail!(
+                    "model.baseline_knowledge = \"{source}\": the config has no knowledge table of \
+                     that name (it has: {})",
+                    if names.is_empty() { "none".to_string() } else { names.join(", ") }
+                );
+            }
+            return Ok(Some(source.clone()));
+        }
+        Ok(model
+            .language_sources
+            .iter()
+            .find(|s| tables.contains_key(&s.name))
+            .map(|s| s.name.clone()))
+    }
+
     /// The directory of this run.
-    pub fn run_dir(&self) -> PathBuf {
-        self.output
-            .dir
-            .join(&self.name)
-            .join(format!("seed_{}", self.train.seed))
+    pub fn run_dir(&self) -> RunDir {
+        RunDir::of(&self.output.dir, &self.name, self.train.seed)
     }
 }
 
@@ -351,8 +379,8 @@ impl std::fmt::Display for ConfigChange {
 
 /// The differences between a run directory's saved `config.toml` and `cfg` (sweeps: is a
 /// finished run stale; resume: may it continue).
-pub fn saved_differences(run_dir: &Path, cfg: &TrainConfig) -> Result<Vec<ConfigChange>> {
-    let saved = run_dir.join("config.toml");
+pub fn saved_differences(run: &RunDir, cfg: &TrainConfig) -> Result<Vec<ConfigChange>> {
+    let saved = run.config();
     let text = std::fs::read_to_string(&saved)
         .with_context(|| format!("{}: cannot read the run's config", saved.display()))?;
     let saved: toml::Value =

@@ -1,0 +1,84 @@
+//! The model without gradients: the validation loss of an epoch, and the mean predicted
+//! expression of each test condition over all genes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use burn::tensor::backend::Backend;
+use burn::tensor::ElementConversion;
+
+use scgenept_data::batches::GeneSampling;
+use scgenept_data::batches::{build_batch, condition_pert_genes, BatchConfig, BatchLoader};
+use scgenept_data::pairing::PairedSet;
+use scgenept_data::PerturbData;
+use scgenept_model::vocab::VocabMapping;
+use scgenept_model::ScGenePT;
+
+use crate::prepare::Prepared;
+use crate::step::{batch_loss, batch_tensors, ids_and_flags};
+
+/// Mean MSE over a split's batches (same gene sampling as training; no gradients).
+pub fn eval_loss<B: Backend>(
+    model: &ScGenePT<B>,
+    data: &Arc<PerturbData>,
+    set: &Arc<PairedSet>,
+    cfg: BatchConfig,
+    epoch: usize,
+    mapping: &VocabMapping,
+    device: &B::Device,
+) -> f64 {
+    let mut losses = Vec::new();
+    for b in BatchLoader::spawn(data.clone(), set.clone(), cfg, epoch, 0, 2) {
+        let loss = batch_loss(model, &b, 0..b.len(), mapping, device);
+        losses.push(loss.into_scalar().elem::<f64>());
+    }
+    losses.iter().sum::<f64>() / losses.len().max(1) as f64
+}
+
+/// Mean predicted expression per test condition over all genes (each cell from its paired control).
+pub fn predict_test<B: Backend>(
+    model: &ScGenePT<B>,
+    p: &Prepared,
+    eval_batch: usize,
+    device: &B::Device,
+) -> BTreeMap<String, Vec<f64>> {
+    let pert = condition_pert_genes(&p.data);
+    let cfg = BatchConfig {
+        batch_size: eval_batch,
+        max_seq_len: usize::MAX,
+        sampling: GeneSampling::All,
+        shuffle: false,
+        drop_last: false,
+        seed: 0,
+    };
+    let g = p.data.n_genes();
+    let mut sums: BTreeMap<u32, (Vec<f64>, usize)> = BTreeMap::new();
+    for (i, chunk) in p.test.examples.chunks(eval_batch).enumerate() {
+        let b = build_batch(&p.data, &pert, chunk.to_vec(), &cfg, 0, i);
+        let [ids, flags] = ids_and_flags::<B>(&b, 0..b.len(), &p.mapping, device);
+        let [values, _] = batch_tensors::<B>(&b, 0..b.len(), device);
+        let out: Vec<f32> = model
+            .forward(ids, values, flags)
+            .into_data()
+            .convert::<f32>()
+            .into_vec()
+            .expect("f32 output");
+        for (r, e) in b.examples.iter().enumerate() {
+            let entry = sums.entry(e.condition).or_insert_with(|| (vec![0.0; g], 0));
+            entry
+                .0
+                .iter_mut()
+                .zip(&out[r * g..(r + 1) * g])
+                .for_each(|(s, v)| *s += *v as f64);
+            entry.1 += 1;
+        }
+    }
+    sums.into_iter()
+        .map(|(k, (s, n))| {
+            (
+                p.data.conditions[k as usize].clone(),
+                s.into_iter().map(|v| v / n as f64).collect(),
+            )
+        })
+        .collect()
+}

@@ -1,0 +1,234 @@
+//! Everything a run needs before its first step, none of it backend-specific: the data, the
+//! split, the control pairing of each split, the vocabulary mapping, the network config and the
+//! knowledge tables (made first where the config asks: `ensure_inputs`).
+
+use std::sync::Arc;
+
+use anyhow::{bail, Result};
+
+use scgenept_data::pairing::{pair_controls, PairedSet};
+use scgenept_data::split_file::load_split;
+use scgenept_data::{GearsSplit, KnowledgeTable, PerturbData, SimulationSplitConfig, SplitName};
+use scgenept_model::vocab::{GeneVocab, VocabMapping};
+use scgenept_model::ModelConfig;
+
+use crate::train_config::{TrainConfig, VocabKind};
+
+/// Knowledge vectors of the dataset's genes, by table row.
+pub type KnowledgeRows = Vec<(usize, Vec<f32>)>;
+
+/// Everything the loop needs that does not depend on the backend.
+pub struct Prepared {
+    pub data: Arc<PerturbData>,
+    pub split: GearsSplit,
+    pub train: Arc<PairedSet>,
+    pub val: Arc<PairedSet>,
+    pub test: PairedSet,
+    pub mapping: VocabMapping,
+    pub model: ModelConfig,
+    pub pretrained_prefixes: Vec<String>,
+    /// (source name, table) for each knowledge table the config gives, in the model's order.
+    pub tables: Vec<(String, KnowledgeTable)>,
+    /// The source whose table the ridge and kNN baselines use (`model.baseline_knowledge`).
+    pub baseline_source: Option<String>,
+}
+
+impl Prepared {
+    /// For each knowledge table: the rows of the dataset's genes that have a vector (what the
+    /// model's tables start from).
+    pub fn knowledge_rows(&self) -> Vec<(String, KnowledgeRows)> {
+        self.tables
+            .iter()
+            .map(|(source, table)| {
+                (
+                    source.clone(),
+                    dataset_rows(table, &self.data, &self.mapping),
+                )
+            })
+            .collect()
+    }
+
+    /// The table the ridge and kNN baselines use.
+    pub fn baseline_table(&self) -> Option<&KnowledgeTable> {
+        let source = self.baseline_source.as_ref()?;
+        self.tables
+            .iter()
+            .find(|(s, _)| s == source)
+            .map(|(_, t)| t)
+    }
+}
+
+/// Makes the inputs a config asks to be made when absent: the synthetic dataset
+/// (`data.synth_preset_if_missing`) and knowledge tables (`model.build_missing_knowledge`).
+/// A sweep calls this once per config before its runs start side by side.
+pub fn ensure_inputs(cfg: &TrainConfig) -> Result<()> {
+    if !cfg.data.path.exists() {
+        if let Some(preset) = &cfg.data.synth_preset_if_missing {
+            tracing::info!(
+                "{} is absent: generating the synthetic '{preset}' dataset",
+                cfg.data.path.display()
+            );
+            let sc = scgenept_data::synth::SynthConfig::preset(preset)?;
+            scgenept_data::synth::write_synthetic(&sc, 0, &cfg.data.path)?;
+        }
+    }
+    let missing: Vec<_> = cfg
+        .model
+        .knowledge
+        .iter()
+        .filter(|(_, path)| cfg.model.build_missing_knowledge && !path.exists())
+        .collect();
+    if !missing.is_empty() {
+        let data = PerturbData::load(&cfg.data.path, &cfg.data.columns)?;
+        for (source, path) in missing {
+            crate::knowledge::build_missing_table(source, path, &data.gene_names)?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads the data and builds split, pairs, vocabulary mapping, model config and tables.
+pub fn prepare(cfg: &TrainConfig) -> Result<Prepared> {
+    ensure_inputs(cfg)?;
+    let data = PerturbData::load(&cfg.data.path, &cfg.data.columns)?;
+    let split = split_of(cfg, &data)?;
+    let seed = cfg.train.pairing_seed;
+    let train = pair_controls(&data, &split, SplitName::Train, seed);
+    let val = pair_controls(&data, &split, SplitName::Val, seed);
+    let test = pair_controls(&data, &split, SplitName::Test, seed);
+    if train.examples.len() < cfg.train.batch_size {
+        bail!(
+            "{} training cells, fewer than one batch of {}",
+            train.examples.len(),
+            cfg.train.batch_size
+        );
+    }
+    let mapping = vocab_mapping(cfg, &data);
+    let mut tables = Vec::new();
+    for (source, path) in &cfg.model.knowledge {
+        let t = KnowledgeTable::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        tables.push((source.clone(), t));
+    }
+    let (model, pretrained_prefixes) = model_config(cfg, &mapping, &mut tables)?;
+    for (source, table) in &tables {
+        tracing::info!(
+            "knowledge '{source}': {} of {} dataset genes have a vector",
+            dataset_rows(table, &data, &mapping).len(),
+            data.n_genes()
+        );
+    }
+    let baseline_source = cfg.baseline_knowledge(&model)?;
+    Ok(Prepared {
+        data: Arc::new(data),
+        split,
+        train: Arc::new(train),
+        val: Arc::new(val),
+        test,
+        mapping,
+        model,
+        pretrained_prefixes,
+        tables,
+        baseline_source,
+    })
+}
+
+/// The config's split file, or GEARS' simulation split of the data's conditions.
+fn split_of(cfg: &TrainConfig, data: &PerturbData) -> Result<GearsSplit> {
+    let split = match &cfg.data.split {
+        Some(p) => load_split(p, &data.conditions)?,
+        None => GearsSplit::simulation(
+            &data.conditions,
+            SimulationSplitConfig {
+                seed: cfg.data.split_seed,
+                ..Default::default()
+            },
+        ),
+    };
+    if split.test.is_empty() || split.val.is_empty() {
+        bail!(
+            "{}: the split has no test or no validation conditions; a run needs both",
+            cfg.data.path.display()
+        );
+    }
+    Ok(split)
+}
+
+/// Dataset gene → row of the model's gene tables (`model.vocab`).
+fn vocab_mapping(cfg: &TrainConfig, data: &PerturbData) -> VocabMapping {
+    match cfg.model.vocab {
+        VocabKind::Scgpt => GeneVocab::scgpt().map_genes(&data.gene_names, cfg.model.oov_mode),
+        VocabKind::Dataset => VocabMapping {
+            ids: (0..data.n_genes()).collect(),
+            vocab_size: data.n_genes() + 1,
+            pad_id: data.n_genes(),
+            oov_genes: vec![],
+            mode: cfg.model.oov_mode,
+        },
+    }
+}
+
+/// The network config of the model type with the config's sizes and the tables' widths; orders
+/// `tables` as the model orders its sources. Returns it with the pretrained prefixes.
+fn model_config(
+    cfg: &TrainConfig,
+    mapping: &VocabMapping,
+    tables: &mut [(String, KnowledgeTable)],
+) -> Result<(ModelConfig, Vec<String>)> {
+    let d_llm = tables.first().map_or(cfg.model.d_llm, |(_, t)| t.dim());
+    let preset = scgenept_model::preset(&cfg.model.model_type, d_llm)?;
+    let mut model = preset.config;
+    model.vocab_size = mapping.vocab_size;
+    model.pad_token_id = mapping.pad_id;
+    model.dropout = cfg.model.dropout;
+    model.d_model = cfg.model.d_model.unwrap_or(model.d_model);
+    model.nhead = cfg.model.nhead.unwrap_or(model.nhead);
+    model.d_hid = cfg.model.d_hid.unwrap_or(model.d_hid);
+    model.nlayers = cfg.model.nlayers.unwrap_or(model.nlayers);
+    let names: Vec<String> = model
+        .language_sources
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
+    for (source, table) in tables.iter() {
+        let Some(s) = model
+            .language_sources
+            .iter_mut()
+            .find(|s| &s.name == source)
+        else {
+            bail!(
+                "knowledge.{source}: model type '{}' has no such source (it has: {})",
+                cfg.model.model_type,
+                names.join(", ")
+            );
+        };
+        s.d_llm = table.dim();
+    }
+    tables.sort_by_key(|(source, _)| names.iter().position(|n| n == source));
+    for s in &model.language_sources {
+        if !s.is_random() && !cfg.model.knowledge.contains_key(&s.name) {
+            bail!(
+                "model type '{}' needs a knowledge table for source '{}': set knowledge.{} = \
+                 \"FILE.safetensors\" (build one with `scgenept knowledge build`)",
+                cfg.model.model_type,
+                s.name,
+                s.name
+            );
+        }
+    }
+    model.validate()?;
+    Ok((model, preset.pretrained_prefixes))
+}
+
+/// The rows of the dataset's genes (in the model's vocabulary) that `table` has a vector for.
+fn dataset_rows(
+    table: &KnowledgeTable,
+    data: &PerturbData,
+    mapping: &VocabMapping,
+) -> KnowledgeRows {
+    data.gene_names
+        .iter()
+        .zip(&mapping.ids)
+        .filter(|(_, id)| **id != mapping.pad_id)
+        .filter_map(|(g, id)| table.get(g).map(|v| (*id, v.to_vec())))
+        .collect()
+}
