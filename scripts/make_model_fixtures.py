@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Parity fixtures for the scgenept model crate, computed by the REAL reference code.
 
-The scGenePT forward (REFERENCE.md §1.2) is composed from scGPT's own building blocks, imported
+The scGenePT forward (docs/reference.md §1.2) is composed from scGPT's own building blocks, imported
 from the PyPI `scgpt` package: `GeneEncoder`, `ContinuousValueEncoder`, `ExprDecoder`, the loss
 `masked_mse_loss`, and torch's `TransformerEncoderLayer` as scGPT builds it (post-norm, ReLU,
 batch_first). The language branches (`GenePTEncoder` / `GOPTEncoder`) and the final LayerNorm are
@@ -109,7 +109,7 @@ class GOPTEncoder(nn.Module):
 
 
 class ScGenePTReference(nn.Module):
-    """The scGenePT forward of REFERENCE.md §1.2 with the non-flash encoder (dropout 0 for the
+    """The scGenePT forward of docs/reference.md §1.2 with the non-flash encoder (dropout 0 for the
     fixtures; the sizes are parameters so scripts/bench_reference_step.py can build it full-size)."""
 
     def __init__(self, tables, vocab=VOCAB, pad_id=PAD_ID, d_model=D_MODEL, nhead=NHEAD,
