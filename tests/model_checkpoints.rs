@@ -170,7 +170,7 @@ fn inconsistent_configs_and_inputs_are_refused() {
     assert!(e.contains("divisible by nhead"), "{e}");
 
     let mut cfg = config();
-    cfg.language_sources[1].state_prefix = "genept_encoder".into();
+    cfg.knowledge_sources[1].state_prefix = "genept_encoder".into();
     let e = ScGenePT::<B>::new(&cfg, &Default::default())
         .err()
         .unwrap()

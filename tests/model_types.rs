@@ -52,7 +52,7 @@ fn every_model_type_runs_forward_and_backward() {
         assert_eq!(has("encoder."), cfg.inputs.tokens, "{t}");
         assert_eq!(has("value_encoder."), cfg.inputs.counts, "{t}");
         assert_eq!(has("pert_encoder."), cfg.inputs.pert_flags, "{t}");
-        for s in &cfg.language_sources {
+        for s in &cfg.knowledge_sources {
             let proj = format!("{}.{}.weight", s.state_prefix, s.proj_key);
             assert_eq!(params[&proj].shape, vec![16, 12], "{t}: {proj}");
         }
@@ -93,7 +93,7 @@ fn knowledge_rows_are_written_and_checked() {
     );
     let v = [1.0f32, 2.0, 3.0, 4.0];
     let n = model
-        .set_language_rows("ncbi_uniprot", [(5usize, &v[..]), (9, &v[..])])
+        .set_knowledge_rows("ncbi_uniprot", [(5usize, &v[..]), (9, &v[..])])
         .unwrap();
     assert_eq!(n, 2);
     let after = model_state_dict(&model);
@@ -107,23 +107,23 @@ fn knowledge_rows_are_written_and_checked() {
     );
 
     let e = model
-        .set_language_rows("ncbi_uniprot", [(1usize, &v[..3])])
+        .set_knowledge_rows("ncbi_uniprot", [(1usize, &v[..3])])
         .unwrap_err()
         .to_string();
     assert!(e.contains("width 3") && e.contains("d_llm = 4"), "{e}");
     let e = model
-        .set_language_rows("ncbi_uniprot", [(60usize, &v[..])])
+        .set_knowledge_rows("ncbi_uniprot", [(60usize, &v[..])])
         .unwrap_err()
         .to_string();
     assert!(e.contains("out of range"), "{e}");
     let nan = [f32::NAN, 0.0, 0.0, 0.0];
     let e = model
-        .set_language_rows("go_c_concat", [(1usize, &nan[..])])
+        .set_knowledge_rows("go_c_concat", [(1usize, &nan[..])])
         .unwrap_err()
         .to_string();
     assert!(e.contains("NaN"), "{e}");
     let e = model
-        .set_language_rows("go_p_concat", [(1usize, &v[..])])
+        .set_knowledge_rows("go_p_concat", [(1usize, &v[..])])
         .unwrap_err()
         .to_string();
     assert!(e.contains("no knowledge source 'go_p_concat'"), "{e}");

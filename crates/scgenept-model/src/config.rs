@@ -57,14 +57,14 @@ impl Default for InputsConfig {
 /// to `d_model` and layer-normed (`GenePTEncoder` / `GOPTEncoder` in the reference).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct LanguageSourceConfig {
+pub struct KnowledgeSourceConfig {
     /// Knowledge-source name, e.g. `ncbi_uniprot`, `go_c`, `random`.
     pub name: String,
     /// State-dict prefix, identical to the reference attribute (`genept_encoder`,
     /// `gopt_encoder_c`).
     pub state_prefix: String,
     /// Name of the projection Linear inside the prefix: `proj_layer` (GenePT) or `fc` (GO).
-    pub proj_key: String,
+    pub proj_key: ProjKey,
     /// Width of the source's embedding vectors (1536 for ada-002, 384 for MiniLM).
     #[serde(default = "default_d_llm")]
     pub d_llm: usize,
@@ -74,7 +74,39 @@ fn default_d_llm() -> usize {
     1536
 }
 
-impl LanguageSourceConfig {
+/// The reference's name of a knowledge encoder's projection Linear.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProjKey {
+    /// `GenePTEncoder.proj_layer`.
+    #[serde(rename = "proj_layer")]
+    ProjLayer,
+    /// `GOPTEncoder.fc`.
+    #[serde(rename = "fc")]
+    Fc,
+}
+
+impl ProjKey {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProjKey::ProjLayer => "proj_layer",
+            ProjKey::Fc => "fc",
+        }
+    }
+}
+
+impl std::fmt::Display for ProjKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for ProjKey {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl KnowledgeSourceConfig {
     /// The name of the random-embedding control source (`model_type.rs`, `random_source`).
     pub const RANDOM: &'static str = "random";
 
@@ -119,9 +151,10 @@ pub struct ModelConfig {
     pub pert_pad_id: usize,
     #[serde(default)]
     pub inputs: InputsConfig,
-    /// Knowledge sources summed with the other inputs, in reference summation order.
-    #[serde(default)]
-    pub language_sources: Vec<LanguageSourceConfig>,
+    /// Knowledge sources summed with the other inputs, in reference summation order
+    /// (`language_sources` in configs and bundles written before the rename).
+    #[serde(default, alias = "language_sources")]
+    pub knowledge_sources: Vec<KnowledgeSourceConfig>,
     #[serde(default = "default_sum_norm")]
     pub sum_norm: SumNorm,
 }
@@ -178,7 +211,7 @@ impl Default for ModelConfig {
             n_pert_flags: default_n_pert_flags(),
             pert_pad_id: default_pert_pad_id(),
             inputs: InputsConfig::default(),
-            language_sources: Vec::new(),
+            knowledge_sources: Vec::new(),
             sum_norm: default_sum_norm(),
         }
     }
@@ -218,27 +251,27 @@ impl ModelConfig {
         if !self.inputs.tokens
             && !self.inputs.counts
             && !self.inputs.pert_flags
-            && self.language_sources.is_empty()
+            && self.knowledge_sources.is_empty()
         {
             return bad(
-                "no input is enabled: turn on tokens, counts, pert_flags or add a language source"
+                "no input is enabled: turn on tokens, counts, pert_flags or add a knowledge source"
                     .into(),
             );
         }
         let mut prefixes = std::collections::BTreeSet::new();
-        for s in &self.language_sources {
+        for s in &self.knowledge_sources {
             if s.d_llm == 0 {
-                return bad(format!("language source '{}' has d_llm = 0", s.name));
+                return bad(format!("knowledge source '{}' has d_llm = 0", s.name));
             }
             if !prefixes.insert(s.state_prefix.as_str()) {
                 return bad(format!(
-                    "two language sources share the state prefix '{}'; give each its own",
+                    "two knowledge sources share the state prefix '{}'; give each its own",
                     s.state_prefix
                 ));
             }
-            if s.proj_key.is_empty() || s.state_prefix.is_empty() {
+            if s.state_prefix.is_empty() {
                 return bad(format!(
-                    "language source '{}' needs a state_prefix and a proj_key",
+                    "knowledge source '{}' needs a state_prefix",
                     s.name
                 ));
             }

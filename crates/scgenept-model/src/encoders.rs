@@ -7,7 +7,7 @@ use burn::nn::{
 };
 use burn::tensor::{activation, backend::Backend, Int, Tensor, TensorData};
 
-use crate::config::{LanguageSourceConfig, ModelConfig};
+use crate::config::{KnowledgeSourceConfig, ModelConfig};
 use crate::dropout::Dropout;
 use crate::params::{join, NamedParams, Visitor};
 
@@ -144,15 +144,15 @@ impl<B: Backend> PertEncoder<B> {
 /// One knowledge source (`genept_encoder`, `gopt_encoder_c`, …): a trainable table of gene-text
 /// embeddings → Linear(d_llm → d) → LayerNorm. No dropout, as in the reference.
 #[derive(Module, Debug)]
-pub struct LanguageEncoder<B: Backend> {
+pub struct KnowledgeEncoder<B: Backend> {
     pub embedding: Embedding<B>,
     pub proj: Linear<B>,
     pub enc_norm: LayerNorm<B>,
     pad_id: usize,
 }
 
-impl<B: Backend> LanguageEncoder<B> {
-    pub fn new(src: &LanguageSourceConfig, cfg: &ModelConfig, device: &B::Device) -> Self {
+impl<B: Backend> KnowledgeEncoder<B> {
+    pub fn new(src: &KnowledgeSourceConfig, cfg: &ModelConfig, device: &B::Device) -> Self {
         Self {
             embedding: uniform_table(cfg.vocab_size, src.d_llm).init(device),
             proj: LinearConfig::new(src.d_llm, cfg.d_model).init(device),

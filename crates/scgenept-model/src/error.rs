@@ -39,14 +39,14 @@ pub enum ModelError {
     #[error("{path}: {reason}")]
     BadVocab { path: PathBuf, reason: String },
 
-    #[error("language table for source '{source_name}' has width {found}, but the model config says d_llm = {expected}; rebuild the table or set d_llm = {found} for this source")]
+    #[error("knowledge table for source '{source_name}' has width {found}, but the model config says d_llm = {expected}; rebuild the table or set d_llm = {found} for this source")]
     EmbeddingWidth {
         source_name: String,
         expected: usize,
         found: usize,
     },
 
-    #[error("language table for source '{source_name}': row {row} is out of range for a vocabulary of {vocab_size} rows")]
+    #[error("knowledge table for source '{source_name}': row {row} is out of range for a vocabulary of {vocab_size} rows")]
     EmbeddingRow {
         source_name: String,
         row: usize,

@@ -1,5 +1,5 @@
 //! The scGenePT network in burn: scGPT's gene-token, expression and perturbation embeddings plus
-//! any number of gene-knowledge (language) embeddings, summed, layer-normed, encoded by a
+//! any number of gene-knowledge embeddings, summed, layer-normed, encoded by a
 //! post-norm transformer and decoded per gene. Generic over the burn backend.
 //!
 //! Parameter names are the reference PyTorch state-dict names (`encoder.embedding.weight`,
@@ -28,10 +28,10 @@ pub mod transformer;
 pub mod vocab;
 
 pub use checkpoint::{export_safetensors, load_checkpoint, LoadReport};
-pub use config::{InputsConfig, LanguageSourceConfig, ModelConfig, SumNorm};
+pub use config::{InputsConfig, KnowledgeSourceConfig, ModelConfig, ProjKey, SumNorm};
 pub use error::{ModelError, Result};
-pub use model::ScGenePT;
-pub use model_type::{preset, ModelPreset};
+pub use model::{KnowledgeRows, ScGenePT};
+pub use model_type::{preset, ModelPreset, ModelType};
 pub use precision::Precision;
 pub use state_dict::{HostTensor, StateDict};
 pub use vocab::GeneVocab;

@@ -7,11 +7,14 @@ use burn::tensor::{backend::Backend, ElementConversion, Int, Tensor, TensorData}
 
 use crate::config::{ModelConfig, SumNorm};
 use crate::decoder::ExprDecoder;
-use crate::encoders::{ContinuousValueEncoder, GeneEncoder, LanguageEncoder, PertEncoder};
+use crate::encoders::{ContinuousValueEncoder, GeneEncoder, KnowledgeEncoder, PertEncoder};
 use crate::error::{ModelError, Result};
 use crate::params::{NamedParams, Visitor};
 use crate::precision::Precision;
 use crate::transformer::TransformerEncoder;
+
+/// Knowledge vectors by table row: `(row, vector)`.
+pub type KnowledgeRows = Vec<(usize, Vec<f32>)>;
 
 #[derive(Module, Debug)]
 pub struct ScGenePT<B: Backend> {
@@ -21,8 +24,8 @@ pub struct ScGenePT<B: Backend> {
     pub value_encoder: Option<ContinuousValueEncoder<B>>,
     /// `pert_encoder`, when `inputs.pert_flags`.
     pub pert_encoder: Option<PertEncoder<B>>,
-    /// One per `language_sources` entry, same order.
-    pub language_encoders: Vec<LanguageEncoder<B>>,
+    /// One per `knowledge_sources` entry, same order.
+    pub knowledge_encoders: Vec<KnowledgeEncoder<B>>,
     /// `ln` after the sum, when `sum_norm = layer_norm`.
     pub ln: Option<LayerNorm<B>>,
     pub transformer_encoder: TransformerEncoder<B>,
@@ -44,10 +47,10 @@ impl<B: Backend> ScGenePT<B> {
                 .counts
                 .then(|| ContinuousValueEncoder::new(c, device)),
             pert_encoder: c.inputs.pert_flags.then(|| PertEncoder::new(c, device)),
-            language_encoders: c
-                .language_sources
+            knowledge_encoders: c
+                .knowledge_sources
                 .iter()
-                .map(|s| LanguageEncoder::new(s, c, device))
+                .map(|s| KnowledgeEncoder::new(s, c, device))
                 .collect(),
             ln: (c.sum_norm == SumNorm::LayerNorm).then(|| {
                 LayerNormConfig::new(c.d_model)
@@ -141,14 +144,14 @@ impl<B: Backend> ScGenePT<B> {
         values: Tensor<B, 2>,
         pert_flags: Tensor<B, 2, Int>,
     ) -> Tensor<B, 3> {
-        let mut terms: Vec<Tensor<B, 3>> = Vec::with_capacity(4 + self.language_encoders.len());
+        let mut terms: Vec<Tensor<B, 3>> = Vec::with_capacity(4 + self.knowledge_encoders.len());
         if let Some(enc) = &self.encoder {
             terms.push(enc.forward(gene_ids.clone()));
         }
         if let Some(enc) = &self.value_encoder {
             terms.push(enc.forward(values));
         }
-        for enc in &self.language_encoders {
+        for enc in &self.knowledge_encoders {
             terms.push(enc.forward(gene_ids.clone()));
         }
         if let Some(enc) = &self.pert_encoder {
@@ -164,16 +167,32 @@ impl<B: Backend> ScGenePT<B> {
         }
     }
 
-    /// Writes known gene-text vectors into the table of knowledge source `source`; rows not given
-    /// keep their U(-0.1, 0.1) init. Returns the number of rows written.
-    pub fn set_language_rows<'a>(
+    /// A freshly initialised network whose knowledge tables start from `knowledge`: per source,
+    /// (table row, vector) pairs; rows not given keep their U(-0.1, 0.1) init. Seed the backend
+    /// first for a reproducible init.
+    pub fn with_knowledge(
+        config: &ModelConfig,
+        knowledge: &[(String, KnowledgeRows)],
+        device: &B::Device,
+    ) -> Result<Self> {
+        let mut model = Self::new(config, device)?;
+        for (source, rows) in knowledge {
+            model.set_knowledge_rows(source, rows.iter().map(|(i, v)| (*i, v.as_slice())))?;
+        }
+        Ok(model)
+    }
+
+    /// Writes known gene-text vectors into the table of knowledge source `source`, on the
+    /// table's device; rows not given keep their values (a row given twice: the last wins).
+    /// Returns the number of rows given.
+    pub fn set_knowledge_rows<'a>(
         &mut self,
         source: &str,
         rows: impl IntoIterator<Item = (usize, &'a [f32])>,
     ) -> Result<usize> {
         let idx = self
             .config
-            .language_sources
+            .knowledge_sources
             .iter()
             .position(|s| s.name == source)
             .ok_or_else(|| {
@@ -182,48 +201,30 @@ impl<B: Backend> ScGenePT<B> {
                     self.source_names().join(", ")
                 ))
             })?;
-        let d_llm = self.config.language_sources[idx].d_llm;
-        let vocab = self.config.vocab_size;
-        let enc = &mut self.language_encoders[idx];
-        let weight = enc.embedding.weight.val();
-        let device = weight.device();
-        let mut table: Vec<f32> = weight
-            .into_data()
-            .convert::<f32>()
-            .into_vec()
-            .map_err(|e| ModelError::InvalidConfig(format!("table readback: {e:?}")))?;
-        let mut written = 0;
+        let (d_llm, vocab) = (
+            self.config.knowledge_sources[idx].d_llm,
+            self.config.vocab_size,
+        );
+        let mut latest: std::collections::BTreeMap<usize, &[f32]> = Default::default();
+        let mut given = 0;
         for (row, v) in rows {
-            if v.len() != d_llm {
-                return Err(ModelError::EmbeddingWidth {
-                    source_name: source.into(),
-                    expected: d_llm,
-                    found: v.len(),
-                });
-            }
-            if row >= vocab {
-                return Err(ModelError::EmbeddingRow {
-                    source_name: source.into(),
-                    row,
-                    vocab_size: vocab,
-                });
-            }
-            if v.iter().any(|x| !x.is_finite()) {
-                return Err(ModelError::InvalidConfig(format!(
-                    "knowledge source '{source}': the vector for row {row} has NaN/inf values"
-                )));
-            }
-            table[row * d_llm..(row + 1) * d_llm].copy_from_slice(v);
-            written += 1;
+            check_row(source, row, v, d_llm, vocab)?;
+            latest.insert(row, v);
+            given += 1;
         }
-        let t = Tensor::<B, 2>::from_data(TensorData::new(table, [vocab, d_llm]), &device);
-        enc.embedding.weight = Param::initialized(enc.embedding.weight.id, t.require_grad());
-        Ok(written)
+        if latest.is_empty() {
+            return Ok(0);
+        }
+        let enc = &mut self.knowledge_encoders[idx];
+        let weight = enc.embedding.weight.val();
+        let table = overwrite_rows(weight, &latest, [vocab, d_llm]);
+        enc.embedding.weight = Param::initialized(enc.embedding.weight.id, table.require_grad());
+        Ok(given)
     }
 
     pub fn source_names(&self) -> Vec<String> {
         self.config
-            .language_sources
+            .knowledge_sources
             .iter()
             .map(|s| s.name.clone())
             .collect()
@@ -238,11 +239,11 @@ impl<B: Backend> ScGenePT<B> {
             m.visit_params("value_encoder", f);
         }
         for (m, s) in self
-            .language_encoders
+            .knowledge_encoders
             .iter_mut()
-            .zip(&self.config.language_sources)
+            .zip(&self.config.knowledge_sources)
         {
-            m.visit_named(&s.state_prefix, &s.proj_key, f);
+            m.visit_named(&s.state_prefix, s.proj_key.as_str(), f);
         }
         if let Some(m) = self.pert_encoder.as_mut() {
             m.embedding.visit_params("pert_encoder", f);
@@ -254,4 +255,54 @@ impl<B: Backend> ScGenePT<B> {
             .visit_params("transformer_encoder", f);
         self.decoder.visit_params("decoder", f);
     }
+}
+
+/// Refuses a knowledge row of the wrong width, outside the table, or with NaN/inf values.
+fn check_row(source: &str, row: usize, v: &[f32], d_llm: usize, vocab: usize) -> Result<()> {
+    if v.len() != d_llm {
+        return Err(ModelError::EmbeddingWidth {
+            source_name: source.into(),
+            expected: d_llm,
+            found: v.len(),
+        });
+    }
+    if row >= vocab {
+        return Err(ModelError::EmbeddingRow {
+            source_name: source.into(),
+            row,
+            vocab_size: vocab,
+        });
+    }
+    if v.iter().any(|x| !x.is_finite()) {
+        return Err(ModelError::InvalidConfig(format!(
+            "knowledge source '{source}': the vector for row {row} has NaN/inf values"
+        )));
+    }
+    Ok(())
+}
+
+/// `table` with `rows` written in, computed where the table lives: `table · keep + placed`, where
+/// `keep` is 0 on the written rows and 1 elsewhere and `placed` holds the new rows in zeros, so
+/// every other value is kept exactly. A fresh leaf (no graph behind it).
+fn overwrite_rows<B: Backend>(
+    table: Tensor<B, 2>,
+    rows: &std::collections::BTreeMap<usize, &[f32]>,
+    [vocab, d]: [usize; 2],
+) -> Tensor<B, 2> {
+    let device = table.device();
+    let index: Vec<i64> = rows.keys().map(|r| *r as i64).collect();
+    let values: Vec<f32> = rows.values().flat_map(|v| v.iter().copied()).collect();
+    let mut keep = vec![1f32; vocab];
+    rows.keys().for_each(|r| keep[*r] = 0.0);
+    let n = index.len();
+    let index = Tensor::<B, 1, Int>::from_data(TensorData::new(index, [n]), &device);
+    let values = Tensor::<B, 2>::from_data(TensorData::new(values, [n, d]), &device);
+    let keep = Tensor::<B, 2>::from_data(TensorData::new(keep, [vocab, 1]), &device);
+    let placed = Tensor::<B, 2>::zeros([vocab, d], &device).select_assign(
+        0,
+        index,
+        values,
+        burn::tensor::IndexingUpdateOp::Add,
+    );
+    (table.detach() * keep + placed).detach()
 }

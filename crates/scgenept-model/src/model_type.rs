@@ -4,7 +4,10 @@
 //! and so trains on the perturbation flags alone), and `scgenept_random` is our control arm: the
 //! scGenePT architecture with a seeded random table in place of gene text.
 
-use crate::config::{InputsConfig, LanguageSourceConfig, ModelConfig};
+use std::fmt;
+use std::str::FromStr;
+
+use crate::config::{InputsConfig, KnowledgeSourceConfig, ModelConfig, ProjKey};
 use crate::error::{ModelError, Result};
 
 /// Parameter prefixes a model type copies from a pretrained scGPT checkpoint (docs/reference.md
@@ -26,33 +29,33 @@ const GO_MODES: [&str; 2] = ["concat", "avg"];
 const TEXT_SOURCES: [&str; 2] = ["ncbi", "ncbi+uniprot"];
 
 /// The knowledge-source branch for a GenePT text source (`ncbi`, `ncbi+uniprot`).
-pub fn genept_source(text: &str, d_llm: usize) -> LanguageSourceConfig {
-    LanguageSourceConfig {
+pub fn genept_source(text: &str, d_llm: usize) -> KnowledgeSourceConfig {
+    KnowledgeSourceConfig {
         name: text.replace('+', "_"),
         state_prefix: "genept_encoder".into(),
-        proj_key: "proj_layer".into(),
+        proj_key: ProjKey::ProjLayer,
         d_llm,
     }
 }
 
 /// The knowledge-source branch for a GO aspect (`c`, `f`, `p`, `all`) in `concat`/`avg` mode.
 /// GO-all lives under `gopt_encoder_f`, exactly as in the reference.
-pub fn go_source(aspect: &str, mode: &str, d_llm: usize) -> LanguageSourceConfig {
+pub fn go_source(aspect: &str, mode: &str, d_llm: usize) -> KnowledgeSourceConfig {
     let prefix_aspect = if aspect == "all" { "f" } else { aspect };
-    LanguageSourceConfig {
+    KnowledgeSourceConfig {
         name: format!("go_{aspect}_{mode}"),
         state_prefix: format!("gopt_encoder_{prefix_aspect}"),
-        proj_key: "fc".into(),
+        proj_key: ProjKey::Fc,
         d_llm,
     }
 }
 
 /// The random-embedding control source.
-pub fn random_source(d_llm: usize) -> LanguageSourceConfig {
-    LanguageSourceConfig {
-        name: LanguageSourceConfig::RANDOM.into(),
+pub fn random_source(d_llm: usize) -> KnowledgeSourceConfig {
+    KnowledgeSourceConfig {
+        name: KnowledgeSourceConfig::RANDOM.into(),
         state_prefix: "random_encoder".into(),
-        proj_key: "proj_layer".into(),
+        proj_key: ProjKey::ProjLayer,
         d_llm,
     }
 }
@@ -96,27 +99,136 @@ fn parse_text(s: &str) -> Option<&'static str> {
     TEXT_SOURCES.iter().copied().find(|x| *x == t)
 }
 
-/// Resolves a reference model-type name. `d_llm` is the width of the knowledge tables that will
-/// be loaded (1536 for the paper's ada-002 files).
-pub fn preset(model_type: &str, d_llm: usize) -> Result<ModelPreset> {
-    let unknown = || ModelError::UnknownModelType {
-        name: model_type.to_string(),
-        valid: format!(
-            "{} (and `_no_attention` variants of the scgenept_* types)",
-            model_types().join(", ")
-        ),
-    };
-    let (base, no_attention) = match model_type.strip_suffix("_no_attention") {
-        Some(b) => (b, true),
-        None => (model_type, false),
-    };
+/// A knowledge branch of a model type, before its table width is known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Branch {
+    /// GenePT text: `ncbi` or `ncbi+uniprot`.
+    Text(&'static str),
+    /// GO aspect and mode.
+    Go(&'static str, &'static str),
+    Random,
+}
+
+impl Branch {
+    fn source(self, d_llm: usize) -> KnowledgeSourceConfig {
+        match self {
+            Branch::Text(t) => genept_source(t, d_llm),
+            Branch::Go(a, m) => go_source(a, m, d_llm),
+            Branch::Random => random_source(d_llm),
+        }
+    }
+}
+
+/// A reference model-type name, parsed once (configs hold this, not the string): which inputs
+/// are summed, which knowledge branches, and whether the pretrained transformer is loaded.
+/// Written back as its name.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelType {
+    name: String,
+    inputs: InputsConfig,
+    branches: Vec<Branch>,
+    no_attention: bool,
+}
+
+impl ModelType {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The network config and pretrained-loading policy, with knowledge tables `d_llm` wide (1536
+    /// for the paper's ada-002 files, 384 for MiniLM).
+    pub fn preset(&self, d_llm: usize) -> ModelPreset {
+        let prefixes: &[&str] = if self.no_attention {
+            &PRETRAINED_PREFIXES_NO_ATTENTION
+        } else {
+            &PRETRAINED_PREFIXES
+        };
+        ModelPreset {
+            model_type: self.name.clone(),
+            config: ModelConfig {
+                inputs: self.inputs.clone(),
+                knowledge_sources: self.branches.iter().map(|b| b.source(d_llm)).collect(),
+                ..ModelConfig::default()
+            },
+            pretrained_prefixes: prefixes.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// The knowledge sources' names, in summation order.
+    pub fn knowledge_sources(&self) -> Vec<KnowledgeSourceConfig> {
+        self.branches.iter().map(|b| b.source(0)).collect()
+    }
+}
+
+impl FromStr for ModelType {
+    type Err = ModelError;
+
+    fn from_str(model_type: &str) -> Result<Self> {
+        let unknown = || ModelError::UnknownModelType {
+            name: model_type.to_string(),
+            valid: format!(
+                "{} (and `_no_attention` variants of the scgenept_* types)",
+                model_types().join(", ")
+            ),
+        };
+        let (base, no_attention) = match model_type.strip_suffix("_no_attention") {
+            Some(b) => (b, true),
+            None => (model_type, false),
+        };
+        if no_attention && !base.starts_with("scgenept_") {
+            return Err(unknown());
+        }
+        let (inputs, branches) = parse_base(base).ok_or_else(unknown)?;
+        Ok(ModelType {
+            name: model_type.to_string(),
+            inputs,
+            branches,
+            no_attention,
+        })
+    }
+}
+
+impl fmt::Display for ModelType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+impl TryFrom<String> for ModelType {
+    type Error = ModelError;
+    fn try_from(s: String) -> Result<Self> {
+        s.parse()
+    }
+}
+
+impl From<ModelType> for String {
+    fn from(t: ModelType) -> String {
+        t.name
+    }
+}
+
+impl serde::Serialize for ModelType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.name)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ModelType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A model-type name without `_no_attention` → its inputs and knowledge branches.
+fn parse_base(base: &str) -> Option<(InputsConfig, Vec<Branch>)> {
     let all = InputsConfig::default();
-    let lang_only = InputsConfig {
+    let knowledge_only = InputsConfig {
         tokens: false,
         counts: false,
         pert_flags: true,
     };
-    let (inputs, sources) = match base {
+    Some(match base {
         "scgpt" => (all, vec![]),
         "scgpt_counts" => (
             InputsConfig {
@@ -132,49 +244,35 @@ pub fn preset(model_type: &str, d_llm: usize) -> Result<ModelPreset> {
             },
             vec![],
         ),
-        "scgenept_random" => (all, vec![random_source(d_llm)]),
+        "scgenept_random" => (all, vec![Branch::Random]),
         _ => {
             if let Some(rest) = base.strip_prefix("scgenept_") {
                 if let Some((a, m)) = parse_go(rest) {
-                    (all, vec![go_source(a, m, d_llm)])
+                    (all, vec![Branch::Go(a, m)])
                 } else if let Some(t) = parse_text(rest) {
-                    (all, vec![genept_source(t, d_llm)])
+                    (all, vec![Branch::Text(t)])
                 } else {
                     // "<text>_gpt_go_<a>_gpt_<m>"
-                    let (text, go) = rest.split_once("_gpt_go_").ok_or_else(unknown)?;
-                    let t = parse_text(&format!("{text}_gpt")).ok_or_else(unknown)?;
-                    let (a, m) = parse_go(&format!("go_{go}")).ok_or_else(unknown)?;
-                    (all, vec![genept_source(t, d_llm), go_source(a, m, d_llm)])
+                    let (text, go) = rest.split_once("_gpt_go_")?;
+                    let t = parse_text(&format!("{text}_gpt"))?;
+                    let (a, m) = parse_go(&format!("go_{go}"))?;
+                    (all, vec![Branch::Text(t), Branch::Go(a, m)])
                 }
             } else if let Some(rest) = base.strip_prefix("genept_") {
-                let t = parse_text(rest).ok_or_else(unknown)?;
-                (lang_only.clone(), vec![genept_source(t, d_llm)])
-            } else if let Some((a, m)) = parse_go(base) {
-                (lang_only, vec![go_source(a, m, d_llm)])
+                (knowledge_only, vec![Branch::Text(parse_text(rest)?)])
             } else {
-                return Err(unknown());
+                let (a, m) = parse_go(base)?;
+                (knowledge_only, vec![Branch::Go(a, m)])
             }
         }
-    };
-    if no_attention && !base.starts_with("scgenept_") {
-        return Err(unknown());
-    }
-    let prefixes: &[&str] = if no_attention {
-        &PRETRAINED_PREFIXES_NO_ATTENTION
-    } else {
-        &PRETRAINED_PREFIXES
-    };
-    let config = ModelConfig {
-        inputs,
-        language_sources: sources,
-        ..ModelConfig::default()
-    };
-    config.validate()?;
-    Ok(ModelPreset {
-        model_type: model_type.to_string(),
-        config,
-        pretrained_prefixes: prefixes.iter().map(|s| s.to_string()).collect(),
     })
+}
+
+/// Resolves a reference model-type name (`ModelType::from_str`, then `ModelType::preset`).
+pub fn preset(model_type: &str, d_llm: usize) -> Result<ModelPreset> {
+    let preset = model_type.parse::<ModelType>()?.preset(d_llm);
+    preset.config.validate()?;
+    Ok(preset)
 }
 
 #[cfg(test)]
@@ -185,25 +283,25 @@ mod tests {
     fn reference_mapping() {
         let p = preset("scgpt", 1536).unwrap();
         assert!(p.config.inputs.tokens && p.config.inputs.counts);
-        assert!(p.config.language_sources.is_empty());
+        assert!(p.config.knowledge_sources.is_empty());
 
         let p = preset("scgenept_ncbi+uniprot_gpt", 1536).unwrap();
-        assert_eq!(p.config.language_sources[0].state_prefix, "genept_encoder");
-        assert_eq!(p.config.language_sources[0].proj_key, "proj_layer");
+        assert_eq!(p.config.knowledge_sources[0].state_prefix, "genept_encoder");
+        assert_eq!(p.config.knowledge_sources[0].proj_key, "proj_layer");
 
         let p = preset("scgenept_go_all_gpt_concat", 1536).unwrap();
-        assert_eq!(p.config.language_sources[0].state_prefix, "gopt_encoder_f");
-        assert_eq!(p.config.language_sources[0].proj_key, "fc");
+        assert_eq!(p.config.knowledge_sources[0].state_prefix, "gopt_encoder_f");
+        assert_eq!(p.config.knowledge_sources[0].proj_key, "fc");
 
         let p = preset("scgenept_ncbi+uniprot_gpt_go_c_gpt_avg", 384).unwrap();
         let names: Vec<_> = p
             .config
-            .language_sources
+            .knowledge_sources
             .iter()
             .map(|s| s.name.as_str())
             .collect();
         assert_eq!(names, ["ncbi_uniprot", "go_c_avg"]);
-        assert_eq!(p.config.language_sources[1].d_llm, 384);
+        assert_eq!(p.config.knowledge_sources[1].d_llm, 384);
 
         let p = preset("genept_ncbi_gpt", 1536).unwrap();
         assert!(!p.config.inputs.counts && !p.config.inputs.tokens && p.config.inputs.pert_flags);
