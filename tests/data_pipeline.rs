@@ -11,7 +11,7 @@ use scgenept_data::batches::{
 use scgenept_data::de::compute_de_keys;
 use scgenept_data::pairing::pair_controls;
 use scgenept_data::perturb_data::condition_genes;
-use scgenept_data::synth::{generate, write_synthetic, SynthConfig};
+use scgenept_data::synth::{generate, write_synthetic, SynthConfig, SynthPreset};
 use scgenept_data::{
     GearsSplit, GeneText, ObsColumns, PerturbData, SimulationSplitConfig, SplitName, TextSource,
 };
@@ -29,7 +29,7 @@ fn tiny() -> (PathBuf, PerturbData) {
     let path = PATH
         .get_or_init(|| {
             let path = tmp("tiny_seed0.h5ad");
-            write_synthetic(&SynthConfig::preset("tiny").unwrap(), 0, &path).unwrap();
+            write_synthetic(&SynthConfig::preset(SynthPreset::Tiny), 0, &path).unwrap();
             path
         })
         .clone();
@@ -41,14 +41,14 @@ fn tiny() -> (PathBuf, PerturbData) {
 fn synthetic_files_are_deterministic_small_and_self_consistent() {
     let (path, d) = tiny();
     let again = tmp("tiny_seed0_again.h5ad");
-    write_synthetic(&SynthConfig::preset("tiny").unwrap(), 0, &again).unwrap();
+    write_synthetic(&SynthConfig::preset(SynthPreset::Tiny), 0, &again).unwrap();
     assert_eq!(
         std::fs::read(&path).unwrap(),
         std::fs::read(&again).unwrap(),
         "same seed, same bytes"
     );
     let other = tmp("tiny_seed1.h5ad");
-    write_synthetic(&SynthConfig::preset("tiny").unwrap(), 1, &other).unwrap();
+    write_synthetic(&SynthConfig::preset(SynthPreset::Tiny), 1, &other).unwrap();
     assert_ne!(
         std::fs::read(&path).unwrap(),
         std::fs::read(&other).unwrap()
@@ -154,7 +154,7 @@ fn pearson(a: &[f64], b: &[f64]) -> f64 {
 
 /// Mean Δ-correlation between singles that share GO terms minus that of singles that share none.
 fn go_structure(predictability: f64) -> (f64, f64, usize) {
-    let mut cfg = SynthConfig::preset("demo").unwrap();
+    let mut cfg = SynthConfig::preset(SynthPreset::Demo);
     cfg.n_cells = 8_000;
     cfg.effects.predictability = predictability;
     let path = tmp(&format!("demo_p{predictability}.h5ad"));
@@ -230,7 +230,7 @@ fn effects_follow_go_annotations_and_the_knob_controls_it() {
 
 #[test]
 fn sparsity_is_like_real_perturb_seq() {
-    let cfg = SynthConfig::preset("demo").unwrap();
+    let cfg = SynthConfig::preset(SynthPreset::Demo);
     let s = generate(&cfg, 0, &GeneText::embedded()).unwrap();
     let frac = s.x.nnz() as f64 / (s.x.n_rows * s.x.n_cols) as f64;
     // Norman's X: 37.3M non-zeros in 91,205 × 5,045 = 8.1%.

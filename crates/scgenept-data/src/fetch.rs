@@ -100,13 +100,44 @@ pub fn fetch(
     let url = format!("{}/api/access/datafile/{id}", req.base_url);
     let part = req.dir.join(format!(".{}.zip.part", req.name));
     let md5 = published_md5(&req.base_url, id);
+    let got = download(&url, &part, progress)?;
+    let sums = verify(&url, &part, md5.as_deref(), req.sha256.as_deref())?;
+    let manifest = serde_json::json!({
+        "dataset": req.name, "url": url, "bytes": got.bytes, "md5": sums.md5,
+        "sha256": sums.sha256, "md5_published": md5,
+        "fetched_by": format!("scgenept {}", env!("CARGO_PKG_VERSION")),
+    });
+    install(req, &part, &target, &manifest)?;
+    let _ = std::fs::remove_file(&part);
+    Ok(FetchReport {
+        h5ad: target.join("perturb_processed.h5ad"),
+        dataset_dir: target,
+        bytes: got.bytes,
+        resumed_from: got.resumed_from,
+        md5_checked: md5.is_some(),
+        sha256: sums.sha256,
+        url,
+    })
+}
 
-    let mut have = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
-    let mut call = ureq::get(&url);
+/// What arrived: all bytes of the file, and where this download took over from an earlier one.
+struct Downloaded {
+    bytes: u64,
+    resumed_from: u64,
+}
+
+/// Downloads `url` into `part`, continuing a partial file with an HTTP range request.
+fn download(
+    url: &str,
+    part: &Path,
+    progress: &mut dyn FnMut(u64, Option<u64>),
+) -> Result<Downloaded> {
+    let mut have = std::fs::metadata(part).map(|m| m.len()).unwrap_or(0);
+    let mut call = ureq::get(url);
     if have > 0 {
         call = call.set("Range", &format!("bytes={have}-"));
     }
-    let resp = call.call().map_err(|e| http_err(&url, e))?;
+    let resp = call.call().map_err(|e| http_err(url, e))?;
     let resumed = resp.status() == 206;
     if !resumed {
         have = 0;
@@ -118,43 +149,54 @@ pub fn fetch(
         .append(resumed)
         .write(true)
         .truncate(!resumed)
-        .open(&part)
-        .map_err(|e| DataError::at(&part, e.to_string()))?;
+        .open(part)
+        .map_err(|e| DataError::at(part, e.to_string()))?;
     let mut reader = resp.into_reader();
     let mut buf = vec![0u8; 1 << 20];
     let mut done = have;
     progress(done, total);
     loop {
         let n = reader.read(&mut buf).map_err(|e| {
-            DataError::new(&url, format!("connection lost after {done} bytes ({e}); run the same command again to resume"))
+            DataError::new(url, format!("connection lost after {done} bytes ({e}); run the same command again to resume"))
         })?;
         if n == 0 {
             break;
         }
         out.write_all(&buf[..n])
-            .map_err(|e| DataError::at(&part, e.to_string()))?;
+            .map_err(|e| DataError::at(part, e.to_string()))?;
         done += n as u64;
         progress(done, total);
     }
     out.flush()
-        .map_err(|e| DataError::at(&part, e.to_string()))?;
-    drop(out);
-    if let Some(t) = total {
-        if done < t {
-            return Err(DataError::new(
-                &url,
-                format!("only {done} of {t} bytes arrived; run the same command again to resume"),
-            ));
-        }
+        .map_err(|e| DataError::at(part, e.to_string()))?;
+    if let Some(t) = total.filter(|t| done < *t) {
+        return Err(DataError::new(
+            url,
+            format!("only {done} of {t} bytes arrived; run the same command again to resume"),
+        ));
     }
+    Ok(Downloaded {
+        bytes: done,
+        resumed_from: have,
+    })
+}
 
-    // Verify.
-    let mut f = std::fs::File::open(&part).map_err(|e| DataError::at(&part, e.to_string()))?;
+/// The downloaded file's checksums.
+struct Checksums {
+    md5: String,
+    sha256: String,
+}
+
+/// Checks `part` against the published MD5 and the SHA-256 the user pinned; a mismatch removes
+/// the download.
+fn verify(url: &str, part: &Path, md5: Option<&str>, sha256: Option<&str>) -> Result<Checksums> {
+    let mut f = std::fs::File::open(part).map_err(|e| DataError::at(part, e.to_string()))?;
     let (mut m, mut s) = (md5::Context::new(), sha2::Sha256::new());
+    let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = f
             .read(&mut buf)
-            .map_err(|e| DataError::at(&part, e.to_string()))?;
+            .map_err(|e| DataError::at(part, e.to_string()))?;
         if n == 0 {
             break;
         }
@@ -164,62 +206,61 @@ pub fn fetch(
     let got_md5 = format!("{:x}", m.finalize());
     let got_sha: String = s.finalize().iter().map(|b| format!("{b:02x}")).collect();
     let bad = |what: &str, want: &str, got: &str| {
-        let _ = std::fs::remove_file(&part);
-        DataError::new(&url, format!("{what} mismatch (expected {want}, got {got}); the download was removed — run again"))
+        let _ = std::fs::remove_file(part);
+        DataError::new(url, format!("{what} mismatch (expected {want}, got {got}); the download was removed — run again"))
     };
-    if let Some(want) = &md5 {
-        if *want != got_md5 {
+    if let Some(want) = md5 {
+        if want != got_md5 {
             return Err(bad("MD5", want, &got_md5));
         }
     }
-    if let Some(want) = &req.sha256 {
+    if let Some(want) = sha256 {
         if want.to_lowercase() != got_sha {
             return Err(bad("SHA-256", want, &got_sha));
         }
     }
+    Ok(Checksums {
+        md5: got_md5,
+        sha256: got_sha,
+    })
+}
 
-    // Unpack next to the target, then move into place.
+/// Unpacks `part` next to `target`, writes `FETCHED.json` into the dataset directory, and moves
+/// it into place.
+fn install(
+    req: &FetchRequest,
+    part: &Path,
+    target: &Path,
+    manifest: &serde_json::Value,
+) -> Result<()> {
     let staging = req
         .dir
         .join(format!(".{}.unpack-{}", req.name, std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
-    let unpacked = unpack(&part, &staging).inspect_err(|_| {
+    let unpacked = unpack(part, &staging).inspect_err(|_| {
         let _ = std::fs::remove_dir_all(&staging);
     })?;
     let h5 = find_file(&unpacked, "perturb_processed.h5ad").ok_or_else(|| {
         let _ = std::fs::remove_dir_all(&staging);
         DataError::at(
-            &part,
+            part,
             "the archive holds no perturb_processed.h5ad; is this a GEARS dataset?",
         )
     })?;
     let data_dir = h5.parent().expect("a file has a parent").to_path_buf();
-    let manifest = serde_json::json!({
-        "dataset": req.name, "url": url, "bytes": done, "md5": got_md5, "sha256": got_sha,
-        "md5_published": md5, "fetched_by": format!("scgenept {}", env!("CARGO_PKG_VERSION")),
-    });
     write_atomic(
         &data_dir.join("FETCHED.json"),
-        serde_json::to_string_pretty(&manifest)
+        serde_json::to_string_pretty(manifest)
             .expect("json")
             .as_bytes(),
     )
     .map_err(|e| DataError::at(&data_dir, e.to_string()))?;
     if target.exists() {
-        std::fs::remove_dir_all(&target).map_err(|e| DataError::at(&target, e.to_string()))?;
+        std::fs::remove_dir_all(target).map_err(|e| DataError::at(target, e.to_string()))?;
     }
-    std::fs::rename(&data_dir, &target).map_err(|e| DataError::at(&target, e.to_string()))?;
+    std::fs::rename(&data_dir, target).map_err(|e| DataError::at(target, e.to_string()))?;
     let _ = std::fs::remove_dir_all(&staging);
-    let _ = std::fs::remove_file(&part);
-    Ok(FetchReport {
-        h5ad: target.join("perturb_processed.h5ad"),
-        dataset_dir: target,
-        bytes: done,
-        resumed_from: if resumed { have } else { 0 },
-        md5_checked: md5.is_some(),
-        sha256: got_sha,
-        url,
-    })
+    Ok(())
 }
 
 fn unpack(zip_path: &Path, into: &Path) -> Result<PathBuf> {

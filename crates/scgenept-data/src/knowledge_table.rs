@@ -1,5 +1,5 @@
 //! Knowledge tables: one embedding vector per gene symbol for a knowledge source, as the model's
-//! language branch consumes them. Stored as safetensors (`embeddings` `[genes, d]` f32) with the
+//! knowledge branch consumes them. Stored as safetensors (`embeddings` `[genes, d]` f32) with the
 //! gene list and provenance in the header metadata; imported from the files GenePT / scGenePT
 //! distribute (pickled dicts), delimited text (`table_text.rs`) or `.npy` + a gene list.
 

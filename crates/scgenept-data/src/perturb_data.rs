@@ -122,82 +122,15 @@ impl PerturbData {
                 format!("var has {} genes but X has {}", gene_names.len(), x.n_cols),
             ));
         }
-        let mut seen = HashMap::new();
-        for (i, g) in gene_names.iter().enumerate() {
-            if let Some(j) = seen.insert(g.as_str(), i) {
-                return Err(DataError::at(
-                    path,
-                    format!("gene symbol '{g}' appears twice in var (rows {j} and {i}); perturbation flags need unique symbols — deduplicate var first"),
-                ));
-            }
-        }
-
-        // Conditions in first-appearance order.
-        let mut index: HashMap<String, u32> = HashMap::new();
-        let mut conditions = Vec::new();
-        let mut cell_condition = Vec::with_capacity(n_obs);
-        let mut first_row = Vec::new();
-        for (row, label) in labels.iter().enumerate() {
-            let cond = gears_condition(label, &cols.control_label)
-                .map_err(|e| DataError::at(path, format!("obs row {row}: {e}")))?;
-            let k = *index.entry(cond.clone()).or_insert_with(|| {
-                conditions.push(cond);
-                first_row.push(row);
-                (conditions.len() - 1) as u32
-            });
-            cell_condition.push(k);
-        }
-        let control = conditions.iter().position(|c| c == "ctrl").ok_or_else(|| {
-            DataError::at(
-                path,
-                format!(
-                    "no control cells: no obs.{} value equals '{}'; set the control label to the value your control cells carry",
-                    cols.perturbation, cols.control_label
-                ),
-            )
-        })?;
-        let symbol_set: HashMap<&str, usize> = seen;
-        for c in &conditions {
-            for g in condition_genes(c) {
-                if !symbol_set.contains_key(g) {
-                    return Err(DataError::at(
-                        path,
-                        format!("condition '{c}' perturbs '{g}', which is not among the {} genes in var.{}; GEARS needs every target in the gene list (add it, or drop those cells)", gene_names.len(), if cols.gene_symbol.is_empty() { "index" } else { &cols.gene_symbol }),
-                    ));
-                }
-            }
-        }
-
-        // condition_name: read from obs when the file has it, else GEARS' formula.
-        let condition_names = match f.column("obs", "condition_name") {
-            Ok(col) if cols.perturbation == "condition" => {
-                let names = column_strings(col, path, "condition_name")?;
-                let mut out = vec![String::new(); conditions.len()];
-                for (k, row) in first_row.iter().enumerate() {
-                    out[k] = names[*row].clone();
-                }
-                out
-            }
-            _ => {
-                let cell_type = match f.column("obs", &cols.cell_type) {
-                    Ok(col) => column_strings(col, path, &cols.cell_type)?,
-                    Err(_) => vec!["cell_type".to_string(); n_obs],
-                };
-                conditions
-                    .iter()
-                    .zip(&first_row)
-                    .map(|(c, row)| {
-                        let dose = if c == "ctrl" { "1" } else { "1+1" };
-                        format!("{}_{c}_{dose}", cell_type[*row])
-                    })
-                    .collect()
-            }
-        };
-
+        let symbols = unique_symbols(path, &gene_names)?;
+        let cells = CellConditions::read(path, &labels, cols)?;
+        check_targets(path, &cells.conditions, &symbols, cols)?;
+        let condition_names = condition_names(&f, path, &cells, cols, n_obs)?;
+        let control = cells.control;
         let (de, de_computed) = match read_de_keys(&f)? {
             Some(de) => (de, false),
             None => (
-                compute_de_keys(&x, &cell_condition, &condition_names, control, &gene_ids),
+                compute_de_keys(&x, &cells.of_cell, &condition_names, control, &gene_ids),
                 true,
             ),
         };
@@ -208,9 +141,9 @@ impl PerturbData {
             x,
             gene_names,
             gene_ids,
-            conditions,
+            conditions: cells.conditions,
             condition_names,
-            cell_condition,
+            cell_condition: cells.of_cell,
             de,
             de_computed,
         })
@@ -298,4 +231,117 @@ fn read_de_keys(f: &H5ad) -> Result<Option<DeKeys>> {
         non_dropout_gene_idx: ints("non_dropout_gene_idx")?,
         non_zeros_gene_idx: ints("non_zeros_gene_idx")?,
     }))
+}
+
+/// Symbol → var row; a symbol twice is refused (perturbation flags need unique symbols).
+fn unique_symbols<'a>(path: &Path, gene_names: &'a [String]) -> Result<HashMap<&'a str, usize>> {
+    let mut seen = HashMap::new();
+    for (i, g) in gene_names.iter().enumerate() {
+        if let Some(j) = seen.insert(g.as_str(), i) {
+            return Err(DataError::at(
+                path,
+                format!("gene symbol '{g}' appears twice in var (rows {j} and {i}); perturbation flags need unique symbols — deduplicate var first"),
+            ));
+        }
+    }
+    Ok(seen)
+}
+
+/// The conditions in first-appearance order (GEARS spelling), each cell's condition, the first
+/// cell of each, and which condition is the control.
+struct CellConditions {
+    conditions: Vec<String>,
+    of_cell: Vec<u32>,
+    first_row: Vec<usize>,
+    control: usize,
+}
+
+impl CellConditions {
+    fn read(path: &Path, labels: &[String], cols: &ObsColumns) -> Result<Self> {
+        let mut index: HashMap<String, u32> = HashMap::new();
+        let mut conditions = Vec::new();
+        let mut of_cell = Vec::with_capacity(labels.len());
+        let mut first_row = Vec::new();
+        for (row, label) in labels.iter().enumerate() {
+            let cond = gears_condition(label, &cols.control_label)
+                .map_err(|e| DataError::at(path, format!("obs row {row}: {e}")))?;
+            let k = *index.entry(cond.clone()).or_insert_with(|| {
+                conditions.push(cond);
+                first_row.push(row);
+                (conditions.len() - 1) as u32
+            });
+            of_cell.push(k);
+        }
+        let control = conditions.iter().position(|c| c == "ctrl").ok_or_else(|| {
+            DataError::at(
+                path,
+                format!(
+                    "no control cells: no obs.{} value equals '{}'; set the control label to the value your control cells carry",
+                    cols.perturbation, cols.control_label
+                ),
+            )
+        })?;
+        Ok(CellConditions {
+            conditions,
+            of_cell,
+            first_row,
+            control,
+        })
+    }
+}
+
+/// Every perturbed gene must be a gene of the dataset (GEARS flags it by position).
+fn check_targets(
+    path: &Path,
+    conditions: &[String],
+    symbols: &HashMap<&str, usize>,
+    cols: &ObsColumns,
+) -> Result<()> {
+    for c in conditions {
+        for g in condition_genes(c) {
+            if !symbols.contains_key(g) {
+                return Err(DataError::at(
+                    path,
+                    format!("condition '{c}' perturbs '{g}', which is not among the {} genes in var.{}; GEARS needs every target in the gene list (add it, or drop those cells)", symbols.len(), if cols.gene_symbol.is_empty() { "index" } else { &cols.gene_symbol }),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Each condition's `condition_name`: read from obs when the file has it, else GEARS' formula
+/// (`{cell_type}_{condition}_{dose}`).
+fn condition_names(
+    f: &H5ad,
+    path: &Path,
+    cells: &CellConditions,
+    cols: &ObsColumns,
+    n_obs: usize,
+) -> Result<Vec<String>> {
+    Ok(match f.column("obs", "condition_name") {
+        Ok(col) if cols.perturbation == "condition" => {
+            let names = column_strings(col, path, "condition_name")?;
+            let mut out = vec![String::new(); cells.conditions.len()];
+            for (k, row) in cells.first_row.iter().enumerate() {
+                out[k] = names[*row].clone();
+            }
+            out
+        }
+        _ => {
+            let cell_type = match f.column("obs", &cols.cell_type) {
+                Ok(col) => column_strings(col, path, &cols.cell_type)?,
+                Err(_) => vec!["cell_type".to_string(); n_obs],
+            };
+            cells
+                .conditions
+                .iter()
+                .zip(&cells.first_row)
+                .map(|(c, row)| {
+                    let dose = if c == "ctrl" { "1" } else { "1+1" };
+                    format!("{}_{c}_{dose}", cell_type[*row])
+                })
+                .collect()
+        }
+    })
 }

@@ -102,191 +102,227 @@ impl<'a> Vm<'a> {
     fn run(mut self) -> R<Value> {
         loop {
             let op = self.u8()?;
-            match op {
-                0x80 => drop(self.u8()?),             // PROTO
-                0x95 => drop(self.take(8)?),          // FRAME
-                b'.' => return self.pop(),            // STOP
-                b'(' => self.stack.push(Value::Mark), // MARK
-                b'}' => self.stack.push(Value::Dict(vec![])),
-                b']' => self.stack.push(Value::List(vec![])),
-                b')' => self.stack.push(Value::Tuple(vec![])),
-                b'N' => self.stack.push(Value::None),
-                0x88 => self.stack.push(Value::Bool(true)),
-                0x89 => self.stack.push(Value::Bool(false)),
-                b'J' => {
-                    let v = self.le(4)? as u32 as i32 as i64;
-                    self.stack.push(Value::Int(v))
-                }
-                b'K' => {
-                    let v = self.u8()? as i64;
-                    self.stack.push(Value::Int(v))
-                }
-                b'M' => {
-                    let v = self.le(2)? as i64;
-                    self.stack.push(Value::Int(v))
-                }
-                0x8a => {
-                    // LONG1: little-endian two's complement
-                    let n = self.u8()? as usize;
-                    let b = self.take(n)?;
-                    if n > 8 {
-                        return Err("integer too large".into());
-                    }
-                    let mut v: i64 = 0;
-                    for (i, x) in b.iter().enumerate() {
-                        v |= (*x as i64) << (8 * i);
-                    }
-                    if n > 0 && n < 8 && b[n - 1] & 0x80 != 0 {
-                        v -= 1i64 << (8 * n);
-                    }
-                    self.stack.push(Value::Int(v))
-                }
-                b'G' => {
-                    let b = self.take(8)?;
-                    let v = f64::from_be_bytes(b.try_into().expect("8 bytes"));
-                    self.stack.push(Value::Float(v))
-                }
-                b'X' => {
-                    let n = self.le(4)? as usize;
-                    self.str(n)?
-                }
-                0x8c => {
-                    let n = self.u8()? as usize;
-                    self.str(n)?
-                }
-                0x8d => {
-                    let n = self.le(8)? as usize;
-                    self.str(n)?
-                }
-                b'T' | b'B' => {
-                    let n = self.le(4)? as usize;
-                    self.bytes(n)?
-                }
-                b'U' | b'C' => {
-                    let n = self.u8()? as usize;
-                    self.bytes(n)?
-                }
-                0x8e | 0x96 => {
-                    let n = self.le(8)? as usize;
-                    self.bytes(n)?
-                }
-                0x97 | 0x98 => return Err("out-of-band buffers are not supported".into()),
-                0x94 => {
-                    let v = self.stack.last().cloned().ok_or("MEMOIZE on empty stack")?;
-                    let k = self.memo.len();
-                    self.memo.insert(k, v);
-                }
-                b'q' | b'r' | b'p' => {
-                    let k = match op {
-                        b'q' => self.u8()? as usize,
-                        b'r' => self.le(4)? as usize,
-                        _ => self.line()?.trim().parse().map_err(|_| "bad PUT")?,
-                    };
-                    let v = self.stack.last().cloned().ok_or("PUT on empty stack")?;
-                    self.memo.insert(k, v);
-                }
-                b'h' | b'j' | b'g' => {
-                    let k = match op {
-                        b'h' => self.u8()? as usize,
-                        b'j' => self.le(4)? as usize,
-                        _ => self.line()?.trim().parse().map_err(|_| "bad GET")?,
-                    };
-                    let v = self
-                        .memo
-                        .get(&k)
-                        .cloned()
-                        .ok_or("GET of unknown memo key")?;
-                    self.stack.push(v)
-                }
-                b'0' => drop(self.pop()?),
-                b'1' => drop(self.pop_mark()?),
-                b'2' => {
-                    let v = self.stack.last().cloned().ok_or("DUP on empty stack")?;
-                    self.stack.push(v)
-                }
-                b't' => {
-                    let items = self.pop_mark()?;
-                    self.stack.push(Value::Tuple(items))
-                }
-                0x85..=0x87 => {
-                    let n = (op - 0x84) as usize;
-                    if self.stack.len() < n {
-                        return Err("stack underflow".into());
-                    }
-                    let items = self.stack.split_off(self.stack.len() - n);
-                    self.stack.push(Value::Tuple(items))
-                }
-                b'l' => {
-                    let items = self.pop_mark()?;
-                    self.stack.push(Value::List(items))
-                }
-                b'd' => {
-                    let items = self.pop_mark()?;
-                    let pairs = pairs(items)?;
-                    self.stack.push(Value::Dict(pairs))
-                }
-                b'a' => {
-                    let v = self.pop()?;
-                    match self.top()? {
-                        Value::List(l) => l.push(v),
-                        _ => return Err("APPEND to a non-list".into()),
-                    }
-                }
-                b'e' => {
-                    let items = self.pop_mark()?;
-                    match self.top()? {
-                        Value::List(l) => l.extend(items),
-                        _ => return Err("APPENDS to a non-list".into()),
-                    }
-                }
-                b's' => {
-                    let v = self.pop()?;
-                    let k = self.pop()?;
-                    match self.top()? {
-                        Value::Dict(d) => d.push((k, v)),
-                        _ => return Err("SETITEM on a non-dict".into()),
-                    }
-                }
-                b'u' => {
-                    let items = pairs(self.pop_mark()?)?;
-                    match self.top()? {
-                        Value::Dict(d) => d.extend(items),
-                        _ => return Err("SETITEMS on a non-dict".into()),
-                    }
-                }
-                b'c' => {
-                    let module = self.line()?;
-                    let name = self.line()?;
-                    self.stack.push(Value::Global(module, name))
-                }
-                0x93 => {
-                    let name = self.pop()?;
-                    let module = self.pop()?;
-                    match (module, name) {
-                        (Value::Str(m), Value::Str(n)) => self.stack.push(Value::Global(m, n)),
-                        _ => return Err("STACK_GLOBAL needs two strings".into()),
-                    }
-                }
-                b'R' | 0x81 => {
-                    let args = self.pop()?;
-                    let func = self.pop()?;
-                    let v = reduce(func, args)?;
-                    self.stack.push(v)
-                }
-                b'b' => {
-                    let state = self.pop()?;
-                    let obj = self.pop()?;
-                    let v = build(obj, state)?;
-                    self.stack.push(v)
-                }
-                _ => {
-                    return Err(format!(
-                        "unsupported pickle opcode 0x{op:02x} at byte {}",
-                        self.pos - 1
-                    ))
-                }
+            if op == b'.' {
+                return self.pop(); // STOP
+            }
+            let known = self.literal(op)?
+                || self.memo_or_stack(op)?
+                || self.container(op)?
+                || self.object(op)?;
+            if !known {
+                return Err(format!(
+                    "unsupported pickle opcode 0x{op:02x} at byte {}",
+                    self.pos - 1
+                ));
             }
         }
+    }
+
+    /// Framing, marks, empty containers, and literal ints, floats, strings and bytes.
+    fn literal(&mut self, op: u8) -> R<bool> {
+        match op {
+            0x80 => drop(self.u8()?),             // PROTO
+            0x95 => drop(self.take(8)?),          // FRAME
+            b'(' => self.stack.push(Value::Mark), // MARK
+            b'}' => self.stack.push(Value::Dict(vec![])),
+            b']' => self.stack.push(Value::List(vec![])),
+            b')' => self.stack.push(Value::Tuple(vec![])),
+            b'N' => self.stack.push(Value::None),
+            0x88 => self.stack.push(Value::Bool(true)),
+            0x89 => self.stack.push(Value::Bool(false)),
+            b'J' => {
+                let v = self.le(4)? as u32 as i32 as i64;
+                self.stack.push(Value::Int(v))
+            }
+            b'K' => {
+                let v = self.u8()? as i64;
+                self.stack.push(Value::Int(v))
+            }
+            b'M' => {
+                let v = self.le(2)? as i64;
+                self.stack.push(Value::Int(v))
+            }
+            0x8a => {
+                // LONG1: little-endian two's complement
+                let n = self.u8()? as usize;
+                let b = self.take(n)?;
+                if n > 8 {
+                    return Err("integer too large".into());
+                }
+                let mut v: i64 = 0;
+                for (i, x) in b.iter().enumerate() {
+                    v |= (*x as i64) << (8 * i);
+                }
+                if n > 0 && n < 8 && b[n - 1] & 0x80 != 0 {
+                    v -= 1i64 << (8 * n);
+                }
+                self.stack.push(Value::Int(v))
+            }
+            b'G' => {
+                let b = self.take(8)?;
+                let v = f64::from_be_bytes(b.try_into().expect("8 bytes"));
+                self.stack.push(Value::Float(v))
+            }
+            b'X' => {
+                let n = self.le(4)? as usize;
+                self.str(n)?
+            }
+            0x8c => {
+                let n = self.u8()? as usize;
+                self.str(n)?
+            }
+            0x8d => {
+                let n = self.le(8)? as usize;
+                self.str(n)?
+            }
+            b'T' | b'B' => {
+                let n = self.le(4)? as usize;
+                self.bytes(n)?
+            }
+            b'U' | b'C' => {
+                let n = self.u8()? as usize;
+                self.bytes(n)?
+            }
+            0x8e | 0x96 => {
+                let n = self.le(8)? as usize;
+                self.bytes(n)?
+            }
+            0x97 | 0x98 => return Err("out-of-band buffers are not supported".into()),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The memo (PUT, GET, MEMOIZE) and plain stack operations (POP, POP_MARK, DUP).
+    fn memo_or_stack(&mut self, op: u8) -> R<bool> {
+        match op {
+            0x94 => {
+                let v = self.stack.last().cloned().ok_or("MEMOIZE on empty stack")?;
+                let k = self.memo.len();
+                self.memo.insert(k, v);
+            }
+            b'q' | b'r' | b'p' => {
+                let k = match op {
+                    b'q' => self.u8()? as usize,
+                    b'r' => self.le(4)? as usize,
+                    _ => self.line()?.trim().parse().map_err(|_| "bad PUT")?,
+                };
+                let v = self.stack.last().cloned().ok_or("PUT on empty stack")?;
+                self.memo.insert(k, v);
+            }
+            b'h' | b'j' | b'g' => {
+                let k = match op {
+                    b'h' => self.u8()? as usize,
+                    b'j' => self.le(4)? as usize,
+                    _ => self.line()?.trim().parse().map_err(|_| "bad GET")?,
+                };
+                let v = self
+                    .memo
+                    .get(&k)
+                    .cloned()
+                    .ok_or("GET of unknown memo key")?;
+                self.stack.push(v)
+            }
+            b'0' => drop(self.pop()?),
+            b'1' => drop(self.pop_mark()?),
+            b'2' => {
+                let v = self.stack.last().cloned().ok_or("DUP on empty stack")?;
+                self.stack.push(v)
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Building tuples, lists and dicts.
+    fn container(&mut self, op: u8) -> R<bool> {
+        match op {
+            b't' => {
+                let items = self.pop_mark()?;
+                self.stack.push(Value::Tuple(items))
+            }
+            0x85..=0x87 => {
+                let n = (op - 0x84) as usize;
+                if self.stack.len() < n {
+                    return Err("stack underflow".into());
+                }
+                let items = self.stack.split_off(self.stack.len() - n);
+                self.stack.push(Value::Tuple(items))
+            }
+            b'l' => {
+                let items = self.pop_mark()?;
+                self.stack.push(Value::List(items))
+            }
+            b'd' => {
+                let items = self.pop_mark()?;
+                let pairs = pairs(items)?;
+                self.stack.push(Value::Dict(pairs))
+            }
+            b'a' => {
+                let v = self.pop()?;
+                match self.top()? {
+                    Value::List(l) => l.push(v),
+                    _ => return Err("APPEND to a non-list".into()),
+                }
+            }
+            b'e' => {
+                let items = self.pop_mark()?;
+                match self.top()? {
+                    Value::List(l) => l.extend(items),
+                    _ => return Err("APPENDS to a non-list".into()),
+                }
+            }
+            b's' => {
+                let v = self.pop()?;
+                let k = self.pop()?;
+                match self.top()? {
+                    Value::Dict(d) => d.push((k, v)),
+                    _ => return Err("SETITEM on a non-dict".into()),
+                }
+            }
+            b'u' => {
+                let items = pairs(self.pop_mark()?)?;
+                match self.top()? {
+                    Value::Dict(d) => d.extend(items),
+                    _ => return Err("SETITEMS on a non-dict".into()),
+                }
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Globals, REDUCE and BUILD (numpy arrays and the few classes `reduce`/`build` accept).
+    fn object(&mut self, op: u8) -> R<bool> {
+        match op {
+            b'c' => {
+                let module = self.line()?;
+                let name = self.line()?;
+                self.stack.push(Value::Global(module, name))
+            }
+            0x93 => {
+                let name = self.pop()?;
+                let module = self.pop()?;
+                match (module, name) {
+                    (Value::Str(m), Value::Str(n)) => self.stack.push(Value::Global(m, n)),
+                    _ => return Err("STACK_GLOBAL needs two strings".into()),
+                }
+            }
+            b'R' | 0x81 => {
+                let args = self.pop()?;
+                let func = self.pop()?;
+                let v = reduce(func, args)?;
+                self.stack.push(v)
+            }
+            b'b' => {
+                let state = self.pop()?;
+                let obj = self.pop()?;
+                let v = build(obj, state)?;
+                self.stack.push(v)
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
     }
 }
 

@@ -14,14 +14,15 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Gamma, LogNormal, Poisson};
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use crate::csr::CsrMatrix;
-use crate::de::compute_de_keys;
+use crate::de::{compute_de_keys, DeKeys};
 use crate::error::{DataError, Result};
 use crate::gene_text::{GeneText, TextSource};
 use crate::h5ad_write::{AnnData, Frame, FrameColumn, UnsValue};
 use crate::perturb_data::condition_genes;
-use crate::synth_effects::{build_effects, EffectParams, Modality};
+use crate::synth_effects::{build_effects, EffectModel, EffectParams, Modality};
 
 const NORMAN_CONDITIONS: &str = include_str!("../assets/gears/norman_conditions_normalized.txt");
 const ADAMSON_CONDITIONS: &str = include_str!("../assets/gears/adamson_conditions.txt");
@@ -56,10 +57,58 @@ pub struct SynthConfig {
     pub with_counts: bool,
 }
 
-pub const PRESETS: [&str; 4] = ["tiny", "demo", "adamson", "norman"];
+/// The synthetic datasets `data synth` makes: `tiny` (tests), `demo` (the README's main job),
+/// `adamson` and `norman` (the real datasets' sizes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SynthPreset {
+    Tiny,
+    Demo,
+    Adamson,
+    Norman,
+}
+
+impl SynthPreset {
+    pub const ALL: [SynthPreset; 4] = [Self::Tiny, Self::Demo, Self::Adamson, Self::Norman];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Tiny => "tiny",
+            Self::Demo => "demo",
+            Self::Adamson => "adamson",
+            Self::Norman => "norman",
+        }
+    }
+
+    /// `tiny, demo, adamson, norman`.
+    pub fn names() -> String {
+        Self::ALL.map(Self::name).join(", ")
+    }
+}
+
+impl std::fmt::Display for SynthPreset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for SynthPreset {
+    type Err = DataError;
+    fn from_str(s: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| {
+                DataError::new(
+                    "scgenept data synth",
+                    format!("unknown preset '{s}'; choose one of {}", Self::names()),
+                )
+            })
+    }
+}
 
 impl SynthConfig {
-    pub fn preset(name: &str) -> Result<Self> {
+    pub fn preset(preset: SynthPreset) -> Self {
         let effects = |modality| EffectParams {
             modality,
             predictability: 0.7,
@@ -69,7 +118,7 @@ impl SynthConfig {
             target_lfc: 3.0,
         };
         let c = |conditions, n_genes, n_cells, ctrl_fraction, modality| Self {
-            preset: name.to_string(),
+            preset: preset.to_string(),
             conditions,
             n_genes,
             n_cells,
@@ -77,8 +126,8 @@ impl SynthConfig {
             effects: effects(modality),
             with_counts: true,
         };
-        Ok(match name {
-            "tiny" => c(
+        match preset {
+            SynthPreset::Tiny => c(
                 ConditionSet::NormanSubset {
                     n_pairs: 6,
                     extra_singles: 4,
@@ -88,7 +137,7 @@ impl SynthConfig {
                 0.25,
                 Modality::Crispra,
             ),
-            "demo" => c(
+            SynthPreset::Demo => c(
                 ConditionSet::NormanSubset {
                     n_pairs: 24,
                     extra_singles: 10,
@@ -99,7 +148,7 @@ impl SynthConfig {
                 Modality::Crispra,
             ),
             // Norman: 91,205 cells × 5,045 genes, 7,353 of them ctrl.
-            "norman" => c(
+            SynthPreset::Norman => c(
                 ConditionSet::Norman,
                 5_045,
                 91_205,
@@ -107,17 +156,8 @@ impl SynthConfig {
                 Modality::Crispra,
             ),
             // Adamson: 5,060 genes; 65,899 cells as loaded by GEARS.
-            "adamson" => c(ConditionSet::Adamson, 5_060, 65_899, 0.2, Modality::Crispri),
-            other => {
-                return Err(DataError::new(
-                    "scgenept data synth",
-                    format!(
-                        "unknown preset '{other}'; choose one of {}",
-                        PRESETS.join(", ")
-                    ),
-                ))
-            }
-        })
+            SynthPreset::Adamson => c(ConditionSet::Adamson, 5_060, 65_899, 0.2, Modality::Crispri),
+        }
     }
 }
 
@@ -193,6 +233,8 @@ pub struct Synthetic {
 }
 
 /// Generates the dataset; deterministic for a given config and seed, whatever the thread count.
+/// Every draw from `rng` happens in this function's order (conditions, genes, cells per
+/// condition, gene parameters), so a seed always gives the same file.
 pub fn generate(cfg: &SynthConfig, seed: u64, text: &GeneText) -> Result<Synthetic> {
     let mut rng = StdRng::seed_from_u64(seed);
     let perts = choose_conditions(&cfg.conditions, &mut rng);
@@ -200,31 +242,7 @@ pub fn generate(cfg: &SynthConfig, seed: u64, text: &GeneText) -> Result<Synthet
         .iter()
         .flat_map(|c| condition_genes(c).into_iter().map(String::from))
         .collect();
-    if targets.len() > cfg.n_genes {
-        return Err(DataError::new(
-            "synth",
-            format!(
-                "{} targets do not fit in {} genes",
-                targets.len(),
-                cfg.n_genes
-            ),
-        ));
-    }
-    // Background genes: annotated symbols not already targets.
-    let mut pool: Vec<&str> = text
-        .annotated_genes()
-        .into_iter()
-        .filter(|g| !targets.contains(*g))
-        .collect();
-    pool.shuffle(&mut rng);
-    let mut gene_names: Vec<String> = targets.iter().cloned().collect();
-    gene_names.extend(
-        pool.into_iter()
-            .take(cfg.n_genes - targets.len())
-            .map(String::from),
-    );
-    gene_names.shuffle(&mut rng);
-
+    let gene_names = choose_genes(cfg, text, &targets, &mut rng)?;
     let terms_of = |g: &str| -> Vec<String> {
         text.go_terms(g, TextSource::GoAll)
             .map(|groups| groups.concat())
@@ -249,13 +267,63 @@ pub fn generate(cfg: &SynthConfig, seed: u64, text: &GeneText) -> Result<Synthet
         &cfg.effects,
         seed,
     );
-
-    // Cells per condition: ctrl share fixed, the rest by log-normal weights.
     let mut conditions = vec!["ctrl".to_string()];
     conditions.extend(perts.iter().cloned());
+    let cell_condition = cells_per_condition(cfg, perts.len(), &mut rng);
+    let genes = GeneParams::draw(gene_names.len(), &mut rng);
+    let effect_of = effects_by_condition(&conditions, &model, &pairs);
+    let counts = sample_counts(cfg.n_cells, &cell_condition, &effect_of, &genes, seed)?;
+    let x = normalize_log1p(&counts);
+    Ok(Synthetic {
+        x,
+        counts,
+        gene_names,
+        cell_condition,
+        conditions,
+        interacting_pairs: model.interacting.len(),
+    })
+}
+
+/// The dataset's genes: the perturbation targets plus annotated background genes, shuffled.
+fn choose_genes(
+    cfg: &SynthConfig,
+    text: &GeneText,
+    targets: &BTreeSet<String>,
+    rng: &mut StdRng,
+) -> Result<Vec<String>> {
+    if targets.len() > cfg.n_genes {
+        return Err(DataError::new(
+            "synth",
+            format!(
+                "{} targets do not fit in {} genes",
+                targets.len(),
+                cfg.n_genes
+            ),
+        ));
+    }
+    // Background genes: annotated symbols not already targets.
+    let mut pool: Vec<&str> = text
+        .annotated_genes()
+        .into_iter()
+        .filter(|g| !targets.contains(*g))
+        .collect();
+    pool.shuffle(rng);
+    let mut gene_names: Vec<String> = targets.iter().cloned().collect();
+    gene_names.extend(
+        pool.into_iter()
+            .take(cfg.n_genes - targets.len())
+            .map(String::from),
+    );
+    gene_names.shuffle(rng);
+    Ok(gene_names)
+}
+
+/// Each cell's condition (0 = ctrl): the ctrl share fixed, the rest by log-normal weights, at
+/// least 2 cells per perturbation, shuffled.
+fn cells_per_condition(cfg: &SynthConfig, n_perts: usize, rng: &mut StdRng) -> Vec<u32> {
     let n_ctrl = ((cfg.n_cells as f64) * cfg.ctrl_fraction).round() as usize;
     let lw = LogNormal::new(0.0, 0.4).expect("valid");
-    let weights: Vec<f64> = perts.iter().map(|_| lw.sample(&mut rng)).collect();
+    let weights: Vec<f64> = (0..n_perts).map(|_| lw.sample(rng)).collect();
     let total_w: f64 = weights.iter().sum();
     let rest = cfg.n_cells.saturating_sub(n_ctrl);
     let mut sizes: Vec<usize> = vec![n_ctrl];
@@ -267,25 +335,41 @@ pub fn generate(cfg: &SynthConfig, seed: u64, text: &GeneText) -> Result<Synthet
     let mut k = 1;
     while sizes.iter().sum::<usize>() < cfg.n_cells {
         sizes[k] += 1;
-        k = 1 + k % perts.len().max(1);
+        k = 1 + k % n_perts.max(1);
     }
     let mut cell_condition: Vec<u32> = sizes
         .iter()
         .enumerate()
         .flat_map(|(k, n)| std::iter::repeat_n(k as u32, *n))
         .collect();
-    cell_condition.shuffle(&mut rng);
+    cell_condition.shuffle(rng);
+    cell_condition
+}
 
-    // Per-gene base means and dispersions.
-    let g = gene_names.len();
-    let mean_dist = LogNormal::new((0.04f64).ln(), 1.6).expect("valid");
-    let mu: Vec<f64> = (0..g)
-        .map(|_| mean_dist.sample(&mut rng).min(200.0))
-        .collect();
-    let size: Vec<f64> = (0..g)
-        .map(|_| 1.0 / (0.1 + 0.9 * rng.random::<f64>()))
-        .collect();
-    let effect_of: Vec<HashMap<usize, f64>> = conditions
+/// Per-gene base means and negative-binomial sizes.
+struct GeneParams {
+    mu: Vec<f64>,
+    size: Vec<f64>,
+}
+
+impl GeneParams {
+    fn draw(g: usize, rng: &mut StdRng) -> Self {
+        let mean_dist = LogNormal::new((0.04f64).ln(), 1.6).expect("valid");
+        let mu: Vec<f64> = (0..g).map(|_| mean_dist.sample(rng).min(200.0)).collect();
+        let size: Vec<f64> = (0..g)
+            .map(|_| 1.0 / (0.1 + 0.9 * rng.random::<f64>()))
+            .collect();
+        GeneParams { mu, size }
+    }
+}
+
+/// Per condition (ctrl first), gene index → log fold change.
+fn effects_by_condition(
+    conditions: &[String],
+    model: &EffectModel,
+    pairs: &[(String, String)],
+) -> Vec<HashMap<usize, f64>> {
+    conditions
         .iter()
         .map(|c| {
             let genes = condition_genes(c);
@@ -304,9 +388,18 @@ pub fn generate(cfg: &SynthConfig, seed: u64, text: &GeneText) -> Result<Synthet
             };
             e.into_iter().collect()
         })
-        .collect();
+        .collect()
+}
 
-    // Counts, one independent stream per cell.
+/// Negative-binomial counts (Gamma–Poisson), one independent stream per cell, in parallel.
+fn sample_counts(
+    n_cells: usize,
+    cell_condition: &[u32],
+    effect_of: &[HashMap<usize, f64>],
+    genes: &GeneParams,
+    seed: u64,
+) -> Result<CsrMatrix> {
+    let g = genes.mu.len();
     let rows: Vec<(Vec<u32>, Vec<f32>)> = cell_condition
         .par_iter()
         .enumerate()
@@ -324,8 +417,8 @@ pub fn generate(cfg: &SynthConfig, seed: u64, text: &GeneText) -> Result<Synthet
             let (mut idx, mut val) = (Vec::new(), Vec::new());
             for j in 0..g {
                 let lfc = effect.get(&j).copied().unwrap_or(0.0) * eff;
-                let m = lib * mu[j] * lfc.exp();
-                let lambda = Gamma::new(size[j], m / size[j])
+                let m = lib * genes.mu[j] * lfc.exp();
+                let lambda = Gamma::new(genes.size[j], m / genes.size[j])
                     .map(|d| d.sample(&mut rng))
                     .unwrap_or(0.0);
                 if lambda > 0.0 {
@@ -348,17 +441,7 @@ pub fn generate(cfg: &SynthConfig, seed: u64, text: &GeneText) -> Result<Synthet
         data.extend(v);
         indptr.push(data.len() as u64);
     }
-    let counts = CsrMatrix::new(cfg.n_cells, g, indptr, indices, data)
-        .map_err(|e| DataError::new("synth", e))?;
-    let x = normalize_log1p(&counts);
-    Ok(Synthetic {
-        x,
-        counts,
-        gene_names,
-        cell_condition,
-        conditions,
-        interacting_pairs: model.interacting.len(),
-    })
+    CsrMatrix::new(n_cells, g, indptr, indices, data).map_err(|e| DataError::new("synth", e))
 }
 
 /// scanpy `normalize_total` (target = median total) then `log1p`.
@@ -401,17 +484,52 @@ pub struct SynthReport {
 pub fn write_synthetic(cfg: &SynthConfig, seed: u64, path: &Path) -> Result<SynthReport> {
     let text = GeneText::embedded();
     let s = generate(cfg, seed, &text)?;
-    let cell_type = "K562";
-    let dose = |c: &str| if c == "ctrl" { "1" } else { "1+1" };
     let condition_names: Vec<String> = s
         .conditions
         .iter()
-        .map(|c| format!("{cell_type}_{c}_{}", dose(c)))
+        .map(|c| format!("{CELL_TYPE}_{c}_{}", dose(c)))
         .collect();
     let gene_ids: Vec<String> = (0..s.gene_names.len())
         .map(|i| format!("SYN{:06}", i + 1))
         .collect();
     let de = compute_de_keys(&s.x, &s.cell_condition, &condition_names, 0, &gene_ids);
+    let layers = if cfg.with_counts {
+        vec![("counts", &s.counts)]
+    } else {
+        vec![]
+    };
+    AnnData {
+        x: &s.x,
+        layers,
+        obs: synthetic_obs(&s, &condition_names),
+        var: Frame::genes(&gene_ids, &s.gene_names),
+        uns: synthetic_uns(cfg, seed, &de),
+    }
+    .write(path)?;
+    Ok(SynthReport {
+        n_cells: s.x.n_rows,
+        n_genes: s.x.n_cols,
+        n_conditions: s.conditions.len(),
+        n_pairs: s.conditions.iter().filter(|c| !c.contains("ctrl")).count(),
+        interacting_pairs: s.interacting_pairs,
+        nonzero_fraction: s.x.nnz() as f64 / (s.x.n_rows as f64 * s.x.n_cols as f64),
+    })
+}
+
+/// The cell type synthetic cells are labelled with (Norman's cells are K562).
+const CELL_TYPE: &str = "K562";
+
+/// GEARS' `dose_val`: `1` for ctrl, `1+1` for any perturbation.
+fn dose(condition: &str) -> &'static str {
+    if condition == "ctrl" {
+        "1"
+    } else {
+        "1+1"
+    }
+}
+
+/// obs as GEARS has it: condition, cell_type, dose_val, control, condition_name.
+fn synthetic_obs(s: &Synthetic, condition_names: &[String]) -> Frame {
     let per_cell = |f: &dyn Fn(usize) -> String| -> Vec<String> {
         s.cell_condition.iter().map(|k| f(*k as usize)).collect()
     };
@@ -427,7 +545,7 @@ pub fn write_synthetic(cfg: &SynthConfig, seed: u64, path: &Path) -> Result<Synt
             ),
             (
                 "cell_type".into(),
-                FrameColumn::Categorical(vec![cell_type.to_string(); s.x.n_rows]),
+                FrameColumn::Categorical(vec![CELL_TYPE.to_string(); s.x.n_rows]),
             ),
             (
                 "dose_val".into(),
@@ -443,7 +561,11 @@ pub fn write_synthetic(cfg: &SynthConfig, seed: u64, path: &Path) -> Result<Synt
             ),
         ],
     };
-    let var = Frame::genes(&gene_ids, &s.gene_names);
+    obs
+}
+
+/// uns: the synthetic marker and config, and GEARS' DE keys.
+fn synthetic_uns(cfg: &SynthConfig, seed: u64, de: &DeKeys) -> Vec<(String, UnsValue)> {
     let strings = |m: &std::collections::BTreeMap<String, Vec<String>>| {
         UnsValue::Dict(
             m.iter()
@@ -464,7 +586,7 @@ pub fn write_synthetic(cfg: &SynthConfig, seed: u64, path: &Path) -> Result<Synt
         )
     };
     let params = serde_json::to_string(cfg).expect("config serialises");
-    let uns = vec![
+    vec![
         (
             "synthetic".to_string(),
             UnsValue::Strings(vec![format!(
@@ -479,26 +601,5 @@ pub fn write_synthetic(cfg: &SynthConfig, seed: u64, path: &Path) -> Result<Synt
         ("top_non_zero_de_20".to_string(), strings(&de.top_non_zero_de_20)),
         ("non_dropout_gene_idx".to_string(), ints(&de.non_dropout_gene_idx)),
         ("non_zeros_gene_idx".to_string(), ints(&de.non_zeros_gene_idx)),
-    ];
-    let layers = if cfg.with_counts {
-        vec![("counts", &s.counts)]
-    } else {
-        vec![]
-    };
-    AnnData {
-        x: &s.x,
-        layers,
-        obs,
-        var,
-        uns,
-    }
-    .write(path)?;
-    Ok(SynthReport {
-        n_cells: s.x.n_rows,
-        n_genes: s.x.n_cols,
-        n_conditions: s.conditions.len(),
-        n_pairs: s.conditions.iter().filter(|c| !c.contains("ctrl")).count(),
-        interacting_pairs: s.interacting_pairs,
-        nonzero_fraction: s.x.nnz() as f64 / (s.x.n_rows as f64 * s.x.n_cols as f64),
-    })
+    ]
 }
