@@ -26,7 +26,7 @@ fn every_shipped_model_config_builds_a_bundle() {
             cfg.insert(k.into(), toml::Value::Integer(v));
         }
         cfg.insert("pad_token_id".into(), toml::Value::Integer(60694));
-        if let Some(toml::Value::Array(sources)) = cfg.get_mut("language_sources") {
+        if let Some(toml::Value::Array(sources)) = cfg.get_mut("knowledge_sources") {
             for s in sources.iter_mut().filter_map(|s| s.as_table_mut()) {
                 s.insert("d_llm".into(), toml::Value::Integer(8));
             }

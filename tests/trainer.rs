@@ -213,7 +213,7 @@ fn knowledge_tables_fill_the_rows_of_dataset_genes() {
     let cfg = TrainConfig::load(&path, &set).unwrap();
     let p = prepare(&cfg).unwrap();
     assert_eq!(
-        p.model.language_sources[0].d_llm, 12,
+        p.model.knowledge_sources[0].d_llm, 12,
         "width from the table"
     );
     let knowledge = p.knowledge_rows();
@@ -223,7 +223,7 @@ fn knowledge_tables_fill_the_rows_of_dataset_genes() {
     let device = Default::default();
     let mut model = ScGenePT::<B>::new(&p.model, &device).unwrap();
     let written = model
-        .set_language_rows(source, rows.iter().map(|(i, v)| (*i, v.as_slice())))
+        .set_knowledge_rows(source, rows.iter().map(|(i, v)| (*i, v.as_slice())))
         .unwrap();
     assert_eq!(written, 10);
     // A source the model type does not have, and a missing file.
@@ -264,7 +264,7 @@ fn every_shipped_run_config_parses_and_names_a_real_model_type() {
         let cfg =
             TrainConfig::load(&path, &[]).unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
         assert!(
-            cfg.name.starts_with("demo") || cfg.name.ends_with(&cfg.model.model_type),
+            cfg.name.starts_with("demo") || cfg.name.ends_with(cfg.model.model_type.name()),
             "{}",
             path.display()
         );

@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 
 use scgenept_data::h5ad::{column_strings, H5ad};
 use scgenept_data::split_file::save_split_json;
-use scgenept_data::synth::{write_synthetic, SynthConfig, PRESETS};
+use scgenept_data::synth::{write_synthetic, SynthConfig, SynthPreset};
 use scgenept_data::{GearsSplit, ObsColumns, PerturbData, SimulationSplitConfig};
 use scgenept_model::vocab::{GeneVocab, OovMode};
 
@@ -46,7 +46,7 @@ pub enum DataCommand {
     Synth {
         /// tiny (tests), demo (README), adamson or norman (real sizes).
         #[arg(long, default_value = "demo")]
-        preset: String,
+        preset: SynthPreset,
         #[arg(long, default_value_t = 0)]
         seed: u64,
         /// Share of each perturbation's effect predictable from GO annotations (0–1).
@@ -90,7 +90,7 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             predictability,
             no_counts,
             out,
-        } => synth(&preset, seed, predictability, no_counts, &out),
+        } => synth(preset, seed, predictability, no_counts, &out),
         DataCommand::Inspect { file, columns } => inspect(&file, &columns.obs_columns()),
         DataCommand::Split {
             data,
@@ -128,13 +128,13 @@ pub fn run(cmd: DataCommand) -> Result<()> {
 }
 
 fn synth(
-    preset: &str,
+    preset: SynthPreset,
     seed: u64,
     predictability: Option<f64>,
     no_counts: bool,
     out: &Path,
 ) -> Result<()> {
-    let mut cfg = SynthConfig::preset(preset)?;
+    let mut cfg = SynthConfig::preset(preset);
     if let Some(p) = predictability {
         if !(0.0..=1.0).contains(&p) {
             bail!("--predictability must be within 0..1");
@@ -145,7 +145,7 @@ fn synth(
     let t = Instant::now();
     tracing::info!(
         "generating preset '{preset}' (seed {seed}); presets: {}",
-        PRESETS.join(", ")
+        SynthPreset::names()
     );
     let r = write_synthetic(&cfg, seed, out)?;
     println!(

@@ -47,7 +47,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         cfg.d_model,
         cfg.nlayers,
         cfg.nhead,
-        cfg.language_sources
+        cfg.knowledge_sources
             .iter()
             .map(|s| s.name.as_str())
             .collect::<Vec<_>>()

@@ -55,6 +55,41 @@ impl TextFiles {
     }
 }
 
+#[derive(Args)]
+pub struct BuildArgs {
+    /// go_f, go_c, go_p, go_all, ncbi, ncbi_uniprot or random.
+    #[arg(long)]
+    source: BuildSource,
+    /// concat (embed the joined text once) or avg (embed each GO term, average).
+    #[arg(long, default_value = "concat")]
+    mode: EmbedMode,
+    /// Genes, one symbol a line (`#` comments allowed), or an h5ad (its var.gene_name).
+    #[arg(long)]
+    genes: PathBuf,
+    /// Output table (.safetensors).
+    #[arg(long)]
+    out: PathBuf,
+    /// MiniLM directory holding model.safetensors and tokenizer.json (default:
+    /// $SCGENEPT_MINILM_DIR, else downloaded once into $SCGENEPT_CACHE/minilm/).
+    #[arg(long)]
+    model_dir: Option<PathBuf>,
+    /// Embedding cache file (default $SCGENEPT_CACHE/embeddings/minilm-l6-v2.bin;
+    /// SCGENEPT_CACHE defaults to ~/.cache/scgenept).
+    #[arg(long)]
+    cache: Option<PathBuf>,
+    /// Texts per forward pass.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Width of the random table.
+    #[arg(long, default_value_t = scgenept_model::minilm::DIM)]
+    dim: usize,
+    /// Seed of the random table.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    #[command(flatten)]
+    text: TextFiles,
+}
+
 #[derive(Subcommand)]
 pub enum KnowledgeCommand {
     /// Print each source's text for a gene (GO-F/C/P/all, NCBI, NCBI+UniProt).
@@ -78,39 +113,7 @@ pub enum KnowledgeCommand {
     },
     /// Embed each gene's text for a knowledge source with the local MiniLM into a table
     /// (or draw the seeded random control table with `--source random`).
-    Build {
-        /// go_f, go_c, go_p, go_all, ncbi, ncbi_uniprot or random.
-        #[arg(long)]
-        source: BuildSource,
-        /// concat (embed the joined text once) or avg (embed each GO term, average).
-        #[arg(long, default_value = "concat")]
-        mode: EmbedMode,
-        /// Genes, one symbol a line (`#` comments allowed), or an h5ad (its var.gene_name).
-        #[arg(long)]
-        genes: PathBuf,
-        /// Output table (.safetensors).
-        #[arg(long)]
-        out: PathBuf,
-        /// MiniLM directory holding model.safetensors and tokenizer.json (default:
-        /// $SCGENEPT_MINILM_DIR, else downloaded once into $SCGENEPT_CACHE/minilm/).
-        #[arg(long)]
-        model_dir: Option<PathBuf>,
-        /// Embedding cache file (default $SCGENEPT_CACHE/embeddings/minilm-l6-v2.bin;
-        /// SCGENEPT_CACHE defaults to ~/.cache/scgenept).
-        #[arg(long)]
-        cache: Option<PathBuf>,
-        /// Texts per forward pass.
-        #[arg(long, default_value_t = 32)]
-        batch: usize,
-        /// Width of the random table.
-        #[arg(long, default_value_t = scgenept_model::minilm::DIM)]
-        dim: usize,
-        /// Seed of the random table.
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-        #[command(flatten)]
-        text: TextFiles,
-    },
+    Build(BuildArgs),
     /// Convert a distributed embedding file (GenePT/scGenePT pickle, CSV or TSV in the usual
     /// layouts, pandas `to_csv` included, or
     /// `.npy` with --genes) into a knowledge table (safetensors + gene list + provenance).
@@ -132,34 +135,7 @@ pub enum KnowledgeCommand {
 
 pub fn run(cmd: KnowledgeCommand) -> Result<()> {
     match cmd {
-        KnowledgeCommand::Show { gene, source, text } => {
-            let text = text.load()?;
-            let sources = match source {
-                Some(s) => vec![s],
-                None => TextSource::ALL.to_vec(),
-            };
-            let mut any = false;
-            for s in sources {
-                match text.lookup(&gene, s) {
-                    (Some(t), how) => {
-                        any = true;
-                        let via = match how {
-                            Resolved::Alias(current) => format!(" (as {current})"),
-                            _ => String::new(),
-                        };
-                        println!("[{s}]{via}\n{t}\n");
-                    }
-                    (None, Resolved::Ambiguous(c)) => {
-                        println!("[{s}]\n(no text: ambiguous alias of {})\n", c.join(", "))
-                    }
-                    (None, _) => println!("[{s}]\n(no text)\n"),
-                }
-            }
-            if !any {
-                bail!("no knowledge text for gene '{gene}' in any source (symbols are case-sensitive, e.g. FOSB)");
-            }
-            Ok(())
-        }
+        KnowledgeCommand::Show { gene, source, text } => show(&gene, source, &text),
         KnowledgeCommand::Coverage { genes, text } => {
             let genes = read_gene_list(&genes)?;
             for (s, c) in coverage(&text.load()?, &genes) {
@@ -168,73 +144,7 @@ pub fn run(cmd: KnowledgeCommand) -> Result<()> {
             }
             Ok(())
         }
-        KnowledgeCommand::Build {
-            source,
-            mode,
-            genes,
-            out,
-            model_dir,
-            cache,
-            batch,
-            dim,
-            seed,
-            text: text_files,
-        } => {
-            let genes = read_gene_list(&genes)?;
-            let BuildSource::Text(source) = source else {
-                let table = KnowledgeTable::random(&genes, dim, seed)?;
-                table.save(&out)?;
-                println!(
-                    "wrote {}: random, {} genes × {dim}, seed {seed}",
-                    out.display(),
-                    table.len()
-                );
-                return Ok(());
-            };
-            let text = text_files.load()?;
-            let (mut table, r) = embed_source(
-                &text,
-                source,
-                mode,
-                &genes,
-                model_dir.as_deref(),
-                cache.as_deref(),
-                batch,
-            )?;
-            table
-                .provenance
-                .insert("text".into(), text_files.describe());
-            table.save(&out)?;
-            // Throughput only means something when the model ran for a while.
-            let rate = if r.seconds >= 0.5 {
-                format!(
-                    " ({:.0} genes/s, {:.0} word pieces/s)",
-                    r.with_text as f64 / r.seconds,
-                    r.word_pieces as f64 / r.seconds
-                )
-            } else {
-                String::new()
-            };
-            println!(
-                "wrote {}: {source} ({mode}), {}/{} genes with text, {} × {}; {} texts ({} from cache, {} word pieces embedded) in {:.1} s{rate}",
-                out.display(),
-                r.with_text,
-                r.asked,
-                table.len(),
-                table.dim(),
-                r.texts,
-                r.texts_from_cache,
-                r.word_pieces,
-                r.seconds
-            );
-            print_matches(
-                &r.via_alias,
-                &r.ambiguous,
-                &r.without_text,
-                "ambiguous, left out",
-            );
-            Ok(())
-        }
+        KnowledgeCommand::Build(a) => build(a),
         KnowledgeCommand::Import {
             file,
             genes,
@@ -252,6 +162,106 @@ pub fn run(cmd: KnowledgeCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `knowledge show`: each source's text for `gene`.
+fn show(gene: &str, source: Option<TextSource>, text: &TextFiles) -> Result<()> {
+    let text = text.load()?;
+    let sources = match source {
+        Some(s) => vec![s],
+        None => TextSource::ALL.to_vec(),
+    };
+    let mut any = false;
+    for s in sources {
+        match text.lookup(gene, s) {
+            (Some(t), how) => {
+                any = true;
+                let via = match how {
+                    Resolved::Alias(current) => format!(" (as {current})"),
+                    _ => String::new(),
+                };
+                println!("[{s}]{via}\n{t}\n");
+            }
+            (None, Resolved::Ambiguous(c)) => {
+                println!("[{s}]\n(no text: ambiguous alias of {})\n", c.join(", "))
+            }
+            (None, _) => println!("[{s}]\n(no text)\n"),
+        }
+    }
+    if !any {
+        bail!("no knowledge text for gene '{gene}' in any source (symbols are case-sensitive, e.g. FOSB)");
+    }
+    Ok(())
+}
+
+/// `knowledge build`: a table embedded from gene text, or the seeded random control.
+fn build(a: BuildArgs) -> Result<()> {
+    let BuildArgs {
+        source,
+        mode,
+        genes,
+        out,
+        model_dir,
+        cache,
+        batch,
+        dim,
+        seed,
+        text: text_files,
+    } = a;
+    let genes = read_gene_list(&genes)?;
+    let BuildSource::Text(source) = source else {
+        let table = KnowledgeTable::random(&genes, dim, seed)?;
+        table.save(&out)?;
+        println!(
+            "wrote {}: random, {} genes × {dim}, seed {seed}",
+            out.display(),
+            table.len()
+        );
+        return Ok(());
+    };
+    let text = text_files.load()?;
+    let (mut table, r) = embed_source(
+        &text,
+        source,
+        mode,
+        &genes,
+        model_dir.as_deref(),
+        cache.as_deref(),
+        batch,
+    )?;
+    table
+        .provenance
+        .insert("text".into(), text_files.describe());
+    table.save(&out)?;
+    // Throughput only means something when the model ran for a while.
+    let rate = if r.seconds >= 0.5 {
+        format!(
+            " ({:.0} genes/s, {:.0} word pieces/s)",
+            r.with_text as f64 / r.seconds,
+            r.word_pieces as f64 / r.seconds
+        )
+    } else {
+        String::new()
+    };
+    println!(
+            "wrote {}: {source} ({mode}), {}/{} genes with text, {} × {}; {} texts ({} from cache, {} word pieces embedded) in {:.1} s{rate}",
+            out.display(),
+            r.with_text,
+            r.asked,
+            table.len(),
+            table.dim(),
+            r.texts,
+            r.texts_from_cache,
+            r.word_pieces,
+            r.seconds
+        );
+    print_matches(
+        &r.via_alias,
+        &r.ambiguous,
+        &r.without_text,
+        "ambiguous, left out",
+    );
+    Ok(())
 }
 
 /// The genes matched through an alias, the ambiguous ones and those without text, one line each

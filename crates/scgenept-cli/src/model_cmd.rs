@@ -142,7 +142,7 @@ pub fn run(cmd: ModelCommand) -> Result<()> {
                     parts.push("counts".into());
                 }
                 parts.extend(
-                    c.language_sources
+                    c.knowledge_sources
                         .iter()
                         .map(|s| format!("{} ({})", s.name, s.state_prefix)),
                 );

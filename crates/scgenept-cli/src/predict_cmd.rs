@@ -9,7 +9,9 @@ use clap::Args;
 
 use scgenept_model::load_checkpoint;
 use scgenept_train::bundle::{check_perturbations, export_bundle, read_meta};
-use scgenept_train::predict::{control_cells, write_cells, write_means, Pool, PredictionFile};
+use scgenept_train::predict::{
+    control_cells, write_cells, write_means, Pool, Prediction, PredictionFile,
+};
 use scgenept_train::prepare::prepare;
 use scgenept_train::run_dir::{CheckpointKind, RunDir};
 use scgenept_train::train_config::TrainConfig;
@@ -98,12 +100,19 @@ pub fn predict(a: PredictArgs) -> Result<()> {
     let controls = control_cells(&meta, &a.checkpoint, a.controls.as_deref())?;
     let device = Default::default();
     let model = load_checkpoint::<Cpu>(&a.checkpoint, &device)?;
-    let pool = Pool {
-        size: a.pool_size,
-        seed: a.seed,
+    let p = Prediction {
+        model: &model,
+        meta: &meta,
+        controls: &controls,
+        perts: &perts,
+        pool: Pool {
+            size: a.pool_size,
+            seed: a.seed,
+        },
+        device: &device,
     };
     if a.per_cell {
-        let w = write_cells(&model, &meta, &controls, &perts, pool, &out, &device)?;
+        let w = write_cells(&p, &out)?;
         println!(
             "predicted {} cells for {} perturbation(s) beside {} control cells ({} negative \
              values set to 0) → {}",
@@ -115,7 +124,7 @@ pub fn predict(a: PredictArgs) -> Result<()> {
         );
         return Ok(());
     }
-    write_means(&model, &meta, &controls, &perts, pool, &out, &device)?;
+    write_means(&p, &out)?;
     println!(
         "predicted {} perturbation(s) over {} genes ({} controls each) → {}",
         perts.len(),

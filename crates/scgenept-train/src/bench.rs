@@ -56,7 +56,7 @@ impl StepBench {
         model.nhead = 4;
         model.d_hid = 64;
         model.nlayers = 2;
-        model.language_sources[1].d_llm = 16;
+        model.knowledge_sources[1].d_llm = 16;
         Self {
             label: "small".into(),
             model,

@@ -104,7 +104,7 @@ pub enum BuildSource {
 impl std::str::FromStr for BuildSource {
     type Err = anyhow::Error;
     fn from_str(s: &str) -> Result<Self> {
-        if s == scgenept_model::LanguageSourceConfig::RANDOM {
+        if s == scgenept_model::KnowledgeSourceConfig::RANDOM {
             return Ok(BuildSource::Random);
         }
         Ok(BuildSource::Text(s.parse()?))

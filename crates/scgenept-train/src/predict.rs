@@ -79,16 +79,27 @@ pub struct Pool {
     pub seed: u64,
 }
 
+/// What a prediction reads: the model with its bundle's metadata, the control cells it starts
+/// from, the perturbations, and how controls are drawn.
+pub struct Prediction<'a, B: Backend> {
+    pub model: &'a ScGenePT<B>,
+    pub meta: &'a BundleMeta,
+    pub controls: &'a CsrMatrix,
+    pub perts: &'a [String],
+    pub pool: Pool,
+    pub device: &'a B::Device,
+}
+
 /// Predicts the mean of each perturbation and writes it to `out`.
-pub fn write_means<B: Backend>(
-    model: &ScGenePT<B>,
-    meta: &BundleMeta,
-    controls: &CsrMatrix,
-    perts: &[String],
-    pool: Pool,
-    out: &PredictionFile,
-    device: &B::Device,
-) -> Result<()> {
+pub fn write_means<B: Backend>(p: &Prediction<'_, B>, out: &PredictionFile) -> Result<()> {
+    let Prediction {
+        model,
+        meta,
+        controls,
+        perts,
+        pool,
+        device,
+    } = *p;
     let means = predict_means(model, meta, controls, perts, pool.size, pool.seed, device)?;
     match out {
         PredictionFile::Csv(path) => {
@@ -133,14 +144,17 @@ pub struct CellsWritten {
 /// perturbation, negative predictions set to 0 (log-normalised expression cannot be negative, and
 /// cell-eval refuses it). Only an h5ad holds cells.
 pub fn write_cells<B: Backend>(
-    model: &ScGenePT<B>,
-    meta: &BundleMeta,
-    controls: &CsrMatrix,
-    perts: &[String],
-    pool: Pool,
+    p: &Prediction<'_, B>,
     out: &PredictionFile,
-    device: &B::Device,
 ) -> Result<CellsWritten> {
+    let Prediction {
+        model,
+        meta,
+        controls,
+        perts,
+        pool,
+        device,
+    } = *p;
     let PredictionFile::H5ad(path) = out else {
         bail!(
             "{}: --per-cell writes an .h5ad (cells × genes); use a .h5ad output",

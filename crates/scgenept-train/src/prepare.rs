@@ -14,8 +14,7 @@ use scgenept_model::ModelConfig;
 
 use crate::train_config::{TrainConfig, VocabKind};
 
-/// Knowledge vectors of the dataset's genes, by table row.
-pub type KnowledgeRows = Vec<(usize, Vec<f32>)>;
+pub use scgenept_model::KnowledgeRows;
 
 /// Everything the loop needs that does not depend on the backend.
 pub struct Prepared {
@@ -35,7 +34,7 @@ pub struct Prepared {
 
 impl Prepared {
     /// For each knowledge table: the rows of the dataset's genes that have a vector (what the
-    /// model's tables start from).
+    /// model's tables start from, `ScGenePT::with_knowledge`).
     pub fn knowledge_rows(&self) -> Vec<(String, KnowledgeRows)> {
         self.tables
             .iter()
@@ -68,7 +67,7 @@ pub fn ensure_inputs(cfg: &TrainConfig) -> Result<()> {
                 "{} is absent: generating the synthetic '{preset}' dataset",
                 cfg.data.path.display()
             );
-            let sc = scgenept_data::synth::SynthConfig::preset(preset)?;
+            let sc = scgenept_data::synth::SynthConfig::preset(*preset);
             scgenept_data::synth::write_synthetic(&sc, 0, &cfg.data.path)?;
         }
     }
@@ -175,7 +174,7 @@ fn model_config(
     tables: &mut [(String, KnowledgeTable)],
 ) -> Result<(ModelConfig, Vec<String>)> {
     let d_llm = tables.first().map_or(cfg.model.d_llm, |(_, t)| t.dim());
-    let preset = scgenept_model::preset(&cfg.model.model_type, d_llm)?;
+    let preset = cfg.model.model_type.preset(d_llm);
     let mut model = preset.config;
     model.vocab_size = mapping.vocab_size;
     model.pad_token_id = mapping.pad_id;
@@ -185,13 +184,13 @@ fn model_config(
     model.d_hid = cfg.model.d_hid.unwrap_or(model.d_hid);
     model.nlayers = cfg.model.nlayers.unwrap_or(model.nlayers);
     let names: Vec<String> = model
-        .language_sources
+        .knowledge_sources
         .iter()
         .map(|s| s.name.clone())
         .collect();
     for (source, table) in tables.iter() {
         let Some(s) = model
-            .language_sources
+            .knowledge_sources
             .iter_mut()
             .find(|s| &s.name == source)
         else {
@@ -204,7 +203,7 @@ fn model_config(
         s.d_llm = table.dim();
     }
     tables.sort_by_key(|(source, _)| names.iter().position(|n| n == source));
-    for s in &model.language_sources {
+    for s in &model.knowledge_sources {
         if !s.is_random() && !cfg.model.knowledge.contains_key(&s.name) {
             bail!(
                 "model type '{}' needs a knowledge table for source '{}': set knowledge.{} = \

@@ -168,7 +168,7 @@ pub fn plan(sweep: &SweepConfig, extra_overrides: &[String]) -> Result<Vec<Sweep
             let config = TrainConfig::load(path, &overrides)?;
             let state = run_state(&config)?;
             runs.push(SweepRun {
-                label: config.model.model_type.clone(),
+                label: config.model.model_type.to_string(),
                 config_path: path.clone(),
                 seed,
                 overrides,
@@ -180,7 +180,7 @@ pub fn plan(sweep: &SweepConfig, extra_overrides: &[String]) -> Result<Vec<Sweep
     let mut by_type: BTreeMap<&str, std::collections::BTreeSet<&Path>> = BTreeMap::new();
     for r in &runs {
         by_type
-            .entry(r.config.model.model_type.as_str())
+            .entry(r.config.model.model_type.name())
             .or_default()
             .insert(r.config_path.as_path());
     }
@@ -274,9 +274,7 @@ fn arms_of(runs: &[SweepRun]) -> Vec<(String, crate::sweep_verdict::Arm)> {
         if arms.iter().any(|(l, _)| l == &r.label) {
             continue;
         }
-        let sources = scgenept_model::preset(&r.config.model.model_type, 1)
-            .map(|p| p.config.language_sources)
-            .unwrap_or_default();
+        let sources = r.config.model.model_type.knowledge_sources();
         let arm = if sources.is_empty() {
             Arm::NoKnowledge
         } else if sources.iter().all(|s| s.is_random()) {

@@ -2,6 +2,7 @@
 //! (docs/reference.md §2.3–2.4). Unknown keys are errors; `--set key=value` overrides any leaf.
 
 use crate::run_dir::RunDir;
+use scgenept_model::ModelType;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -36,7 +37,7 @@ pub struct DataSection {
     pub path: PathBuf,
     /// Generate this `scgenept data synth` preset at `path` when the file is absent.
     #[serde(default)]
-    pub synth_preset_if_missing: Option<String>,
+    pub synth_preset_if_missing: Option<scgenept_data::synth::SynthPreset>,
     /// A split file (.json or GEARS .pkl); default: GEARS' simulation split with `split_seed`.
     #[serde(default)]
     pub split: Option<PathBuf>,
@@ -53,8 +54,9 @@ fn one() -> u32 {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSection {
-    /// A reference model type (`scgpt`, `scgenept_ncbi+uniprot_gpt`, …; `scgenept model types`).
-    pub model_type: String,
+    /// A reference model type (`scgpt`, `scgenept_ncbi+uniprot_gpt`, …; `scgenept model types`),
+    /// parsed when the config is read.
+    pub model_type: ModelType,
     /// Knowledge tables by source name (e.g. `genept = "knowledge/ncbi_uniprot.safetensors"`).
     #[serde(default)]
     pub knowledge: std::collections::BTreeMap<String, PathBuf>,
@@ -253,7 +255,11 @@ impl TrainConfig {
         if let Some((_, e)) = self.out_of_range() {
             bail!(e);
         }
-        scgenept_model::preset(&self.model.model_type, self.model.d_llm)?;
+        self.model
+            .model_type
+            .preset(self.model.d_llm)
+            .config
+            .validate()?;
         if self.model.pretrained.is_some() && self.model.vocab != VocabKind::Scgpt {
             bail!("model.pretrained needs model.vocab = \"scgpt\" (the checkpoint's rows are scGPT tokens)");
         }
@@ -311,7 +317,7 @@ impl TrainConfig {
             return Ok(Some(source.clone()));
         }
         Ok(model
-            .language_sources
+            .knowledge_sources
             .iter()
             .find(|s| tables.contains_key(&s.name))
             .map(|s| s.name.clone()))
@@ -440,4 +446,58 @@ pub fn config_differences(a: &toml::Value, b: &toml::Value) -> Vec<ConfigChange>
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn two_tables(extra: &str) -> TrainConfig {
+        let text = format!(
+            r#"
+name = "t"
+[data]
+path = "d.h5ad"
+[model]
+model_type = "scgenept_ncbi+uniprot_gpt_go_c_gpt_concat"
+{extra}
+[model.knowledge]
+go_c_concat = "go_c.safetensors"
+ncbi_uniprot = "ncbi_uniprot.safetensors"
+"#
+        );
+        toml::from_str(&text).unwrap()
+    }
+
+    #[test]
+    fn the_baselines_use_the_model_s_first_source_unless_the_config_names_one() {
+        let cfg = two_tables("");
+        let model = cfg.model.model_type.preset(384).config;
+        // Alphabetically go_c_concat comes first; the model sums ncbi_uniprot first.
+        assert_eq!(
+            cfg.baseline_knowledge(&model).unwrap().as_deref(),
+            Some("ncbi_uniprot")
+        );
+        let cfg = two_tables("baseline_knowledge = \"go_c_concat\"");
+        assert_eq!(
+            cfg.baseline_knowledge(&model).unwrap().as_deref(),
+            Some("go_c_concat")
+        );
+        let cfg = two_tables("baseline_knowledge = \"go_p\"");
+        let e = cfg.baseline_knowledge(&model).unwrap_err().to_string();
+        assert!(
+            e.contains("baseline_knowledge = \"go_p\"") && e.contains("go_c_concat, ncbi_uniprot"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_model_type_is_refused_when_the_config_is_read() {
+        let e = toml::from_str::<TrainConfig>(
+            "name = \"t\"\n[data]\npath = \"d.h5ad\"\n[model]\nmodel_type = \"scgpt_x\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("unknown model type 'scgpt_x'"), "{e}");
+    }
 }

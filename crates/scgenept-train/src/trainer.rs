@@ -113,15 +113,15 @@ impl TrainJob {
     }
 }
 
-/// The network of `p`, seeded with `train.seed`: pretrained scGPT weights where the config names
-/// them, the knowledge tables' rows, and the precision.
+/// The network of `p`, seeded with `train.seed`, its knowledge tables starting from the tables'
+/// rows; pretrained scGPT weights where the config names them; the precision.
 fn build_model<B: AutodiffBackend>(
     cfg: &TrainConfig,
     p: &Prepared,
     device: &B::Device,
 ) -> Result<ScGenePT<B>> {
     B::seed(device, cfg.train.seed);
-    let mut model = ScGenePT::<B>::new(&p.model, device)?;
+    let mut model = ScGenePT::<B>::with_knowledge(&p.model, &p.knowledge_rows(), device)?;
     if let Some(ckpt) = &cfg.model.pretrained {
         let (m, report) = scgenept_model::checkpoint::import_checkpoint(
             model,
@@ -130,9 +130,6 @@ fn build_model<B: AutodiffBackend>(
         )?;
         tracing::info!("pretrained {}: {report}", ckpt.display());
         model = m;
-    }
-    for (source, rows) in p.knowledge_rows() {
-        model.set_language_rows(&source, rows.iter().map(|(i, v)| (*i, v.as_slice())))?;
     }
     model.set_precision(cfg.train.precision)?;
     Ok(model)
@@ -204,7 +201,7 @@ fn test_and_report<B: AutodiffBackend>(
         device: label.to_string(),
         epochs_run: s.epoch,
         git_commit: git_commit(),
-        model_type: cfg.model.model_type.clone(),
+        model_type: cfg.model.model_type.to_string(),
         name: cfg.name.clone(),
         seconds: t0.elapsed().as_secs_f64(),
         seed: t.seed,
@@ -224,7 +221,7 @@ fn test_and_report<B: AutodiffBackend>(
         baselines,
         split: p.split.clone(),
         seconds: t0.elapsed().as_secs_f64(),
-        model_type: cfg.model.model_type.clone(),
+        model_type: cfg.model.model_type.to_string(),
         synthetic,
     })
 }
