@@ -93,17 +93,12 @@ impl std::fmt::Display for SynthPreset {
 }
 
 impl std::str::FromStr for SynthPreset {
-    type Err = DataError;
-    fn from_str(s: &str) -> Result<Self> {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
         Self::ALL
             .into_iter()
             .find(|p| p.name() == s)
-            .ok_or_else(|| {
-                DataError::new(
-                    "scgenept data synth",
-                    format!("unknown preset '{s}'; choose one of {}", Self::names()),
-                )
-            })
+            .ok_or_else(|| format!("unknown preset '{s}'; choose one of {}", Self::names()))
     }
 }
 
