@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Regenerates crates/scgenept-data/assets/knowledge/{go_terms_by_symbol,symbol_aliases}.tsv.gz from
+# Regenerates crates/scgenept-knowledge/assets/knowledge/{go_terms_by_symbol,symbol_aliases}.tsv.gz from
 # the Debian packages of Bioconductor's org.Hs.eg.db and GO.db (3.16; GO release 2022-07-01).
 # Needs: apt-get (Debian package archive), dpkg-deb, sqlite3. Output is byte-stable (gzip -n).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT=crates/scgenept-data/assets/knowledge
+OUT=crates/scgenept-knowledge/assets/knowledge
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 chmod a+rwx "$WORK"  # apt-get download drops to the _apt user

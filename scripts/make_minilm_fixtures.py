@@ -20,7 +20,7 @@ from sentence_transformers import SentenceTransformer
 OUT = pathlib.Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "minilm"
 OUT.mkdir(parents=True, exist_ok=True)
 root = pathlib.Path(__file__).resolve().parent.parent
-summaries = json.loads((root / "crates/scgenept-data/assets/knowledge/gene_summaries_ncbi_uniprot.json").read_text())
+summaries = json.loads((root / "crates/scgenept-knowledge/assets/knowledge/gene_summaries_ncbi_uniprot.json").read_text())
 
 sentences = [
     "Cellular Component: chromatin, nucleus, nucleoplasm, intracellular membrane-bounded organelle",

@@ -317,8 +317,8 @@ fn knowledge_build_embeds_caches_and_reports() {
     );
     let o = run("go_c", "concat", "b.safetensors");
     assert!(String::from_utf8_lossy(&o.stdout).contains("2 texts (2 from cache, 0 word pieces"));
-    let a = scgenept_data::KnowledgeTable::load(&dir.join("a.safetensors")).unwrap();
-    let b = scgenept_data::KnowledgeTable::load(&dir.join("b.safetensors")).unwrap();
+    let a = scgenept_knowledge::KnowledgeTable::load(&dir.join("a.safetensors")).unwrap();
+    let b = scgenept_knowledge::KnowledgeTable::load(&dir.join("b.safetensors")).unwrap();
     assert_eq!(a.get("FOSB"), b.get("FOSB"));
     assert_eq!(a.dim(), 384);
     assert_eq!(a.provenance["source"], "go_c");
@@ -332,7 +332,7 @@ fn knowledge_build_embeds_caches_and_reports() {
 
     let o = run("go_all", "avg", "c.safetensors");
     assert!(o.status.success(), "{}", stderr(&o));
-    let c = scgenept_data::KnowledgeTable::load(&dir.join("c.safetensors")).unwrap();
+    let c = scgenept_knowledge::KnowledgeTable::load(&dir.join("c.safetensors")).unwrap();
     assert_eq!(c.provenance["mode"], "avg");
     assert_ne!(c.get("FOSB"), a.get("FOSB"));
 
@@ -340,7 +340,7 @@ fn knowledge_build_embeds_caches_and_reports() {
     assert!(!o.status.success() && stderr(&o).contains("use --mode concat"));
     let o = run("random", "concat", "r.safetensors");
     assert!(o.status.success(), "{}", stderr(&o));
-    let r = scgenept_data::KnowledgeTable::load(&dir.join("r.safetensors")).unwrap();
+    let r = scgenept_knowledge::KnowledgeTable::load(&dir.join("r.safetensors")).unwrap();
     assert_eq!((r.len(), r.dim()), (4, 384));
     std::fs::remove_dir_all(&dir).unwrap();
 }

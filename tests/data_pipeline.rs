@@ -12,9 +12,8 @@ use scgenept_data::de::compute_de_keys;
 use scgenept_data::pairing::pair_controls;
 use scgenept_data::perturb_data::condition_genes;
 use scgenept_data::synth::{generate, write_synthetic, SynthConfig, SynthPreset};
-use scgenept_data::{
-    GearsSplit, GeneText, ObsColumns, PerturbData, SimulationSplitConfig, SplitName, TextSource,
-};
+use scgenept_data::{GearsSplit, ObsColumns, PerturbData, SimulationSplitConfig, SplitName};
+use scgenept_knowledge::{GeneText, TextSource};
 
 /// A file in this binary's one scratch directory.
 fn tmp(name: &str) -> PathBuf {
@@ -29,7 +28,13 @@ fn tiny() -> (PathBuf, PerturbData) {
     let path = PATH
         .get_or_init(|| {
             let path = tmp("tiny_seed0.h5ad");
-            write_synthetic(&SynthConfig::preset(SynthPreset::Tiny), 0, &path).unwrap();
+            write_synthetic(
+                &SynthConfig::preset(SynthPreset::Tiny),
+                0,
+                &GeneText::embedded(),
+                &path,
+            )
+            .unwrap();
             path
         })
         .clone();
@@ -41,14 +46,26 @@ fn tiny() -> (PathBuf, PerturbData) {
 fn synthetic_files_are_deterministic_small_and_self_consistent() {
     let (path, d) = tiny();
     let again = tmp("tiny_seed0_again.h5ad");
-    write_synthetic(&SynthConfig::preset(SynthPreset::Tiny), 0, &again).unwrap();
+    write_synthetic(
+        &SynthConfig::preset(SynthPreset::Tiny),
+        0,
+        &GeneText::embedded(),
+        &again,
+    )
+    .unwrap();
     assert_eq!(
         std::fs::read(&path).unwrap(),
         std::fs::read(&again).unwrap(),
         "same seed, same bytes"
     );
     let other = tmp("tiny_seed1.h5ad");
-    write_synthetic(&SynthConfig::preset(SynthPreset::Tiny), 1, &other).unwrap();
+    write_synthetic(
+        &SynthConfig::preset(SynthPreset::Tiny),
+        1,
+        &GeneText::embedded(),
+        &other,
+    )
+    .unwrap();
     assert_ne!(
         std::fs::read(&path).unwrap(),
         std::fs::read(&other).unwrap()
@@ -158,7 +175,7 @@ fn go_structure(predictability: f64) -> (f64, f64, usize) {
     cfg.n_cells = 8_000;
     cfg.effects.predictability = predictability;
     let path = tmp(&format!("demo_p{predictability}.h5ad"));
-    write_synthetic(&cfg, 3, &path).unwrap();
+    write_synthetic(&cfg, 3, &GeneText::embedded(), &path).unwrap();
     let d = PerturbData::load(&path, &ObsColumns::default()).unwrap();
     let text = GeneText::embedded();
     let singles: Vec<usize> = (0..d.conditions.len())

@@ -8,5 +8,3 @@ mod data_pipeline;
 mod gears_split;
 #[path = "h5ad.rs"]
 mod h5ad;
-#[path = "knowledge_pickle.rs"]
-mod knowledge_pickle;

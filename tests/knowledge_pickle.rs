@@ -76,7 +76,7 @@ fn wrong_pickles_are_clear_errors() {
 
 mod tables {
     use super::*;
-    use scgenept_data::KnowledgeTable;
+    use scgenept_knowledge::KnowledgeTable;
 
     fn want(gene: &str) -> Vec<f32> {
         expected().1[gene]
@@ -111,7 +111,7 @@ mod tables {
     /// Files written by real pandas `DataFrame.to_csv` (scripts/make_knowledge_fixtures.py).
     #[test]
     fn pandas_csv_and_tsv_layouts_import_to_the_same_table() {
-        use scgenept_data::TableFormat;
+        use scgenept_knowledge::TableFormat;
         let check = |t: KnowledgeTable, file: &str| {
             assert_eq!(t.dim(), 6, "{file}");
             assert_eq!(t.genes(), expected().0.as_slice(), "{file}");

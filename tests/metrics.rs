@@ -266,7 +266,7 @@ fn rank_metric_orders_and_ties() {
 /// Δ is linear in the gene embedding: ridge (small λ) recovers it; kNN picks the nearest genes.
 #[test]
 fn embedding_baselines_recover_a_linear_world() {
-    use scgenept_data::KnowledgeTable;
+    use scgenept_knowledge::KnowledgeTable;
     let s = |v: &str| v.to_string();
     // Genes A..F with 2-d embeddings; each single's Δ over 3 genes = M · e.
     let emb: Vec<(String, Vec<f32>)> = [

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use burn::backend::Flex;
-use scgenept_model::minilm::{ensure_model_dir, TextEmbedder};
+use scgenept_knowledge::minilm::{ensure_model_dir, TextEmbedder};
 
 #[test]
 fn embeddings_match_sentence_transformers() {

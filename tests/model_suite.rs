@@ -2,8 +2,6 @@
 //! own, so one per crate keeps the build short (ARCHITECTURE.md, code map: `tests/`).
 
 mod common;
-#[path = "minilm_parity.rs"]
-mod minilm_parity;
 #[path = "model_checkpoints.rs"]
 mod model_checkpoints;
 #[path = "model_parity.rs"]

@@ -195,7 +195,7 @@ fn config_errors_are_clear() {
 
 #[test]
 fn knowledge_tables_fill_the_rows_of_dataset_genes() {
-    use scgenept_data::KnowledgeTable;
+    use scgenept_knowledge::KnowledgeTable;
     let dir = tempdir("trainer-knowledge");
     let path = tiny_config(&dir, "");
     // Make the dataset, then a table over part of its genes (plus one it lacks).

@@ -147,7 +147,8 @@ fn synth(
         "generating preset '{preset}' (seed {seed}); presets: {}",
         SynthPreset::names()
     );
-    let r = write_synthetic(&cfg, seed, out)?;
+    let text = scgenept_knowledge::GeneText::embedded();
+    let r = write_synthetic(&cfg, seed, &text, out)?;
     println!(
         "wrote {}: {} cells × {} genes, {} conditions ({} pairs, {} with an interaction), {:.1}% non-zero, {:.1} s — SYNTHETIC data",
         out.display(),

@@ -58,7 +58,7 @@ pub fn run(a: BaselinesArgs) -> Result<()> {
     }
     let table = match &a.knowledge {
         Some(p) => {
-            Some(scgenept_data::KnowledgeTable::load(p).map_err(|e| anyhow::anyhow!("{e}"))?)
+            Some(scgenept_knowledge::KnowledgeTable::load(p).map_err(|e| anyhow::anyhow!("{e}"))?)
         }
         None => None,
     };

@@ -6,8 +6,8 @@ use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 
 use scgenept_data::gene_list::read_gene_list;
-use scgenept_data::{GeneText, KnowledgeTable, Resolved, TableFormat, TextSource};
-use scgenept_train::knowledge::{coverage, embed_source, BuildSource, EmbedMode};
+use scgenept_knowledge::build::{coverage, embed_source, BuildSource, EmbedMode};
+use scgenept_knowledge::{GeneText, KnowledgeTable, Resolved, TableFormat, TextSource};
 
 /// Where the gene text comes from: the annotations shipped in the binary unless a file is given.
 #[derive(Args, Debug, Clone, Default)]
@@ -81,7 +81,7 @@ pub struct BuildArgs {
     #[arg(long, default_value_t = 32)]
     batch: usize,
     /// Width of the random table.
-    #[arg(long, default_value_t = scgenept_model::minilm::DIM)]
+    #[arg(long, default_value_t = scgenept_knowledge::minilm::DIM)]
     dim: usize,
     /// Seed of the random table.
     #[arg(long, default_value_t = 42)]

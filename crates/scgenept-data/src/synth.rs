@@ -19,7 +19,6 @@ use serde::{Deserialize, Serialize};
 use crate::csr::CsrMatrix;
 use crate::de::{compute_de_keys, DeKeys};
 use crate::error::{DataError, Result};
-use crate::gene_text::{GeneText, TextSource};
 use crate::h5ad_write::{AnnData, Frame, FrameColumn, UnsValue};
 use crate::perturb_data::condition_genes;
 use crate::synth_effects::{build_effects, EffectModel, EffectParams, Modality};
@@ -227,10 +226,19 @@ pub struct Synthetic {
     pub interacting_pairs: usize,
 }
 
+/// The GO annotations the synthetic effects follow: the knowledge crate's `GeneText` (the data
+/// crate knows no gene text of its own).
+pub trait GoAnnotations {
+    /// Every gene with GO annotations, sorted.
+    fn annotated_genes(&self) -> Vec<&str>;
+    /// A gene's GO terms, all aspects (empty when it has none).
+    fn go_terms(&self, gene: &str) -> Vec<String>;
+}
+
 /// Generates the dataset; deterministic for a given config and seed, whatever the thread count.
 /// Every draw from `rng` happens in this function's order (conditions, genes, cells per
 /// condition, gene parameters), so a seed always gives the same file.
-pub fn generate(cfg: &SynthConfig, seed: u64, text: &GeneText) -> Result<Synthetic> {
+pub fn generate(cfg: &SynthConfig, seed: u64, text: &dyn GoAnnotations) -> Result<Synthetic> {
     let mut rng = StdRng::seed_from_u64(seed);
     let perts = choose_conditions(&cfg.conditions, &mut rng);
     let targets: BTreeSet<String> = perts
@@ -238,11 +246,7 @@ pub fn generate(cfg: &SynthConfig, seed: u64, text: &GeneText) -> Result<Synthet
         .flat_map(|c| condition_genes(c).into_iter().map(String::from))
         .collect();
     let gene_names = choose_genes(cfg, text, &targets, &mut rng)?;
-    let terms_of = |g: &str| -> Vec<String> {
-        text.go_terms(g, TextSource::GoAll)
-            .map(|groups| groups.concat())
-            .unwrap_or_default()
-    };
+    let terms_of = |g: &str| -> Vec<String> { text.go_terms(g) };
     let pairs: Vec<(String, String)> = perts
         .iter()
         .filter(|c| !c.contains("ctrl"))
@@ -282,7 +286,7 @@ pub fn generate(cfg: &SynthConfig, seed: u64, text: &GeneText) -> Result<Synthet
 /// The dataset's genes: the perturbation targets plus annotated background genes, shuffled.
 fn choose_genes(
     cfg: &SynthConfig,
-    text: &GeneText,
+    text: &dyn GoAnnotations,
     targets: &BTreeSet<String>,
     rng: &mut StdRng,
 ) -> Result<Vec<String>> {
@@ -475,10 +479,15 @@ pub struct SynthReport {
     pub nonzero_fraction: f64,
 }
 
-/// Generates, computes the DE keys and writes a GEARS-format h5ad (atomically).
-pub fn write_synthetic(cfg: &SynthConfig, seed: u64, path: &Path) -> Result<SynthReport> {
-    let text = GeneText::embedded();
-    let s = generate(cfg, seed, &text)?;
+/// Generates (effects following `text`'s GO annotations), computes the DE keys and writes a
+/// GEARS-format h5ad (atomically).
+pub fn write_synthetic(
+    cfg: &SynthConfig,
+    seed: u64,
+    text: &dyn GoAnnotations,
+    path: &Path,
+) -> Result<SynthReport> {
+    let s = generate(cfg, seed, text)?;
     let condition_names: Vec<String> = s
         .conditions
         .iter()

@@ -64,7 +64,8 @@ pub enum ModelError {
 pub type Result<T, E = ModelError> = std::result::Result<T, E>;
 
 impl ModelError {
-    pub(crate) fn io(path: impl Into<PathBuf>, cause: std::io::Error) -> Self {
+    /// An io error on `path` (the message names the file).
+    pub fn io(path: impl Into<PathBuf>, cause: std::io::Error) -> Self {
         ModelError::Io {
             path: path.into(),
             cause,

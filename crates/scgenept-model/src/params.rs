@@ -48,7 +48,8 @@ pub trait NamedParams<B: Backend> {
     fn visit_params(&mut self, prefix: &str, f: &mut Visitor<'_, B>);
 }
 
-pub(crate) fn join(prefix: &str, name: &str) -> String {
+/// A parameter's dotted name: `prefix.name`, or `name` at the top level.
+pub fn join(prefix: &str, name: &str) -> String {
     if prefix.is_empty() {
         name.to_string()
     } else {

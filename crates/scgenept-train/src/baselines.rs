@@ -197,7 +197,7 @@ pub fn evaluate_baselines(
     data: &PerturbData,
     split: &GearsSplit,
     seed: u64,
-    table: Option<&scgenept_data::KnowledgeTable>,
+    table: Option<&scgenept_knowledge::KnowledgeTable>,
 ) -> BTreeMap<&'static str, MethodReport> {
     let mut out: BTreeMap<&'static str, MethodReport> = Baseline::ALL
         .iter()
@@ -241,7 +241,10 @@ impl EmbeddingBaseline {
 }
 
 /// A condition's embedding: the sum of its genes' vectors; `None` if a gene has none.
-fn condition_embedding(table: &scgenept_data::KnowledgeTable, condition: &str) -> Option<Vec<f64>> {
+fn condition_embedding(
+    table: &scgenept_knowledge::KnowledgeTable,
+    condition: &str,
+) -> Option<Vec<f64>> {
     let genes = condition_genes(condition);
     let mut v = vec![0f64; table.dim()];
     for g in genes {
@@ -283,7 +286,7 @@ fn cholesky_solve(a: &[f64], n: usize, b: &[f64]) -> Option<Vec<f64>> {
 pub fn predict_with_embeddings(
     data: &PerturbData,
     split: &GearsSplit,
-    table: &scgenept_data::KnowledgeTable,
+    table: &scgenept_knowledge::KnowledgeTable,
     method: EmbeddingBaseline,
 ) -> BTreeMap<String, Vec<f64>> {
     let ctrl = control_mean(data);

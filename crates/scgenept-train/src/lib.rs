@@ -11,7 +11,6 @@ pub mod evaluate;
 pub mod finished_run;
 pub mod grad_clip;
 pub mod interrupt;
-pub mod knowledge;
 pub mod learning_curve;
 pub mod metric_key;
 pub mod metrics;

@@ -8,7 +8,8 @@ use anyhow::{bail, Result};
 
 use scgenept_data::pairing::{pair_controls, PairedSet};
 use scgenept_data::split_file::load_split;
-use scgenept_data::{GearsSplit, KnowledgeTable, PerturbData, SimulationSplitConfig, SplitName};
+use scgenept_data::{GearsSplit, PerturbData, SimulationSplitConfig, SplitName};
+use scgenept_knowledge::KnowledgeTable;
 use scgenept_model::vocab::{GeneVocab, VocabMapping};
 use scgenept_model::ModelConfig;
 
@@ -68,7 +69,8 @@ pub fn ensure_inputs(cfg: &TrainConfig) -> Result<()> {
                 cfg.data.path.display()
             );
             let sc = scgenept_data::synth::SynthConfig::preset(*preset);
-            scgenept_data::synth::write_synthetic(&sc, 0, &cfg.data.path)?;
+            let text = scgenept_knowledge::GeneText::embedded();
+            scgenept_data::synth::write_synthetic(&sc, 0, &text, &cfg.data.path)?;
         }
     }
     let missing: Vec<_> = cfg
@@ -80,7 +82,7 @@ pub fn ensure_inputs(cfg: &TrainConfig) -> Result<()> {
     if !missing.is_empty() {
         let data = PerturbData::load(&cfg.data.path, &cfg.data.columns)?;
         for (source, path) in missing {
-            crate::knowledge::build_missing_table(source, path, &data.gene_names)?;
+            scgenept_knowledge::build::build_missing_table(source, path, &data.gene_names)?;
         }
     }
     Ok(())

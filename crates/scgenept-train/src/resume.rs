@@ -68,7 +68,7 @@ pub fn save<B: AutodiffBackend>(run: &RunDir, lp: &TrainLoop<B>) -> Result<()> {
         .context("saving the best model")?;
     r.record(lp.optim.to_record(), tmp.join("optim"))
         .context("saving the optimizer state")?;
-    let state = tmp.join("state.json");
+    let state = tmp.join(RunDir::RESUME_STATE);
     std::fs::write(state, serde_json::to_string_pretty(&lp.state)?)?;
     let old = scgenept_data::tempfiles::temp_sibling(&target);
     if target.exists() {

@@ -121,8 +121,11 @@ impl RunDir {
 
     /// The loop state inside the epoch checkpoint; written last, so it marks a whole checkpoint.
     pub fn resume_state(&self) -> PathBuf {
-        self.resume().join("state.json")
+        self.resume().join(Self::RESUME_STATE)
     }
+
+    /// The loop state's file name inside an epoch checkpoint (`resume.rs` writes it last).
+    pub const RESUME_STATE: &'static str = "state.json";
 
     /// The run wrote its metrics.
     pub fn is_finished(&self) -> bool {

@@ -105,7 +105,7 @@ pub enum VocabKind {
 }
 
 fn default_d_llm() -> usize {
-    scgenept_model::minilm::DIM
+    scgenept_knowledge::minilm::DIM
 }
 fn default_dropout() -> f64 {
     0.2

@@ -3,7 +3,6 @@
 //! epoch's StepLR rate → validation loss → best model and patience. `resume.rs` saves and restores
 //! it whole after every epoch.
 
-use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{bail, Result};
@@ -114,20 +113,13 @@ impl<B: AutodiffBackend> TrainLoop<B> {
         let micro = t.micro_batch_size.unwrap_or(t.batch_size);
         let mut losses = Vec::new();
         for (i, b) in batches.enumerate() {
-            interrupt_point(epoch, t.epochs, self.state.epoch, run.path())?;
+            interrupt_point(epoch, t.epochs, self.state.epoch, run)?;
             B::seed(device, step_seed(t.seed, epoch, i));
             let step_started = Instant::now();
             let (loss, mut grads) = batch_grads(&self.model, &b, micro, &p.mapping, device);
             let norm =
                 clip_global_norm::<B, ScGenePT<B>>(&self.model, &mut grads, t.clip_grad_norm);
-            check_finite(
-                loss,
-                norm,
-                (epoch, t.epochs),
-                (i + 1, n_batches),
-                lr,
-                run.path(),
-            )?;
+            check_finite(loss, norm, (epoch, t.epochs), (i + 1, n_batches), lr, run)?;
             self.model = self.optim.step(lr, self.model, grads);
             losses.push(loss);
             self.state
@@ -249,7 +241,7 @@ fn check_finite(
     (epoch, epochs): (usize, usize),
     (batch, batches): (usize, usize),
     lr: f64,
-    dir: &Path,
+    run: &RunDir,
 ) -> Result<()> {
     if loss.is_finite() && grad_norm.is_finite() {
         return Ok(());
@@ -258,7 +250,7 @@ fn check_finite(
         format!(
             "the checkpoints of epoch {} in {} are kept",
             epoch - 1,
-            dir.join("checkpoints").display()
+            run.checkpoints().display()
         )
     } else {
         "no epoch had finished, so no checkpoint was written".to_string()
@@ -272,15 +264,12 @@ fn check_finite(
 
 /// Stops the run when Ctrl-C or SIGTERM asked for it (`interrupt.rs`): between batches, so the
 /// checkpoint on disk is the last finished epoch's, whole.
-pub fn interrupt_point(epoch: usize, epochs: usize, done: usize, dir: &Path) -> Result<()> {
+pub fn interrupt_point(epoch: usize, epochs: usize, done: usize, run: &RunDir) -> Result<()> {
     if !crate::interrupt::requested() {
         return Ok(());
     }
     let saved = if done > 0 {
-        format!(
-            "epoch {done}'s checkpoint is in {}",
-            RunDir::new(dir).resume().display()
-        )
+        format!("epoch {done}'s checkpoint is in {}", run.resume().display())
     } else {
         "no epoch had finished, so it starts again at epoch 1".to_string()
     };

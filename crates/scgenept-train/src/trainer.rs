@@ -149,7 +149,7 @@ fn train_epochs<B: AutodiffBackend>(
         crate::resume::save(run, &lp)?;
     }
     let (done, epochs) = (lp.state.epoch, lp.settings().epochs);
-    interrupt_point(done + 1, epochs, done, run.path())?;
+    interrupt_point(done + 1, epochs, done, run)?;
     // From here on an interrupt ends the process at once (temporaries removed); the epoch
     // checkpoint stays, so `--resume` goes straight to testing.
     drop(graceful);

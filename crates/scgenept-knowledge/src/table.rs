@@ -10,7 +10,7 @@ use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
-use crate::pickle::read_embedding_pickle;
+use scgenept_data::pickle::read_embedding_pickle;
 
 const TENSOR: &str = "embeddings";
 
@@ -239,7 +239,7 @@ impl KnowledgeTable {
         );
         let out = safetensors::serialize([(TENSOR, view)], &Some(meta))
             .map_err(|e| err(path, e.to_string()))?;
-        crate::files::write_atomic(path, &out).map_err(|e| err(path, e.to_string()))
+        scgenept_data::files::write_atomic(path, &out).map_err(|e| err(path, e.to_string()))
     }
 
     /// Reads a table written by [`KnowledgeTable::save`].

