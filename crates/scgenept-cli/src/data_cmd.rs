@@ -199,7 +199,7 @@ fn inspect_output(f: &H5ad, file: &Path, kind: &str) -> Result<()> {
     println!(
         "conditions  {} ({})",
         distinct.len(),
-        crate::report::preview(&distinct)
+        scgenept_data::perturb_data::preview(&distinct)
     );
     if let Ok(c) = f.column("obs", "subgroup") {
         let mut groups = column_strings(c, file, "obs/subgroup")?;

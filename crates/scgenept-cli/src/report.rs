@@ -25,16 +25,6 @@ pub fn plural(n: usize, word: &str) -> String {
     }
 }
 
-/// The first few names of a list for a message: `A, B, … (40 in all)`.
-pub fn preview(v: &[String]) -> String {
-    let shown: Vec<&str> = v.iter().take(8).map(String::as_str).collect();
-    if v.len() > shown.len() {
-        format!("{}, … ({} in all)", shown.join(", "), v.len())
-    } else {
-        shown.join(", ")
-    }
-}
-
 pub fn print_tables(rows: &[(String, &MethodReport)], split: &GearsSplit, synthetic: bool) {
     print!("{}", tables(rows, split, synthetic));
 }

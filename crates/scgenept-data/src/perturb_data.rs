@@ -82,6 +82,16 @@ pub fn gears_condition(label: &str, control_label: &str) -> std::result::Result<
     })
 }
 
+/// A list for a one-line message: the first eight, then how many in all.
+pub fn preview(v: &[String]) -> String {
+    let shown: Vec<&str> = v.iter().take(8).map(String::as_str).collect();
+    if v.len() > shown.len() {
+        format!("{}, … ({} in all)", shown.join(", "), v.len())
+    } else {
+        shown.join(", ")
+    }
+}
+
 /// The perturbed genes of a GEARS condition (none for `ctrl`).
 pub fn condition_genes(condition: &str) -> Vec<&str> {
     condition.split('+').filter(|g| *g != "ctrl").collect()

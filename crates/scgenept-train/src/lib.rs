@@ -8,6 +8,7 @@ pub mod bench;
 pub mod bundle;
 pub mod device;
 pub mod evaluate;
+pub mod figure_inputs;
 pub mod finished_run;
 pub mod grad_clip;
 pub mod interrupt;
