@@ -90,17 +90,35 @@ pub struct Prediction<'a, B: Backend> {
     pub device: &'a B::Device,
 }
 
+impl<B: Backend> Prediction<'_, B> {
+    /// Each perturbation's mean prediction over its pool of controls.
+    fn means(&self) -> Result<Vec<Vec<f64>>> {
+        let (pool, meta) = (self.pool, self.meta);
+        predict_means(
+            self.model,
+            meta,
+            self.controls,
+            self.perts,
+            pool.size,
+            pool.seed,
+            self.device,
+        )
+    }
+
+    /// Every predicted cell, per perturbation (index, `pool.size × genes` values).
+    fn cells(&self, on_cells: impl FnMut(usize, &[f32])) -> Result<()> {
+        let (pool, meta) = (self.pool, self.meta);
+        let (controls, perts, device) = (self.controls, self.perts, self.device);
+        predict_cells(
+            self.model, meta, controls, perts, pool.size, pool.seed, device, on_cells,
+        )
+    }
+}
+
 /// Predicts the mean of each perturbation and writes it to `out`.
 pub fn write_means<B: Backend>(p: &Prediction<'_, B>, out: &PredictionFile) -> Result<()> {
-    let Prediction {
-        model,
-        meta,
-        controls,
-        perts,
-        pool,
-        device,
-    } = *p;
-    let means = predict_means(model, meta, controls, perts, pool.size, pool.seed, device)?;
+    let (meta, perts) = (p.meta, p.perts);
+    let means = p.means()?;
     match out {
         PredictionFile::Csv(path) => {
             let mut s = format!("gene,{}\n", perts.join(","));
@@ -147,14 +165,7 @@ pub fn write_cells<B: Backend>(
     p: &Prediction<'_, B>,
     out: &PredictionFile,
 ) -> Result<CellsWritten> {
-    let Prediction {
-        model,
-        meta,
-        controls,
-        perts,
-        pool,
-        device,
-    } = *p;
+    let (meta, controls, perts) = (p.meta, p.controls, p.perts);
     let PredictionFile::H5ad(path) = out else {
         bail!(
             "{}: --per-cell writes an .h5ad (cells × genes); use a .h5ad output",
@@ -184,9 +195,7 @@ pub fn write_cells<B: Backend>(
             names.push(format!("{}_{r}", perts[pi]));
         }
     };
-    predict_cells(
-        model, meta, controls, perts, pool.size, pool.seed, device, each,
-    )?;
+    p.cells(each)?;
     let predicted = x.n_rows - controls.n_rows;
     AnnData {
         x: &x,
