@@ -9,6 +9,7 @@ use clap::Args;
 use scgenept_data::split_file::load_split;
 use scgenept_data::{GearsSplit, PerturbData, SimulationSplitConfig};
 use scgenept_train::baselines::evaluate_baselines;
+use scgenept_train::metric_key::to_strings;
 
 use crate::data_cmd::ColumnArgs;
 
@@ -66,8 +67,10 @@ pub fn run(a: BaselinesArgs) -> Result<()> {
     let rows: Vec<(String, &_)> = reports.iter().map(|(k, r)| (k.to_string(), r)).collect();
     crate::report::print_tables(&rows, &split, data.synthetic.is_some());
     if let Some(path) = a.json {
-        let all: std::collections::BTreeMap<_, _> =
-            reports.iter().map(|(k, r)| (*k, &r.summary)).collect();
+        let all: std::collections::BTreeMap<_, _> = reports
+            .iter()
+            .map(|(k, r)| (*k, to_strings(&r.summary)))
+            .collect();
         scgenept_data::files::write_atomic(
             &path,
             (serde_json::to_string_pretty(&all)? + "\n").as_bytes(),

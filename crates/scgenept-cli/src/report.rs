@@ -50,7 +50,6 @@ pub fn tables(rows: &[(String, &MethodReport)], split: &GearsSplit, synthetic: b
         } else {
             split.test_subgroup.get(group).unwrap_or(&[])
         };
-        let key = |m: &str| MetricKey::new(group, m).to_string();
         let n = plural(members.len(), "condition");
         let _ = writeln!(s, "\n### test, {group} ({n}){tag}\n");
         let _ = writeln!(s, "| method | {} |", header.join(" | "));
@@ -70,7 +69,7 @@ pub fn tables(rows: &[(String, &MethodReport)], split: &GearsSplit, synthetic: b
                 .iter()
                 .map(|m| {
                     r.summary
-                        .get(&key(m))
+                        .get(&MetricKey::new(group, *m))
                         .map_or("—".into(), |v| format!("{v:.4}"))
                 })
                 .collect();
@@ -113,7 +112,7 @@ mod tests {
                 .iter()
                 .map(|c| (c.to_string(), metrics("")))
                 .collect(),
-            summary,
+            summary: scgenept_train::metric_key::from_strings(summary),
         }
     }
 

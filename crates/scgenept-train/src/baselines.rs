@@ -57,8 +57,8 @@ impl Baseline {
 #[derive(Clone, Debug, Default)]
 pub struct MethodReport {
     pub per_condition: BTreeMap<String, Metrics>,
-    /// `test_*` means, overall and per subgroup.
-    pub summary: Metrics,
+    /// Means overall and per subgroup (`test_*` in `metrics.json`).
+    pub summary: crate::metric_key::Summary,
 }
 
 /// Mean expression per condition, by name.

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
+use crate::metric_key::{from_strings, Summary};
 use crate::run_dir::RunDir;
 use crate::run_manifest::RunManifest;
 use crate::train_config::TrainConfig;
@@ -17,7 +18,7 @@ use crate::train_config::TrainConfig;
 pub struct FinishedRun {
     pub label: String,
     pub seed: u64,
-    pub methods: BTreeMap<String, BTreeMap<String, f64>>,
+    pub methods: BTreeMap<String, Summary>,
     pub baseline_source: Option<String>,
     /// Trained and scored on synthetic data (`"synthetic": true` in metrics.json).
     pub synthetic: bool,
@@ -79,7 +80,7 @@ impl FinishedRun {
                 // NaN metrics are written as null.
                 serde_json::Value::Object(m) => {
                     let m = m.into_iter().filter_map(|(k, x)| Some((k, x.as_f64()?)));
-                    methods.insert(key, m.collect());
+                    methods.insert(key, from_strings(m));
                 }
                 _ => anyhow::bail!("{} (unexpected `{key}`)", not_ours()),
             }

@@ -2,6 +2,7 @@
 //! (`test_pearson_delta_de`, `test_combo_seen1_mse`) only where `metrics.json` is written and
 //! read. Also which way each metric is better.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// The test subgroups in table order; `all` is every test condition.
@@ -52,6 +53,23 @@ impl fmt::Display for MetricKey {
             write!(f, "test_{}_{}", self.subgroup, self.metric)
         }
     }
+}
+
+/// One method's summary metrics: each (subgroup, metric) → its mean over the subgroup's
+/// conditions.
+pub type Summary = BTreeMap<MetricKey, f64>;
+
+/// A summary under the reference's key names, in their sorted order: how `metrics.json` holds it.
+pub fn to_strings(summary: &Summary) -> BTreeMap<String, f64> {
+    summary.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+}
+
+/// A summary read back from the reference's key names; keys of other splits are left out.
+pub fn from_strings(entries: impl IntoIterator<Item = (String, f64)>) -> Summary {
+    entries
+        .into_iter()
+        .filter_map(|(k, v)| Some((MetricKey::parse(&k)?, v)))
+        .collect()
 }
 
 /// Whether higher values of `metric` are better (correlations) or lower (errors, ranks).

@@ -7,7 +7,7 @@
 //! MSE is sklearn's. The control mean is over all control cells of the dataset. Checked against
 //! the real GEARS functions in `tests/metrics.rs`.
 
-use crate::metric_key::MetricKey;
+use crate::metric_key::{MetricKey, Summary};
 use std::collections::BTreeMap;
 
 use scgenept_data::{GearsSplit, PerturbData, Subgroups};
@@ -199,12 +199,12 @@ pub const SUBGROUP_METRICS: [&str; 4] = [
 
 /// Averages over conditions: `test_{metric}` over all, `test_{subgroup}_{metric}` per non-empty
 /// subgroup (`MetricKey`; the reference's key names, e.g. `test_combo_seen1_pearson_delta_de`).
-pub fn summarize(per_condition: &BTreeMap<String, Metrics>, subgroups: &Subgroups) -> Metrics {
+pub fn summarize(per_condition: &BTreeMap<String, Metrics>, subgroups: &Subgroups) -> Summary {
     let mean_of = |conds: &mut dyn Iterator<Item = &Metrics>, key: &str| -> Option<f64> {
         let v: Vec<f64> = conds.filter_map(|m| m.get(key).copied()).collect();
         (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
     };
-    let mut out = Metrics::new();
+    let mut out = Summary::new();
     let keys: Vec<String> = per_condition
         .values()
         .flat_map(|m| m.keys().cloned())
@@ -213,7 +213,7 @@ pub fn summarize(per_condition: &BTreeMap<String, Metrics>, subgroups: &Subgroup
         .collect();
     for key in &keys {
         if let Some(v) = mean_of(&mut per_condition.values(), key) {
-            out.insert(MetricKey::new("all", key).to_string(), v);
+            out.insert(MetricKey::new("all", key), v);
         }
     }
     for name in Subgroups::NAMES {
@@ -221,7 +221,7 @@ pub fn summarize(per_condition: &BTreeMap<String, Metrics>, subgroups: &Subgroup
         for key in &keys {
             let mut it = members.iter().filter_map(|c| per_condition.get(c));
             if let Some(v) = mean_of(&mut it, key) {
-                out.insert(MetricKey::new(name, key).to_string(), v);
+                out.insert(MetricKey::new(name, key), v);
             }
         }
     }

@@ -80,9 +80,11 @@ pub fn write_metrics(
     synthetic: bool,
 ) -> Result<()> {
     let mut all = serde_json::Map::new();
-    all.insert("model".to_string(), serde_json::to_value(&model.summary)?);
+    let summary =
+        |r: &MethodReport| serde_json::to_value(crate::metric_key::to_strings(&r.summary));
+    all.insert("model".to_string(), summary(model)?);
     for (k, r) in baselines {
-        all.insert(k.to_string(), serde_json::to_value(&r.summary)?);
+        all.insert(k.to_string(), summary(r)?);
     }
     all.insert("synthetic".to_string(), synthetic.into());
     let text = serde_json::to_string_pretty(&all)? + "\n";

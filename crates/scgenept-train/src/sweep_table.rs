@@ -9,7 +9,7 @@ use anyhow::Result;
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
 use crate::finished_run::FinishedRun;
-use crate::metric_key::{direction, MetricKey, SUBGROUP_ORDER};
+use crate::metric_key::{direction, SUBGROUP_ORDER};
 
 /// Baselines in the order the table lists them (any others follow alphabetically).
 const BASELINE_ORDER: [&str; 5] = [
@@ -114,14 +114,12 @@ pub fn method_rows(runs: &[FinishedRun], labels: &[String]) -> Vec<MethodRow> {
             };
             let partial = run.partial.get(method);
             for (key, v) in metrics {
-                if let Some(MetricKey { subgroup, metric }) = MetricKey::parse(key) {
-                    let k = (subgroup, metric);
-                    // A mean over part of a subgroup is not comparable with the others.
-                    if partial.is_some_and(|p| p.iter().any(|(sg, _, _)| *sg == k.0)) {
-                        continue;
-                    }
-                    row.values.entry(k).or_default().push(*v);
+                // A mean over part of a subgroup is not comparable with the others.
+                if partial.is_some_and(|p| p.iter().any(|(sg, _, _)| *sg == key.subgroup)) {
+                    continue;
                 }
+                let k = (key.subgroup.clone(), key.metric.clone());
+                row.values.entry(k).or_default().push(*v);
             }
         }
     }
@@ -385,8 +383,13 @@ mod tests {
         assert!(SeedStat::of(&[]).is_none());
     }
 
+    /// A summary from the reference's key names.
+    fn summary(entries: &[(&str, f64)]) -> crate::metric_key::Summary {
+        crate::metric_key::from_strings(entries.iter().map(|(k, v)| (k.to_string(), *v)))
+    }
+
     fn run(label: &str, seed: u64, model: f64, random: f64) -> FinishedRun {
-        let m = |v: f64| BTreeMap::from([("test_pearson_delta_de".to_string(), v)]);
+        let m = |v: f64| summary(&[("test_pearson_delta_de", v)]);
         FinishedRun {
             label: label.into(),
             seed,
@@ -427,12 +430,14 @@ mod tests {
         // A baseline that scores only some subgroups says so in its name.
         let mut partial = run("a", 1, 0.7, 0.4);
         for m in partial.methods.values_mut() {
-            m.insert("test_unseen_single_pearson_delta_de".into(), 0.3);
-            m.insert("test_combo_seen2_pearson_delta_de".into(), 0.3);
+            m.extend(summary(&[
+                ("test_unseen_single_pearson_delta_de", 0.3),
+                ("test_combo_seen2_pearson_delta_de", 0.3),
+            ]));
         }
-        let additive = BTreeMap::from([
-            ("test_pearson_delta_de".to_string(), 0.9),
-            ("test_combo_seen2_pearson_delta_de".to_string(), 0.9),
+        let additive = summary(&[
+            ("test_pearson_delta_de", 0.9),
+            ("test_combo_seen2_pearson_delta_de", 0.9),
         ]);
         partial.methods.insert("additive".into(), additive);
         let names: Vec<String> = method_rows(&[partial], &["a".into()])
@@ -461,11 +466,11 @@ mod tests {
     fn a_mean_over_part_of_a_subgroup_is_left_out_and_named() {
         let mut r = run("a", 1, 0.7, 0.4);
         for m in r.methods.values_mut() {
-            m.insert("test_combo_seen2_pearson_delta_de".into(), 0.5);
+            m.extend(summary(&[("test_combo_seen2_pearson_delta_de", 0.5)]));
         }
-        let additive = BTreeMap::from([
-            ("test_pearson_delta_de".to_string(), 0.9),
-            ("test_combo_seen2_pearson_delta_de".to_string(), 0.9),
+        let additive = summary(&[
+            ("test_pearson_delta_de", 0.9),
+            ("test_combo_seen2_pearson_delta_de", 0.9),
         ]);
         r.methods.insert("additive".into(), additive);
         r.partial.insert(

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use crate::finished_run::FinishedRun;
-use crate::metric_key::{direction, higher_is_better, MetricKey, SUBGROUP_ORDER};
+use crate::metric_key::{direction, higher_is_better, SUBGROUP_ORDER};
 use crate::sweep_table::SeedStat;
 
 /// What a sweep arm feeds the network besides expression.
@@ -75,18 +75,10 @@ fn per_seed(runs: &[FinishedRun], metric: &str) -> BTreeMap<(String, u64), BTree
         let Some(m) = r.methods.get("model") else {
             continue;
         };
-        for (key, v) in m {
-            if let Some(MetricKey {
-                subgroup: sg,
-                metric: name,
-            }) = MetricKey::parse(key)
-            {
-                if name == metric {
-                    out.entry((r.label.clone(), r.seed))
-                        .or_default()
-                        .insert(sg, *v);
-                }
-            }
+        for (key, v) in m.iter().filter(|(k, _)| k.metric == metric) {
+            out.entry((r.label.clone(), r.seed))
+                .or_default()
+                .insert(key.subgroup.clone(), *v);
         }
     }
     out
@@ -260,7 +252,7 @@ mod tests {
             seed,
             methods: BTreeMap::from([(
                 "model".to_string(),
-                BTreeMap::from([
+                crate::metric_key::from_strings([
                     ("test_pearson_delta_de".to_string(), all),
                     ("test_unseen_single_pearson_delta_de".to_string(), single),
                 ]),
