@@ -73,6 +73,7 @@ impl WithBackend for TrainJob {
         let mut lp = TrainLoop::new(model, &cfg.train);
         if self.resume {
             lp = crate::resume::restore(lp, &run, &device)?;
+            lp.model.set_precision(precision)?;
             let after = lp.state.epoch;
             let changes = accepted.iter().map(|d| format!("after epoch {after}: {d}"));
             lp.state.resumes.extend(changes);
