@@ -463,3 +463,57 @@ fn bundles_in_checkpoints_are_ignored_by_git_and_its_readme_is_not() {
     let readme = std::fs::read_to_string(root.join("checkpoints/README.md")).unwrap();
     assert!(!readme.contains("once training lands"), "{readme}");
 }
+
+#[test]
+fn predict_and_export_run_on_the_device_asked_for_and_refuse_one_this_build_lacks() {
+    let dir = tempdir("edges-device");
+    let cfg = tiny_config(&dir, "d");
+    ok(&train(&cfg, &["--set", "train.epochs=1"]).output().unwrap());
+    let run = run_dir(&dir, "d");
+    let bundle = dir.join("bundle");
+    let (run_s, bundle_s) = (run.to_str().unwrap(), bundle.to_str().unwrap());
+    let export = |device: &str| {
+        scgenept(&[
+            "export", "--run", run_s, "--out", bundle_s, "--device", device,
+        ])
+    };
+    ok(&export("cpu"));
+    let out = dir.join("p.csv");
+    let predict = |device: &str| {
+        scgenept(&[
+            "predict",
+            "--checkpoint",
+            bundle_s,
+            "--perturbations",
+            "MLANA",
+            "--pool-size",
+            "4",
+            "--out",
+            out.to_str().unwrap(),
+            "--device",
+            device,
+        ])
+    };
+    let text = ok(&predict("cpu"));
+    assert!(text.contains("predicted 1 perturbation(s)"), "{text}");
+    assert!(out.exists());
+    std::fs::remove_file(&out).unwrap();
+    // This test binary is built for the CPU only (the default features).
+    one_line_error(
+        &predict("cuda"),
+        &["without CUDA support", "--features cuda"],
+    );
+    assert!(!out.exists(), "nothing written on a refused device");
+    let other = dir.join("bundle2");
+    let o = scgenept(&[
+        "export",
+        "--run",
+        run_s,
+        "--out",
+        other.to_str().unwrap(),
+        "--device",
+        "wgpu",
+    ]);
+    one_line_error(&o, &["without", "wgpu"]);
+    assert!(!other.exists(), "no bundle from a refused device");
+}

@@ -7,16 +7,12 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use scgenept_model::load_checkpoint;
-use scgenept_train::bundle::{check_perturbations, export_bundle, read_meta};
-use scgenept_train::predict::{
-    control_cells, write_cells, write_means, Pool, Prediction, PredictionFile,
-};
+use scgenept_train::bundle::{check_perturbations, read_meta, ExportJob};
+use scgenept_train::predict::{control_cells, Pool, PredictJob, PredictionFile, Written};
 use scgenept_train::prepare::prepare;
 use scgenept_train::run_dir::{CheckpointKind, RunDir};
 use scgenept_train::train_config::TrainConfig;
-
-type Cpu = burn::backend::Flex;
+use scgenept_train::Device;
 
 #[derive(Args)]
 pub struct ExportArgs {
@@ -32,6 +28,9 @@ pub struct ExportArgs {
     /// Control cells to ship with the bundle (at least 1).
     #[arg(long, default_value_t = 300, value_parser = at_least_one)]
     pool_size: usize,
+    /// Where the checkpoint is loaded: cpu, wgpu[:N] or cuda[:N].
+    #[arg(long, default_value = "cpu")]
+    device: Device,
 }
 
 pub fn export(a: ExportArgs) -> Result<()> {
@@ -40,10 +39,13 @@ pub fn export(a: ExportArgs) -> Result<()> {
     let text = std::fs::read_to_string(&cfg_path)
         .with_context(|| format!("{}: not a run directory", a.run.display()))?;
     let cfg: TrainConfig = toml::from_str(&text).with_context(|| cfg_path.display().to_string())?;
-    let p = prepare(&cfg)?;
-    let device = Default::default();
-    let model = load_checkpoint::<Cpu>(&run.checkpoint(a.which), &device)?;
-    export_bundle(&model, &p, &a.run, &a.out, a.pool_size)?;
+    a.device.dispatch(ExportJob {
+        prepared: prepare(&cfg)?,
+        checkpoint: run.checkpoint(a.which),
+        run: a.run.clone(),
+        out: a.out.clone(),
+        pool: a.pool_size,
+    })?;
     println!(
         "exported {} ({} checkpoint) → {}",
         a.run.display(),
@@ -90,6 +92,9 @@ pub struct PredictArgs {
     /// refuses negative input; the mean outputs are never clamped.
     #[arg(long)]
     per_cell: bool,
+    /// cpu, wgpu[:N] or cuda[:N] (inference, no autodiff).
+    #[arg(long, default_value = "cpu")]
+    device: Device,
 }
 
 pub fn predict(a: PredictArgs) -> Result<()> {
@@ -98,39 +103,34 @@ pub fn predict(a: PredictArgs) -> Result<()> {
     let perts = check_perturbations(&meta, &a.perturbations)
         .with_context(|| a.checkpoint.display().to_string())?;
     let controls = control_cells(&meta, &a.checkpoint, a.controls.as_deref())?;
-    let device = Default::default();
-    let model = load_checkpoint::<Cpu>(&a.checkpoint, &device)?;
-    let p = Prediction {
-        model: &model,
-        meta: &meta,
-        controls: &controls,
-        perts: &perts,
+    let n_genes = meta.genes.len();
+    let n_perts = perts.len();
+    let written = a.device.dispatch(PredictJob {
+        bundle: a.checkpoint.clone(),
+        meta,
+        controls,
+        perts,
         pool: Pool {
             size: a.pool_size,
             seed: a.seed,
         },
-        device: &device,
-    };
-    if a.per_cell {
-        let w = write_cells(&p, &out)?;
-        println!(
-            "predicted {} cells for {} perturbation(s) beside {} control cells ({} negative \
-             values set to 0) → {}",
+        out,
+        per_cell: a.per_cell,
+    })?;
+    match written {
+        Written::Cells(w) => println!(
+            "predicted {} cells for {n_perts} perturbation(s) beside {} control cells ({} \
+             negative values set to 0) → {}",
             w.predicted,
-            perts.len(),
             w.controls,
             w.clamped,
             a.out.display()
-        );
-        return Ok(());
+        ),
+        Written::Means => println!(
+            "predicted {n_perts} perturbation(s) over {n_genes} genes ({} controls each) → {}",
+            a.pool_size,
+            a.out.display()
+        ),
     }
-    write_means(&p, &out)?;
-    println!(
-        "predicted {} perturbation(s) over {} genes ({} controls each) → {}",
-        perts.len(),
-        meta.genes.len(),
-        a.pool_size,
-        a.out.display()
-    );
     Ok(())
 }

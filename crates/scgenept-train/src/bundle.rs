@@ -283,6 +283,29 @@ pub fn read_meta(dir: &Path) -> Result<BundleMeta> {
         .with_context(|| format!("{}: damaged bundle metadata", path.display()))
 }
 
+/// `scgenept export` on a device: the run's checkpoint loaded on the device's backend (no
+/// autodiff) and written as a bundle with up to `pool` control cells.
+pub struct ExportJob {
+    pub prepared: Prepared,
+    pub checkpoint: std::path::PathBuf,
+    pub run: std::path::PathBuf,
+    pub out: std::path::PathBuf,
+    pub pool: usize,
+}
+
+impl crate::device::WithBackend for ExportJob {
+    type Output = ();
+
+    fn run<B: burn::tensor::backend::AutodiffBackend>(
+        self,
+        device: B::Device,
+        _label: &str,
+    ) -> Result<()> {
+        let model = scgenept_model::load_checkpoint::<B::InnerBackend>(&self.checkpoint, &device)?;
+        export_bundle(&model, &self.prepared, &self.run, &self.out, self.pool)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

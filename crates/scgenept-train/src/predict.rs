@@ -5,15 +5,16 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use burn::tensor::backend::Backend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 
 use scgenept_data::csr::CsrMatrix;
 use scgenept_data::h5ad::H5ad;
 use scgenept_data::h5ad_write::{output_kind, AnnData, Frame, FrameColumn};
 use scgenept_data::{ObsColumns, PerturbData};
-use scgenept_model::ScGenePT;
+use scgenept_model::{load_checkpoint, ScGenePT};
 
 use crate::bundle::{predict_cells, predict_means, BundleMeta};
+use crate::device::WithBackend;
 
 /// Where predictions go, by the file's extension.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -214,4 +215,45 @@ pub fn write_cells<B: Backend>(
         controls: controls.n_rows,
         clamped,
     })
+}
+
+/// `scgenept predict` on a device: the bundle's model loaded on the device's backend without
+/// autodiff (`B::InnerBackend`), then means or cells written to `out`.
+pub struct PredictJob {
+    pub bundle: PathBuf,
+    pub meta: BundleMeta,
+    pub controls: CsrMatrix,
+    pub perts: Vec<String>,
+    pub pool: Pool,
+    pub out: PredictionFile,
+    /// Every predicted cell (cell-eval's layout) instead of the means.
+    pub per_cell: bool,
+}
+
+/// What a [`PredictJob`] wrote.
+#[derive(Clone, Copy, Debug)]
+pub enum Written {
+    Means,
+    Cells(CellsWritten),
+}
+
+impl WithBackend for PredictJob {
+    type Output = Written;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device, _label: &str) -> Result<Written> {
+        let model = load_checkpoint::<B::InnerBackend>(&self.bundle, &device)?;
+        let p = Prediction {
+            model: &model,
+            meta: &self.meta,
+            controls: &self.controls,
+            perts: &self.perts,
+            pool: self.pool,
+            device: &device,
+        };
+        if self.per_cell {
+            return Ok(Written::Cells(write_cells(&p, &self.out)?));
+        }
+        write_means(&p, &self.out)?;
+        Ok(Written::Means)
+    }
 }
