@@ -11,7 +11,6 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use burn::tensor::backend::Backend;
-use burn::tensor::{Int, Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -21,6 +20,7 @@ use scgenept_data::h5ad_write::{AnnData, Frame, FrameColumn};
 use scgenept_data::perturb_data::condition_genes;
 use scgenept_model::{export_safetensors, ScGenePT};
 
+use crate::inputs::CellInputs;
 use crate::prepare::Prepared;
 
 /// What a bundle knows besides the weights.
@@ -246,18 +246,8 @@ pub fn predict_cells<B: Backend>(
                 controls.row_into(*c, &mut row);
                 values.extend_from_slice(&row);
             }
-            let mut flags = vec![0i64; n * g];
-            for r in 0..n {
-                for j in &flagged {
-                    flags[r * g + j] = 1;
-                }
-            }
-            let id_rows: Vec<i64> = (0..n).flat_map(|_| ids.iter().copied()).collect();
-            let pred = model.try_forward(
-                Tensor::<B, 2, Int>::from_data(TensorData::new(id_rows, [n, g]), device),
-                Tensor::<B, 2>::from_data(TensorData::new(values, [n, g]), device),
-                Tensor::<B, 2, Int>::from_data(TensorData::new(flags, [n, g]), device),
-            )?;
+            let pred =
+                CellInputs::from_controls(&ids, values, &flagged).try_forward(model, device)?;
             let v: Vec<f32> = pred
                 .into_data()
                 .convert::<f32>()

@@ -14,8 +14,9 @@ use scgenept_data::PerturbData;
 use scgenept_model::vocab::VocabMapping;
 use scgenept_model::ScGenePT;
 
+use crate::inputs::CellInputs;
 use crate::prepare::Prepared;
-use crate::step::{batch_loss, batch_tensors, ids_and_flags};
+use crate::step::batch_loss;
 
 /// Mean MSE over a split's batches (same gene sampling as training; no gradients).
 pub fn eval_loss<B: Backend>(
@@ -55,10 +56,8 @@ pub fn predict_test<B: Backend>(
     let mut sums: BTreeMap<u32, (Vec<f64>, usize)> = BTreeMap::new();
     for (i, chunk) in p.test.examples.chunks(eval_batch).enumerate() {
         let b = build_batch(&p.data, &pert, chunk.to_vec(), &cfg, 0, i);
-        let [ids, flags] = ids_and_flags::<B>(&b, 0..b.len(), &p.mapping, device);
-        let [values, _] = batch_tensors::<B>(&b, 0..b.len(), device);
-        let out: Vec<f32> = model
-            .forward(ids, values, flags)
+        let out: Vec<f32> = CellInputs::from_batch(&b, 0..b.len(), &p.mapping)
+            .forward(model, device)
             .into_data()
             .convert::<f32>()
             .into_vec()

@@ -11,6 +11,7 @@ pub mod evaluate;
 pub mod figure_inputs;
 pub mod finished_run;
 pub mod grad_clip;
+pub mod inputs;
 pub mod interrupt;
 pub mod learning_curve;
 pub mod metric_key;

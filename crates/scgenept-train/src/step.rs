@@ -1,54 +1,16 @@
-//! One batch through the network: its tensors, and the loss and gradients of a training step
+//! One batch through the network: the loss and gradients of a training step
 //! (split into micro-batches and accumulated, equal to the whole batch's); and the backend seed
 //! of each step.
 
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
+use burn::tensor::{ElementConversion, Tensor};
 
 use scgenept_data::batches::Batch;
 use scgenept_model::vocab::VocabMapping;
 use scgenept_model::ScGenePT;
 
-/// Expression values and targets of `examples` of a batch, `[cells, genes]`.
-pub fn batch_tensors<B: Backend>(
-    b: &Batch,
-    examples: std::ops::Range<usize>,
-    device: &B::Device,
-) -> [Tensor<B, 2>; 2] {
-    let l = b.seq_len();
-    let n = examples.len();
-    let rows = examples.start * l..examples.end * l;
-    let values = Tensor::<B, 2>::from_data(
-        TensorData::new(b.values[rows.clone()].to_vec(), [n, l]),
-        device,
-    );
-    let target =
-        Tensor::<B, 2>::from_data(TensorData::new(b.target[rows].to_vec(), [n, l]), device);
-    [values, target]
-}
-
-/// Vocabulary ids of the batch's genes and the perturbation flags of `examples`, `[cells, genes]`.
-pub fn ids_and_flags<B: Backend>(
-    b: &Batch,
-    examples: std::ops::Range<usize>,
-    mapping: &VocabMapping,
-    device: &B::Device,
-) -> [Tensor<B, 2, Int>; 2] {
-    let l = b.seq_len();
-    let n = examples.len();
-    let ids: Vec<i64> = (0..n)
-        .flat_map(|_| b.genes.iter().map(|g| mapping.ids[*g as usize] as i64))
-        .collect();
-    let flags: Vec<i64> = b.flags[examples.start * l..examples.end * l]
-        .iter()
-        .map(|f| *f as i64)
-        .collect();
-    [
-        Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [n, l]), device),
-        Tensor::<B, 2, Int>::from_data(TensorData::new(flags, [n, l]), device),
-    ]
-}
+use crate::inputs::{batch_target, CellInputs};
 
 /// The network's MSE on `examples` of a batch (mean over cells and genes).
 pub fn batch_loss<B: Backend>(
@@ -58,9 +20,8 @@ pub fn batch_loss<B: Backend>(
     mapping: &VocabMapping,
     device: &B::Device,
 ) -> Tensor<B, 1> {
-    let [ids, flags] = ids_and_flags::<B>(b, examples.clone(), mapping, device);
-    let [values, target] = batch_tensors::<B>(b, examples, device);
-    (model.forward(ids, values, flags) - target)
+    let out = CellInputs::from_batch(b, examples.clone(), mapping).forward(model, device);
+    (out - batch_target(b, examples, device))
         .powf_scalar(2.0)
         .mean()
 }
