@@ -154,7 +154,8 @@ impl ModelType {
         }
     }
 
-    /// The knowledge sources' names, in summation order.
+    /// The knowledge sources in summation order, for their names and kinds; widths are left at
+    /// 0 (the tables decide them, `preset`).
     pub fn knowledge_sources(&self) -> Vec<KnowledgeSourceConfig> {
         self.branches.iter().map(|b| b.source(0)).collect()
     }
