@@ -384,3 +384,22 @@ fn minilm_offline_without_a_cached_copy_is_one_line() {
     assert!(!dir.join("t.safetensors").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn demo_matches_pytorch_on_the_device_asked_for_and_refuses_one_this_build_lacks() {
+    let dir = tempdir("demo");
+    let out = dir.join("bundle");
+    let o = scgenept(&["demo", "--out", out.to_str().unwrap(), "--device", "cpu"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("3. forward on") && text.contains("on cpu"),
+        "{text}"
+    );
+    assert!(text.contains("reloaded it: identical"), "{text}");
+    assert!(out.join("model.safetensors").exists());
+    let other = dir.join("bundle_gpu");
+    let o = scgenept(&["demo", "--out", other.to_str().unwrap(), "--device", "cuda"]);
+    crate::common::one_line_error(&o, &["without CUDA support"]);
+    assert!(!other.exists());
+}

@@ -6,6 +6,7 @@
 pub mod baselines;
 pub mod bench;
 pub mod bundle;
+pub mod demo;
 pub mod device;
 pub mod evaluate;
 pub mod figure_inputs;
