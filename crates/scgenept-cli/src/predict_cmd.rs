@@ -9,7 +9,6 @@ use clap::Args;
 
 use scgenept_train::bundle::{check_perturbations, read_meta, ExportJob};
 use scgenept_train::predict::{control_cells, Pool, PredictJob, PredictionFile, Written};
-use scgenept_train::prepare::prepare;
 use scgenept_train::run_dir::{CheckpointKind, RunDir};
 use scgenept_train::train_config::TrainConfig;
 use scgenept_train::Device;
@@ -40,7 +39,7 @@ pub fn export(a: ExportArgs) -> Result<()> {
         .with_context(|| format!("{}: not a run directory", a.run.display()))?;
     let cfg: TrainConfig = toml::from_str(&text).with_context(|| cfg_path.display().to_string())?;
     a.device.dispatch(ExportJob {
-        prepared: prepare(&cfg)?,
+        config: cfg,
         checkpoint: run.checkpoint(a.which),
         run: a.run.clone(),
         out: a.out.clone(),

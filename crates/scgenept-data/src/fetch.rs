@@ -204,7 +204,7 @@ fn verify(url: &str, part: &Path, md5: Option<&str>, sha256: Option<&str>) -> Re
         s.update(&buf[..n]);
     }
     let got_md5 = format!("{:x}", m.finalize());
-    let got_sha: String = s.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let got_sha = format!("{:x}", s.finalize());
     let bad = |what: &str, want: &str, got: &str| {
         let _ = std::fs::remove_file(part);
         DataError::new(url, format!("{what} mismatch (expected {want}, got {got}); the download was removed — run again"))

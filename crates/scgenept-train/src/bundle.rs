@@ -276,7 +276,8 @@ pub fn read_meta(dir: &Path) -> Result<BundleMeta> {
 /// `scgenept export` on a device: the run's checkpoint loaded on the device's backend (no
 /// autodiff) and written as a bundle with up to `pool` control cells.
 pub struct ExportJob {
-    pub prepared: Prepared,
+    /// The run's saved config (its data, split and tables are prepared again for the bundle).
+    pub config: crate::train_config::TrainConfig,
     pub checkpoint: std::path::PathBuf,
     pub run: std::path::PathBuf,
     pub out: std::path::PathBuf,
@@ -291,8 +292,10 @@ impl crate::device::WithBackend for ExportJob {
         device: B::Device,
         _label: &str,
     ) -> Result<()> {
+        // After the device probe, so an unusable device costs no data preparation.
+        let prepared = crate::prepare::prepare(&self.config)?;
         let model = scgenept_model::load_checkpoint::<B::InnerBackend>(&self.checkpoint, &device)?;
-        export_bundle(&model, &self.prepared, &self.run, &self.out, self.pool)
+        export_bundle(&model, &prepared, &self.run, &self.out, self.pool)
     }
 }
 

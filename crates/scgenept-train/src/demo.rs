@@ -9,11 +9,11 @@ use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData};
 
 use scgenept_model::checkpoint::{
-    export_safetensors, import_checkpoint, load_checkpoint, read_state_dict,
+    export_safetensors, import_checkpoint, load_checkpoint, read_config, read_state_dict,
 };
 use scgenept_model::host_attention::on_host;
 use scgenept_model::state_dict::model_state_dict;
-use scgenept_model::{HostTensor, ModelConfig, ScGenePT};
+use scgenept_model::{HostTensor, ScGenePT};
 
 use crate::bench::StepBench;
 use crate::device::WithBackend;
@@ -80,18 +80,6 @@ impl WithBackend for DemoJob {
         ));
         Ok(lines)
     }
-}
-
-/// The fixture's network config.
-fn read_config(fx: &std::path::Path) -> Result<ModelConfig> {
-    let path = fx.join("config.json");
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("{}: cannot read", path.display()))?;
-    let cfg: ModelConfig = serde_json::from_str(&text)
-        .with_context(|| format!("{}: not a model config", path.display()))?;
-    cfg.validate()
-        .with_context(|| format!("{}: invalid model config", path.display()))?;
-    Ok(cfg)
 }
 
 /// Runs the fixture's inputs through `model` and compares with PyTorch's output.

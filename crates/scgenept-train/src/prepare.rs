@@ -42,7 +42,9 @@ impl Prepared {
             .map(|(source, table)| {
                 (
                     source.clone(),
-                    dataset_rows(table, &self.data, &self.mapping),
+                    dataset_rows(table, &self.data, &self.mapping)
+                        .map(|(row, v)| (row, v.to_vec()))
+                        .collect(),
                 )
             })
             .collect()
@@ -114,7 +116,7 @@ pub fn prepare(cfg: &TrainConfig) -> Result<Prepared> {
     for (source, table) in &tables {
         tracing::info!(
             "knowledge '{source}': {} of {} dataset genes have a vector",
-            dataset_rows(table, &data, &mapping).len(),
+            dataset_rows(table, &data, &mapping).count(),
             data.n_genes()
         );
     }
@@ -221,15 +223,14 @@ fn model_config(
 }
 
 /// The rows of the dataset's genes (in the model's vocabulary) that `table` has a vector for.
-fn dataset_rows(
-    table: &KnowledgeTable,
-    data: &PerturbData,
-    mapping: &VocabMapping,
-) -> KnowledgeRows {
+fn dataset_rows<'a>(
+    table: &'a KnowledgeTable,
+    data: &'a PerturbData,
+    mapping: &'a VocabMapping,
+) -> impl Iterator<Item = (usize, &'a [f32])> + 'a {
     data.gene_names
         .iter()
         .zip(&mapping.ids)
         .filter(|(_, id)| **id != mapping.pad_id)
-        .filter_map(|(g, id)| table.get(g).map(|v| (*id, v.to_vec())))
-        .collect()
+        .filter_map(|(g, id)| table.get(g).map(|v| (*id, v)))
 }
