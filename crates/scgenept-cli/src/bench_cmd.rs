@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use clap::{Subcommand, ValueEnum};
 
 use scgenept_train::bench::StepBench;
+use scgenept_train::bench_predict::PredictBench;
 use scgenept_train::Device;
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -13,6 +14,14 @@ pub enum Size {
     /// The parity-fixture network (d 64, 2 layers).
     Small,
     /// The paper's network (d 512, 12 layers, 1536-wide knowledge table).
+    Full,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum PredictSize {
+    /// The README demo bundle's network (d 64, 2 layers, 4 heads).
+    Demo,
+    /// The paper's network (d 512, 12 layers, 8 heads).
     Full,
 }
 
@@ -41,6 +50,34 @@ pub enum BenchCommand {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Inference throughput (cells/s): perturbations predicted from control cells, no autodiff,
+    /// batches sized to the device (as `predict` runs them).
+    Predict {
+        /// demo: the README bundle's network (d 64, 2 layers); full: the paper's (d 512, 12 layers).
+        #[arg(long, value_enum, default_value = "demo")]
+        size: PredictSize,
+        /// Genes per cell, all predicted (default: 384 demo, 5045 full = Norman).
+        #[arg(long)]
+        genes: Option<usize>,
+        /// Perturbations to predict.
+        #[arg(long, default_value_t = 4)]
+        perturbations: usize,
+        /// Control cells per perturbation.
+        #[arg(long, default_value_t = 300)]
+        pool_size: usize,
+        /// Control cells the pool is drawn from (a bundle ships 300).
+        #[arg(long, default_value_t = 300)]
+        controls: usize,
+        /// Cells per forward pass (default: sized to the device).
+        #[arg(long, value_parser = crate::predict_cmd::cells_per_forward)]
+        batch_size: Option<usize>,
+        /// cpu, wgpu[:N] or cuda[:N].
+        #[arg(long, default_value = "cpu")]
+        device: Device,
+        /// Also write the result as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Time h5ad → GEARS split → paired training examples → first batch (64 × 1536 genes).
     Data {
         /// A GEARS-format h5ad (e.g. `scgenept data synth --preset norman`).
@@ -54,14 +91,32 @@ pub enum BenchCommand {
 
 pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
+        BenchCommand::Predict {
+            size,
+            genes,
+            perturbations,
+            pool_size,
+            controls,
+            batch_size,
+            device,
+            json,
+        } => {
+            let mut b = match size {
+                PredictSize::Demo => PredictBench::demo(genes.unwrap_or(384)),
+                PredictSize::Full => PredictBench::full(genes.unwrap_or(5045)),
+            };
+            b.perts = perturbations.max(1);
+            b.pool = pool_size.max(1);
+            b.controls = controls.max(1);
+            b.batch = batch_size;
+            let r = device.dispatch(b)?;
+            println!("{r}");
+            write_json(json.as_deref(), &r)
+        }
         BenchCommand::Data { data, json } => {
             let r = data_bench(&data)?;
             println!("{}", serde_json::to_string_pretty(&r)?);
-            if let Some(path) = json {
-                std::fs::write(&path, serde_json::to_string_pretty(&r)? + "\n")
-                    .with_context(|| format!("{}: cannot write", path.display()))?;
-            }
-            Ok(())
+            write_json(json.as_deref(), &r)
         }
         BenchCommand::Step {
             size,
@@ -82,13 +137,17 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             b.precision = precision;
             let r = device.dispatch(b)?;
             println!("{r}");
-            if let Some(path) = json {
-                std::fs::write(&path, serde_json::to_string_pretty(&r)? + "\n")
-                    .with_context(|| format!("{}: cannot write", path.display()))?;
-            }
-            Ok(())
+            write_json(json.as_deref(), &r)
         }
     }
+}
+
+/// `--json`: the result, pretty-printed, written whole or not at all.
+fn write_json(path: Option<&std::path::Path>, r: &impl serde::Serialize) -> Result<()> {
+    let Some(path) = path else { return Ok(()) };
+    let text = serde_json::to_string_pretty(r)? + "\n";
+    scgenept_data::files::write_atomic(path, text.as_bytes())
+        .with_context(|| format!("{}: cannot write", path.display()))
 }
 
 fn parse_precision(s: &str) -> Result<scgenept_model::Precision, String> {

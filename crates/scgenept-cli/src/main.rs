@@ -13,6 +13,7 @@ mod plot_cmd;
 mod predict_cmd;
 mod report;
 mod run_args;
+mod screen_cmd;
 mod sweep_cmd;
 mod train_cmd;
 
@@ -56,6 +57,9 @@ enum Command {
     Export(predict_cmd::ExportArgs),
     /// Predict the mean expression after perturbations with an exported bundle.
     Predict(predict_cmd::PredictArgs),
+    /// Screen every pair of a gene list in silico: predicted alone and together, ranked by GEARS'
+    /// genetic-interaction scores (resumable).
+    Screen(screen_cmd::ScreenArgs),
     /// Score the simple baselines (control mean, non-ctrl mean, random perturbation, additive)
     /// on a dataset's test split with GEARS' metrics, per subgroup.
     Baselines(eval_cmd::BaselinesArgs),
@@ -102,6 +106,7 @@ fn main() -> ExitCode {
         Command::Plot(a) => plot_cmd::run(a),
         Command::Export(a) => predict_cmd::export(a),
         Command::Predict(a) => predict_cmd::predict(a),
+        Command::Screen(a) => screen_cmd::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

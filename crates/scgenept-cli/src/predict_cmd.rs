@@ -65,6 +65,15 @@ fn at_least_one(s: &str) -> Result<usize, String> {
     }
 }
 
+/// A batch size: 0 cells would never finish.
+pub fn cells_per_forward(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1 (cells per forward pass)".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("'{s}' is not a whole number")),
+    }
+}
+
 #[derive(Args)]
 pub struct PredictArgs {
     /// A bundle from `scgenept export`.
@@ -94,6 +103,10 @@ pub struct PredictArgs {
     /// cpu, wgpu[:N] or cuda[:N] (inference, no autodiff).
     #[arg(long, default_value = "cpu")]
     device: Device,
+    /// Cells per forward pass; default: sized to the device and the network. Lower it if the
+    /// device runs out of memory. Results do not depend on it.
+    #[arg(long, value_parser = cells_per_forward)]
+    batch_size: Option<usize>,
 }
 
 pub fn predict(a: PredictArgs) -> Result<()> {
@@ -112,9 +125,11 @@ pub fn predict(a: PredictArgs) -> Result<()> {
         pool: Pool {
             size: a.pool_size,
             seed: a.seed,
+            per_perturbation: false,
         },
         out,
         per_cell: a.per_cell,
+        batch: a.batch_size,
     })?;
     match written {
         Written::Cells(w) => println!(

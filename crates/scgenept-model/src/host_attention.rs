@@ -15,17 +15,38 @@ use std::any::TypeId;
 use burn::tensor::backend::Backend;
 use gemm::{gemm, Parallelism};
 
-/// Threads the host kernels may use: `SCGENEPT_THREADS` when set (a sweep running several
-/// runs side by side gives each its share of the cores), else every core.
+/// Threads the host kernels may use: what [`with_host_threads`] set for this thread, else
+/// `SCGENEPT_THREADS` when set (a sweep running several runs side by side gives each its share
+/// of the cores), else every core.
 pub fn host_threads() -> usize {
     static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *THREADS.get_or_init(|| {
-        std::env::var("SCGENEPT_THREADS")
-            .ok()
-            .and_then(|v| v.parse::<usize>().ok())
-            .filter(|&n| n > 0)
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    LOCAL_THREADS.with(|t| t.get()).unwrap_or_else(|| {
+        *THREADS.get_or_init(|| {
+            std::env::var("SCGENEPT_THREADS")
+                .ok()
+                .and_then(|v| v.parse::<usize>().ok())
+                .filter(|&n| n > 0)
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        })
     })
+}
+
+thread_local! {
+    static LOCAL_THREADS: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f` with the host kernels of this thread limited to `n` threads: a caller that already
+/// runs one forward per core (batched prediction) keeps them from spawning more.
+pub fn with_host_threads<R>(n: usize, f: impl FnOnce() -> R) -> R {
+    /// Puts the previous setting back, also when `f` panics.
+    struct Restore(Option<usize>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            LOCAL_THREADS.with(|t| t.set(self.0));
+        }
+    }
+    let _restore = Restore(LOCAL_THREADS.with(|t| t.replace(Some(n.max(1)))));
+    f()
 }
 
 /// Whether `B` keeps its tensors in host memory (burn-flex, with or without autodiff), so host
@@ -291,9 +312,13 @@ pub(crate) fn softmax_in_place(row: &mut [f32]) -> (f32, f32) {
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
     let x = x.max(-87.0);
-    // Round to nearest by adding and subtracting 1.5·2²³ (`round` is a libm call here).
+    // Round to nearest by adding and subtracting 1.5·2²³ (`round` is a libm call here). In
+    // [2²³, 2²⁴) floats are the integers, so `t`'s bits are SHIFT's plus n: n as an integer
+    // without a float→int `as` cast, which Rust saturates and so cannot vectorise.
     const SHIFT: f32 = 12_582_912.0;
-    let n = (x * std::f32::consts::LOG2_E + SHIFT) - SHIFT;
+    let t = x * std::f32::consts::LOG2_E + SHIFT;
+    let n = t - SHIFT;
+    let n_int = t.to_bits().wrapping_sub(SHIFT.to_bits()) as i32;
     // ln 2 split in two so that n·ln2 is exact enough.
     let r = x - n * 0.693_359_4 + n * 2.121_944_4e-4;
     let mut p = 1.987_569_1e-4f32;
@@ -303,7 +328,7 @@ pub fn exp(x: f32) -> f32 {
     p = p * r + 1.666_666_5e-1;
     p = p * r + 0.5;
     let e = p * r * r + r + 1.0;
-    let bits = ((n as i32).wrapping_add(127) as u32) << 23;
+    let bits = (n_int.wrapping_add(127) as u32) << 23;
     let two_n = f32::from_bits(bits);
     if x <= -87.0 {
         0.0

@@ -144,16 +144,34 @@ impl<B: Backend> ScGenePT<B> {
         values: Tensor<B, 2>,
         pert_flags: Tensor<B, 2, Int>,
     ) -> Tensor<B, 3> {
-        let mut terms: Vec<Tensor<B, 3>> = Vec::with_capacity(4 + self.knowledge_encoders.len());
-        if let Some(enc) = &self.encoder {
-            terms.push(enc.forward(gene_ids.clone()));
-        }
+        let tokens = self.encoder.as_ref().map(|e| e.forward(gene_ids.clone()));
+        let knowledge = (self.knowledge_encoders.iter())
+            .map(|e| e.forward(gene_ids.clone()))
+            .collect();
+        self.sum_inputs(tokens, values, knowledge, pert_flags)
+    }
+
+    /// The input terms summed in the reference order (tokens, counts, knowledge sources, flags),
+    /// then normalised. The gene terms (`tokens`, `knowledge`) are `[B, L, d]`, or `[1, L, d]`
+    /// when every cell has the same genes (`shared_genes.rs`).
+    pub(crate) fn sum_inputs(
+        &self,
+        tokens: Option<Tensor<B, 3>>,
+        values: Tensor<B, 2>,
+        knowledge: Vec<Tensor<B, 3>>,
+        pert_flags: Tensor<B, 2, Int>,
+    ) -> Tensor<B, 3> {
+        let [b, _] = values.dims();
+        let cells = |t: Tensor<B, 3>| match t.dims()[0] == b {
+            true => t,
+            false => t.repeat_dim(0, b),
+        };
+        let mut terms: Vec<Tensor<B, 3>> = Vec::with_capacity(3 + knowledge.len());
+        terms.extend(tokens.map(cells));
         if let Some(enc) = &self.value_encoder {
             terms.push(enc.forward(values));
         }
-        for enc in &self.knowledge_encoders {
-            terms.push(enc.forward(gene_ids.clone()));
-        }
+        terms.extend(knowledge.into_iter().map(cells));
         if let Some(enc) = &self.pert_encoder {
             terms.push(enc.forward(pert_flags));
         }

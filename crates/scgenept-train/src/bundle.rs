@@ -2,25 +2,20 @@
 //!
 //! A bundle is self-contained: `model.safetensors` + `config.json` (reference names), `meta.json`
 //! (dataset genes, their table rows, which genes each knowledge source had a vector for) and
-//! `controls.h5ad` (a pool of control cells to perturb). Prediction follows the reference's
-//! `pred_perturb_from_ctrl`: draw `pool_size` controls with replacement, flag the perturbed genes,
-//! predict every gene, average.
+//! `controls.h5ad` (a pool of control cells to perturb). Prediction from a bundle is in
+//! `predict.rs`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use burn::tensor::backend::Backend;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use scgenept_data::csr::CsrMatrix;
 use scgenept_data::h5ad_write::{AnnData, Frame, FrameColumn};
-use scgenept_data::perturb_data::condition_genes;
 use scgenept_model::{export_safetensors, ScGenePT};
 
-use crate::inputs::CellInputs;
 use crate::prepare::Prepared;
 
 /// What a bundle knows besides the weights.
@@ -146,6 +141,17 @@ pub fn check_perturbations(meta: &BundleMeta, list: &str) -> Result<Vec<String>>
         .collect())
 }
 
+/// Why the bundle's model cannot perturb `gene`, if it cannot: it is not one of the model's genes
+/// (no position to flag), or a knowledge source had no vector for it (its row is random).
+pub fn why_unusable(meta: &BundleMeta, gene: &str) -> Option<String> {
+    if !meta.genes.iter().any(|g| g == gene) {
+        return Some("not one of the model's genes".into());
+    }
+    (meta.knowledge_genes.iter())
+        .find(|(_, known)| !known.iter().any(|g| g == gene))
+        .map(|(source, _)| format!("no '{source}' knowledge vector"))
+}
+
 /// The genes of one perturbation (`A`, `A+B`, `A+ctrl`, `ctrl+A`): one or two different,
 /// non-empty names.
 fn perturbation_genes(p: &str) -> Result<Vec<&str>> {
@@ -163,101 +169,6 @@ fn perturbation_genes(p: &str) -> Result<Vec<&str>> {
         [_] | [_, _] => Ok(genes),
         _ => bail!("'{p}': a perturbation is one or two genes (A, A+B)"),
     }
-}
-
-/// Mean prediction over `pool_size` controls drawn with replacement, per perturbation.
-pub fn predict_means<B: Backend>(
-    model: &ScGenePT<B>,
-    meta: &BundleMeta,
-    controls: &CsrMatrix,
-    perts: &[String],
-    pool_size: usize,
-    seed: u64,
-    device: &B::Device,
-) -> Result<Vec<Vec<f64>>> {
-    let g = meta.genes.len();
-    let mut means = Vec::with_capacity(perts.len());
-    predict_cells(
-        model,
-        meta,
-        controls,
-        perts,
-        pool_size,
-        seed,
-        device,
-        |_, cells| {
-            let n = cells.len() / g;
-            let mut mean = vec![0f64; g];
-            for r in 0..n {
-                mean.iter_mut()
-                    .zip(&cells[r * g..(r + 1) * g])
-                    .for_each(|(m, x)| *m += *x as f64 / n as f64);
-            }
-            means.push(mean);
-        },
-    )?;
-    Ok(means)
-}
-
-/// Predicts every gene for `pool_size` controls drawn with replacement, per perturbation, and
-/// hands each perturbation's cells (row-major, `pool_size × genes`) to `on_cells` in order.
-/// The draws depend only on `seed` and the order of `perts`.
-#[allow(clippy::too_many_arguments)]
-pub fn predict_cells<B: Backend>(
-    model: &ScGenePT<B>,
-    meta: &BundleMeta,
-    controls: &CsrMatrix,
-    perts: &[String],
-    pool_size: usize,
-    seed: u64,
-    device: &B::Device,
-    mut on_cells: impl FnMut(usize, &[f32]),
-) -> Result<()> {
-    let g = meta.genes.len();
-    if controls.n_cols != g || controls.n_rows == 0 {
-        bail!(
-            "the control cells have {} genes (need {g}) and {} cells",
-            controls.n_cols,
-            controls.n_rows
-        );
-    }
-    let index: BTreeMap<&str, usize> = meta
-        .genes
-        .iter()
-        .enumerate()
-        .map(|(i, x)| (x.as_str(), i))
-        .collect();
-    let ids: Vec<i64> = meta.vocab_ids.iter().map(|i| *i as i64).collect();
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut row = vec![0f32; g];
-    for (pi, p) in perts.iter().enumerate() {
-        let flagged: Vec<usize> = condition_genes(p)
-            .iter()
-            .filter_map(|x| index.get(x).copied())
-            .collect();
-        let picks: Vec<usize> = (0..pool_size.max(1))
-            .map(|_| rng.random_range(0..controls.n_rows))
-            .collect();
-        let mut cells = Vec::with_capacity(picks.len() * g);
-        for chunk in picks.chunks(64) {
-            let n = chunk.len();
-            let mut values = Vec::with_capacity(n * g);
-            for c in chunk {
-                controls.row_into(*c, &mut row);
-                values.extend_from_slice(&row);
-            }
-            let pred =
-                CellInputs::from_controls(&ids, values, &flagged).try_forward(model, device)?;
-            let v: Vec<f32> = pred
-                .into_data()
-                .convert::<f32>()
-                .into_vec()
-                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-            cells.extend_from_slice(&v);
-        }
-        on_cells(pi, &cells);
-    }
-    Ok(())
 }
 
 /// Reads a bundle's meta.json.

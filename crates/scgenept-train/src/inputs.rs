@@ -9,7 +9,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 
 use scgenept_data::batches::Batch;
 use scgenept_model::vocab::VocabMapping;
-use scgenept_model::ScGenePT;
+use scgenept_model::{GeneTerms, ScGenePT};
 
 /// `cells × genes` inputs, row-major.
 pub struct CellInputs {
@@ -37,13 +37,14 @@ impl CellInputs {
     }
 
     /// Control cells over all of a bundle's genes (`ids`, their vocabulary rows; `values`,
-    /// `cells × genes`), the genes at `flagged` marked perturbed in every cell.
-    pub fn from_controls(ids: &[i64], values: Vec<f32>, flagged: &[usize]) -> Self {
+    /// `cells × genes`), cell `r`'s genes at `flagged[r]` marked perturbed.
+    pub fn from_controls(ids: &[i64], values: Vec<f32>, flagged: &[&[usize]]) -> Self {
         let g = ids.len();
         let n = values.len() / g.max(1);
+        debug_assert_eq!(flagged.len(), n, "one flag list per cell");
         let mut flags = vec![0i64; n * g];
-        for r in 0..n {
-            for j in flagged {
+        for (r, genes) in flagged.iter().enumerate() {
+            for j in *genes {
                 flags[r * g + j] = 1;
             }
         }
@@ -87,6 +88,21 @@ impl CellInputs {
     ) -> scgenept_model::Result<Tensor<B, 2>> {
         let (ids, values, flags) = self.tensors(device);
         model.try_forward(ids, values, flags)
+    }
+}
+
+impl CellInputs {
+    /// As [`CellInputs::try_forward`] for cells whose genes are those of `terms` (the ids here
+    /// are then the same in every row and are not sent).
+    pub fn try_forward_genes<B: Backend>(
+        self,
+        model: &ScGenePT<B>,
+        terms: &GeneTerms<B>,
+        device: &B::Device,
+    ) -> scgenept_model::Result<Tensor<B, 2>> {
+        let values = Tensor::from_data(TensorData::new(self.values, self.shape), device);
+        let flags = Tensor::from_data(TensorData::new(self.flags, self.shape), device);
+        model.forward_genes(terms, values, flags)
     }
 }
 

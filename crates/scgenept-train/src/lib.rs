@@ -5,13 +5,16 @@
 
 pub mod baselines;
 pub mod bench;
+pub mod bench_predict;
 pub mod bundle;
 pub mod demo;
 pub mod device;
 pub mod evaluate;
 pub mod figure_inputs;
 pub mod finished_run;
+pub mod gi;
 pub mod grad_clip;
+pub mod inference_batch;
 pub mod inputs;
 pub mod interrupt;
 pub mod learning_curve;
@@ -24,6 +27,9 @@ pub mod resume;
 pub mod run_dir;
 pub mod run_manifest;
 pub mod run_outputs;
+pub mod screen;
+pub mod screen_plot;
+pub mod screen_run;
 pub mod step;
 pub mod sweep;
 pub mod sweep_jobs;
