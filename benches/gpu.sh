@@ -2,7 +2,9 @@
 # One training step of the full network on a GPU, ours beside PyTorch's, in one go (issue 14):
 # scgenept f32 and bf16 at 16, 32 and 64 cells × 1,536 genes (and f32 at 16 with the earlier
 # materialised attention), and the PyTorch reference in fp32 and under autocast (bf16, fp16) at
-# the same batches. Builds nothing.
+# the same batches. Then inference over Norman's 5,045 genes (issue 17): `bench predict --size
+# full` in f32 and bf16 beside the reference under no_grad with SDPA (fp32, bf16 autocast), 256
+# cells each, all distinct (4,096 controls to draw from). Builds nothing.
 #
 #   benches/gpu.sh BIN [OUT_DIR]
 #
@@ -54,7 +56,17 @@ for amp in off bf16 fp16; do
     done
 done
 
-# The table, last: ms/step, cells/s and allocator memory; ours over PyTorch at the same batch
+# Inference, full network over 5,045 genes: cells/s (all draws distinct, so ours runs every cell).
+for precision in f32 bf16; do
+    run "predict-ours-$precision" "$BIN" bench predict --size full --genes 5045 --device cuda \
+        --perturbations 1 --pool-size 256 --controls 4096 --precision "$precision"
+done
+for amp in off bf16; do
+    run "predict-torch-$amp" python3 "$HERE/scripts/bench_reference_predict.py" --size full \
+        --genes 5045 --device cuda --perturbations 1 --pool-size 256 --batch 32 --amp "$amp"
+done
+
+# The tables, last: ms/step, cells/s and allocator memory; ours over PyTorch at the same batch
 # (f32 against fp32, bf16 against bf16 autocast).
 python3 - "$OUT" <<'PY'
 import json, pathlib, sys
@@ -90,6 +102,15 @@ for name in ("ours-f32-b16-materialised",):
               f"{(r.get('device_peak_in_use_mib') or 0) / 1024:>12.1f}{(r.get('device_reserved_mib') or 0) / 1024:>14.1f}")
     else:
         print(f"{name:<18}{failed(name):>10}")
+print(f"\n{'inference, 5,045 genes':<24}{'cells/s':>10}{'vs torch':>10}")
+for ours_name, torch_name in [("predict-ours-f32", "predict-torch-off"), ("predict-ours-bf16", "predict-torch-bf16")]:
+    ours, torch = load(ours_name), load(torch_name)
+    for name, r, key in [(ours_name, ours, "forwards_per_s"), (torch_name, torch, "cells_per_s")]:
+        if r is None:
+            print(f"{name:<24}{failed(name):>10}")
+            continue
+        ratio = f"{ours['forwards_per_s'] / torch['cells_per_s']:>10.2f}" if name == ours_name and torch else ""
+        print(f"{name:<24}{r[key]:>10.1f}{ratio}")
 for amp in ("fp16",):
     for batch in (16, 32, 64):
         r = load(f"torch-{amp}-b{batch}")

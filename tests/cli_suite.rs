@@ -13,6 +13,8 @@ mod cli_screen;
 mod cli_sweep;
 #[path = "cli_train.rs"]
 mod cli_train;
+#[path = "cli_wgpu.rs"]
+mod cli_wgpu;
 mod common;
 #[path = "readme.rs"]
 mod readme;

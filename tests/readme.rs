@@ -133,5 +133,9 @@ fn readme_commands_run_as_written() {
         "{pred}"
     );
     assert!(dir.join("runs/fig.png").is_file());
+    // The screen: every pair of the 8 listed genes, ranked, and its figure.
+    let screen = std::fs::read_to_string(dir.join("runs/screen.csv")).unwrap();
+    assert_eq!(screen.lines().count(), 1 + 28, "{screen}");
+    assert!(dir.join("runs/screen.png").is_file());
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -71,6 +71,9 @@ pub enum BenchCommand {
         /// Cells per forward pass (default: sized to the device).
         #[arg(long, value_parser = crate::predict_cmd::cells_per_forward)]
         batch_size: Option<usize>,
+        /// f32, or bf16 matmuls (GPU only).
+        #[arg(long, default_value = "f32", value_parser = parse_precision)]
+        precision: scgenept_model::Precision,
         /// cpu, wgpu[:N] or cuda[:N].
         #[arg(long, default_value = "cpu")]
         device: Device,
@@ -98,6 +101,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             pool_size,
             controls,
             batch_size,
+            precision,
             device,
             json,
         } => {
@@ -109,6 +113,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             b.pool = pool_size.max(1);
             b.controls = controls.max(1);
             b.batch = batch_size;
+            b.precision = precision;
             let r = device.dispatch(b)?;
             println!("{r}");
             write_json(json.as_deref(), &r)

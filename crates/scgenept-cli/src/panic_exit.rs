@@ -69,7 +69,7 @@ fn describe(message: &str, thread: &str, place: &str) -> String {
         };
         return format!(
             "the GPU ran out of memory{size}: lower train.micro_batch_size or train.max_seq_len \
-             (for `bench step`, --batch) and run again [{message}]"
+             (predict and screen: --batch-size; bench step: --batch) and run again [{message}]"
         );
     }
     format!(

@@ -32,6 +32,8 @@ pub struct PredictBench {
     /// Cells per forward; `None`: sized to the device.
     pub batch: Option<usize>,
     pub seed: u64,
+    /// `f32`, or bf16 matmuls (GPU only).
+    pub precision: scgenept_model::Precision,
 }
 
 impl PredictBench {
@@ -65,6 +67,7 @@ impl PredictBench {
             controls: 300,
             batch: None,
             seed: 42,
+            precision: Default::default(),
         }
     }
 }
@@ -98,6 +101,7 @@ pub struct PredictBenchResult {
     /// Forward matmul FLOPs of the encoder layers (a third of `bench::step_flops`) over the time.
     pub tflops_achieved: f64,
     pub peak_rss_mib: Option<f64>,
+    pub precision: String,
     /// GPU: what the allocator's pools hold after the run.
     pub device_reserved_mib: Option<f64>,
     pub threads: usize,
@@ -107,10 +111,11 @@ impl std::fmt::Display for PredictBenchResult {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "predict[{}] device={} {} cells × {} genes ({} through the network) in batches of {}, \
+            "predict[{}] device={} {} {} cells × {} genes ({} through the network) in batches of {}, \
              {} params: {:.3} s, {:.1} cells/s ({:.1} network cells/s), {:.3} TFLOP/s, peak RSS {}",
             self.label,
             self.device,
+            self.precision,
             self.cells,
             self.genes,
             self.forwards,
@@ -158,8 +163,10 @@ impl WithBackend for PredictBench {
     type Output = PredictBenchResult;
 
     fn run<B: AutodiffBackend>(self, device: B::Device, label: &str) -> Result<PredictBenchResult> {
+        crate::device::check_precision::<B>(&device, label, self.precision)?;
         B::InnerBackend::seed(&device, self.seed);
-        let model = ScGenePT::<B::InnerBackend>::new(&self.model, &device)?;
+        let mut model = ScGenePT::<B::InnerBackend>::new(&self.model, &device)?;
+        model.set_precision(self.precision)?;
         let (meta, controls) = random_inputs(&self);
         let perts: Vec<String> = (0..self.perts)
             .map(|i| format!("G{}+G{}", (2 * i) % self.genes, (2 * i + 1) % self.genes))
@@ -210,6 +217,7 @@ impl WithBackend for PredictBench {
             forwards_per_s: forwards as f64 / seconds,
             tflops_achieved: flops / seconds / 1e12,
             peak_rss_mib: crate::bench::peak_rss_mib(),
+            precision: self.precision.to_string(),
             device_reserved_mib: crate::device::allocator_bytes(&kind).map(|(_, r)| mib(r)),
             threads: scgenept_model::host_attention::host_threads(),
         })

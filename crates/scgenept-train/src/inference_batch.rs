@@ -5,7 +5,8 @@
 //! Q, K, V projection (3·d), the context and the residual stream (2·d), the feed-forward hidden
 //! layer (d_hid) and the layer output (d). On the CPU attention streams over query rows
 //! (`host_attention.rs`) and CUDA runs burn's fused kernel, neither keeping L×L scores; on wgpu
-//! burn's attention may materialise `heads × L × L` scores per cell, which is counted there.
+//! burn's attention may materialise `heads × L × L` scores per cell, which is counted there, and
+//! no tensor may exceed wgpu's 128 MiB buffer-binding limit.
 
 use scgenept_model::ModelConfig;
 
@@ -20,6 +21,9 @@ const CPU_BUDGET: usize = 16 << 20;
 const GPU_BUDGET: usize = 4 << 30;
 /// More cells than this in one forward buy no speed on any device we measured.
 const MAX_CELLS: usize = 512;
+/// wgpu's default limit on one storage buffer binding (`max_storage_buffer_binding_size`, 128
+/// MiB): no tensor of a wgpu batch may be larger (lavapipe refuses a 144 MiB buffer).
+const WGPU_MAX_BINDING: usize = 128 << 20;
 
 /// Cells per inference batch for `model` over `genes` genes on `device`: at least 1, at most
 /// [`MAX_CELLS`].
@@ -32,7 +36,12 @@ pub fn cells_per_batch(device: &Device, model: &ModelConfig, genes: usize) -> us
         DeviceKind::Wgpu => (GPU_BUDGET, model.nhead * l * l),
     };
     let per_cell = 4 * (l * per_token + scores);
-    (budget / per_cell).clamp(1, MAX_CELLS)
+    let mut cells = budget / per_cell;
+    if device.kind == DeviceKind::Wgpu {
+        let largest = 4 * (model.nhead * l * l).max(l * (3 * d).max(model.d_hid));
+        cells = cells.min(WGPU_MAX_BINDING / largest);
+    }
+    cells.clamp(1, MAX_CELLS)
 }
 
 #[cfg(test)]
@@ -56,9 +65,12 @@ mod tests {
         assert_eq!(cells_per_batch(&cpu, &model(64, 64, 4), 384), 24);
         // The paper's network over Norman's 5,045 genes: one cell holds 72 MiB on the CPU.
         assert_eq!(cells_per_batch(&cpu, &model(512, 512, 8), 5045), 1);
-        // 4 GiB on a GPU; on wgpu the scores count too: 8 · 5045² · 4 B = 777 MiB per cell.
+        // 4 GiB on a GPU; on wgpu the scores count too: 8 · 5045² · 4 B = 777 MiB per cell,
+        // above wgpu's 128 MiB binding limit already (one cell is the floor).
         assert_eq!(cells_per_batch(&cuda, &model(512, 512, 8), 5045), 59);
-        assert_eq!(cells_per_batch(&wgpu, &model(512, 512, 8), 5045), 4);
+        assert_eq!(cells_per_batch(&wgpu, &model(512, 512, 8), 5045), 1);
+        // wgpu: no tensor above 128 MiB, here the demo's 4 · 384² scores (2.25 MiB) per cell.
+        assert_eq!(cells_per_batch(&wgpu, &model(64, 64, 4), 384), 56);
         assert_eq!(cells_per_batch(&cuda, &model(64, 64, 4), 16), MAX_CELLS);
         assert_eq!(cells_per_batch(&cpu, &model(64, 64, 4), 0), MAX_CELLS);
     }

@@ -122,7 +122,7 @@ fn build_model<B: AutodiffBackend>(
     device: &B::Device,
 ) -> Result<ScGenePT<B>> {
     B::seed(device, cfg.train.seed);
-    let mut model = ScGenePT::<B>::with_knowledge(&p.model, &p.knowledge_rows(), device)?;
+    let mut model = initial_weights::<B>(cfg.train.seed, p, device)?;
     if let Some(ckpt) = &cfg.model.pretrained {
         let (m, report) = scgenept_model::checkpoint::import_checkpoint(
             model,
@@ -134,6 +134,52 @@ fn build_model<B: AutodiffBackend>(
     }
     model.set_precision(cfg.train.precision)?;
     Ok(model)
+}
+
+/// The initial network. Weights are always drawn on the host (burn-flex seeded with `seed`) and
+/// then moved to the device, so one seed gives the same starting weights on the CPU, CUDA and
+/// wgpu (each backend's own generator would draw different ones; docs/features.md, "Devices").
+fn initial_weights<B: AutodiffBackend>(
+    seed: u64,
+    p: &Prepared,
+    device: &B::Device,
+) -> Result<ScGenePT<B>> {
+    if scgenept_model::host_attention::on_host::<B>() {
+        return Ok(ScGenePT::<B>::with_knowledge(
+            &p.model,
+            &p.knowledge_rows(),
+            device,
+        )?);
+    }
+    #[cfg(feature = "flex")]
+    {
+        use burn::tensor::backend::Backend;
+        type Host = burn::backend::Flex;
+        let cpu = Default::default();
+        Host::seed(&cpu, seed);
+        let host = ScGenePT::<Host>::with_knowledge(&p.model, &p.knowledge_rows(), &cpu)?;
+        let sd = scgenept_model::state_dict::model_state_dict(&host);
+        drop(host);
+        let (model, report) = scgenept_model::state_dict::apply_state_dict(
+            ScGenePT::<B>::new(&p.model, device)?,
+            &sd,
+            &Default::default(),
+            std::path::Path::new("(initial weights drawn on the host)"),
+        )?;
+        if let Some(name) = report.missing.first() {
+            bail!("internal: the host-drawn weights have no '{name}'");
+        }
+        Ok(model)
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = seed;
+        Ok(ScGenePT::<B>::with_knowledge(
+            &p.model,
+            &p.knowledge_rows(),
+            device,
+        )?)
+    }
 }
 
 /// Runs the epochs left, checkpointing after each; Ctrl-C stops between batches.

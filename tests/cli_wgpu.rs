@@ -1,0 +1,141 @@
+//! wgpu on a real Vulkan device (in CI, Mesa's CPU driver lavapipe, which `.ci/run` installs
+//! with `scripts/install_vulkan.sh`): one epoch of the tiny config and a prediction, each equal
+//! to the CPU's within 1e-4 relative. Built only with `--features wgpu`; without a Vulkan driver
+//! it fails and says what to install.
+#![cfg(feature = "wgpu")]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::common::{bin, json, ok, run_dir, stderr, tempdir, tiny_run_config};
+
+/// Relative tolerance between the backends (f32 sums in another order; measured in
+/// benches/README.md).
+const TOLERANCE: f64 = 1e-4;
+const LAVAPIPE: &str = "/usr/share/vulkan/icd.d/lvp_icd.x86_64.json";
+
+/// `scgenept ARGS…`, pointed at lavapipe when the machine has it and nothing else is chosen.
+fn run(args: &[&str]) -> Output {
+    let mut c = Command::new(bin());
+    c.args(args);
+    if std::env::var_os("VK_ICD_FILENAMES").is_none() && Path::new(LAVAPIPE).exists() {
+        c.env("VK_ICD_FILENAMES", LAVAPIPE);
+    }
+    c.output().expect("binary runs")
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= TOLERANCE * a.abs().max(b.abs()).max(1e-3)
+}
+
+fn column(path: &Path, skip_cols: usize) -> Vec<f64> {
+    (std::fs::read_to_string(path).unwrap().lines().skip(1))
+        .flat_map(|l| {
+            l.split(',')
+                .skip(skip_cols)
+                .map(|v| v.parse::<f64>().unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn wgpu_trains_and_predicts_as_the_cpu_does() {
+    let dir = tempdir("wgpu");
+    let sets = [("train.epochs", "1"), ("model.dropout", "0.0")];
+    let mut runs = Vec::new();
+    for device in ["cpu", "wgpu"] {
+        let cfg = tiny_run_config(
+            &dir.join(format!("{device}.toml")),
+            device,
+            "scgenept_random",
+            &sets,
+        );
+        let o = run(&[
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--device",
+            device,
+        ]);
+        if !o.status.success() && device == "wgpu" {
+            panic!(
+                "wgpu could not run here. It needs a Vulkan driver: on Debian, `apt-get install \
+                 mesa-vulkan-drivers` (lavapipe, a CPU driver; .ci/run installs it with \
+                 scripts/install_vulkan.sh). scgenept said: {}",
+                stderr(&o).trim()
+            );
+        }
+        ok(&o);
+        runs.push(run_dir(&dir, device));
+    }
+    // Every step's loss, and the validation loss, as on the CPU.
+    let (cpu, gpu) = (
+        column(&runs[0].join("train_batches.csv"), 2),
+        column(&runs[1].join("train_batches.csv"), 2),
+    );
+    assert_eq!(cpu.len(), gpu.len());
+    let worst = cpu
+        .iter()
+        .zip(&gpu)
+        .map(|(a, b)| (a - b).abs() / a.abs())
+        .fold(0.0, f64::max);
+    eprintln!(
+        "{} training losses, largest relative difference {worst:.2e}",
+        cpu.len()
+    );
+    assert!(
+        cpu.iter().zip(&gpu).all(|(a, b)| close(*a, *b)),
+        "{cpu:?}\n{gpu:?}"
+    );
+    let val = |r: &Path| json(&r.join("run.json"))["best_val_loss"].as_f64().unwrap();
+    assert!(
+        close(val(&runs[0]), val(&runs[1])),
+        "{} vs {}",
+        val(&runs[0]),
+        val(&runs[1])
+    );
+
+    // The CPU run's bundle predicts the same on wgpu.
+    let bundle = dir.join("bundle");
+    ok(&run(&[
+        "export",
+        "--run",
+        runs[0].to_str().unwrap(),
+        "--out",
+        bundle.to_str().unwrap(),
+    ]));
+    let meta = json(&bundle.join("meta.json"));
+    let perts = format!(
+        "{},{}+{}",
+        meta["genes"][0].as_str().unwrap(),
+        meta["genes"][1].as_str().unwrap(),
+        meta["genes"][2].as_str().unwrap()
+    );
+    let mut preds = Vec::new();
+    for device in ["cpu", "wgpu"] {
+        let out = dir.join(format!("pred_{device}.csv"));
+        ok(&run(&[
+            "predict",
+            "--checkpoint",
+            bundle.to_str().unwrap(),
+            "--perturbations",
+            &perts,
+            "--out",
+            out.to_str().unwrap(),
+            "--device",
+            device,
+        ]));
+        preds.push(column(&out, 1));
+    }
+    let worst = preds[0]
+        .iter()
+        .zip(&preds[1])
+        .map(|(a, b)| (a - b).abs() / a.abs().max(1e-3))
+        .fold(0.0, f64::max);
+    eprintln!(
+        "{} predicted values, largest relative difference {worst:.2e}",
+        preds[0].len()
+    );
+    assert!(preds[0].iter().zip(&preds[1]).all(|(a, b)| close(*a, *b)));
+}
