@@ -190,3 +190,47 @@ fn plot_draws_a_test_perturbation_and_the_learning_curve() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("PNG"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `sweep --slurm --dry-run` writes one array task per (config, seed) with the resources asked
+/// for and submits nothing; `--status` says every run is not submitted yet. (The real scheduler:
+/// scripts/slurm_smoke.sh, run by .ci/run.)
+#[test]
+fn slurm_dry_run_writes_the_array_script() {
+    let dir = crate::common::tempdir("slurm");
+    let cfg = crate::common::tiny_config(&dir, "s");
+    let sweep = dir.join("sweep.toml");
+    let out = dir.join("table");
+    std::fs::write(
+        &sweep,
+        format!(
+            "name = \"s\"\nseeds = [1, 2]\nruns = [\"{}\"]\nout = \"{}\"\n[slurm]\npartition = \"cpu\"\n",
+            cfg.display(),
+            out.display()
+        ),
+    )
+    .unwrap();
+    let s = sweep.to_str().unwrap();
+    let text = crate::common::ok(&crate::common::scgenept(&[
+        "sweep",
+        "--config",
+        s,
+        "--slurm",
+        "--dry-run",
+        "--time",
+        "00:10:00",
+    ]));
+    assert!(text.contains("(2 tasks); not submitted"), "{text}");
+    let script = std::fs::read_to_string(out.join("slurm/array.sbatch")).unwrap();
+    for want in [
+        "#SBATCH --array=0,1",
+        "#SBATCH --partition=cpu",
+        "#SBATCH --time=00:10:00",
+        "--set train.seed=2 --device cpu --resume",
+    ] {
+        assert!(script.contains(want), "{want} missing:\n{script}");
+    }
+    let status = crate::common::ok(&crate::common::scgenept(&[
+        "sweep", "--config", s, "--status",
+    ]));
+    assert_eq!(status.matches(": not submitted").count(), 2, "{status}");
+}

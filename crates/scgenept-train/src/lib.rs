@@ -30,6 +30,7 @@ pub mod run_outputs;
 pub mod screen;
 pub mod screen_plot;
 pub mod screen_run;
+pub mod slurm;
 pub mod step;
 pub mod sweep;
 pub mod sweep_jobs;

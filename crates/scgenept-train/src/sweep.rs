@@ -40,6 +40,9 @@ pub struct SweepConfig {
     /// The metric of the per-subgroup table and the bar plot (paper Table 5).
     #[serde(default = "default_headline")]
     pub headline: String,
+    /// Resources of each task under `sweep --slurm` (flags override them).
+    #[serde(default)]
+    pub slurm: crate::slurm::SlurmSettings,
 }
 
 fn paper_seeds() -> Vec<u64> {

@@ -75,7 +75,7 @@ fn spawn<'a>(
 }
 
 /// The last non-empty line of a log (the one-line error of a failed run).
-fn last_line(path: &Path) -> String {
+pub fn last_line(path: &Path) -> String {
     std::fs::read_to_string(path)
         .ok()
         .and_then(|t| {
