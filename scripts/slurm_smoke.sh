@@ -80,15 +80,20 @@ echo "== sweep --slurm"
 "$BIN" sweep --config configs/sweeps/demo.toml "${SHRINK[@]}" --slurm | tee submit1.txt
 JOB=$(sed -n 's/^submitted array job \([0-9]*\):.*/\1/p' submit1.txt)
 echo "== waiting for a task to run, then cancelling it"
-for _ in $(seq 300); do
+# The first task seen running is cancelled at once (a test-sized run lasts a few seconds).
+for _ in $(seq 3000); do
   TASK=$(squeue -h -r -j "$JOB" -t R -o %i | head -1)
-  [ -n "$TASK" ] && break; sleep 1
+  [ -n "$TASK" ] && break; sleep 0.1
 done
-sleep 3
 echo "scancel $TASK"; scancel "$TASK"
 wait_for "$JOB"
 "$BIN" sweep --config configs/sweeps/demo.toml "${SHRINK[@]}" --status | tee status1.txt
 grep -q "failed" status1.txt || { echo "the cancelled task is not reported as failed" >&2; exit 1; }
+# The table with a run missing: built from the finished ones, the gap marked.
+"$BIN" sweep --config configs/sweeps/demo.toml "${SHRINK[@]}" --collect > collect1.txt 2>&1
+grep -q "8 of 9 runs finished" collect1.txt && grep -q "(n=2)" collect1.txt \
+  || { echo "--collect did not mark the missing run" >&2; cat collect1.txt >&2; exit 1; }
+echo "collect with one run missing: 8 of 9 runs finished, (n=2) marks the short row"
 echo "== sweep --slurm again: only what did not finish"
 "$BIN" sweep --config configs/sweeps/demo.toml "${SHRINK[@]}" --slurm | tee submit2.txt
 JOB2=$(sed -n 's/^submitted array job \([0-9]*\): 1 tasks.*/\1/p' submit2.txt)
