@@ -126,7 +126,7 @@ pub fn gi_scores(subsets: &Subsets, first: &[f64], second: &[f64], double: &[f64
         dcor_singles: d.dcor(Var::First, Var::Second),
         dcor_first,
         dcor_second,
-        corr_fit: pearson(&fit, double),
+        corr_fit: crate::metrics::pearson_or_nan(&fit, double),
         dominance: (c1 / c2).log10().abs(),
         eq_contr: dcor_first.min(dcor_second) / dcor_first.max(dcor_second),
     }
@@ -218,20 +218,6 @@ fn weiszfeld_step(x: &[[f64; 2]], old: [f64; 2]) -> [f64; 2] {
         keep_new * new[0] + keep_old * old[0],
         keep_new * new[1] + keep_old * old[1],
     ]
-}
-
-/// Pearson correlation (`np.corrcoef(x, y)[0, 1]`, clipped to [-1, 1]).
-fn pearson(x: &[f64], y: &[f64]) -> f64 {
-    let n = x.len() as f64;
-    let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
-    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
-    for (a, b) in x.iter().zip(y) {
-        let (da, db) = (a - mx, b - my);
-        sxy += da * db;
-        sxx += da * da;
-        syy += db * db;
-    }
-    (sxy / (sxx.sqrt() * syy.sqrt())).clamp(-1.0, 1.0)
 }
 
 /// The variables distance correlations are taken between.

@@ -80,20 +80,8 @@ impl CellInputs {
         model.forward(ids, values, flags)
     }
 
-    /// As [`CellInputs::forward`], checking the inputs against the model first.
-    pub fn try_forward<B: Backend>(
-        self,
-        model: &ScGenePT<B>,
-        device: &B::Device,
-    ) -> scgenept_model::Result<Tensor<B, 2>> {
-        let (ids, values, flags) = self.tensors(device);
-        model.try_forward(ids, values, flags)
-    }
-}
-
-impl CellInputs {
-    /// As [`CellInputs::try_forward`] for cells whose genes are those of `terms` (the ids here
-    /// are then the same in every row and are not sent).
+    /// [`CellInputs::forward`] for cells whose genes are those of `terms`, after the model checks
+    /// the inputs (the ids are then the same in every row and are not sent).
     pub fn try_forward_genes<B: Backend>(
         self,
         model: &ScGenePT<B>,

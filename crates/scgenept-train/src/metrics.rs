@@ -17,10 +17,20 @@ pub type Metrics = BTreeMap<String, f64>;
 
 /// `scipy.stats.pearsonr(a, b)[0]`, with GEARS' NaN → 0 (constant input).
 pub fn pearson(a: &[f64], b: &[f64]) -> f64 {
-    let n = a.len() as f64;
     if a.len() < 2 {
         return 0.0;
     }
+    let r = pearson_or_nan(a, b);
+    if r.is_nan() {
+        0.0
+    } else {
+        r
+    }
+}
+
+/// Pearson's r clipped to [-1, 1], NaN when either input is constant (`np.corrcoef`).
+pub fn pearson_or_nan(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len() as f64;
     let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
     let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
     for (x, y) in a.iter().zip(b) {
@@ -29,12 +39,7 @@ pub fn pearson(a: &[f64], b: &[f64]) -> f64 {
         saa += dx * dx;
         sbb += dy * dy;
     }
-    let r = sab / (saa.sqrt() * sbb.sqrt());
-    if r.is_nan() {
-        0.0
-    } else {
-        r.clamp(-1.0, 1.0)
-    }
+    (sab / (saa.sqrt() * sbb.sqrt())).clamp(-1.0, 1.0)
 }
 
 /// sklearn `mean_squared_error`.
