@@ -405,7 +405,7 @@ fn train_output_says_what_it_is_and_how_to_read_it() {
     );
     let steps = std::fs::read_to_string(run.join("train_batches.csv")).unwrap();
     assert!(
-        steps.starts_with("epoch,batch,loss\n1,1,") && steps.lines().count() > 2,
+        steps.starts_with("epoch,batch,loss,grad_norm\n1,1,") && steps.lines().count() > 2,
         "{steps}"
     );
 

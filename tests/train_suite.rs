@@ -10,3 +10,5 @@ mod metrics;
 mod predict;
 #[path = "trainer.rs"]
 mod trainer;
+#[path = "training_parity.rs"]
+mod training_parity;

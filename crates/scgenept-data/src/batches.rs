@@ -100,7 +100,7 @@ pub fn epoch_plan(set: &PairedSet, cfg: &BatchConfig, epoch: usize) -> Vec<Vec<E
     batches
 }
 
-/// Builds batch `index` of `epoch` from its examples.
+/// Builds batch `index` of `epoch` from its examples: the batch's gene subset, then the gather.
 pub fn build_batch(
     data: &PerturbData,
     pert_genes: &[Vec<u32>],
@@ -109,9 +109,21 @@ pub fn build_batch(
     epoch: usize,
     index: usize,
 ) -> Batch {
-    let g = data.n_genes();
+    let genes = batch_genes(data.n_genes(), pert_genes, &examples, cfg, epoch, index);
+    gather_batch(data, pert_genes, examples, genes, (epoch, index))
+}
+
+/// The dataset genes of batch `index` of `epoch`, in sequence order.
+fn batch_genes(
+    g: usize,
+    pert_genes: &[Vec<u32>],
+    examples: &[Example],
+    cfg: &BatchConfig,
+    epoch: usize,
+    index: usize,
+) -> Vec<u32> {
     let mut rng = StdRng::seed_from_u64(mix(cfg.seed, epoch as u64, index as u64));
-    let genes: Vec<u32> = if cfg.sampling == GeneSampling::All || g <= cfg.max_seq_len {
+    if cfg.sampling == GeneSampling::All || g <= cfg.max_seq_len {
         (0..g as u32).collect()
     } else {
         let mut perm: Vec<u32> = (0..g as u32).collect();
@@ -136,7 +148,21 @@ pub fn build_batch(
             perm.truncate(cfg.max_seq_len);
             perm
         }
-    };
+    }
+}
+
+/// The batch of `examples` over `genes` (dataset positions, in sequence order): inputs from each
+/// example's control cell, targets from its perturbed cell, flags at its condition's genes
+/// (docs/reference.md §2.2, steps 1 and 4). `build_batch` chooses the genes; the training-parity
+/// test gives the reference's.
+pub fn gather_batch(
+    data: &PerturbData,
+    pert_genes: &[Vec<u32>],
+    examples: Vec<Example>,
+    genes: Vec<u32>,
+    (epoch, index): (usize, usize),
+) -> Batch {
+    let g = data.n_genes();
     let l = genes.len();
     let mut position = vec![u32::MAX; g];
     for (p, j) in genes.iter().enumerate() {
@@ -198,6 +224,8 @@ pub fn condition_pert_genes(data: &PerturbData) -> Vec<Vec<u32>> {
 pub struct BatchLoader {
     rx: Receiver<Batch>,
     pub n_batches: usize,
+    /// Batches not yet received.
+    left: usize,
 }
 
 impl BatchLoader {
@@ -224,13 +252,25 @@ impl BatchLoader {
                 }
             })
             .expect("spawn the batch thread");
-        Self { rx, n_batches }
+        Self {
+            rx,
+            n_batches,
+            left: n_batches.saturating_sub(first_batch),
+        }
     }
 }
 
 impl Iterator for BatchLoader {
     type Item = Batch;
     fn next(&mut self) -> Option<Batch> {
-        self.rx.recv().ok()
+        let b = self.rx.recv().ok()?;
+        self.left -= 1;
+        Some(b)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
     }
 }
+
+impl ExactSizeIterator for BatchLoader {}

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use burn::tensor::backend::Backend;
 use burn::tensor::ElementConversion;
 
-use scgenept_data::batches::GeneSampling;
-use scgenept_data::batches::{build_batch, condition_pert_genes, BatchConfig, BatchLoader};
+use scgenept_data::batches::{
+    build_batch, condition_pert_genes, Batch, BatchConfig, BatchLoader, GeneSampling,
+};
 use scgenept_data::pairing::PairedSet;
 use scgenept_data::PerturbData;
 use scgenept_model::vocab::VocabMapping;
@@ -28,8 +29,19 @@ pub fn eval_loss<B: Backend>(
     mapping: &VocabMapping,
     device: &B::Device,
 ) -> f64 {
+    let batches = BatchLoader::spawn(data.clone(), set.clone(), cfg, epoch, 0, 2);
+    mean_loss(model, batches, mapping, device)
+}
+
+/// The mean over batches of each batch's MSE, as the reference's `evaluate` averages it.
+pub fn mean_loss<B: Backend>(
+    model: &ScGenePT<B>,
+    batches: impl IntoIterator<Item = Batch>,
+    mapping: &VocabMapping,
+    device: &B::Device,
+) -> f64 {
     let mut losses = Vec::new();
-    for b in BatchLoader::spawn(data.clone(), set.clone(), cfg, epoch, 0, 2) {
+    for b in batches {
         let loss = batch_loss(model, &b, 0..b.len(), mapping, device);
         losses.push(loss.into_scalar().elem::<f64>());
     }
@@ -43,7 +55,20 @@ pub fn predict_test<B: Backend>(
     eval_batch: usize,
     device: &B::Device,
 ) -> BTreeMap<String, Vec<f64>> {
-    let pert = condition_pert_genes(&p.data);
+    predict_means(model, &p.data, &p.test, &p.mapping, eval_batch, device)
+}
+
+/// Mean predicted expression per condition of `set` over all genes, in batches of `eval_batch`
+/// cells in the set's order (the reference's test loader: no shuffling, every gene).
+pub fn predict_means<B: Backend>(
+    model: &ScGenePT<B>,
+    data: &PerturbData,
+    set: &PairedSet,
+    mapping: &VocabMapping,
+    eval_batch: usize,
+    device: &B::Device,
+) -> BTreeMap<String, Vec<f64>> {
+    let pert = condition_pert_genes(data);
     let cfg = BatchConfig {
         batch_size: eval_batch,
         max_seq_len: usize::MAX,
@@ -52,11 +77,11 @@ pub fn predict_test<B: Backend>(
         drop_last: false,
         seed: 0,
     };
-    let g = p.data.n_genes();
+    let g = data.n_genes();
     let mut sums: BTreeMap<u32, (Vec<f64>, usize)> = BTreeMap::new();
-    for (i, chunk) in p.test.examples.chunks(eval_batch).enumerate() {
-        let b = build_batch(&p.data, &pert, chunk.to_vec(), &cfg, 0, i);
-        let out: Vec<f32> = CellInputs::from_batch(&b, 0..b.len(), &p.mapping)
+    for (i, chunk) in set.examples.chunks(eval_batch).enumerate() {
+        let b = build_batch(data, &pert, chunk.to_vec(), &cfg, 0, i);
+        let out: Vec<f32> = CellInputs::from_batch(&b, 0..b.len(), mapping)
             .forward(model, device)
             .into_data()
             .convert::<f32>()
@@ -75,7 +100,7 @@ pub fn predict_test<B: Backend>(
     sums.into_iter()
         .map(|(k, (s, n))| {
             (
-                p.data.conditions[k as usize].clone(),
+                data.conditions[k as usize].clone(),
                 s.into_iter().map(|v| v / n as f64).collect(),
             )
         })

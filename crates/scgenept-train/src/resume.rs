@@ -126,5 +126,33 @@ pub fn restore<B: AutodiffBackend>(
     if lp.state.batch_log.is_empty() {
         lp.state.batch_log = batch_log;
     }
+    lp.state.batch_log = with_grad_norm_column(&lp.state.batch_log);
     Ok(lp)
+}
+
+/// A step log saved before it had the `grad_norm` column gets the column, empty (`nan`) in the
+/// old rows, so the finished `train_batches.csv` has one shape.
+fn with_grad_norm_column(log: &str) -> String {
+    let Some(rows) = log.strip_prefix("epoch,batch,loss\n") else {
+        return log.to_string();
+    };
+    let mut out = crate::train_loop::BATCH_LOG_HEADER.to_string();
+    for row in rows.lines() {
+        out.push_str(&format!("{row},nan\n"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn old_step_logs_get_the_grad_norm_column() {
+        let old = "epoch,batch,loss\n1,1,0.5\n1,2,0.25\n";
+        assert_eq!(
+            super::with_grad_norm_column(old),
+            "epoch,batch,loss,grad_norm\n1,1,0.5,nan\n1,2,0.25,nan\n"
+        );
+        let new = "epoch,batch,loss,grad_norm\n1,1,0.5,2\n";
+        assert_eq!(super::with_grad_norm_column(new), new);
+    }
 }

@@ -12,7 +12,8 @@ use burn::optim::{Adam, AdamConfig, Optimizer};
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
-use scgenept_data::batches::{BatchConfig, BatchLoader};
+use scgenept_data::batches::{Batch, BatchConfig, BatchLoader};
+use scgenept_model::vocab::VocabMapping;
 use scgenept_model::{export_safetensors, ScGenePT};
 
 use crate::evaluate::eval_loss;
@@ -46,8 +47,9 @@ pub struct LoopState {
 
 /// `train_log.csv`'s header: one row per epoch.
 const EPOCH_LOG_HEADER: &str = "epoch,lr,train_loss,val_loss,seconds\n";
-/// `train_batches.csv`: every optimiser step's loss (drawn faintly behind the epoch means).
-const BATCH_LOG_HEADER: &str = "epoch,batch,loss\n";
+/// `train_batches.csv`: every optimiser step's loss (drawn faintly behind the epoch means) and
+/// global gradient norm before clipping.
+pub const BATCH_LOG_HEADER: &str = "epoch,batch,loss,grad_norm\n";
 
 pub struct TrainLoop<B: AutodiffBackend> {
     pub model: ScGenePT<B>,
@@ -88,27 +90,48 @@ impl<B: AutodiffBackend> TrainLoop<B> {
         (!stopped && s.epoch < self.settings.epochs).then_some(s.epoch + 1)
     }
 
-    /// Trains epoch `epoch`, validates, and keeps the model if it is the best so far (exporting
-    /// it to `checkpoints/best`).
+    /// Trains epoch `epoch` on its batches, validates, and keeps the model if it is the best so
+    /// far (exporting it to `checkpoints/best`).
     pub fn run_epoch(
-        mut self,
+        self,
         epoch: usize,
         p: &Prepared,
+        run: &RunDir,
+        device: &B::Device,
+    ) -> Result<Self> {
+        let t = &self.settings;
+        let batches = BatchLoader::spawn(
+            p.data.clone(),
+            p.train.clone(),
+            train_batches(t),
+            epoch,
+            0,
+            2,
+        );
+        let val = val_batches(t);
+        let validate = |model: &ScGenePT<B::InnerBackend>| {
+            eval_loss(model, &p.data, &p.val, val, epoch, &p.mapping, device)
+        };
+        self.train_epoch(epoch, batches, &p.mapping, validate, run, device)
+    }
+
+    /// One epoch on the given batches: clipped Adam steps at the epoch's StepLR rate, then
+    /// `validate` on the stepped model, then best model and patience. `run_epoch` gives the
+    /// epoch's own batches; the training-parity test (docs/reference.md §2.3) gives the
+    /// reference's, recorded by `scripts/make_training_fixtures.py`.
+    pub fn train_epoch(
+        mut self,
+        epoch: usize,
+        batches: impl ExactSizeIterator<Item = Batch>,
+        mapping: &VocabMapping,
+        validate: impl FnOnce(&ScGenePT<B::InnerBackend>) -> f64,
         run: &RunDir,
         device: &B::Device,
     ) -> Result<Self> {
         let t = self.settings.clone();
         let lr = t.lr * t.lr_gamma.powi(epoch as i32 - 1);
         let started = Instant::now();
-        let batches = BatchLoader::spawn(
-            p.data.clone(),
-            p.train.clone(),
-            train_batches(&t),
-            epoch,
-            0,
-            2,
-        );
-        let n_batches = batches.n_batches;
+        let n_batches = batches.len();
         let bar = epoch_bar(n_batches, epoch, t.epochs);
         let micro = t.micro_batch_size.unwrap_or(t.batch_size);
         let mut losses = Vec::new();
@@ -116,7 +139,7 @@ impl<B: AutodiffBackend> TrainLoop<B> {
             interrupt_point(epoch, t.epochs, self.state.epoch, run)?;
             B::seed(device, step_seed(t.seed, epoch, i));
             let step_started = Instant::now();
-            let (loss, mut grads) = batch_grads(&self.model, &b, micro, &p.mapping, device);
+            let (loss, mut grads) = batch_grads(&self.model, &b, micro, mapping, device);
             let norm =
                 clip_global_norm::<B, ScGenePT<B>>(&self.model, &mut grads, t.clip_grad_norm);
             check_finite(loss, norm, (epoch, t.epochs), (i + 1, n_batches), lr, run)?;
@@ -124,7 +147,7 @@ impl<B: AutodiffBackend> TrainLoop<B> {
             losses.push(loss);
             self.state
                 .batch_log
-                .push_str(&format!("{epoch},{},{loss}\n", i + 1));
+                .push_str(&format!("{epoch},{},{loss},{norm}\n", i + 1));
             bar.set_message(format!("lr {lr:.2e} loss {loss:.5}"));
             bar.inc(1);
             if bar.is_hidden() && ((i + 1) % 20 == 0 || i + 1 == n_batches) {
@@ -141,16 +164,7 @@ impl<B: AutodiffBackend> TrainLoop<B> {
         }
         bar.finish_and_clear();
         let train_loss = losses.iter().sum::<f64>() / losses.len().max(1) as f64;
-        let val = val_batches(&t);
-        let val_loss = eval_loss(
-            &self.model.valid(),
-            &p.data,
-            &p.val,
-            val,
-            epoch,
-            &p.mapping,
-            device,
-        );
+        let val_loss = validate(&self.model.valid());
         self.end_epoch(epoch, lr, (train_loss, val_loss), started, run)?;
         Ok(self)
     }
