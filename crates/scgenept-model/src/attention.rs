@@ -101,7 +101,12 @@ pub fn self_attention<B: Backend>(
         heads,
     };
     let host = host_vec(t);
-    let (ctx, _) = forward_host(&host, dims, drop);
+    // Without autodiff nothing is saved for a backward: the inference kernel, where it covers
+    // the head width (`attention_infer.rs`).
+    let ctx = match drop {
+        None => crate::attention_infer::forward(&host, dims),
+        Some(_) => forward_host(&host, dims, drop).0,
+    };
     Tensor::from_data(TensorData::new(ctx, [b, l, dims.d]), &device)
 }
 

@@ -273,6 +273,18 @@ pub(crate) fn vectorised<R>(f: impl FnOnce() -> R) -> R {
 /// Softmax of one row in place; returns the row's max and the sum of `exp(x − max)`.
 #[inline(always)]
 pub(crate) fn softmax_in_place(row: &mut [f32]) -> (f32, f32) {
+    let (max, total) = exp_shifted_in_place(row, exp);
+    let inv = 1.0 / total;
+    for v in row.iter_mut() {
+        *v *= inv;
+    }
+    (max, total)
+}
+
+/// `expf(x − max)` in place over one row, `expf` an `exp` for x ≤ 0; returns the max and the sum
+/// (softmax without its normalisation).
+#[inline(always)]
+pub(crate) fn exp_shifted_in_place(row: &mut [f32], expf: impl Fn(f32) -> f32) -> (f32, f32) {
     let mut maxes = [f32::NEG_INFINITY; LANES];
     let mut chunks = row.chunks_exact(LANES);
     for c in &mut chunks {
@@ -289,21 +301,16 @@ pub(crate) fn softmax_in_place(row: &mut [f32]) -> (f32, f32) {
     let mut chunks = row.chunks_exact_mut(LANES);
     for c in &mut chunks {
         for (s, v) in sums.iter_mut().zip(c) {
-            *v = exp(*v - max);
+            *v = expf(*v - max);
             *s += *v;
         }
     }
     let mut sum: f32 = 0.0;
     for v in chunks.into_remainder() {
-        *v = exp(*v - max);
+        *v = expf(*v - max);
         sum += *v;
     }
-    let total = sum + sums.iter().sum::<f32>();
-    let inv = 1.0 / total;
-    for v in row.iter_mut() {
-        *v *= inv;
-    }
-    (max, total)
+    (max, sum + sums.iter().sum::<f32>())
 }
 
 /// `eˣ` for x ≤ 0 (softmax after subtracting the row max) in straight-line f32 arithmetic the

@@ -7,6 +7,7 @@
 //! checkpoints move between the two frameworks name for name (`checkpoint.rs`).
 
 pub mod attention;
+pub mod attention_infer;
 pub mod attention_tiled;
 pub mod checkpoint;
 pub mod config;
