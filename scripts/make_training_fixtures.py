@@ -39,7 +39,9 @@ code, its three float32 casts made float64: `precision`). The float64 run is the
 rounding; how far the float32 run lands from it is the reference's own rounding noise, the scale
 against which our float32 run is judged (docs/training-parity.md).
 
-Environment: the .venv-fixtures venv of scripts/make_model_fixtures.py plus `pip install anndata`.
+Environment: the .venv-fixtures venv of scripts/make_model_fixtures.py plus
+`pip install anndata scanpy==1.11.5 requests "numpy<2"` and `pip install --no-deps cell-gears==0.0.2`
+(gears/data_utils.py imports scanpy and requests); docs/training-parity.md, "Regenerating".
 """
 
 import contextlib

@@ -117,7 +117,7 @@ impl<B: AutodiffBackend> TrainLoop<B> {
 
     /// One epoch on the given batches: clipped Adam steps at the epoch's StepLR rate, then
     /// `validate` on the stepped model, then best model and patience. `run_epoch` gives the
-    /// epoch's own batches; the training-parity test (docs/reference.md §2.3) gives the
+    /// epoch's own batches; the training-parity test (docs/training-parity.md) gives the
     /// reference's, recorded by `scripts/make_training_fixtures.py`.
     pub fn train_epoch(
         mut self,
