@@ -69,7 +69,8 @@ fn wgpu_trains_and_predicts_as_the_cpu_does() {
         ok(&o);
         runs.push(run_dir(&dir, device));
     }
-    // Every step's loss, and the validation loss, as on the CPU.
+    // Every step's loss and gradient norm (train_batches.csv after its two index columns), and
+    // the validation loss, as on the CPU.
     let (cpu, gpu) = (
         column(&runs[0].join("train_batches.csv"), 2),
         column(&runs[1].join("train_batches.csv"), 2),
@@ -81,7 +82,7 @@ fn wgpu_trains_and_predicts_as_the_cpu_does() {
         .map(|(a, b)| (a - b).abs() / a.abs())
         .fold(0.0, f64::max);
     eprintln!(
-        "{} training losses, largest relative difference {worst:.2e}",
+        "{} per-step losses and gradient norms, largest relative difference {worst:.2e}",
         cpu.len()
     );
     assert!(
