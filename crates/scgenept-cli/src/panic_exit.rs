@@ -42,8 +42,26 @@ pub fn install() {
             "error: {}",
             describe(&payload(info), thread.name().unwrap_or("unnamed"), &place)
         );
-        std::process::exit(1);
+        exit_now(1);
     }));
+}
+
+/// Ends the process at once, flushing stdout and stderr first. Not `std::process::exit`: libc's
+/// `exit` runs the calling thread's thread-local destructors, and a GPU server thread panics
+/// inside one of its own thread-locals (cubecl's device channel, `LocalKey::with_borrow`), so
+/// destroying it panicked again and aborted the process (signal 6, status 134) right after the
+/// error line (wgpu out of memory on lavapipe).
+fn exit_now(code: i32) -> ! {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    #[cfg(unix)]
+    {
+        // SAFETY: `_exit` takes no pointers and does not return.
+        unsafe { libc::_exit(code) }
+    }
+    #[cfg(not(unix))]
+    std::process::exit(code)
 }
 
 /// `RUST_BACKTRACE` set (and not `0`): also print the standard panic report.
