@@ -512,8 +512,12 @@ fn training_run_equals_the_reference_step_for_step() {
         "{t}"
     );
 
-    // The evaluation alone: the reference's trained weights in our model, and the reference's
-    // predictions through our metrics. Only GEARS' float32 control mean (ours is float64) is left.
+    evaluation_alone_matches(&r, &split, &torch32);
+}
+
+/// The evaluation alone: the reference's trained weights in our model, and the reference's
+/// predictions through our metrics. Only GEARS' float32 control mean (ours is float64) is left.
+fn evaluation_alone_matches(r: &Reference, split: &GearsSplit, torch32: &Record) {
     for tag in MODELS {
         let device = Default::default();
         let (model, _) = apply_state_dict(
@@ -524,7 +528,7 @@ fn training_run_equals_the_reference_step_for_step() {
         )
         .unwrap();
         let (_, theirs, want) = &torch32.models[tag];
-        let preds = predict(&r, &model);
+        let preds = predict(r, &model);
         let pd = preds
             .iter()
             .flat_map(|(c, p)| p.iter().zip(&theirs[c]).map(|(a, b)| (a - b).abs()))
@@ -535,11 +539,11 @@ fn training_run_equals_the_reference_step_for_step() {
                 .fold(0.0, f64::max)
         };
         let ours_m = worst(&metric_values(
-            &score_predictions(&r.data, &split, &preds),
+            &score_predictions(&r.data, split, &preds),
             want,
         ));
         let chain = worst(&metric_values(
-            &score_predictions(&r.data, &split, theirs),
+            &score_predictions(&r.data, split, theirs),
             want,
         ));
         println!(
