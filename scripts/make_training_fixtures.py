@@ -145,13 +145,14 @@ def tensors(examples, X):
     return ori, flags, target
 
 
-def get_batch_data(examples, X, gene_ids, sample):
-    """scGenePT get_batch_data with include_zero_gene = "all"."""
+def get_batch_data(examples, X, gene_ids, max_seq_len):
+    """scGenePT get_batch_data with include_zero_gene = "all" (`max_seq_len` None: every gene, as
+    its test-time `pred_perturb`)."""
     ori, flags, target = tensors(examples, X)
     g = ori.shape[1]
     input_gene_ids = torch.arange(g, dtype=torch.long)
-    if sample and len(input_gene_ids) > MAX_SEQ_LEN:
-        input_gene_ids = torch.randperm(len(input_gene_ids))[:MAX_SEQ_LEN]
+    if max_seq_len is not None and len(input_gene_ids) > max_seq_len:
+        input_gene_ids = torch.randperm(len(input_gene_ids))[:max_seq_len]
     src = torch.from_numpy(gene_ids)[input_gene_ids].repeat(len(examples), 1)
     return {
         "genes": input_gene_ids,
@@ -162,9 +163,9 @@ def get_batch_data(examples, X, gene_ids, sample):
     }
 
 
-def loader(examples, shuffle, drop_last):
+def loader(examples, batch_size, shuffle, drop_last):
     idx = list(range(len(examples)))
-    dl = torch.utils.data.DataLoader(idx, batch_size=BATCH, shuffle=shuffle, drop_last=drop_last)
+    dl = torch.utils.data.DataLoader(idx, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last)
     return [[examples[i] for i in b.tolist()] for b in dl]
 
 
@@ -190,6 +191,11 @@ def state(model, prefix):
     return {f"{prefix}.{k}": v.detach().float().contiguous().clone() for k, v in model.state_dict().items()}
 
 
+def mse(out, b):
+    """scGPT's masked_mse_loss with an all-ones mask: the MSE over the batch's cells and genes."""
+    return mm.SL.masked_mse_loss(out, b["target"], torch.ones_like(b["target"], dtype=torch.bool))
+
+
 def record_batch(store, key, examples, b):
     """One batch, every array as float32 (the integers are small, so exact)."""
     f32 = lambda v: torch.as_tensor(v).float().contiguous().clone()  # noqa: E731
@@ -203,18 +209,17 @@ def record_batch(store, key, examples, b):
 
 
 def train(model, sets, X, gene_ids, store):
-    SL = mm.SL
     opt = torch.optim.Adam(model.parameters(), lr=LR, eps=1e-8)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=GAMMA)
     steps, val_losses = [], []
     best_val, best_epoch, best_model = float("inf"), 0, None
     for epoch in range(1, EPOCHS + 1):
         model.train()
-        for i, ex in enumerate(loader(sets["train"], shuffle=True, drop_last=True)):
-            b = get_batch_data(ex, X, gene_ids, sample=True)
+        for i, ex in enumerate(loader(sets["train"], BATCH, shuffle=True, drop_last=True)):
+            b = get_batch_data(ex, X, gene_ids, MAX_SEQ_LEN)
             record_batch(store, f"train.{epoch}.{i}", ex, b)
             out = model(b["src"], b["values"], b["flags"])
-            loss = SL.masked_mse_loss(out, b["target"], torch.ones_like(b["target"], dtype=torch.bool))
+            loss = mse(out, b)
             model.zero_grad()
             loss.backward()
             norm = torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
@@ -225,11 +230,11 @@ def train(model, sets, X, gene_ids, store):
         model.eval()
         total, n = 0.0, 0
         with torch.no_grad():
-            for i, ex in enumerate(loader(sets["val"], shuffle=True, drop_last=False)):
-                b = get_batch_data(ex, X, gene_ids, sample=True)
+            for i, ex in enumerate(loader(sets["val"], BATCH, shuffle=True, drop_last=False)):
+                b = get_batch_data(ex, X, gene_ids, MAX_SEQ_LEN)
                 record_batch(store, f"val.{epoch}.{i}", ex, b)
                 out = model(b["src"], b["values"], b["flags"])
-                total += SL.masked_mse_loss(out, b["target"], torch.ones_like(b["target"], dtype=torch.bool)).item()
+                total += mse(out, b).item()
                 n += 1
         val = total / n
         val_losses.append(val)
@@ -240,13 +245,13 @@ def train(model, sets, X, gene_ids, store):
     return steps, val_losses, best_epoch, best_model
 
 
-def test_metrics(model, adata, test, X, gene_ids, store, tag):
+def test_metrics(model, adata, test, X, gene_ids, store, tag, batch_size=BATCH):
     """scGenePT eval_perturb (all genes, test loader in order), then GEARS' metrics."""
     model.eval()
     pert_cat, pred, truth, pred_de, truth_de = [], [], [], [], []
     with torch.no_grad():
-        for i, ex in enumerate(loader(test, shuffle=False, drop_last=False)):
-            b = get_batch_data(ex, X, gene_ids, sample=False)
+        for i, ex in enumerate(loader(test, batch_size, shuffle=False, drop_last=False)):
+            b = get_batch_data(ex, X, gene_ids, None)
             if tag == "last":
                 store[f"test.{i}.cells"] = torch.tensor([e[0] for e in ex], dtype=torch.float32)
                 store[f"test.{i}.controls"] = torch.tensor([e[1] for e in ex], dtype=torch.float32)

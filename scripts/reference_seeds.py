@@ -32,7 +32,7 @@ from torch import nn
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 import make_training_fixtures as F  # noqa: E402  (the recipe's pieces)
 
-SM, SL = F.mm.SM, F.mm.SL
+SM = F.mm.SM
 
 
 class ScGenePTScGPTArm(nn.Module):
@@ -57,20 +57,8 @@ class ScGenePTScGPTArm(nn.Module):
         return self.decoder(self.transformer_encoder(total, src_key_padding_mask=mask))["pred"]
 
 
-def loss_of(model, b):
-    out = model(b["src"], b["values"], b["flags"])
-    return SL.masked_mse_loss(out, b["target"], torch.ones_like(b["target"], dtype=torch.bool))
-
-
-def batches(examples, batch_size, shuffle, drop_last):
-    idx = list(range(len(examples)))
-    dl = torch.utils.data.DataLoader(idx, batch_size=batch_size, shuffle=shuffle, drop_last=drop_last)
-    return [[examples[i] for i in b.tolist()] for b in dl]
-
-
 def run_seed(cfg, adata, X, seed, pairing_per_seed=False):
     t, m = cfg["train"], cfg["model"]
-    F.MAX_SEQ_LEN = t["max_seq_len"]
     np.random.seed(seed)
     torch.manual_seed(seed)
     started = time.time()
@@ -87,17 +75,19 @@ def run_seed(cfg, adata, X, seed, pairing_per_seed=False):
     best_val, best_model, patience, val_losses = float("inf"), None, 0, []
     for epoch in range(1, t["epochs"] + 1):
         model.train()
-        for ex in batches(sets["train"], t["batch_size"], True, True):
-            b = F.get_batch_data(ex, X, gene_ids, sample=True)
-            loss = loss_of(model, b)
+        for ex in F.loader(sets["train"], t["batch_size"], shuffle=True, drop_last=True):
+            b = F.get_batch_data(ex, X, gene_ids, t["max_seq_len"])
+            loss = F.mse(model(b["src"], b["values"], b["flags"]), b)
             model.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), t.get("clip_grad_norm", 1.0))
             opt.step()
         model.eval()
         with torch.no_grad():
-            vl = [loss_of(model, F.get_batch_data(ex, X, gene_ids, sample=True)).item()
-                  for ex in batches(sets["val"], t["batch_size"], True, False)]
+            vl = []
+            for ex in F.loader(sets["val"], t["batch_size"], shuffle=True, drop_last=False):
+                b = F.get_batch_data(ex, X, gene_ids, t["max_seq_len"])
+                vl.append(F.mse(model(b["src"], b["values"], b["flags"]), b).item())
         val = sum(vl) / len(vl)
         val_losses.append(val)
         if val < best_val:
@@ -107,8 +97,7 @@ def run_seed(cfg, adata, X, seed, pairing_per_seed=False):
             if patience >= t.get("early_stop", 10):
                 break
         sched.step()
-    F.BATCH = t["batch_size"]
-    metrics = F.test_metrics(model, adata, sets["test"], X, gene_ids, {}, "best")
+    metrics = F.test_metrics(model, adata, sets["test"], X, gene_ids, {}, "best", t["batch_size"])
     per = metrics["per_condition"]
     return {
         "seed": seed,

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use crate::common::tempdir;
+use crate::common::{json_strings, tempdir};
 use scgenept_data::numpy_rng::LegacyRandomState;
 use scgenept_data::split_file::{load_split, save_split_json};
 use scgenept_data::{GearsSplit, SimulationSplitConfig, Subgroups};
@@ -17,14 +17,6 @@ fn fixtures() -> PathBuf {
 
 fn json(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(fixtures().join(name)).unwrap()).unwrap()
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap().to_string())
-        .collect()
 }
 
 fn set(v: &[String]) -> BTreeSet<String> {
@@ -61,13 +53,17 @@ fn legacy_random_state_matches_numpy() {
         let pool: Vec<String> = (0..50).map(|i| format!("G{i}")).collect();
         let mut rng = LegacyRandomState::seed(seed);
         let got = rng.choice_without_replacement(&pool, 37);
-        assert_eq!(got, strings(&case["choice_50_37"]), "choice, seed {seed}");
+        assert_eq!(
+            got,
+            json_strings(&case["choice_50_37"]),
+            "choice, seed {seed}"
+        );
     }
 }
 
 fn check_against_gears(file: &str) {
     let fx = json(file);
-    let conditions = strings(&fx["conditions"]);
+    let conditions = json_strings(&fx["conditions"]);
     let cfg = SimulationSplitConfig {
         seed: fx["seed"].as_u64().unwrap() as u32,
         train_gene_set_size: fx["train_gene_set_size"].as_f64().unwrap(),
@@ -80,18 +76,18 @@ fn check_against_gears(file: &str) {
         ("val", &split.val),
         ("test", &split.test),
     ] {
-        assert_eq!(set(ours), set(&strings(&fx[name])), "{file}: {name}");
+        assert_eq!(set(ours), set(&json_strings(&fx[name])), "{file}: {name}");
     }
     // Subgroup lists are compared in order: they are GEARS' lists as returned.
     for name in Subgroups::NAMES {
         assert_eq!(
             split.test_subgroup.get(name).unwrap(),
-            strings(&fx["test_subgroup"][name]).as_slice(),
+            json_strings(&fx["test_subgroup"][name]).as_slice(),
             "{file}: test {name}"
         );
         assert_eq!(
             split.val_subgroup.get(name).unwrap(),
-            strings(&fx["val_subgroup"][name]).as_slice(),
+            json_strings(&fx["val_subgroup"][name]).as_slice(),
             "{file}: val {name}"
         );
     }
@@ -200,7 +196,7 @@ fn norman_gene_level_draw_matches_the_published_split() {
 
 #[test]
 fn gears_split_pickles_and_json_round_trip() {
-    let conditions = strings(&json("tiny_conditions.json"));
+    let conditions = json_strings(&json("tiny_conditions.json"));
     let from_pkl = load_split(&fixtures().join("tiny_simulation_1_0.75.pkl"), &conditions)
         .expect("GEARS split pickles load");
     let ours = GearsSplit::simulation(&conditions, SimulationSplitConfig::default());
@@ -217,7 +213,7 @@ fn gears_split_pickles_and_json_round_trip() {
 
 #[test]
 fn bad_split_files_are_refused_clearly() {
-    let conditions = strings(&json("tiny_conditions.json"));
+    let conditions = json_strings(&json("tiny_conditions.json"));
     let dir = tempdir("split-split_bad");
     // A split naming conditions the dataset lacks.
     let adamson = fixtures().join("adamson_pert_data_subgroups.pkl");

@@ -2,6 +2,7 @@
 //! (`scripts/make_h5ad_fixtures.sh`) read to exactly the data anndata held; DE keys computed by us
 //! agree with the real GEARS + scanpy ones.
 
+use crate::common::json_strings;
 use std::path::{Path, PathBuf};
 
 use scgenept_data::de::{group_stats, welch_scores};
@@ -16,14 +17,6 @@ fn fixtures() -> PathBuf {
 fn expected() -> Value {
     serde_json::from_str(&std::fs::read_to_string(fixtures().join("expected.json")).unwrap())
         .unwrap()
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap().to_string())
-        .collect()
 }
 
 fn dense(d: &PerturbData) -> Vec<Vec<f32>> {
@@ -54,7 +47,7 @@ fn expected_x(exp: &Value) -> Vec<Vec<f32>> {
 #[test]
 fn every_anndata_encoding_reads_exactly() {
     let exp = expected();
-    let cond = strings(&exp["conditions"]);
+    let cond = json_strings(&exp["conditions"]);
     for file in [
         "ad07_gears.h5ad",
         "ad08_gears.h5ad",
@@ -65,8 +58,8 @@ fn every_anndata_encoding_reads_exactly() {
         let d = PerturbData::load(&fixtures().join(file), &ObsColumns::default())
             .unwrap_or_else(|e| panic!("{file}: {e}"));
         assert_eq!(dense(&d), expected_x(&exp), "{file}: X");
-        assert_eq!(d.gene_names, strings(&exp["gene_names"]), "{file}");
-        assert_eq!(d.gene_ids, strings(&exp["gene_ids"]), "{file}");
+        assert_eq!(d.gene_names, json_strings(&exp["gene_names"]), "{file}");
+        assert_eq!(d.gene_ids, json_strings(&exp["gene_ids"]), "{file}");
         let per_cell: Vec<String> = d
             .cell_condition
             .iter()
@@ -76,14 +69,18 @@ fn every_anndata_encoding_reads_exactly() {
         assert!(!d.de_computed, "{file}: DE keys are in the file");
         let uns = &exp["uns"];
         for (k, v) in uns["rank_genes_groups_cov_all"].as_object().unwrap() {
-            assert_eq!(d.de.rank_genes_groups_cov_all[k], strings(v), "{file} {k}");
+            assert_eq!(
+                d.de.rank_genes_groups_cov_all[k],
+                json_strings(v),
+                "{file} {k}"
+            );
             assert_eq!(
                 d.de.top_non_dropout_de_20[k],
-                strings(&uns["top_non_dropout_de_20"][k])
+                json_strings(&uns["top_non_dropout_de_20"][k])
             );
             assert_eq!(
                 d.de.top_non_zero_de_20[k],
-                strings(&uns["top_non_zero_de_20"][k])
+                json_strings(&uns["top_non_zero_de_20"][k])
             );
             let ints = |key: &str| -> Vec<usize> {
                 uns[key][k]
@@ -96,7 +93,7 @@ fn every_anndata_encoding_reads_exactly() {
             assert_eq!(d.de.non_dropout_gene_idx[k], ints("non_dropout_gene_idx"));
             assert_eq!(d.de.non_zeros_gene_idx[k], ints("non_zeros_gene_idx"));
         }
-        let names = strings(&exp["condition_name"]);
+        let names = json_strings(&exp["condition_name"]);
         for (k, c) in d.conditions.iter().enumerate() {
             let row = cond.iter().position(|x| x == c).unwrap();
             assert_eq!(d.condition_names[k], names[row], "{file}: condition_name");
@@ -152,7 +149,7 @@ fn computed_de_keys_match_gears_and_scanpy() {
         }
         // Ranking: equal wherever scanpy's scores are not tied.
         let ours = &d.de.rank_genes_groups_cov_all[&d.condition_names[k]];
-        let theirs = strings(&uns["rank_genes_groups_cov_all"][&gears_name]);
+        let theirs = json_strings(&uns["rank_genes_groups_cov_all"][&gears_name]);
         for (pos, (a, b)) in ours.iter().zip(&theirs).enumerate() {
             let sa = want[a].as_f64().unwrap().abs();
             let sb = want[b].as_f64().unwrap().abs();
@@ -167,7 +164,7 @@ fn computed_de_keys_match_gears_and_scanpy() {
                 _ => &d.de.top_non_zero_de_20,
             }[&d.condition_names[k]]
                 .clone();
-            let theirs = strings(&uns[key][&gears_name]);
+            let theirs = json_strings(&uns[key][&gears_name]);
             let tied_tail = ours.iter().zip(&theirs).all(|(a, b)| {
                 a == b
                     || (want[a].as_f64().unwrap().abs() - want[b].as_f64().unwrap().abs()).abs()
@@ -198,8 +195,8 @@ fn computed_de_keys_match_gears_and_scanpy() {
 
 /// The GEARS `condition_name` of the fixture condition that the user file spells as `c`.
 fn gears_name_for(exp: &Value, c: &str) -> String {
-    let conds = strings(&exp["conditions"]);
-    let names = strings(&exp["condition_name"]);
+    let conds = json_strings(&exp["conditions"]);
+    let names = json_strings(&exp["condition_name"]);
     let canon = |s: &str| -> Vec<String> {
         let mut g: Vec<String> = s
             .split('+')

@@ -1,6 +1,7 @@
 //! GEARS metrics against the real GEARS 0.0.2 functions (`scripts/make_metric_fixtures.py`), and
 //! the baselines on data where their answers are known.
 
+use crate::common::json_strings;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -18,14 +19,6 @@ use serde_json::Value;
 fn fixture() -> Value {
     let p = crate::common::fixture("metrics/gears_metrics.json");
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap().to_string())
-        .collect()
 }
 
 fn matrix(v: &Value) -> Vec<Vec<f64>> {
@@ -84,7 +77,7 @@ fn condition_metrics_equal_real_gears() {
             .as_object()
             .unwrap()
             .iter()
-            .map(|(k, v)| (k.clone(), strings(v)))
+            .map(|(k, v)| (k.clone(), json_strings(v)))
             .collect()
     };
     let de = DeKeys {
@@ -99,15 +92,15 @@ fn condition_metrics_equal_real_gears() {
         .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
         .collect();
     let data = dataset(
-        &strings(&fx["conditions"]),
+        &json_strings(&fx["conditions"]),
         &matrix(&fx["x"]),
-        strings(&fx["gene_ids"]),
+        json_strings(&fx["gene_ids"]),
         names,
         de,
     );
     let ctrl = control_mean(&data);
 
-    let cats = strings(&fx["test"]["pert_cat"]);
+    let cats = json_strings(&fx["test"]["pert_cat"]);
     let (pred, truth) = (matrix(&fx["test"]["pred"]), matrix(&fx["test"]["truth"]));
     let mean = |rows: &[Vec<f64>], c: &str| -> Vec<f64> {
         let sel: Vec<&Vec<f64>> = rows

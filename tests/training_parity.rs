@@ -5,6 +5,7 @@
 //! out the same (docs/training-parity.md). Our trainer runs its own epoch code
 //! (`TrainLoop::train_epoch`), fed the reference's batches.
 
+use crate::common::json_strings;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -176,14 +177,6 @@ impl Reference {
             ..TrainSection::default()
         }
     }
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap().to_string())
-        .collect()
 }
 
 /// Largest |a - b| over every tensor of `ours`, with the tensor it is in.
@@ -460,7 +453,7 @@ fn training_run_equals_the_reference_step_for_step() {
         ("val", &split.val),
         ("test", &split.test),
     ] {
-        let (mut a, mut b) = (ours.clone(), strings(&r.run["split"][name]));
+        let (mut a, mut b) = (ours.clone(), json_strings(&r.run["split"][name]));
         a.sort();
         b.sort();
         assert_eq!(a, b, "{name} conditions");

@@ -256,7 +256,7 @@ fn pieces(out: &mut [f32], rows_per_seq: usize, per: usize, n: usize) -> Vec<&mu
 
 /// Runs `f(sequences, [out_a, out_b])` over contiguous ranges of the `b` sequences, one range per
 /// host thread ([`host_threads`]); each call writes only its own sequences' rows of the outputs.
-fn for_sequences(
+pub(crate) fn for_sequences(
     b: usize,
     rows_per_seq: [usize; 2],
     [a, c]: [&mut [f32]; 2],

@@ -11,16 +11,16 @@
 //! context accumulated from V's rows and divided by the row sums at the end. Same function as the
 //! training op's forward (test: within 1e-5); other head widths go through that forward.
 
-use crate::attention::{forward_host, Dims};
-use crate::host_attention::{exp_shifted_in_place, host_threads, vectorised};
+use crate::attention::{for_sequences, forward_host, Dims};
+use crate::host_attention::{exp_shifted_in_place, vectorised};
 
 /// Lanes of one score accumulator: two AVX2 registers. The products use `mul_add`, one FMA
 /// instruction inside `vectorised` (a separate multiply and add otherwise: Rust does not fuse).
 const LANES: usize = 16;
 
 /// The context `[B·L, D]` of packed `[B, L, 3·D]` projections (`1/√d_head` applied here), no
-/// dropout. Sequences are split over the host threads (`host_threads`; prediction runs one batch
-/// per core and sets it to 1).
+/// dropout. Sequences are split over the host threads as in the training op (`for_sequences`;
+/// prediction runs one batch per core and sets `host_threads` to 1).
 pub fn forward(qkv: &[f32], dims: Dims) -> Vec<f32> {
     let Dims { b, l, d, heads } = dims;
     assert_eq!(
@@ -35,18 +35,17 @@ pub fn forward(qkv: &[f32], dims: Dims) -> Vec<f32> {
         _ => return forward_host(qkv, dims, None).0,
     };
     let mut ctx = vec![0f32; b * l * d];
-    let threads = host_threads().min(b);
-    if threads < 2 || l == 0 {
-        kernel(qkv, dims, &mut ctx);
-        return ctx;
-    }
-    let per = b.div_ceil(threads);
-    std::thread::scope(|scope| {
-        for (i, out) in ctx.chunks_mut(per * l * d).enumerate() {
-            let n = out.len() / (l * d);
-            let x = &qkv[i * per * l * 3 * d..][..n * l * 3 * d];
-            scope.spawn(move || kernel(x, Dims { b: n, ..dims }, out));
-        }
+    let w = l * 3 * d;
+    for_sequences(b, [l * d, 0], [&mut ctx, &mut []], |seqs, [out, _]| {
+        let x = &qkv[seqs.start * w..seqs.end * w];
+        kernel(
+            x,
+            Dims {
+                b: seqs.len(),
+                ..dims
+            },
+            out,
+        )
     });
     ctx
 }

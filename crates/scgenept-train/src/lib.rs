@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod plots;
 pub mod predict;
 pub mod prepare;
+pub mod progress;
 pub mod resume;
 pub mod run_dir;
 pub mod run_manifest;

@@ -283,16 +283,8 @@ pub fn rank(rows: &mut [PairRow], r: Ranking) {
 
 /// Pairs done, pairs/s and the time left, when stderr is a terminal.
 fn progress(pairs: usize) -> indicatif::ProgressBar {
-    use std::io::IsTerminal;
-    if !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(pairs as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "screen {bar:40} {pos}/{len} pairs {per_sec} eta {eta}",
-        )
-        .expect("valid template"),
-    );
-    bar
+    crate::progress::terminal_bar(
+        pairs as u64,
+        "screen {bar:40} {pos}/{len} pairs {per_sec} eta {eta}",
+    )
 }

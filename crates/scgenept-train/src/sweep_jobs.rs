@@ -6,7 +6,6 @@
 //! would be alone, because every run is its own process with its own seeded backend.
 
 use std::collections::VecDeque;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -95,16 +94,9 @@ pub fn train_in_processes(
     jobs: usize,
     overwrite: bool,
 ) -> Result<Vec<JobOutcome>> {
-    let bar = if std::io::stderr().is_terminal() {
-        indicatif::ProgressBar::new(runs.len() as u64)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "runs {bar:30} {pos}/{len} elapsed {elapsed} eta {eta} {msg}",
-        )
-        .expect("valid template"),
+    let bar = crate::progress::terminal_bar(
+        runs.len() as u64,
+        "runs {bar:30} {pos}/{len} elapsed {elapsed} eta {eta} {msg}",
     );
     // Each run's host kernels get their share of the cores.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

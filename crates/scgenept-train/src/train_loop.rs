@@ -307,16 +307,9 @@ fn human_seconds(s: f64) -> String {
 
 /// A progress bar for one epoch when stderr is a terminal; hidden otherwise (log lines instead).
 fn epoch_bar(n_batches: usize, epoch: usize, epochs: usize) -> indicatif::ProgressBar {
-    use std::io::IsTerminal;
-    if !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(n_batches as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "epoch {prefix} {bar:40} {pos}/{len} batches {per_sec} eta {eta} {msg}",
-        )
-        .expect("valid template"),
+    let bar = crate::progress::terminal_bar(
+        n_batches as u64,
+        "epoch {prefix} {bar:40} {pos}/{len} batches {per_sec} eta {eta} {msg}",
     );
     bar.set_prefix(format!("{epoch}/{epochs}"));
     bar
