@@ -7,6 +7,7 @@ use clap::{Subcommand, ValueEnum};
 
 use scgenept_train::bench::StepBench;
 use scgenept_train::bench_predict::PredictBench;
+use scgenept_train::memory_plan::{MemoryPlan, PlanSpec};
 use scgenept_train::Device;
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -25,6 +26,12 @@ pub enum PredictSize {
     Full,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+pub enum PlanBackend {
+    Cuda,
+    Wgpu,
+}
+
 #[derive(Subcommand)]
 pub enum BenchCommand {
     /// Time forward + backward of one training step.
@@ -34,12 +41,16 @@ pub enum BenchCommand {
         /// Cells per step (default: 3 small, 2 full).
         #[arg(long)]
         batch: Option<usize>,
-        /// Genes per cell (default: 48 small, 1536 full).
-        #[arg(long)]
-        seq_len: Option<usize>,
+        /// Genes per cell (default: 48 small, 1536 full); a comma-separated list runs each
+        /// length in turn in this one process (kernels compiled once), e.g. 256,512,1024.
+        #[arg(long, value_delimiter = ',')]
+        seq_len: Vec<usize>,
         /// Timed steps (after warm-up).
         #[arg(long)]
         steps: Option<usize>,
+        /// Untimed steps first (default: 3 small, 1 full).
+        #[arg(long)]
+        warmup: Option<usize>,
         /// cpu, wgpu[:N] or cuda[:N].
         #[arg(long, default_value = "cpu")]
         device: Device,
@@ -81,6 +92,33 @@ pub enum BenchCommand {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// The device memory of one training step, predicted from the code's save lists (no device
+    /// needed): weights, Adam state, saved activations per layer by op, the largest transient.
+    Plan {
+        #[arg(long, value_enum, default_value = "full")]
+        size: Size,
+        /// Cells per step (default: 3 small, 64 full).
+        #[arg(long)]
+        batch: Option<usize>,
+        /// Genes per cell (default: 48 small, 1536 full).
+        #[arg(long)]
+        seq_len: Option<usize>,
+        /// f32, or bf16 matmuls.
+        #[arg(long, default_value = "f32", value_parser = parse_precision)]
+        precision: scgenept_model::Precision,
+        /// The GPU backend: cuda (booleans take 1 byte) or wgpu (4 bytes).
+        #[arg(long, value_enum, default_value = "cuda")]
+        backend: PlanBackend,
+        /// Scores per attention tile (default: SCGENEPT_ATTENTION_TILE, else 2^28).
+        #[arg(long)]
+        tile: Option<usize>,
+        /// Leave Adam's state out, as `bench step` (forward and backward only) runs.
+        #[arg(long)]
+        no_optimizer: bool,
+        /// Also write the plan as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Time h5ad → GEARS split → paired training examples → first batch (64 × 1536 genes).
     Data {
         /// A GEARS-format h5ad (e.g. `scgenept data synth --preset norman`).
@@ -118,6 +156,37 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             println!("{r}");
             write_json(json.as_deref(), &r)
         }
+        BenchCommand::Plan {
+            size,
+            batch,
+            seq_len,
+            precision,
+            backend,
+            tile,
+            no_optimizer,
+            json,
+        } => {
+            let b = match size {
+                Size::Small => StepBench::small(),
+                Size::Full => StepBench::full(64, 1536),
+            };
+            let plan = MemoryPlan::new(&PlanSpec {
+                model: b.model,
+                batch: batch.unwrap_or(b.batch).max(1),
+                seq_len: seq_len.unwrap_or(b.seq_len).max(1),
+                precision,
+                tile_elements: tile
+                    .unwrap_or_else(scgenept_model::attention_tiled::tile_elements)
+                    .max(1),
+                bool_bytes: match backend {
+                    PlanBackend::Cuda => 1,
+                    PlanBackend::Wgpu => 4,
+                },
+                optimizer: !no_optimizer,
+            });
+            println!("{plan}");
+            write_json(json.as_deref(), &plan)
+        }
         BenchCommand::Data { data, json } => {
             let r = data_bench(&data)?;
             println!("{}", serde_json::to_string_pretty(&r)?);
@@ -128,6 +197,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             batch,
             seq_len,
             steps,
+            warmup,
             device,
             precision,
             json,
@@ -137,12 +207,27 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
                 Size::Full => StepBench::full(2, 1536),
             };
             b.batch = batch.unwrap_or(b.batch);
-            b.seq_len = seq_len.unwrap_or(b.seq_len);
-            b.steps = steps.unwrap_or(b.steps);
+            b.steps = steps.unwrap_or(b.steps).max(1);
+            b.warmup = warmup.unwrap_or(b.warmup);
             b.precision = precision;
-            let r = device.dispatch(b)?;
-            println!("{r}");
-            write_json(json.as_deref(), &r)
+            let lengths = if seq_len.is_empty() {
+                vec![b.seq_len]
+            } else {
+                seq_len
+            };
+            let mut results = Vec::new();
+            for l in lengths {
+                let r = device.dispatch(StepBench {
+                    seq_len: l.max(1),
+                    ..b.clone()
+                })?;
+                println!("{r}");
+                results.push(r);
+            }
+            match results.as_slice() {
+                [one] => write_json(json.as_deref(), one),
+                all => write_json(json.as_deref(), &all),
+            }
         }
     }
 }

@@ -18,8 +18,6 @@
 //! tensor ops (`attention_tiled.rs`); the materialised path (`materialised`) is their fallback and
 //! the reference the tests compare against.
 
-use std::any::Any;
-
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{FloatDType, Tensor, TensorData, TensorPrimitive};
@@ -28,6 +26,8 @@ use burn_autodiff::checkpoint::strategy::NoCheckpointing;
 use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{unary, Backward, Ops, OpsKind};
 use burn_autodiff::Autodiff;
+
+use crate::autodiff_inner::{on_autodiff, AutodiffOp};
 
 use crate::dropout::{draw_seed, hash, DropMask};
 use crate::host_attention::{
@@ -79,20 +79,10 @@ pub fn self_attention<B: Backend>(
         keep: (1.0 - dropout) as f32,
         seed: draw_seed::<B>(&device),
     });
-    let prim: Box<dyn Any> = Box::new(qkv.into_primitive().tensor());
-    #[cfg(feature = "flex")]
-    let prim = match prim.downcast::<FloatTensor<Autodiff<burn::backend::Flex>>>() {
-        Ok(t) => {
-            let out: Box<dyn Any> = Box::new(tracked::<burn::backend::Flex>(*t, heads, drop));
-            let out = *out.downcast::<FloatTensor<B>>().expect("B is this backend");
-            return Tensor::from_primitive(TensorPrimitive::Float(out));
-        }
-        Err(p) => p,
+    let t = match on_autodiff::<B, _>(qkv.into_primitive().tensor(), HostOp { heads, drop }) {
+        Ok(out) => return Tensor::from_primitive(TensorPrimitive::Float(out)),
+        Err((t, _)) => Tensor::<B, 3>::from_primitive(TensorPrimitive::Float(t)),
     };
-    let t = *prim
-        .downcast::<FloatTensor<B>>()
-        .expect("the primitive of B");
-    let t = Tensor::<B, 3>::from_primitive(TensorPrimitive::Float(t));
     let [b, l, d3] = t.dims();
     let dims = Dims {
         b,
@@ -118,42 +108,51 @@ fn tiled_on_device() -> bool {
 }
 
 /// The tiled op on the GPU backends this build has (`None` for any other backend).
-#[cfg_attr(
-    not(any(feature = "cuda", feature = "wgpu")),
-    allow(unused_variables, unused_macros)
-)]
 fn device_tracked<B: Backend>(
     qkv: Tensor<B, 3>,
     heads: usize,
     drop: Option<DropMask>,
     precision: Precision,
 ) -> Option<Tensor<B, 3>> {
-    let prim: Box<dyn Any> = Box::new(qkv.into_primitive().tensor());
-    macro_rules! on {
-        ($backend:ty, $prim:expr) => {
-            match $prim.downcast::<FloatTensor<Autodiff<$backend>>>() {
-                Ok(t) => {
-                    let out = crate::attention_tiled::tracked::<$backend>(
-                        *t,
-                        heads,
-                        drop,
-                        precision,
-                        crate::attention_tiled::TILE_ELEMENTS,
-                    );
-                    let out: Box<dyn Any> = Box::new(out);
-                    let out = *out.downcast::<FloatTensor<B>>().expect("B is this backend");
-                    return Some(Tensor::from_primitive(TensorPrimitive::Float(out)));
-                }
-                Err(p) => p,
-            }
-        };
+    let op = TiledOp {
+        heads,
+        drop,
+        precision,
+    };
+    on_autodiff::<B, _>(qkv.into_primitive().tensor(), op)
+        .ok()
+        .map(|out| Tensor::from_primitive(TensorPrimitive::Float(out)))
+}
+
+/// The host op under autodiff: burn-flex only (`on_host`); other backends never reach it.
+struct HostOp {
+    heads: usize,
+    drop: Option<DropMask>,
+}
+
+impl AutodiffOp for HostOp {
+    fn apply<I: Backend>(self, t: FloatTensor<Autodiff<I>>) -> FloatTensor<Autodiff<I>> {
+        tracked::<I>(t, self.heads, self.drop)
     }
-    #[cfg(feature = "cuda")]
-    let prim = on!(burn::backend::Cuda, prim);
-    #[cfg(feature = "wgpu")]
-    let prim = on!(burn::backend::Wgpu, prim);
-    let _ = prim;
-    None
+}
+
+/// The tiled op (`attention_tiled.rs`) under autodiff, for backends whose tensors live on a device.
+struct TiledOp {
+    heads: usize,
+    drop: Option<DropMask>,
+    precision: Precision,
+}
+
+impl AutodiffOp for TiledOp {
+    fn apply<I: Backend>(self, t: FloatTensor<Autodiff<I>>) -> FloatTensor<Autodiff<I>> {
+        crate::attention_tiled::tracked::<I>(
+            t,
+            self.heads,
+            self.drop,
+            self.precision,
+            crate::attention_tiled::tile_elements(),
+        )
+    }
 }
 
 /// The same attention through burn ops with the `B×H×L×L` scores in memory: burn's fused kernel

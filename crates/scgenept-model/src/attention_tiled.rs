@@ -27,6 +27,20 @@ use crate::precision::{self, Precision};
 /// Scores per tile (all sequences and heads together): 2²⁸ f32 values, 1 GiB.
 pub const TILE_ELEMENTS: usize = 1 << 28;
 
+/// Scores per tile for this process: `SCGENEPT_ATTENTION_TILE` (a number of scores, at least
+/// 1), else [`TILE_ELEMENTS`]. A smaller tile lowers the attention's transient memory (the
+/// memory plan, `scgenept bench plan`, counts it) at the cost of more, smaller matmuls.
+pub fn tile_elements() -> usize {
+    static CHOSEN: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CHOSEN.get_or_init(|| {
+        std::env::var("SCGENEPT_ATTENTION_TILE")
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(TILE_ELEMENTS)
+    })
+}
+
 /// The query rows of each tile for `b` sequences × `heads` heads × `l` tokens.
 pub fn tiles(b: usize, heads: usize, l: usize, budget: usize) -> Vec<std::ops::Range<usize>> {
     let rows = (budget / (b * heads * l).max(1)).clamp(1, l.max(1));
@@ -93,6 +107,7 @@ fn forward<I: Backend>(qkv: Tensor<I, 3>, c: Call) -> (Tensor<I, 4>, Tensor<I, 4
         if let Some(drop) = c.drop {
             p = p * tile_mask::<I>(drop, t, [b, h, rows.len(), l], &device);
         }
+        crate::memory_probe::sample(); // a tile's probabilities at their largest
         ctx.push(precision::matmul(p, v.clone(), c.precision));
     }
     (Tensor::cat(ctx, 2), Tensor::cat(lse, 2))
@@ -125,13 +140,16 @@ fn backward<I: Backend>(s: &Saved<I>, dctx: Tensor<I, 3>) -> Tensor<I, 3> {
             Some(m) => p.clone() * m.clone(),
             None => p.clone(),
         };
+        crate::memory_probe::sample(); // P, the mask and P ⊙ M at once
         dv = dv + precision::matmul(dropped.swap_dims(2, 3), dot.clone(), c.precision);
         let mut dp = precision::matmul(dot, vt.clone(), c.precision);
         if let Some(m) = mask {
             dp = dp * m;
         }
+        crate::memory_probe::sample();
         let ds = p * (dp - delta.clone().narrow(2, r0, n));
         dq.push(precision::matmul(ds.clone(), k.clone(), c.precision).mul_scalar(scale));
+        crate::memory_probe::sample();
         dk = dk + precision::matmul(ds.swap_dims(2, 3), qt, c.precision).mul_scalar(scale);
     }
     let parts = [Tensor::cat(dq, 2), dk, dv].map(|g| g.swap_dims(1, 2).reshape([b, l, 1, h * dh]));

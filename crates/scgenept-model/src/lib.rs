@@ -9,6 +9,7 @@
 pub mod attention;
 pub mod attention_infer;
 pub mod attention_tiled;
+pub mod autodiff_inner;
 pub mod checkpoint;
 pub mod config;
 pub mod decoder;
@@ -16,6 +17,7 @@ pub mod dropout;
 pub mod encoders;
 pub mod error;
 pub mod host_attention;
+pub mod memory_probe;
 pub mod model;
 pub mod model_type;
 pub mod params;

@@ -96,9 +96,9 @@ impl<B: Backend> ScGenePT<B> {
         values: Tensor<B, 2>,
         pert_flags: Tensor<B, 2, Int>,
     ) -> Tensor<B, 2> {
-        let x = self.embed(gene_ids, values, pert_flags);
+        let x = crate::memory_probe::mark(self.embed(gene_ids, values, pert_flags));
         let x = self.transformer_encoder.forward(x);
-        self.decoder.forward(x)
+        crate::memory_probe::mark(self.decoder.forward(x))
     }
 
     /// `forward` after checking that the three inputs agree in shape and the ids are in range:

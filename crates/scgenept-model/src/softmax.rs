@@ -6,11 +6,8 @@
 //! call, more than all the layer's matmuls together. Here the forward is the backend's own
 //! (SIMD/kernel) softmax and the backward is the closed form `y ⊙ (g − Σ g ⊙ y)`, saving only `y`.
 //!
-//! burn offers no hook to add an op to `Autodiff<B>` for every `B` without threading a new
-//! backend trait through every module, so the known autodiff backends are recognised by type at
-//! run time; any other backend takes burn's own softmax (same values, slower gradient).
-
-use std::any::Any;
+//! The known autodiff backends are recognised by type at run time (`autodiff_inner.rs`); any
+//! other backend takes burn's own softmax (same values, slower gradient).
 
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
@@ -21,42 +18,25 @@ use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{unary, Backward, Ops, OpsKind};
 use burn_autodiff::Autodiff;
 
+use crate::autodiff_inner::{on_autodiff, AutodiffOp};
+
 /// Softmax over the last dimension of `[B, H, Lq, Lk]` scores.
 pub fn softmax_last<B: Backend>(scores: Tensor<B, 4>) -> Tensor<B, 4> {
-    let prim: Box<dyn Any> = Box::new(scores.into_primitive().tensor());
-    let prim = match try_fused::<B>(prim) {
-        Ok(fused) => fused,
-        Err(prim) => {
-            let prim = *prim
-                .downcast::<FloatTensor<B>>()
-                .expect("the primitive of B");
-            let t = Tensor::<B, 4>::from_primitive(TensorPrimitive::Float(prim));
-            return activation::softmax(t, 3);
+    match on_autodiff::<B, _>(scores.into_primitive().tensor(), FusedSoftmax) {
+        Ok(fused) => Tensor::from_primitive(TensorPrimitive::Float(fused)),
+        Err((prim, _)) => {
+            activation::softmax(Tensor::from_primitive(TensorPrimitive::Float(prim)), 3)
         }
-    };
-    Tensor::from_primitive(TensorPrimitive::Float(prim))
+    }
 }
 
-/// Runs the fused op when `B` is `Autodiff<I>` for a known inner backend `I`.
-fn try_fused<B: Backend>(prim: Box<dyn Any>) -> Result<FloatTensor<B>, Box<dyn Any>> {
-    macro_rules! attempt {
-        ($prim:expr, $inner:ty) => {
-            match $prim.downcast::<FloatTensor<Autodiff<$inner>>>() {
-                Ok(t) => {
-                    let out: Box<dyn Any> = Box::new(fused_softmax::<$inner>(*t, 3));
-                    return Ok(*out.downcast::<FloatTensor<B>>().expect("B is this backend"));
-                }
-                Err(p) => p,
-            }
-        };
+/// The fused op, for every known inner backend (`autodiff_inner.rs`).
+struct FusedSoftmax;
+
+impl AutodiffOp for FusedSoftmax {
+    fn apply<I: Backend>(self, t: FloatTensor<Autodiff<I>>) -> FloatTensor<Autodiff<I>> {
+        fused_softmax::<I>(t, 3)
     }
-    #[cfg(feature = "flex")]
-    let prim = attempt!(prim, burn::backend::Flex);
-    #[cfg(feature = "cuda")]
-    let prim = attempt!(prim, burn::backend::Cuda);
-    #[cfg(feature = "wgpu")]
-    let prim = attempt!(prim, burn::backend::Wgpu);
-    Err(prim)
 }
 
 #[derive(Debug)]

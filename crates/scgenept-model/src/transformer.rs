@@ -13,6 +13,7 @@ use burn::tensor::{activation, backend::Backend, Tensor};
 use crate::attention::self_attention;
 use crate::config::ModelConfig;
 use crate::dropout::Dropout;
+use crate::memory_probe::mark;
 use crate::params::{join, NamedParams, ParamSlot, Visitor};
 use crate::precision::{linear, Precision};
 
@@ -106,11 +107,12 @@ impl<B: Backend> EncoderLayer<B> {
 
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let p = Precision::from_bf16(self.bf16);
-        let attn = self.self_attn.forward(x.clone());
-        let x = self.norm1.forward(x + self.dropout1.forward(attn));
-        let ff = activation::relu(linear(&self.linear1, x.clone(), p));
-        let ff = linear(&self.linear2, self.dropout.forward(ff), p);
-        self.norm2.forward(x + self.dropout2.forward(ff))
+        // `mark`: allocator read-outs for `bench step`, a no-op otherwise (`memory_probe.rs`).
+        let attn = mark(self.self_attn.forward(x.clone()));
+        let x = mark(self.norm1.forward(x + self.dropout1.forward(attn)));
+        let ff = mark(activation::relu(linear(&self.linear1, x.clone(), p)));
+        let ff = mark(linear(&self.linear2, self.dropout.forward(ff), p));
+        mark(self.norm2.forward(x + self.dropout2.forward(ff)))
     }
 }
 

@@ -2,6 +2,7 @@
 //! size, on any backend. Used by `benches/step.rs` and `scgenept bench step` (the latter is how
 //! GPU numbers are taken, since GPU machines have no Rust toolchain).
 
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::Result;
@@ -93,11 +94,16 @@ pub struct StepBenchResult {
     /// Matmul FLOPs of the encoder layers per step (forward + backward, [`step_flops`]) over the
     /// mean step time.
     pub tflops_achieved: f64,
-    /// GPU: the most the allocator had in use, sampled after each forward and each backward.
+    /// GPU: the most the allocator had in use during one step, read at every probe point of
+    /// forward and backward (`scgenept_model::memory_probe`: each sub-layer, each attention tile).
     pub device_peak_in_use_mib: Option<f64>,
-    /// GPU: what the allocator's pools hold after the steps (their high-water mark: pools do not
-    /// shrink during a run) — the device memory this step size needs.
+    /// GPU: the most the allocator's pools held at those points (in use plus pooled free space).
     pub device_reserved_mib: Option<f64>,
+    /// GPU: how many read-outs the peaks above were taken from.
+    pub device_probe_samples: Option<usize>,
+    /// GPU: the memory plan's prediction for this step (`memory_plan.rs`, no optimizer), to set
+    /// beside `device_peak_in_use_mib`.
+    pub planned_peak_mib: Option<f64>,
 }
 
 /// Matmul FLOPs of one training step's transformer: per layer and token, the packed input
@@ -135,13 +141,19 @@ impl std::fmt::Display for StepBenchResult {
             ", {}, {:.1} cells/s, {:.2} TFLOP/s",
             self.precision, self.cells_per_s, self.tflops_achieved
         )?;
-        if let (Some(used), Some(reserved)) =
-            (self.device_peak_in_use_mib, self.device_reserved_mib)
-        {
+        if let (Some(used), Some(reserved), Some(n)) = (
+            self.device_peak_in_use_mib,
+            self.device_reserved_mib,
+            self.device_probe_samples,
+        ) {
             write!(
                 f,
-                ", device memory {used:.0} MiB in use at peak, {reserved:.0} MiB reserved"
+                ", device memory {used:.1} MiB in use at peak, {reserved:.1} MiB reserved \
+                 ({n} read-outs through forward and backward)"
             )?;
+            if let Some(plan) = self.planned_peak_mib {
+                write!(f, ", memory plan {plan:.1} MiB")?;
+            }
         }
         Ok(())
     }
@@ -162,6 +174,35 @@ fn proc_status_mib(key: &str) -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with(key))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
+}
+
+/// The memory plan of this benchmark's step on device `label` (forward and backward, no Adam).
+fn plan_for(b: &StepBench, label: &str) -> crate::memory_plan::MemoryPlan {
+    crate::memory_plan::MemoryPlan::new(&crate::memory_plan::PlanSpec {
+        model: b.model.clone(),
+        batch: b.batch,
+        seq_len: b.seq_len,
+        precision: b.precision,
+        tile_elements: scgenept_model::attention_tiled::tile_elements(),
+        bool_bytes: if label.starts_with("wgpu") { 4 } else { 1 },
+        optimizer: false,
+    })
+}
+
+/// The allocator's high-water marks over the probe points of one step.
+#[derive(Clone, Copy, Debug, Default)]
+struct AllocatorPeak {
+    in_use: u64,
+    reserved: u64,
+    samples: usize,
+}
+
+impl AllocatorPeak {
+    fn add(&mut self, in_use: u64, reserved: u64) {
+        self.in_use = self.in_use.max(in_use);
+        self.reserved = self.reserved.max(reserved);
+        self.samples += 1;
+    }
 }
 
 /// One random batch: gene ids, expression values, perturbation flags and targets.
@@ -199,35 +240,46 @@ impl WithBackend for StepBench {
         let x = StepInputs::<B>::random(&self, &device);
         B::sync(&device)?;
         let rss_before_steps_mib = rss_mib();
-        let gpu: Option<crate::Device> = label.parse().ok();
-        let allocator = || gpu.as_ref().and_then(crate::device::allocator_bytes);
-        let mut peak_in_use: Option<u64> = None;
-        let sample = |peak: &mut Option<u64>| {
-            if let Some((used, _)) = allocator() {
-                *peak = Some(peak.map_or(used, |p| p.max(used)));
-            }
-        };
-        let mut times = Vec::with_capacity(self.steps);
-        for i in 0..self.warmup + self.steps {
+        let step = || -> Result<f64> {
             let t0 = Instant::now();
             let out = model.forward(x.ids.clone(), x.values.clone(), x.flags.clone());
             let loss = (out - x.target.clone()).powf_scalar(2.0).mean();
-            if i == 0 {
-                B::sync(&device)?;
-                sample(&mut peak_in_use); // the activations saved for backward
-            }
-            let grads = loss.backward();
-            if i == 0 {
-                B::sync(&device)?;
-                sample(&mut peak_in_use); // the gradients, before they are dropped
-            }
-            drop(grads);
+            drop(loss.backward());
             B::sync(&device)?;
-            let ms = t0.elapsed().as_secs_f64() * 1e3;
-            if i >= self.warmup {
-                times.push(ms);
-            }
+            Ok(t0.elapsed().as_secs_f64() * 1e3)
+        };
+        for _ in 0..self.warmup {
+            step()?;
         }
+        // One step with the allocator read at every probe point (`memory_probe.rs`), untimed:
+        // each read-out synchronises the device.
+        let gpu: Option<crate::Device> = label.parse().ok();
+        let peak = gpu
+            .filter(|d| crate::device::allocator_bytes(d).is_some())
+            .map(|d| -> Result<AllocatorPeak> {
+                let samples = Arc::new(Mutex::new(AllocatorPeak::default()));
+                let (rec, dev) = (samples.clone(), device.clone());
+                let guard = scgenept_model::memory_probe::install(move || {
+                    let _ = B::sync(&dev);
+                    if let Some((used, reserved)) = crate::device::allocator_bytes(&d) {
+                        rec.lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .add(used, reserved);
+                    }
+                });
+                scgenept_model::memory_probe::sample();
+                step()?;
+                scgenept_model::memory_probe::sample();
+                drop(guard);
+                let peak = *samples.lock().unwrap_or_else(|e| e.into_inner());
+                Ok(peak)
+            })
+            .transpose()?;
+        let mut times = Vec::with_capacity(self.steps);
+        for _ in 0..self.steps {
+            times.push(step()?);
+        }
+        let planned = peak.map(|_| plan_for(&self, label).peak_bytes);
         let mean = times.iter().sum::<f64>() / times.len().max(1) as f64;
         let min = times.iter().copied().fold(f64::INFINITY, f64::min);
         let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
@@ -247,8 +299,10 @@ impl WithBackend for StepBench {
             tflops_achieved: step_flops(&self.model, self.batch, self.seq_len)
                 / (mean / 1e3)
                 / 1e12,
-            device_peak_in_use_mib: peak_in_use.map(mib),
-            device_reserved_mib: allocator().map(|(_, reserved)| mib(reserved)),
+            device_peak_in_use_mib: peak.map(|p| mib(p.in_use)),
+            device_reserved_mib: peak.map(|p| mib(p.reserved)),
+            device_probe_samples: peak.map(|p| p.samples),
+            planned_peak_mib: planned.map(mib),
         })
     }
 }

@@ -182,6 +182,7 @@ fn run_cpu<W: WithBackend>(_work: W, _label: &str) -> Result<W::Output> {
 #[cfg(feature = "cuda")]
 fn run_cuda<W: WithBackend>(work: W, index: usize, label: &str) -> Result<W::Output> {
     type B = burn::backend::Autodiff<burn::backend::Cuda>;
+    crate::kernel_cache::configure();
     let device = burn::backend::cuda::CudaDevice { index };
     probe::<B>(&device, label)?;
     work.run::<B>(device, label)
@@ -195,6 +196,7 @@ fn run_cuda<W: WithBackend>(_work: W, _index: usize, _label: &str) -> Result<W::
 #[cfg(feature = "wgpu")]
 fn run_wgpu<W: WithBackend>(work: W, index: usize, label: &str) -> Result<W::Output> {
     type B = burn::backend::Autodiff<burn::backend::Wgpu>;
+    crate::kernel_cache::configure();
     let device = if index == 0 {
         burn::backend::wgpu::WgpuDevice::DefaultDevice
     } else {

@@ -4,9 +4,10 @@
 //! Without autodiff a layer keeps only its own activations. Per cell and gene that is the packed
 //! Q, K, V projection (3·d), the context and the residual stream (2·d), the feed-forward hidden
 //! layer (d_hid) and the layer output (d). On the CPU attention streams over query rows
-//! (`host_attention.rs`) and CUDA runs burn's fused kernel, neither keeping L×L scores; on wgpu
-//! burn's attention may materialise `heads × L × L` scores per cell, which is counted there, and
-//! no tensor may exceed wgpu's 128 MiB buffer-binding limit.
+//! (`host_attention.rs`). On CUDA and wgpu inference runs burn's `attention` op; with burn's
+//! `autotune` (docs/gpu.md) it times its flash kernels against its fallback, which materialises
+//! the `heads × L × L` scores and their softmax, so a GPU batch is sized for those two score
+//! tensors per cell; on wgpu no tensor may exceed the 128 MiB buffer-binding limit either.
 
 use scgenept_model::ModelConfig;
 
@@ -32,8 +33,7 @@ pub fn cells_per_batch(device: &Device, model: &ModelConfig, genes: usize) -> us
     let per_token = 6 * d + model.d_hid;
     let (budget, scores) = match device.kind {
         DeviceKind::Cpu => (CPU_BUDGET, 0),
-        DeviceKind::Cuda => (GPU_BUDGET, 0),
-        DeviceKind::Wgpu => (GPU_BUDGET, model.nhead * l * l),
+        DeviceKind::Cuda | DeviceKind::Wgpu => (GPU_BUDGET, 2 * model.nhead * l * l),
     };
     let per_cell = 4 * (l * per_token + scores);
     let mut cells = budget / per_cell;
@@ -65,12 +65,14 @@ mod tests {
         assert_eq!(cells_per_batch(&cpu, &model(64, 64, 4), 384), 24);
         // The paper's network over Norman's 5,045 genes: one cell holds 72 MiB on the CPU.
         assert_eq!(cells_per_batch(&cpu, &model(512, 512, 8), 5045), 1);
-        // 4 GiB on a GPU; on wgpu the scores count too: 8 · 5045² · 4 B = 777 MiB per cell,
-        // above wgpu's 128 MiB binding limit already (one cell is the floor).
-        assert_eq!(cells_per_batch(&cuda, &model(512, 512, 8), 5045), 59);
+        // 4 GiB on a GPU, where the scores and their softmax count: 2 · 8 · 5045² · 4 B =
+        // 1.52 GiB per cell, so 2 cells (59 before, which asked for 45 GiB of scores); on wgpu
+        // above the 128 MiB binding limit already (one cell is the floor).
+        assert_eq!(cells_per_batch(&cuda, &model(512, 512, 8), 5045), 2);
         assert_eq!(cells_per_batch(&wgpu, &model(512, 512, 8), 5045), 1);
         // wgpu: no tensor above 128 MiB, here the demo's 4 · 384² scores (2.25 MiB) per cell.
         assert_eq!(cells_per_batch(&wgpu, &model(64, 64, 4), 384), 56);
+        assert_eq!(cells_per_batch(&cuda, &model(64, 64, 4), 384), MAX_CELLS);
         assert_eq!(cells_per_batch(&cuda, &model(64, 64, 4), 16), MAX_CELLS);
         assert_eq!(cells_per_batch(&cpu, &model(64, 64, 4), 0), MAX_CELLS);
     }
