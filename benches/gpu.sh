@@ -1,120 +1,185 @@
 #!/usr/bin/env bash
-# One training step of the full network on a GPU, ours beside PyTorch's, in one go (issue 14):
-# scgenept f32 and bf16 at 16, 32 and 64 cells × 1,536 genes (and f32 at 16 with the earlier
-# materialised attention), and the PyTorch reference in fp32 and under autocast (bf16, fp16) at
-# the same batches. Then inference over Norman's 5,045 genes (issue 17): `bench predict --size
-# full` in f32 and bf16 beside the reference under no_grad with SDPA (fp32, bf16 autocast), 256
-# cells each, all distinct (4,096 controls to draw from). Builds nothing.
+# One GPU slot's measurements, ours beside PyTorch's, inside one deadline (docs/gpu.md, "A GPU
+# slot"). Builds nothing, writes only under OUT_DIR, and keeps what it has if it is cut off.
 #
-#   benches/gpu.sh BIN [OUT_DIR]
+#   benches/gpu.sh BIN OUT_DIR               # on the GPU machine (BIN built with --features cuda)
+#   benches/gpu.sh --dry-run BIN OUT_DIR     # anywhere: the CPU (or DRY_DEVICE=wgpu) binary,
+#                                            # tiny shapes, a 150 s deadline (CI runs this)
 #
-# BIN      a binary from `cargo build --release -p scgenept-cli --features cuda` (carried over).
-# OUT_DIR  where the JSON results and logs go (default: benches/results/gpu-<UTC date>).
-# Needs python3 with torch and the scgpt package (scripts/make_model_fixtures.py composes the
-# reference from it): set SCGPT_WHEEL to a carried scgpt-0.2.4 wheel to install it (--no-deps).
-# COMMIT names the commit in meta.json (there may be no .git where this runs).
-# Each run has a time limit (RUN_LIMIT seconds, default 150); all of it fits in 8 minutes on an
-# H100/H200. A run that does not fit in GPU memory is recorded as such, and the rest go on.
+# OUT_DIR ends up with at most 6 files, each rewritten as soon as a run ends:
+#   meta.json       date, commit (COMMIT=…), binary, GPU, driver, torch, deadline
+#   plan.txt        `scgenept bench plan` for the slot's main shape (before anything runs)
+#   results.jsonl   one line per run: name, status (ok | failed | timeout | skipped), seconds,
+#                   and the run's own JSON result
+#   summary.md      the table so far: ms/step, cells/s, peak memory, ours over PyTorch, the
+#                   memory plan beside the allocator, skipped runs and why
+#   torch_check.txt the torch-only reference checked against the scgpt fixture
+#   logs.tar.gz     every run's stdout and stderr
+# Runs go most valuable first: ours bf16 and PyTorch AMP (bf16) at 64 cells, then 16 and 32,
+# then f32 (PyTorch fp32), then inference over 5,045 genes. A run starts only if its estimated
+# time fits in what is left of DEADLINE seconds (default 420); its own time limit is what is
+# left. Runs that cannot fit are listed as skipped. PYTHON (default python3) must import torch
+# for the PyTorch runs; without it they are skipped and say so.
 set -u
-BIN=${1:?usage: benches/gpu.sh BIN [OUT_DIR]}
-OUT=${2:-benches/results/gpu-$(date -u +%Y%m%d)}
-LIMIT=${RUN_LIMIT:-150}
-HERE=$(cd "$(dirname "$0")/.." && pwd)
-mkdir -p "$OUT"
-if [ -n "${SCGPT_WHEEL:-}" ]; then
-    python3 -m pip install -q --no-deps --no-index "$SCGPT_WHEEL" || echo "scgpt wheel not installed"
-fi
-{
-    echo "{\"date\": \"$(date -u +%FT%TZ)\", \"commit\": \"${COMMIT:-unknown}\","
-    echo " \"binary\": \"$("$BIN" --version 2>&1)\","
-    echo " \"gpu\": \"$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>&1)\","
-    echo " \"torch\": \"$(python3 -c 'import torch; print(torch.__version__)' 2>&1)\"}"
-} > "$OUT/meta.json"
-
-run() {
-    local name=$1
+DRY=0
+if [ "${1:-}" = "--dry-run" ]; then
+    DRY=1
     shift
-    local t0=$SECONDS
-    timeout "$LIMIT" "$@" --json "$OUT/$name.json" > "$OUT/$name.log" 2>&1
-    local rc=$?
-    echo "$name: exit $rc in $((SECONDS - t0)) s"
+fi
+BIN=${1:?usage: benches/gpu.sh [--dry-run] BIN OUT_DIR}
+OUT=${2:?usage: benches/gpu.sh [--dry-run] BIN OUT_DIR}
+HERE=$(cd "$(dirname "$0")/.." && pwd)
+PY=${PYTHON:-python3}
+START=$SECONDS
+if [ $DRY = 1 ]; then
+    DEADLINE=${DEADLINE:-150}
+    DEVICE=${DRY_DEVICE:-cpu}
+    TORCH_DEVICE=cpu
+else
+    DEADLINE=${DEADLINE:-420}
+    DEVICE=cuda
+    TORCH_DEVICE=cuda
+fi
+mkdir -p "$OUT" || exit 1
+LOGS=$(mktemp -d)
+trap 'rm -rf "$LOGS"' EXIT
+: > "$OUT/results.jsonl"
+# Kernels compiled and autotuned once, reused by every later run (kernel_cache.rs).
+export SCGENEPT_CACHE=${SCGENEPT_CACHE:-$LOGS/cache}
+
+left() { echo $((DEADLINE - (SECONDS - START))); }
+
+torch_ok=0
+"$PY" -c 'import torch' > /dev/null 2>&1 && torch_ok=1
+gpu_name=$(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null | head -1)
+"$PY" - "$OUT/meta.json" <<PY
+import json, sys, datetime
+json.dump({
+    "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    "commit": "${COMMIT:-unknown}",
+    "binary": """$("$BIN" --version 2>&1 | head -1)""",
+    "gpu": """${gpu_name:-none}""",
+    "torch": """$([ $torch_ok = 1 ] && "$PY" -c 'import torch; print(torch.__version__)' 2>&1)""" or None,
+    "dry_run": bool($DRY),
+    "device": "$DEVICE",
+    "deadline_s": $DEADLINE,
+}, open(sys.argv[1], "w"), indent=2)
+PY
+
+# The plan for the slot's main shape, before anything runs (no device needed).
+if [ $DRY = 1 ]; then
+    "$BIN" bench plan --size small --batch 4 --seq-len 48 --precision bf16 > "$OUT/plan.txt" 2>&1
+else
+    "$BIN" bench plan --size full --batch 64 --seq-len 1536 --precision bf16 > "$OUT/plan.txt" 2>&1
+fi
+
+if [ $torch_ok = 1 ]; then
+    (cd "$HERE/scripts" && "$PY" check_torch_reference.py) > "$OUT/torch_check.txt" 2>&1
+fi
+
+# The results so far as summary.md, and the logs as one archive: called after every run.
+publish() {
+    "$PY" "$HERE/benches/gpu_summary.py" "$OUT" > "$OUT/summary.md.tmp" 2>> "$LOGS/summary.err" \
+        && mv "$OUT/summary.md.tmp" "$OUT/summary.md"
+    tar -czf "$OUT/logs.tar.gz.tmp" -C "$LOGS" --exclude cache . 2>/dev/null \
+        && mv "$OUT/logs.tar.gz.tmp" "$OUT/logs.tar.gz"
 }
 
-for precision in f32 bf16; do
-    for batch in 16 32 64; do
-        run "ours-$precision-b$batch" "$BIN" bench step --size full --device cuda \
-            --batch "$batch" --steps 3 --precision "$precision"
-    done
-done
-# The earlier attention (every B×H×L×L score kept for backward), for the before/after.
-SCGENEPT_GPU_ATTENTION=materialised run "ours-f32-b16-materialised" "$BIN" bench step \
-    --size full --device cuda --batch 16 --steps 3
-for amp in off bf16 fp16; do
-    for batch in 16 32 64; do
-        run "torch-$amp-b$batch" python3 "$HERE/scripts/bench_reference_step.py" \
-            --device cuda --batch "$batch" --steps 3 --amp "$amp"
-    done
-done
+# record NAME STATUS SECONDS [JSON_FILE]: one line of results.jsonl.
+record() {
+    "$PY" - "$OUT/results.jsonl" "$1" "$2" "$3" "${4:-}" <<'PY'
+import json, pathlib, sys
+path, name, status, seconds, result = sys.argv[1:6]
+r = None
+if result and pathlib.Path(result).is_file():
+    try:
+        r = json.loads(pathlib.Path(result).read_text())
+    except ValueError:
+        r = None
+with open(path, "a") as f:
+    f.write(json.dumps({"name": name, "status": status, "seconds": int(seconds), "result": r}) + "\n")
+PY
+}
 
-# Inference, full network over 5,045 genes: cells/s (all draws distinct, so ours runs every cell).
-for precision in f32 bf16; do
-    run "predict-ours-$precision" "$BIN" bench predict --size full --genes 5045 --device cuda \
-        --perturbations 1 --pool-size 256 --controls 4096 --precision "$precision"
+# run NAME ESTIMATE_S COMMAND…: runs COMMAND (which writes its JSON to $RESULT) if ESTIMATE_S
+# fits in the time left, with the time left as its limit.
+run() {
+    local name=$1 est=$2
+    shift 2
+    local remaining
+    remaining=$(left)
+    if [ "$remaining" -lt "$est" ]; then
+        record "$name" "skipped: needs ~${est} s, ${remaining} s left" 0
+        publish
+        return
+    fi
+    if [[ $name == torch-* ]] && [ $torch_ok = 0 ]; then
+        record "$name" "skipped: $PY cannot import torch" 0
+        publish
+        return
+    fi
+    RESULT="$LOGS/$name.json"
+    local t0=$SECONDS
+    timeout --kill-after=10 "$remaining" "$@" > "$LOGS/$name.log" 2>&1
+    local rc=$? status=ok
+    [ $rc = 124 ] || [ $rc = 137 ] && status="timeout after ${remaining} s"
+    [ $rc != 0 ] && [ "$status" = ok ] && status="failed (exit $rc): $(grep -m1 -i 'error' "$LOGS/$name.log" | cut -c1-160)"
+    record "$name" "$status" $((SECONDS - t0)) "$RESULT"
+    echo "$name: $status in $((SECONDS - t0)) s ($(left) s left)"
+    publish
+}
+
+ours_step() { # PRECISION BATCH
+    local size=full genes=1536 steps=3
+    [ $DRY = 1 ] && size=small genes=48 steps=2
+    run "ours-$1-b$2" "$3" "$BIN" bench step --size $size --device "$DEVICE" --batch "$2" \
+        --seq-len $genes --steps $steps --precision "$1" --json "$LOGS/ours-$1-b$2.json"
+}
+torch_step() { # AMP BATCH
+    local size=full genes=1536 steps=3
+    [ $DRY = 1 ] && size=small genes=48 steps=2
+    run "torch-$1-b$2" "$3" "$PY" "$HERE/scripts/bench_reference_step.py" --size $size \
+        --device $TORCH_DEVICE --batch "$2" --seq-len $genes --steps $steps --amp "$1" \
+        --json "$LOGS/torch-$1-b$2.json"
+}
+
+# Estimates (s) from the H100 runs of benches/README.md, doubled, with the first run paying for
+# compilation and autotuning; the dry run's are what its tiny shapes take on 2 CPU cores.
+if [ $DRY = 1 ]; then E_FIRST=20 E_STEP=10 E_PRED=20 E_BIG=100000; else E_FIRST=120 E_STEP=40 E_PRED=60 E_BIG=0; fi
+ours_step bf16 64 $E_FIRST
+torch_step bf16 64 $E_STEP
+for b in 16 32; do
+    ours_step bf16 $b $E_STEP
+    torch_step bf16 $b $E_STEP
+done
+for b in 64 16 32; do
+    ours_step f32 $b $E_STEP
+    torch_step off $b $E_STEP
+done
+# Inference, full network over Norman's 5,045 genes (dry run: the demo network, 96 genes).
+for p in f32 bf16; do
+    if [ $DRY = 1 ]; then
+        run "predict-ours-$p" $E_PRED "$BIN" bench predict --size demo --genes 96 --device "$DEVICE" \
+            --perturbations 1 --pool-size 16 --controls 64 --precision $p --json "$LOGS/predict-ours-$p.json"
+    else
+        run "predict-ours-$p" $E_PRED "$BIN" bench predict --size full --genes 5045 --device cuda \
+            --perturbations 1 --pool-size 128 --controls 4096 --precision $p --json "$LOGS/predict-ours-$p.json"
+    fi
 done
 for amp in off bf16; do
-    run "predict-torch-$amp" python3 "$HERE/scripts/bench_reference_predict.py" --size full \
-        --genes 5045 --device cuda --perturbations 1 --pool-size 256 --batch 32 --amp "$amp"
+    if [ $DRY = 1 ]; then
+        run "torch-predict-$amp" $E_PRED "$PY" "$HERE/scripts/bench_reference_predict.py" --size demo \
+            --genes 96 --device cpu --perturbations 1 --pool-size 16 --batch 16 --amp "$amp" \
+            --json "$LOGS/torch-predict-$amp.json"
+    else
+        run "torch-predict-$amp" $E_PRED "$PY" "$HERE/scripts/bench_reference_predict.py" --size full \
+            --genes 5045 --device cuda --perturbations 1 --pool-size 128 --batch 32 --amp "$amp" \
+            --json "$LOGS/torch-predict-$amp.json"
+    fi
 done
-
-# The tables, last: ms/step, cells/s and allocator memory; ours over PyTorch at the same batch
-# (f32 against fp32, bf16 against bf16 autocast).
-python3 - "$OUT" <<'PY'
-import json, pathlib, sys
-out = pathlib.Path(sys.argv[1])
-def load(name):
-    p = out / f"{name}.json"
-    return json.loads(p.read_text()) if p.exists() else None
-def failed(name):
-    log = out / f"{name}.log"
-    text = log.read_text() if log.exists() else ""
-    return "out of memory" if "out of memory" in text.lower() else "failed (see log)"
-print(f"{'run':<18}{'ms/step':>10}{'cells/s':>10}{'GiB in use':>12}{'GiB reserved':>14}{'time vs torch':>15}{'mem vs torch':>14}")
-for precision, amp in [("f32", "off"), ("bf16", "bf16")]:
-    for batch in (16, 32, 64):
-        ours, torch = load(f"ours-{precision}-b{batch}"), load(f"torch-{amp}-b{batch}")
-        for name, r in [(f"ours-{precision}-b{batch}", ours), (f"torch-{amp}-b{batch}", torch)]:
-            if r is None:
-                print(f"{name:<18}{failed(name):>10}")
-                continue
-            used = r.get("device_peak_in_use_mib") or r.get("device_peak_allocated_mib")
-            res = r.get("device_reserved_mib") or r.get("device_peak_reserved_mib")
-            line = f"{name:<18}{r['ms_per_step_mean']:>10.1f}{r['cells_per_s']:>10.1f}"
-            line += f"{(used or 0) / 1024:>12.1f}{(res or 0) / 1024:>14.1f}"
-            if name.startswith("ours") and ours and torch:
-                t = ours["ms_per_step_mean"] / torch["ms_per_step_mean"]
-                m = (ours.get("device_reserved_mib") or 0) / (torch.get("device_peak_reserved_mib") or 1)
-                line += f"{t:>15.2f}{m:>14.2f}"
-            print(line)
-for name in ("ours-f32-b16-materialised",):
-    r = load(name)
-    if r:
-        print(f"{name:<18}{r['ms_per_step_mean']:>10.1f}{r['cells_per_s']:>10.1f}"
-              f"{(r.get('device_peak_in_use_mib') or 0) / 1024:>12.1f}{(r.get('device_reserved_mib') or 0) / 1024:>14.1f}")
-    else:
-        print(f"{name:<18}{failed(name):>10}")
-print(f"\n{'inference, 5,045 genes':<24}{'cells/s':>10}{'vs torch':>10}")
-for ours_name, torch_name in [("predict-ours-f32", "predict-torch-off"), ("predict-ours-bf16", "predict-torch-bf16")]:
-    ours, torch = load(ours_name), load(torch_name)
-    for name, r, key in [(ours_name, ours, "forwards_per_s"), (torch_name, torch, "cells_per_s")]:
-        if r is None:
-            print(f"{name:<24}{failed(name):>10}")
-            continue
-        ratio = f"{ours['forwards_per_s'] / torch['cells_per_s']:>10.2f}" if name == ours_name and torch else ""
-        print(f"{name:<24}{r[key]:>10.1f}{ratio}")
-for amp in ("fp16",):
-    for batch in (16, 32, 64):
-        r = load(f"torch-{amp}-b{batch}")
-        if r:
-            print(f"{'torch-' + amp + '-b' + str(batch):<18}{r['ms_per_step_mean']:>10.1f}{r['cells_per_s']:>10.1f}"
-                  f"{r['device_peak_allocated_mib'] / 1024:>12.1f}{r['device_peak_reserved_mib'] / 1024:>14.1f}")
-PY
+# Last and least: the earlier materialised attention at 16 cells, for the before/after. In the
+# dry run its estimate never fits, so the skip branch runs there too.
+SCGENEPT_GPU_ATTENTION=materialised run "ours-f32-b16-materialised" $((E_STEP + E_BIG)) \
+    "$BIN" bench step --size "$([ $DRY = 1 ] && echo small || echo full)" --device "$DEVICE" \
+    --batch 16 --steps 2 --json "$LOGS/ours-f32-b16-materialised.json"
+echo "done in $((SECONDS - START)) s of ${DEADLINE} s; $(grep -c '"skipped' "$OUT/results.jsonl") skipped"

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Times inference of the reference scGenePT composition (the module scripts/make_model_fixtures.py
-checks our network against) in PyTorch, for comparison with `scgenept bench predict` on the same
+"""Times inference of the reference scGenePT composition (scripts/torch_reference.py, torch modules
+only, checked equal to the scgpt package's composition by make_model_fixtures.py) in PyTorch, for comparison with `scgenept bench predict` on the same
 shape: eval mode, torch.no_grad(), every gene predicted, `--perturbations × --pool-size` cells in
 batches of `--batch`.
 
@@ -22,7 +22,7 @@ import time
 import numpy as np
 import torch
 
-from make_model_fixtures import ScGenePTReference  # noqa: F401  (imports real scgpt)
+from torch_reference import ScGenePTTorch
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--size", choices=["demo", "full"], default="demo")
@@ -51,7 +51,7 @@ else:
     vocab, width, dims = 60697, 1536, dict(d_model=512, nhead=8, d_hid=512, nlayers=12)
 pad = vocab - 1
 tables = [rng.uniform(-0.1, 0.1, (vocab, width)), rng.uniform(-0.1, 0.1, (vocab, 16))]
-model = ScGenePTReference(tables, vocab=vocab, pad_id=pad, dropout=0.0, **dims).to(a.device).eval()
+model = ScGenePTTorch(tables, vocab=vocab, pad_id=pad, dropout=0.0, **dims).to(a.device).eval()
 
 # Genes spread over the vocabulary, 64 control cells (60% zeros), two genes flagged.
 ids = torch.tensor([i * (vocab - 1) // genes for i in range(genes)], device=a.device)

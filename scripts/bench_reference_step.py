@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""Times one forward + backward step of the reference scGenePT composition (the module that
-scripts/make_model_fixtures.py checks our network against) in PyTorch, for comparison with
-`scgenept bench step`. Same shape as StepBench::full: d 512, 12 layers, 8 heads, one 1536-wide
-knowledge table over 60,697 rows (plus the 16-wide GO table of the fixture composition), dropout 0.2.
+"""Times one forward + backward step of the reference scGenePT composition in PyTorch, for
+comparison with `scgenept bench step`. The network is scripts/torch_reference.py (torch modules
+only; make_model_fixtures.py checks it equal to the composition from the scgpt package), so this
+runs wherever torch does. `--size full` is StepBench::full's shape: d 512, 12 layers, 8 heads, one
+1536-wide knowledge table over 60,697 rows (plus the 16-wide GO table of the fixture composition),
+dropout 0.2; `--size small` is the parity fixture's network (d 64, 2 layers, 4 heads, vocabulary
+200), for dry runs.
 
     .venv-fixtures/bin/python scripts/bench_reference_step.py --batch 2 --seq-len 1536 --threads 2
     python scripts/bench_reference_step.py --device cuda --batch 64 --amp bf16 --json out.json
@@ -21,9 +24,10 @@ import time
 import numpy as np
 import torch
 
-from make_model_fixtures import PAD_ID, ScGenePTReference  # noqa: F401  (imports real scgpt)
+from torch_reference import ScGenePTTorch, full_size
 
 ap = argparse.ArgumentParser()
+ap.add_argument("--size", choices=["small", "full"], default="full")
 ap.add_argument("--batch", type=int, default=2)
 ap.add_argument("--seq-len", type=int, default=1536)
 ap.add_argument("--steps", type=int, default=2)
@@ -39,11 +43,15 @@ scaler = torch.amp.GradScaler("cuda", enabled=(a.amp == "fp16" and cuda))
 
 torch.set_num_threads(a.threads)
 torch.manual_seed(42)
-rng = np.random.RandomState(42)
-vocab, pad = 60697, 60694
-tables = [rng.uniform(-0.1, 0.1, (vocab, 1536)), rng.uniform(-0.1, 0.1, (vocab, 16))]
-model = ScGenePTReference(tables, vocab=vocab, pad_id=pad, d_model=512, nhead=8, d_hid=512,
-                          nlayers=12, dropout=0.2).to(a.device).train()
+if a.size == "full":
+    model, vocab = full_size(dropout=0.2)
+else:
+    rng = np.random.RandomState(42)
+    vocab = 200
+    tables = [rng.uniform(-0.1, 0.1, (vocab, 24)), rng.uniform(-0.1, 0.1, (vocab, 16))]
+    model = ScGenePTTorch(tables, vocab=vocab, pad_id=197, d_model=64, nhead=4, d_hid=64,
+                          nlayers=2, dropout=0.2)
+model = model.to(a.device).train()
 shape = (a.batch, a.seq_len)
 src = torch.randint(0, vocab - 1, shape, device=a.device)
 values = torch.rand(shape, device=a.device) * 4
@@ -70,7 +78,7 @@ for i in range(1 + a.steps):
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 mib = 1024 * 1024
 res = {
-    "label": "pytorch-reference",
+    "label": f"pytorch-reference-{a.size}",
     "device": a.device,
     "gpu": torch.cuda.get_device_name() if cuda else None,
     "amp": a.amp,

@@ -16,5 +16,7 @@ mod cli_train;
 #[path = "cli_wgpu.rs"]
 mod cli_wgpu;
 mod common;
+#[path = "gpu_script.rs"]
+mod gpu_script;
 #[path = "readme.rs"]
 mod readme;
