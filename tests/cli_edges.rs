@@ -517,3 +517,72 @@ fn predict_and_export_run_on_the_device_asked_for_and_refuse_one_this_build_lack
     one_line_error(&o, &["without", "wgpu"]);
     assert!(!other.exists(), "no bundle from a refused device");
 }
+
+/// `--out` on a device or a directory (issue 27, case 1): a character device is written in place
+/// and stays a device (as root, a rename would have replaced it with a file); a directory is
+/// refused in one line and stays a directory. Every writer goes through
+/// `scgenept_data::files::write_atomic` (figures too: `plots.rs` has its own test).
+#[test]
+fn out_never_replaces_a_device_or_a_directory() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempdir("devnode");
+    let dev = dir.join("null.h5ad");
+    let made = std::process::Command::new("mknod")
+        .args([dev.to_str().unwrap(), "c", "1", "3"])
+        .status()
+        .expect("mknod runs");
+    assert!(made.success(), "mknod needs root (CI runs as root)");
+    ok(&scgenept(&[
+        "data",
+        "synth",
+        "--preset",
+        "tiny",
+        "--out",
+        dev.to_str().unwrap(),
+    ]));
+    let kind = std::fs::metadata(&dev).unwrap().file_type();
+    assert!(kind.is_char_device(), "{dev:?} is no longer a device");
+    let folder = dir.join("folder.h5ad");
+    std::fs::create_dir_all(&folder).unwrap();
+    let o = scgenept(&[
+        "data",
+        "synth",
+        "--preset",
+        "tiny",
+        "--out",
+        folder.to_str().unwrap(),
+    ]);
+    one_line_error(&o, &["folder.h5ad", "is a directory", "give a file path"]);
+    assert!(folder.is_dir());
+}
+
+/// `train --overwrite` with a model setting that cannot build a network (issue 27, case 2):
+/// refused in one line before the finished run is touched, so its `metrics.json` and resume
+/// checkpoint stay and a plain `train` still says the run is finished.
+#[test]
+fn overwrite_validates_the_whole_config_before_deleting_anything() {
+    let dir = tempdir("overwrite-validate");
+    let cfg = tiny_config(&dir, "ov");
+    ok(&train(&cfg, &["--set", "train.epochs=1"]).output().unwrap());
+    let run = run_dir(&dir, "ov");
+    assert!(run.join("metrics.json").is_file());
+    for (set, needle) in [
+        ("model.nhead=3", "divisible by nhead"),
+        ("model.dropout=1.5", "dropout"),
+        ("model.d_model=0", "must be positive"),
+    ] {
+        let o = train(
+            &cfg,
+            &["--overwrite", "--set", "train.epochs=1", "--set", set],
+        )
+        .output()
+        .unwrap();
+        one_line_error(&o, &[needle]);
+        assert!(
+            run.join("metrics.json").is_file(),
+            "{set} deleted metrics.json"
+        );
+    }
+    let o = train(&cfg, &["--set", "train.epochs=1"]).output().unwrap();
+    one_line_error(&o, &["holds a finished run"]);
+}

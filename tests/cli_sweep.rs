@@ -144,6 +144,16 @@ fn bad_sweep_configs_fail_before_training() {
 
     let o = scgenept(&["sweep", "--config", bad.to_str().unwrap(), "--collect"]);
     assert!(!o.status.success());
+
+    // One run config twice, under two spellings (issue 27, case 3): refused before anything runs.
+    std::fs::write(
+        &bad,
+        "name = \"x\"\nruns = [\"scgpt.toml\", \"./scgpt.toml\"]\nseeds = [1]\n",
+    )
+    .unwrap();
+    let o = scgenept(&["sweep", "--config", bad.to_str().unwrap()]);
+    crate::common::one_line_error(&o, &["scgpt.toml twice", "list each run config once"]);
+    assert!(!dir.join("runs").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

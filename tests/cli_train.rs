@@ -198,6 +198,7 @@ fn export_then_predict_known_and_unseen_perturbations() {
     let d = scgenept_data::h5ad::H5ad::open(&h5).unwrap();
     assert_eq!(d.read_matrix("X").unwrap().n_rows, 2);
     check_per_cell(bin, &bundle, &dir, &perts, &text);
+    check_order_independence(&predict, &dir, &genes);
     // Unknown genes are refused with their names, and nothing is written.
     let bad = dir.join("bad.csv");
     let o = predict(&bad, "NOT_A_GENE,ALSO_NOT");
@@ -207,6 +208,38 @@ fn export_then_predict_known_and_unseen_perturbations() {
         "{err}"
     );
     assert!(!bad.exists());
+}
+
+/// A perturbation's prediction does not depend on the list it stands in (its controls are drawn
+/// from the seed and its canonical name): a single alone equals its column beside another, a
+/// pair equals itself in the other order, bit for bit; a pair listed twice is refused.
+fn check_order_independence(
+    predict: &dyn Fn(&Path, &str) -> std::process::Output,
+    dir: &Path,
+    genes: &[String],
+) {
+    let columns = |name: &str, perts: &str| -> Vec<Vec<String>> {
+        let out = dir.join(format!("{name}.csv"));
+        let o = predict(&out, perts);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let text = std::fs::read_to_string(&out).unwrap();
+        let rows: Vec<Vec<String>> = (text.lines().skip(1))
+            .map(|l| l.split(',').skip(1).map(str::to_string).collect())
+            .collect();
+        (0..rows[0].len())
+            .map(|c| rows.iter().map(|r| r[c].clone()).collect())
+            .collect()
+    };
+    let (a, b, c) = (&genes[0], &genes[1], &genes[2]);
+    let alone = columns("alone", a);
+    let beside = columns("beside", &format!("{b}+{c},{a}"));
+    assert_eq!(alone[0], beside[1], "{a} alone and after {b}+{c}");
+    let reversed = columns("reversed", &format!("{c}+{b}"));
+    assert_eq!(beside[0], reversed[0], "{b}+{c} and {c}+{b}");
+    let o = predict(&dir.join("twice.csv"), &format!("{b}+{c},{c}+{b}"));
+    let err = crate::common::one_line_error(&o, &["the same perturbation", "list it once"]);
+    assert!(err.contains(&format!("{b}+{c}")), "{err}");
+    assert!(!dir.join("twice.csv").exists());
 }
 
 /// `predict --per-cell`: the layout cell-eval scores (checked for real by

@@ -125,7 +125,9 @@ pub fn predict(a: PredictArgs) -> Result<()> {
         pool: Pool {
             size: a.pool_size,
             seed: a.seed,
-            per_perturbation: false,
+            // Each perturbation's controls from (seed, its canonical name): the same in any
+            // list and in `screen` (docs/features.md, "Prediction").
+            per_perturbation: true,
         },
         out,
         per_cell: a.per_cell,

@@ -1,15 +1,71 @@
 //! File helpers every crate uses: atomic writes (a temporary sibling renamed into place, removed
 //! on interrupt) and SHA-256 of bytes and files.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub use crate::tempfiles::temp_sibling;
+
+/// Where a write of `path` goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Destination {
+    /// A regular file, or nothing yet: a temporary sibling of this path, renamed over it (a
+    /// symbolic link is followed, so the file it points to is replaced, not the link).
+    Replace(PathBuf),
+    /// A character device or a named pipe (`/dev/null`, `/dev/stdout`, a FIFO): written in
+    /// place, since writing to it is the point, and renaming over it would destroy it.
+    InPlace,
+}
+
+/// How `path` can be written, or a one-line refusal when it exists and is neither a regular
+/// file nor a device or pipe to write into (a directory, a block device, a socket): a rename
+/// over it would replace it with a file.
+pub fn destination(path: &Path) -> std::io::Result<Destination> {
+    use std::os::unix::fs::FileTypeExt;
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Destination::Replace(path.to_path_buf()))
+        }
+        Err(e) => return Err(e),
+    };
+    let kind = meta.file_type();
+    if kind.is_file() {
+        // A link to a regular file: replace what it points to.
+        return Ok(Destination::Replace(
+            std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()),
+        ));
+    }
+    if kind.is_char_device() || kind.is_fifo() {
+        return Ok(Destination::InPlace);
+    }
+    let what = if kind.is_dir() {
+        "a directory"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else {
+        "not a regular file"
+    };
+    Err(std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!("it exists and is {what}; give a file path instead"),
+    ))
+}
 
 /// Writes `bytes` to `path` atomically: a temporary sibling, then a rename, so a reader (or a
 /// crash) never sees a half-written file. Creates the parent directory. The temporary is
 /// registered for removal on interrupt, and stale ones of earlier, killed writers go first
-/// (`tempfiles.rs`).
+/// (`tempfiles.rs`). A device or pipe is written in place and anything else that is not a
+/// regular file is refused ([`destination`]): nothing is ever renamed over them.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let path = match destination(path)? {
+        Destination::InPlace => {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
+            return f.write_all(bytes).and_then(|()| f.flush());
+        }
+        Destination::Replace(target) => target,
+    };
+    let path = path.as_path();
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }

@@ -128,7 +128,7 @@ pub fn check_perturbations(meta: &BundleMeta, list: &str) -> Result<Vec<String>>
     if let Some((source, genes)) = missing_text.into_iter().next() {
         bail!("no '{source}' knowledge vector for {} (the model would see a random row); use genes with text", genes.join(", "));
     }
-    Ok(perts
+    let named: Vec<String> = perts
         .iter()
         .map(|p| {
             let genes = perturbation_genes(p).expect("checked above");
@@ -138,7 +138,17 @@ pub fn check_perturbations(meta: &BundleMeta, list: &str) -> Result<Vec<String>>
                 _ => unreachable!("one or two genes"),
             }
         })
-        .collect())
+        .collect();
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+    for (p, given) in named.iter().zip(&perts) {
+        if let Some(first) = seen.insert(crate::predict::canonical_condition(p), given) {
+            bail!(
+                "'{first}' and '{given}' are the same perturbation (a pair's order does not \
+                 matter); list it once"
+            );
+        }
+    }
+    Ok(named)
 }
 
 /// Why the bundle's model cannot perturb `gene`, if it cannot: it is not one of the model's genes

@@ -65,7 +65,8 @@ fn register_font() {
     });
 }
 
-/// Draws with `draw` into a temporary PNG beside `out`, then renames it into place.
+/// Draws with `draw` into a temporary PNG beside `out`, then writes it through the atomic writer
+/// (`scgenept_data::files::write_atomic`: a device is written in place, a directory refused).
 pub(crate) fn render_png(
     out: &Path,
     size: (u32, u32),
@@ -78,6 +79,8 @@ pub(crate) fn render_png(
             out.display()
         );
     }
+    scgenept_data::files::destination(out)
+        .with_context(|| format!("{}: cannot write the figure there", out.display()))?;
     let dir = out.parent().filter(|d| !d.as_os_str().is_empty());
     if let Some(d) = dir {
         std::fs::create_dir_all(d).with_context(|| format!("{}: cannot create", d.display()))?;
@@ -96,7 +99,12 @@ pub(crate) fn render_png(
         let _ = std::fs::remove_file(&tmp);
         return Err(e.context(format!("{}: figure not written", out.display())));
     }
-    std::fs::rename(&tmp, out).with_context(|| format!("{}: cannot write", out.display()))
+    // Through the one atomic writer, so a device or directory at `out` is never renamed over.
+    let bytes = std::fs::read(&tmp);
+    let _ = std::fs::remove_file(&tmp);
+    let bytes = bytes.with_context(|| format!("{}: cannot read back", tmp.display()))?;
+    scgenept_data::files::write_atomic(out, &bytes)
+        .with_context(|| format!("{}: cannot write", out.display()))
 }
 
 /// What the GEARS figure shows for one perturbation: per top-20 non-dropout DE gene, the observed
@@ -440,6 +448,21 @@ fn arrowhead(at: (i32, i32), up: bool) -> Polygon<(i32, i32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_figure_never_replaces_a_directory_or_a_device() {
+        let dir = std::env::temp_dir().join(format!("plot-dest-{}", std::process::id()));
+        let folder = dir.join("folder.png");
+        std::fs::create_dir_all(&folder).unwrap();
+        let blank = |root: &DrawingArea<BitMapBackend, plotters::coord::Shift>| -> Result<()> {
+            root.fill(&WHITE)?;
+            Ok(())
+        };
+        let err = render_png(&folder, (10, 10), blank).unwrap_err();
+        assert!(format!("{err:#}").contains("is a directory"), "{err:#}");
+        assert!(folder.is_dir());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn perturbation_titles_drop_ctrl_and_count_cells() {

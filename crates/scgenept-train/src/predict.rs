@@ -93,9 +93,22 @@ pub struct Pool {
     pub per_perturbation: bool,
 }
 
-/// FNV-1a of a perturbation's name: its own draw stream under [`Pool::per_perturbation`].
+/// One name per perturbation whatever its spelling: the genes of a pair in sorted order (`B+A`
+/// and `A+B` are one perturbation), a single as `A+ctrl`.
+pub fn canonical_condition(name: &str) -> String {
+    let mut genes = condition_genes(name);
+    genes.sort_unstable();
+    match genes[..] {
+        [] => "ctrl".to_string(),
+        [a] => format!("{a}+ctrl"),
+        _ => genes.join("+"),
+    }
+}
+
+/// FNV-1a of a perturbation's canonical name ([`canonical_condition`]): its own draw stream
+/// under [`Pool::per_perturbation`], the same in any list and in either order of a pair.
 fn name_seed(seed: u64, name: &str) -> u64 {
-    let fnv = (name.bytes()).fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+    let fnv = (canonical_condition(name).bytes()).fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
     });
     seed ^ fnv
@@ -106,8 +119,9 @@ fn name_seed(seed: u64, name: &str) -> u64 {
 ///
 /// Prediction follows the reference's `pred_perturb_from_ctrl`: draw `pool.size` controls with
 /// replacement, flag the perturbed genes, predict every gene, average. The draws depend only on
-/// `pool.seed` and the order of `perts`, and each cell's prediction only on its own inputs, so
-/// the batch size changes speed, not results.
+/// `pool.seed` and, under [`Pool::per_perturbation`] (`predict` and `screen`), the perturbation's
+/// canonical name, else the order of `perts`; each cell's prediction depends only on its own
+/// inputs, so the batch size changes speed, not results.
 pub struct Prediction<'a, B: Backend> {
     pub model: &'a ScGenePT<B>,
     pub meta: &'a BundleMeta,
@@ -186,22 +200,7 @@ impl<B: Backend> Prediction<'_, B> {
 
     /// Each perturbation's draws of controls, in the order the seed gives them.
     fn draws(&self) -> Vec<Draws> {
-        let (per, n) = (self.pool.size.max(1), self.controls.n_rows);
-        let mut shared = StdRng::seed_from_u64(self.pool.seed);
-        (self.perts.iter())
-            .map(|p| {
-                let mut own;
-                let rng = match self.pool.per_perturbation {
-                    true => {
-                        own = StdRng::seed_from_u64(name_seed(self.pool.seed, p));
-                        &mut own
-                    }
-                    false => &mut shared,
-                };
-                let picks: Vec<usize> = (0..per).map(|_| rng.random_range(0..n)).collect();
-                Draws::new(&picks)
-            })
-            .collect()
+        draws(self.perts, self.pool, self.controls.n_rows)
     }
 
     /// The predictions of a wave of batches, in order: on `workers` host threads taking the
@@ -273,6 +272,27 @@ impl<B: Backend> Prediction<'_, B> {
             })
             .collect()
     }
+}
+
+/// Each perturbation's draws from `n` controls: from one stream seeded by `pool.seed` over the
+/// list, or under [`Pool::per_perturbation`] from the seed and the perturbation's canonical name.
+fn draws(perts: &[String], pool: Pool, n: usize) -> Vec<Draws> {
+    let per = pool.size.max(1);
+    let mut shared = StdRng::seed_from_u64(pool.seed);
+    (perts.iter())
+        .map(|p| {
+            let mut own;
+            let rng = match pool.per_perturbation {
+                true => {
+                    own = StdRng::seed_from_u64(name_seed(pool.seed, p));
+                    &mut own
+                }
+                false => &mut shared,
+            };
+            let picks: Vec<usize> = (0..per).map(|_| rng.random_range(0..n)).collect();
+            Draws::new(&picks)
+        })
+        .collect()
 }
 
 /// What every batch of a prediction shares: the genes' vocabulary rows, per perturbation the
@@ -456,5 +476,37 @@ impl WithBackend for PredictJob {
         }
         write_means(&p, &self.out)?;
         Ok(Written::Means)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn picks(perts: &[&str], per_perturbation: bool) -> Vec<Vec<usize>> {
+        let perts: Vec<String> = perts.iter().map(|p| p.to_string()).collect();
+        let pool = Pool {
+            size: 50,
+            seed: 7,
+            per_perturbation,
+        };
+        (draws(&perts, pool, 300).iter())
+            .map(|d| d.of_draw.iter().map(|&u| d.unique[u]).collect())
+            .collect()
+    }
+
+    #[test]
+    fn a_perturbation_draws_the_same_controls_in_any_list_and_either_order() {
+        assert_eq!(canonical_condition("KLF1"), "KLF1+ctrl");
+        assert_eq!(canonical_condition("ctrl+KLF1"), "KLF1+ctrl");
+        assert_eq!(canonical_condition("KLF1+CEBPB"), "CEBPB+KLF1");
+        let alone = picks(&["KLF1+ctrl"], true);
+        let beside = picks(&["CEBPB+ctrl", "KLF1+ctrl"], true);
+        assert_eq!(alone[0], beside[1]);
+        assert_eq!(picks(&["A+B"], true), picks(&["B+A"], true));
+        // `screen` names singles `G+ctrl` and pairs in its gene order: the same draws.
+        assert_eq!(picks(&["KLF1"], true), alone);
+        // One stream over the list (bench predict): the second entry's draws differ.
+        assert_ne!(picks(&["CEBPB+ctrl", "KLF1+ctrl"], false)[1], alone[0]);
     }
 }

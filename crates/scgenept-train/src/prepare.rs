@@ -179,14 +179,9 @@ fn model_config(
 ) -> Result<(ModelConfig, Vec<String>)> {
     let d_llm = tables.first().map_or(cfg.model.d_llm, |(_, t)| t.dim());
     let preset = cfg.model.model_type.preset(d_llm);
-    let mut model = preset.config;
+    let mut model = cfg.sized_model(d_llm);
     model.vocab_size = mapping.vocab_size;
     model.pad_token_id = mapping.pad_id;
-    model.dropout = cfg.model.dropout;
-    model.d_model = cfg.model.d_model.unwrap_or(model.d_model);
-    model.nhead = cfg.model.nhead.unwrap_or(model.nhead);
-    model.d_hid = cfg.model.d_hid.unwrap_or(model.d_hid);
-    model.nlayers = cfg.model.nlayers.unwrap_or(model.nlayers);
     let names: Vec<String> = model
         .knowledge_sources
         .iter()

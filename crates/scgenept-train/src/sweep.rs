@@ -81,6 +81,20 @@ impl SweepConfig {
         if let Some(s) = cfg.seeds.iter().find(|s| !seen.insert(**s)) {
             bail!("{}: seed {s} is listed twice", path.display());
         }
+        // The same run config twice would train twice into one run directory at once.
+        let mut seen = std::collections::HashMap::new();
+        for r in &cfg.runs {
+            let key = std::fs::canonicalize(r).unwrap_or_else(|_| r.clone());
+            if let Some(first) = seen.insert(key, r) {
+                bail!(
+                    "{}: runs lists {} twice (as {} and {}); list each run config once",
+                    path.display(),
+                    r.display(),
+                    first.display(),
+                    r.display()
+                );
+            }
+        }
         Ok(cfg)
     }
 

@@ -255,15 +255,26 @@ impl TrainConfig {
         if let Some((_, e)) = self.out_of_range() {
             bail!(e);
         }
-        self.model
-            .model_type
-            .preset(self.model.d_llm)
-            .config
-            .validate()?;
+        // The network as this config sizes it (`--set model.nhead=3` included), checked before
+        // anything in the run directory is touched (`--overwrite` deletes only after this).
+        self.sized_model(self.model.d_llm).validate()?;
         if self.model.pretrained.is_some() && self.model.vocab != VocabKind::Scgpt {
             bail!("model.pretrained needs model.vocab = \"scgpt\" (the checkpoint's rows are scGPT tokens)");
         }
         Ok(())
+    }
+
+    /// The model type's network with this config's sizes and dropout (the vocabulary and the
+    /// tables' widths come from the data, in `prepare`).
+    pub fn sized_model(&self, d_llm: usize) -> scgenept_model::ModelConfig {
+        let m = &self.model;
+        let mut model = m.model_type.preset(d_llm).config;
+        model.dropout = m.dropout;
+        model.d_model = m.d_model.unwrap_or(model.d_model);
+        model.nhead = m.nhead.unwrap_or(model.nhead);
+        model.d_hid = m.d_hid.unwrap_or(model.d_hid);
+        model.nlayers = m.nlayers.unwrap_or(model.nlayers);
+        model
     }
 
     /// The first value outside its range: `(dotted key, message naming it)`.
