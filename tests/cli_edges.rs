@@ -586,3 +586,18 @@ fn overwrite_validates_the_whole_config_before_deleting_anything() {
     let o = train(&cfg, &["--set", "train.epochs=1"]).output().unwrap();
     one_line_error(&o, &["holds a finished run"]);
 }
+
+/// `train --config` on a sweep file says which command runs it (issue 27, case 6).
+#[test]
+fn train_on_a_sweep_config_names_the_sweep_command() {
+    let o = scgenept_at_root(&["train", "--config", "configs/sweeps/demo.toml"]);
+    one_line_error(&o, &["is a sweep config", "scgenept sweep --config"]);
+}
+
+/// `data inspect` (and `data.path`) on a directory says so, not "bad signature" (issue 27, case 6).
+#[test]
+fn a_data_path_that_is_a_directory_is_named_as_one() {
+    let dir = tempdir("data-dir");
+    let o = scgenept(&["data", "inspect", dir.to_str().unwrap()]);
+    one_line_error(&o, &["is a directory", ".h5ad file inside it"]);
+}

@@ -199,6 +199,7 @@ fn export_then_predict_known_and_unseen_perturbations() {
     assert_eq!(d.read_matrix("X").unwrap().n_rows, 2);
     check_per_cell(bin, &bundle, &dir, &perts, &text);
     check_order_independence(&predict, &dir, &genes);
+    check_provenance(bin, &run, &bundle, &dir, &predict, &genes[0]);
     // Unknown genes are refused with their names, and nothing is written.
     let bad = dir.join("bad.csv");
     let o = predict(&bad, "NOT_A_GENE,ALSO_NOT");
@@ -208,6 +209,88 @@ fn export_then_predict_known_and_unseen_perturbations() {
         "{err}"
     );
     assert!(!bad.exists());
+}
+
+/// Provenance travels (issue 27, case 5): the bundle records the run's data, its synthetic mark,
+/// config, state and the files' sums; a prediction's sidecar carries the bundle's id and the
+/// mark; a changed weight file is refused in one line naming it; a bundle is not replaced without
+/// --overwrite; an unfinished run exports with a warning and says so in the bundle.
+fn check_provenance(
+    bin: &str,
+    run: &Path,
+    bundle: &Path,
+    dir: &Path,
+    predict: &dyn Fn(&Path, &str) -> std::process::Output,
+    gene: &str,
+) {
+    use crate::common::{json, one_line_error};
+    let meta = json(&bundle.join("meta.json"));
+    let p = &meta["provenance"];
+    assert!(
+        p["synthetic"].as_str().unwrap().contains("--preset tiny"),
+        "{p}"
+    );
+    assert_eq!(p["finished"], true);
+    assert!(p["config"].as_str().unwrap().contains("[train]"));
+    assert_eq!(p["data_sha256"].as_str().unwrap().len(), 64);
+    let weights = p["sha256"]["model.safetensors"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(p["sha256"].as_object().unwrap().len(), 3);
+    let out = dir.join("stamped.csv");
+    let o = predict(&out, gene);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("SYNTHETIC"));
+    let side = json(&dir.join("stamped.csv.provenance.json"));
+    assert_eq!(side["bundle_id"], weights[..12]);
+    assert!(side["synthetic"].as_str().unwrap().starts_with("SYNTHETIC"));
+
+    let export = |out: &Path, extra: &[&str]| {
+        Command::new(bin)
+            .args(["export", "--run", run.to_str().unwrap()])
+            .args(["--out", out.to_str().unwrap(), "--pool-size", "50"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    one_line_error(
+        &export(bundle, &[]),
+        &["already holds files", "--overwrite"],
+    );
+    let copy = dir.join("bundle_copy");
+    assert!(export(&copy, &[]).status.success());
+    assert!(export(&copy, &["--overwrite"]).status.success());
+
+    // 64 bytes of the weights flipped: refused, naming the file.
+    let file = copy.join("model.safetensors");
+    let mut bytes = std::fs::read(&file).unwrap();
+    let n = bytes.len();
+    bytes[n - 64..].iter_mut().for_each(|b| *b ^= 0xff);
+    std::fs::write(&file, bytes).unwrap();
+    let o = Command::new(bin)
+        .args([
+            "predict",
+            "--checkpoint",
+            copy.to_str().unwrap(),
+            "--perturbations",
+            gene,
+        ])
+        .args(["--out", dir.join("never.csv").to_str().unwrap()])
+        .output()
+        .unwrap();
+    one_line_error(
+        &o,
+        &["model.safetensors", "SHA-256", "export the bundle again"],
+    );
+    assert!(!dir.join("never.csv").exists());
+
+    // An unfinished run: a warning, and the bundle says so.
+    std::fs::remove_file(run.join("metrics.json")).unwrap();
+    let o = export(&dir.join("bundle_unfinished"), &[]);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("warning:"));
+    let meta = json(&dir.join("bundle_unfinished/meta.json"));
+    assert_eq!(meta["provenance"]["finished"], false);
 }
 
 /// A perturbation's prediction does not depend on the list it stands in (its controls are drawn

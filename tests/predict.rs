@@ -30,6 +30,7 @@ fn setup() -> (ScGenePT<B>, BundleMeta, CsrMatrix) {
         genes,
         knowledge_genes: Default::default(),
         source_run: String::new(),
+        provenance: None,
     };
     let mut rng = StdRng::seed_from_u64(3);
     let values: Vec<f32> = (0..5 * 12).map(|_| rng.random_range(0.0..3.0)).collect();

@@ -21,7 +21,7 @@ pub struct PlotArgs {
     /// A run directory (`runs/<name>/seed_<s>`).
     #[arg(long)]
     run: PathBuf,
-    /// The perturbation to draw (`FOSB+CEBPB`, `KLF1`); without it, the learning curve.
+    /// The perturbation to draw (`CEBPE+ETS2`, `KLF1`); without it, the learning curve.
     #[arg(long)]
     perturbation: Option<String>,
     /// Predictions to draw instead of the run's test predictions, e.g. from `scgenept predict

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use scgenept_train::bundle::{check_perturbations, read_meta, ExportJob};
+use scgenept_train::bundle::{check_perturbations, claim_bundle_dir, open_bundle, ExportJob};
 use scgenept_train::predict::{control_cells, Pool, PredictJob, PredictionFile, Written};
 use scgenept_train::run_dir::{CheckpointKind, RunDir};
 use scgenept_train::train_config::TrainConfig;
@@ -30,6 +30,9 @@ pub struct ExportArgs {
     /// Where the checkpoint is loaded: cpu, wgpu[:N] or cuda[:N].
     #[arg(long, default_value = "cpu")]
     device: Device,
+    /// Replace the bundle already at --out.
+    #[arg(long)]
+    overwrite: bool,
 }
 
 pub fn export(a: ExportArgs) -> Result<()> {
@@ -38,6 +41,15 @@ pub fn export(a: ExportArgs) -> Result<()> {
     let text = std::fs::read_to_string(&cfg_path)
         .with_context(|| format!("{}: not a run directory", a.run.display()))?;
     let cfg: TrainConfig = toml::from_str(&text).with_context(|| cfg_path.display().to_string())?;
+    claim_bundle_dir(&a.out, a.overwrite)?;
+    if !run.is_finished() {
+        eprintln!(
+            "warning: {} has not finished (no metrics.json): exporting its {} checkpoint so far; \
+             the bundle records that",
+            a.run.display(),
+            a.which
+        );
+    }
     a.device.dispatch(ExportJob {
         config: cfg,
         checkpoint: run.checkpoint(a.which),
@@ -79,7 +91,7 @@ pub struct PredictArgs {
     /// A bundle from `scgenept export`.
     #[arg(long)]
     checkpoint: PathBuf,
-    /// Comma-separated perturbations: "FOSB+CEBPB,KLF1".
+    /// Comma-separated perturbations: "CEBPE+ETS2,KLF1" (a pair joined by +, a single gene alone).
     #[arg(long)]
     perturbations: String,
     /// Control cells to perturb (their ctrl cells are used); default: the bundle's pool.
@@ -111,12 +123,13 @@ pub struct PredictArgs {
 
 pub fn predict(a: PredictArgs) -> Result<()> {
     let out = PredictionFile::new(&a.out)?;
-    let meta = read_meta(&a.checkpoint)?;
+    let meta = open_bundle(&a.checkpoint)?;
     let perts = check_perturbations(&meta, &a.perturbations)
         .with_context(|| a.checkpoint.display().to_string())?;
     let controls = control_cells(&meta, &a.checkpoint, a.controls.as_deref())?;
     let n_genes = meta.genes.len();
     let n_perts = perts.len();
+    let synthetic = meta.synthetic().map(str::to_string);
     let written = a.device.dispatch(PredictJob {
         bundle: a.checkpoint.clone(),
         meta,
@@ -147,6 +160,9 @@ pub fn predict(a: PredictArgs) -> Result<()> {
             a.pool_size,
             a.out.display()
         ),
+    }
+    if let Some(what) = synthetic {
+        println!("the bundle's model was trained on {what} (recorded in the output)");
     }
     Ok(())
 }

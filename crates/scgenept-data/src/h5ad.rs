@@ -54,6 +54,12 @@ fn attr_str(attrs: &HashMap<String, AttrValue>, key: &str) -> Option<String> {
 impl H5ad {
     /// Opens a file, checking the HDF5 signature first so a wrong file gets a useful message.
     pub fn open(path: &Path) -> Result<Self> {
+        if path.is_dir() {
+            return Err(DataError::at(
+                path,
+                "is a directory; give the .h5ad file inside it (GEARS keeps perturb_processed.h5ad in the dataset's folder)",
+            ));
+        }
         let mut head = [0u8; 8];
         {
             use std::io::Read;

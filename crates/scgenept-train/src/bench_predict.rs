@@ -148,6 +148,7 @@ fn random_inputs(b: &PredictBench) -> (BundleMeta, CsrMatrix) {
         genes,
         knowledge_genes: Default::default(),
         source_run: String::new(),
+        provenance: None,
     };
     let n = b.controls.max(1);
     let values: Vec<f32> = (0..n * b.genes)

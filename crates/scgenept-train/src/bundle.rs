@@ -2,7 +2,9 @@
 //!
 //! A bundle is self-contained: `model.safetensors` + `config.json` (reference names), `meta.json`
 //! (dataset genes, their table rows, which genes each knowledge source had a vector for) and
-//! `controls.h5ad` (a pool of control cells to perturb). Prediction from a bundle is in
+//! `controls.h5ad` (a pool of control cells to perturb). `meta.json` also records where the
+//! bundle came from (the run's data, config, whether it had finished, the synthetic mark) and the
+//! SHA-256 of the other files, checked before the bundle is used. Prediction from a bundle is in
 //! `predict.rs`.
 
 use std::collections::BTreeMap;
@@ -28,17 +30,113 @@ pub struct BundleMeta {
     /// Per knowledge source, the genes that had a vector (others start from random rows).
     pub knowledge_genes: BTreeMap<String, Vec<String>>,
     pub source_run: String,
+    /// Where the bundle came from and its files' sums (bundles exported before provenance was
+    /// recorded have none: they load, unchecked).
+    #[serde(default)]
+    pub provenance: Option<Provenance>,
 }
 
-/// Writes the bundle for `model` trained on `p`, with up to `pool` control cells.
+/// The bundle files whose SHA-256 `meta.json` records, checked before a bundle is used.
+pub const SUMMED_FILES: [&str; 3] = ["model.safetensors", "config.json", "controls.h5ad"];
+
+/// Where a bundle came from: the source run's data, config and state, and the SHA-256 of each
+/// bundle file ([`SUMMED_FILES`]), which [`verify_bundle`] checks.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Provenance {
+    /// The data file as the run's config gave it, and its SHA-256 at export.
+    pub data: String,
+    pub data_sha256: Option<String>,
+    /// The data file's own synthetic mark (`uns`: generator, preset, seed) when the data are
+    /// synthetic (no real cells).
+    pub synthetic: Option<String>,
+    /// The run's config as it was started (TOML: data, split, model, training).
+    pub config: String,
+    /// Whether the source run had finished (its metrics.json existed) when it was exported.
+    pub finished: bool,
+    pub sha256: BTreeMap<String, String>,
+}
+
+impl BundleMeta {
+    /// The bundle's id: the first 12 hex digits of its weights' SHA-256.
+    pub fn id(&self) -> Option<String> {
+        let p = self.provenance.as_ref()?;
+        Some(
+            p.sha256
+                .get("model.safetensors")?
+                .chars()
+                .take(12)
+                .collect(),
+        )
+    }
+
+    /// The synthetic mark of the data the bundle's model was trained on, if they were.
+    pub fn synthetic(&self) -> Option<&str> {
+        self.provenance.as_ref()?.synthetic.as_deref()
+    }
+
+    /// What an output made with this bundle carries: its id, the source run, the data and
+    /// whether they were synthetic.
+    pub fn stamp(&self) -> Vec<(String, String)> {
+        let p = self.provenance.clone().unwrap_or_default();
+        vec![
+            (
+                "bundle_id".into(),
+                self.id().unwrap_or_else(|| "unrecorded".into()),
+            ),
+            ("source_run".into(), self.source_run.clone()),
+            ("data".into(), p.data),
+            ("data_sha256".into(), p.data_sha256.unwrap_or_default()),
+            (
+                "synthetic".into(),
+                match &p.synthetic {
+                    Some(what) if what.starts_with("SYNTHETIC") => what.clone(),
+                    Some(what) => format!("SYNTHETIC: {what}"),
+                    None => "no".into(),
+                },
+            ),
+        ]
+    }
+}
+
+/// Checks each file `meta.json` has a sum for: a one-line error naming the file whose bytes
+/// changed since export.
+pub fn verify_bundle(dir: &Path, meta: &BundleMeta) -> Result<()> {
+    let Some(p) = &meta.provenance else {
+        return Ok(());
+    };
+    for (file, want) in &p.sha256 {
+        let path = dir.join(file);
+        let got = scgenept_data::files::file_sha256(&path)
+            .with_context(|| format!("{}: cannot read the bundle file", path.display()))?;
+        if &got != want {
+            bail!(
+                "{}: its SHA-256 differs from the one meta.json recorded at export (the file \
+                 changed or is damaged); export the bundle again",
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// What `export_bundle` records about the source run besides the model.
+pub struct Source<'a> {
+    pub run: &'a Path,
+    pub config: &'a crate::train_config::TrainConfig,
+    pub finished: bool,
+}
+
+/// Writes the bundle for `model` trained on `p`, with up to `pool` control cells: the weights,
+/// the control cells, then `meta.json` with the files' sums, last.
 pub fn export_bundle<B: Backend>(
     model: &ScGenePT<B>,
     p: &Prepared,
-    run: &Path,
+    source: &Source<'_>,
     out: &Path,
     pool: usize,
 ) -> Result<()> {
     export_safetensors(model, out)?;
+    write_controls(p, out, pool)?;
     let knowledge_genes = p
         .tables
         .iter()
@@ -54,17 +152,38 @@ pub fn export_bundle<B: Backend>(
             )
         })
         .collect();
+    let mut sha256 = BTreeMap::new();
+    for f in SUMMED_FILES {
+        let path = out.join(f);
+        let sum = scgenept_data::files::file_sha256(&path)
+            .with_context(|| format!("{}: cannot read back", path.display()))?;
+        sha256.insert(f.to_string(), sum);
+    }
+    let data = &source.config.data.path;
     let meta = BundleMeta {
         genes: p.data.gene_names.clone(),
         gene_ids: p.data.gene_ids.clone(),
         vocab_ids: p.mapping.ids.clone(),
         knowledge_genes,
-        source_run: run.display().to_string(),
+        source_run: source.run.display().to_string(),
+        provenance: Some(Provenance {
+            data: data.display().to_string(),
+            data_sha256: scgenept_data::files::file_sha256(data).ok(),
+            synthetic: p.data.synthetic.clone(),
+            config: toml::to_string_pretty(source.config)?,
+            finished: source.finished,
+            sha256,
+        }),
     };
     scgenept_data::files::write_atomic(
         &out.join("meta.json"),
         serde_json::to_string_pretty(&meta)?.as_bytes(),
     )?;
+    Ok(())
+}
+
+/// `controls.h5ad`: up to `pool` of the data's control cells.
+fn write_controls(p: &Prepared, out: &Path, pool: usize) -> Result<()> {
     let ctrl = p.data.cells_by_condition()[p.data.control_index()].clone();
     let mut rows = Vec::new();
     let g = p.data.n_genes();
@@ -93,7 +212,7 @@ pub fn export_bundle<B: Backend>(
     Ok(())
 }
 
-/// Parses `"FOSB+CEBPB,KLF1"` and checks every gene against the bundle: each must be a dataset
+/// Parses `"CEBPE+ETS2,KLF1"` and checks every gene against the bundle: each must be a dataset
 /// gene (for its flag) and have had a knowledge vector in every source (else its row is random).
 pub fn check_perturbations(meta: &BundleMeta, list: &str) -> Result<Vec<String>> {
     let perts: Vec<String> = list
@@ -102,7 +221,7 @@ pub fn check_perturbations(meta: &BundleMeta, list: &str) -> Result<Vec<String>>
         .filter(|s| !s.is_empty())
         .collect();
     if perts.is_empty() {
-        bail!("no perturbations given; e.g. --perturbations \"FOSB+CEBPB,KLF1\"");
+        bail!("no perturbations given; e.g. --perturbations \"CEBPE+ETS2,KLF1\"");
     }
     let mut missing_gene = Vec::new();
     let mut missing_text: BTreeMap<&str, Vec<String>> = BTreeMap::new();
@@ -181,6 +300,32 @@ fn perturbation_genes(p: &str) -> Result<Vec<&str>> {
     }
 }
 
+/// Reads a bundle's meta.json and checks the other files against the sums it records.
+pub fn open_bundle(dir: &Path) -> Result<BundleMeta> {
+    let meta = read_meta(dir)?;
+    verify_bundle(dir, &meta)?;
+    Ok(meta)
+}
+
+/// Whether `out` may receive a bundle: absent or empty, or `overwrite` given.
+pub fn claim_bundle_dir(out: &Path, overwrite: bool) -> Result<()> {
+    let occupied = std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some());
+    if out.exists() && !out.is_dir() {
+        bail!(
+            "{}: exists and is not a directory; give a new bundle directory",
+            out.display()
+        );
+    }
+    if occupied && !overwrite {
+        bail!(
+            "{}: already holds files (a bundle?); use --overwrite to replace it, or give a new \
+             directory",
+            out.display()
+        );
+    }
+    Ok(())
+}
+
 /// Reads a bundle's meta.json.
 pub fn read_meta(dir: &Path) -> Result<BundleMeta> {
     let path = dir.join("meta.json");
@@ -216,7 +361,12 @@ impl crate::device::WithBackend for ExportJob {
         // After the device probe, so an unusable device costs no data preparation.
         let prepared = crate::prepare::prepare(&self.config)?;
         let model = scgenept_model::load_checkpoint::<B::InnerBackend>(&self.checkpoint, &device)?;
-        export_bundle(&model, &prepared, &self.run, &self.out, self.pool)
+        let source = Source {
+            run: &self.run,
+            config: &self.config,
+            finished: crate::run_dir::RunDir::new(&self.run).is_finished(),
+        };
+        export_bundle(&model, &prepared, &source, &self.out, self.pool)
     }
 }
 
@@ -236,6 +386,7 @@ mod tests {
             )]
             .into(),
             source_run: String::new(),
+            provenance: None,
         };
         assert_eq!(
             check_perturbations(&meta, "A, A+B").unwrap(),

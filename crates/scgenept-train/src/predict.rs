@@ -15,7 +15,7 @@ use rand::{Rng, SeedableRng};
 
 use scgenept_data::csr::CsrMatrix;
 use scgenept_data::h5ad::H5ad;
-use scgenept_data::h5ad_write::{output_kind, AnnData, Frame, FrameColumn};
+use scgenept_data::h5ad_write::{output_kind, AnnData, Frame, FrameColumn, UnsValue};
 use scgenept_data::perturb_data::condition_genes;
 use scgenept_data::{ObsColumns, PerturbData};
 use scgenept_model::host_attention::{host_threads, on_host, with_host_threads};
@@ -342,7 +342,8 @@ pub fn write_means<B: Backend>(p: &Prediction<'_, B>, out: &PredictionFile) -> R
                 s.push_str(&format!("{g},{}\n", vals.join(",")));
             }
             scgenept_data::files::write_atomic(path, s.as_bytes())
-                .with_context(|| path.display().to_string())
+                .with_context(|| path.display().to_string())?;
+            write_provenance_sidecar(path, &provenance(p))
         }
         PredictionFile::H5ad(path) => {
             let flat: Vec<f32> = means.iter().flatten().map(|v| *v as f32).collect();
@@ -356,12 +357,47 @@ pub fn write_means<B: Backend>(p: &Prediction<'_, B>, out: &PredictionFile) -> R
                     columns: vec![("condition".into(), FrameColumn::Categorical(perts.to_vec()))],
                 },
                 var: Frame::genes(&meta.gene_ids, &meta.genes),
-                uns: vec![output_kind("predicted means")],
+                uns: vec![output_kind("predicted means"), provenance_uns(p)],
             }
             .write(path)?;
             Ok(())
         }
     }
+}
+
+/// What a prediction's output records of where it came from: the bundle's stamp
+/// (`BundleMeta::stamp`: its id, source run, data, the synthetic mark) and the draws.
+pub fn provenance<B: Backend>(p: &Prediction<'_, B>) -> Vec<(String, String)> {
+    let mut v = p.meta.stamp();
+    v.push(("pool_size".into(), p.pool.size.to_string()));
+    v.push(("seed".into(), p.pool.seed.to_string()));
+    v
+}
+
+/// `uns["scgenept_provenance"]` of a prediction h5ad.
+fn provenance_uns<B: Backend>(p: &Prediction<'_, B>) -> (String, UnsValue) {
+    let entries = (provenance(p).into_iter())
+        .map(|(k, v)| (k, UnsValue::Strings(vec![v])))
+        .collect();
+    ("scgenept_provenance".into(), UnsValue::Dict(entries))
+}
+
+/// Beside a CSV output (which has no place for metadata): `<out>.provenance.json`.
+pub fn write_provenance_sidecar(out: &Path, stamp: &[(String, String)]) -> Result<()> {
+    let side = provenance_sidecar(out);
+    let map: serde_json::Map<String, serde_json::Value> = (stamp.iter())
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect();
+    let text = serde_json::to_string_pretty(&map)? + "\n";
+    scgenept_data::files::write_atomic(&side, text.as_bytes())
+        .with_context(|| format!("{}: cannot write", side.display()))
+}
+
+/// `pred.csv` → `pred.csv.provenance.json`.
+pub fn provenance_sidecar(out: &Path) -> PathBuf {
+    let mut name = out.file_name().unwrap_or_default().to_os_string();
+    name.push(".provenance.json");
+    out.with_file_name(name)
 }
 
 /// What `write_cells` wrote.
@@ -421,7 +457,7 @@ pub fn write_cells<B: Backend>(
             columns: vec![("condition".into(), FrameColumn::Categorical(labels))],
         },
         var: Frame::genes(&meta.gene_ids, &meta.genes),
-        uns: vec![output_kind("predicted cells")],
+        uns: vec![output_kind("predicted cells"), provenance_uns(p)],
     }
     .write(path)?;
     Ok(CellsWritten {

@@ -15,7 +15,7 @@ use anyhow::{bail, Context, Result};
 use scgenept_data::csr::CsrMatrix;
 use scgenept_data::files::sha256_hex;
 
-use crate::bundle::{read_meta, why_unusable, BundleMeta};
+use crate::bundle::{open_bundle, why_unusable, BundleMeta};
 use crate::predict::{control_cells, Pool};
 
 /// Pairs per chunk: the unit of work that is saved, and so what an interrupted screen redoes.
@@ -82,7 +82,7 @@ pub fn read_gene_list(path: &Path) -> Result<Vec<String>> {
 impl ScreenRequest {
     /// Reads and checks everything; fails with one line naming the file and the fix.
     pub fn plan(&self) -> Result<ScreenPlan> {
-        let meta = read_meta(&self.bundle)?;
+        let meta = open_bundle(&self.bundle)?;
         let listed = read_gene_list(&self.genes)?;
         let (genes, dropped) = self.usable_genes(&meta, &listed)?;
         let pairs = self.pairs(&genes)?;

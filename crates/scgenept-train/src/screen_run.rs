@@ -126,6 +126,7 @@ impl WithBackend for ScreenJob {
         rank(&mut rows, self.ranking);
         write_atomic(&self.out, rows_csv(&rows, true).as_bytes())
             .with_context(|| format!("{}: cannot write", self.out.display()))?;
+        crate::predict::write_provenance_sidecar(&self.out, &crate::predict::provenance(&predict))?;
         Ok(ScreenDone {
             genes: plan.genes.len(),
             pairs: plan.pairs.len(),

@@ -202,6 +202,14 @@ impl TrainConfig {
             .with_context(|| format!("{}: cannot read", path.display()))?;
         let file: toml::Table =
             toml::from_str(&text).with_context(|| format!("{}: not valid TOML", path.display()))?;
+        if file.contains_key("runs") && !file.contains_key("train") {
+            bail!(
+                "{}: this is a sweep config (it lists runs); run it with `scgenept sweep --config \
+                 {}`",
+                path.display(),
+                path.display()
+            );
+        }
         let mut table = file.clone();
         for o in overrides {
             apply_override(&mut table, o).with_context(|| format!("--set {o}"))?;
