@@ -245,6 +245,36 @@ fn check_provenance(
     assert_eq!(side["bundle_id"], weights[..12]);
     assert!(side["synthetic"].as_str().unwrap().starts_with("SYNTHETIC"));
 
+    // --draws 3: the spread over three control draws, and the same output as one draw.
+    let drawn = dir.join("drawn.csv");
+    let o = Command::new(bin)
+        .args([
+            "predict",
+            "--checkpoint",
+            bundle.to_str().unwrap(),
+            "--perturbations",
+            gene,
+        ])
+        .args([
+            "--pool-size",
+            "20",
+            "--draws",
+            "3",
+            "--out",
+            drawn.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let said = crate::common::ok(&o);
+    assert!(
+        said.contains("over 3 draws of 20 controls, per-gene SD"),
+        "{said}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&drawn).unwrap(),
+        std::fs::read_to_string(&out).unwrap()
+    );
+
     let export = |out: &Path, extra: &[&str]| {
         Command::new(bin)
             .args(["export", "--run", run.to_str().unwrap()])

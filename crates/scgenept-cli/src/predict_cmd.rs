@@ -102,6 +102,10 @@ pub struct PredictArgs {
     pool_size: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Also draw the controls this many times (seeds --seed, --seed + 1, …) and report how much
+    /// each perturbation's mean moves between draws; the output stays the first draw's.
+    #[arg(long, default_value_t = 1, value_parser = at_least_one)]
+    draws: usize,
     /// Output: .csv (gene × perturbation) or .h5ad (perturbation × gene).
     #[arg(long)]
     out: PathBuf,
@@ -122,6 +126,12 @@ pub struct PredictArgs {
 }
 
 pub fn predict(a: PredictArgs) -> Result<()> {
+    if a.per_cell && a.draws > 1 {
+        anyhow::bail!(
+            "--draws reports how the means move between control draws; it does not combine \
+             with --per-cell (drop one of them)"
+        );
+    }
     let out = PredictionFile::new(&a.out)?;
     let meta = open_bundle(&a.checkpoint)?;
     let perts = check_perturbations(&meta, &a.perturbations)
@@ -145,6 +155,7 @@ pub fn predict(a: PredictArgs) -> Result<()> {
         out,
         per_cell: a.per_cell,
         batch: a.batch_size,
+        draws: a.draws,
     })?;
     match written {
         Written::Cells(w) => println!(
@@ -155,11 +166,26 @@ pub fn predict(a: PredictArgs) -> Result<()> {
             w.clamped,
             a.out.display()
         ),
-        Written::Means => println!(
-            "predicted {n_perts} perturbation(s) over {n_genes} genes ({} controls each) → {}",
-            a.pool_size,
-            a.out.display()
-        ),
+        Written::Means(spread) => {
+            println!(
+                "predicted {n_perts} perturbation(s) over {n_genes} genes ({} controls each) → {}",
+                a.pool_size,
+                a.out.display()
+            );
+            for s in spread {
+                println!(
+                    "  {}: over {} draws of {} controls, per-gene SD of the mean: median {:.4}, \
+                     largest {:.4} ({}, mean {:.4})",
+                    s.perturbation,
+                    s.draws,
+                    a.pool_size,
+                    s.median_sd,
+                    s.max_sd,
+                    s.max_sd_gene,
+                    s.max_sd_gene_mean
+                );
+            }
+        }
     }
     if let Some(what) = synthetic {
         println!("the bundle's model was trained on {what} (recorded in the output)");

@@ -480,13 +480,74 @@ pub struct PredictJob {
     pub per_cell: bool,
     /// Cells per forward; `None` sizes batches to the device (`inference_batch.rs`).
     pub batch: Option<usize>,
+    /// Control draws to report the spread over (`--draws`; 1: none). The output is always the
+    /// first draw's (`pool.seed`).
+    pub draws: usize,
 }
 
-/// What a [`PredictJob`] wrote.
-#[derive(Clone, Copy, Debug)]
+/// What a [`PredictJob`] wrote: the means (with their spread over `draws` control draws when
+/// more than one was asked for) or the cells.
+#[derive(Clone, Debug)]
 pub enum Written {
-    Means,
+    Means(Vec<DrawSpread>),
     Cells(CellsWritten),
+}
+
+/// How much one perturbation's mean prediction moves between control draws: per gene, the
+/// standard deviation of the mean over `draws` draws of `pool.size` controls (seeds `seed`,
+/// `seed + 1`, …).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct DrawSpread {
+    pub perturbation: String,
+    pub draws: usize,
+    /// Median over genes of the per-gene SD.
+    pub median_sd: f64,
+    /// The largest per-gene SD, its gene, and that gene's mean prediction.
+    pub max_sd: f64,
+    pub max_sd_gene: String,
+    pub max_sd_gene_mean: f64,
+}
+
+/// The spread of every perturbation's mean over `draws` control draws.
+pub fn draw_spread<B: Backend>(p: &Prediction<'_, B>, draws: usize) -> Result<Vec<DrawSpread>> {
+    let mut all = Vec::with_capacity(draws);
+    for k in 0..draws as u64 {
+        let pool = Pool {
+            seed: p.pool.seed.wrapping_add(k),
+            ..p.pool
+        };
+        all.push(Prediction { pool, ..*p }.means()?);
+    }
+    let n = draws as f64;
+    Ok((p.perts.iter().enumerate())
+        .map(|(i, name)| {
+            let genes = p.meta.genes.len();
+            let (mut sds, mut means) = (Vec::with_capacity(genes), Vec::with_capacity(genes));
+            for j in 0..genes {
+                let mean = all.iter().map(|m| m[i][j]).sum::<f64>() / n;
+                let var = all.iter().map(|m| (m[i][j] - mean).powi(2)).sum::<f64>() / (n - 1.0);
+                sds.push(var.sqrt());
+                means.push(mean);
+            }
+            let (jmax, max_sd) = (sds.iter().copied().enumerate()).fold((0, f64::MIN), |a, b| {
+                if b.1 > a.1 {
+                    b
+                } else {
+                    a
+                }
+            });
+            let mut sorted = sds.clone();
+            sorted.sort_by(f64::total_cmp);
+            DrawSpread {
+                perturbation: name.clone(),
+                draws,
+                median_sd: sorted[sorted.len() / 2],
+                max_sd,
+                max_sd_gene: p.meta.genes[jmax].clone(),
+                max_sd_gene_mean: means[jmax],
+            }
+        })
+        .collect())
 }
 
 impl WithBackend for PredictJob {
@@ -510,8 +571,12 @@ impl WithBackend for PredictJob {
         if self.per_cell {
             return Ok(Written::Cells(write_cells(&p, &self.out)?));
         }
+        let spread = match self.draws {
+            0 | 1 => Vec::new(),
+            n => draw_spread(&p, n)?,
+        };
         write_means(&p, &self.out)?;
-        Ok(Written::Means)
+        Ok(Written::Means(spread))
     }
 }
 
