@@ -2,7 +2,8 @@
 # One GPU slot's measurements, ours beside PyTorch's, inside one deadline (docs/gpu.md, "A GPU
 # slot"). Builds nothing, writes only under OUT_DIR, and keeps what it has if it is cut off.
 #
-#   benches/gpu.sh BIN OUT_DIR               # on the GPU machine (BIN built with --features cuda)
+#   benches/gpu.sh BIN OUT_DIR               # on the GPU machine (BIN built with --features cuda,
+#                                            # plain or .xz)
 #   benches/gpu.sh --dry-run BIN OUT_DIR     # anywhere: the CPU (or DRY_DEVICE=wgpu) binary,
 #                                            # tiny shapes, a 150 s deadline (CI runs this)
 #
@@ -42,7 +43,15 @@ else
 fi
 mkdir -p "$OUT" || exit 1
 LOGS=$(mktemp -d)
-trap 'rm -rf "$LOGS"' EXIT
+UNPACKED=$(mktemp -d)
+trap 'rm -rf "$LOGS" "$UNPACKED"' EXIT
+# A carried binary may come xz-compressed (the stripped cuda build is ~89 MB, ~15 MB as .xz,
+# and a lent machine takes 64 MiB in all): unpacked here, outside OUT_DIR.
+if [[ $BIN == *.xz ]]; then
+    "$PY" -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
+        "$BIN" "$UNPACKED/scgenept" && chmod +x "$UNPACKED/scgenept" || { echo "cannot unpack $BIN" >&2; exit 1; }
+    BIN=$UNPACKED/scgenept
+fi
 : > "$OUT/results.jsonl"
 # Kernels compiled and autotuned once, reused by every later run (kernel_cache.rs).
 export SCGENEPT_CACHE=${SCGENEPT_CACHE:-$LOGS/cache}
