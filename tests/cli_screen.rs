@@ -89,6 +89,27 @@ fn screen_ranks_pairs_resumes_after_a_kill_and_refuses_what_it_cannot_do() {
     assert!(text.contains("(32 from an earlier run)"), "{text}");
     assert_eq!(std::fs::read_to_string(&out_b).unwrap(), table);
 
+    // Ctrl-C: exit 130, the finished chunks kept, and the command that continues printed.
+    let out_i = dir.join("i/screen.csv");
+    let child = screen(&bundle, &genes, &out_i, &["--skip-unknown"])
+        .env("SCGENEPT_PAUSE_WRITES", "1500")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(
+        &dir.join("i/screen.csv.parts/chunk-000000.csv"),
+        "the first chunk",
+    );
+    crate::common::interrupt(child.id());
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("interrupted; to continue:") && err.contains("screen --checkpoint"),
+        "{err}"
+    );
+
     // Another screen into the same place is refused; a pair list screens just those pairs.
     one_line_error(
         &screen(&bundle, &genes, &out_b, &["--skip-unknown", "--seed", "3"])

@@ -262,6 +262,12 @@ fn inspect(file: &Path, cols: &ObsColumns) -> Result<()> {
     if let Some(s) = &d.synthetic {
         println!("synthetic   {s}");
     }
+    if let Some(max) = d.x.looks_like_counts() {
+        println!(
+            "warning     X holds whole numbers up to {max}: raw counts? scGenePT expects \
+             log-normalised expression (as GEARS prepares it: normalize_total, then log1p)"
+        );
+    }
     println!("read in     {:.2} s", t.elapsed().as_secs_f64());
     Ok(())
 }

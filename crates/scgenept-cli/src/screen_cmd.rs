@@ -63,6 +63,11 @@ pub struct ScreenArgs {
 }
 
 pub fn run(a: ScreenArgs) -> Result<()> {
+    // Ctrl-C keeps the finished chunks in `<out>.parts/`: the same command continues.
+    let again: Vec<String> = std::env::args()
+        .map(|w| scgenept_train::interrupt::shell_quote(&w))
+        .collect();
+    scgenept_train::interrupt::set_resume_hint(again.join(" "));
     let pool = Pool {
         size: a.pool_size,
         seed: a.seed,

@@ -12,6 +12,16 @@ pub struct CsrMatrix {
 }
 
 impl CsrMatrix {
+    /// Whether the stored values look like raw counts rather than log-normalised expression:
+    /// every one of the first 100,000 non-zeros a whole number, and the largest above 20
+    /// (`log1p` of normalised counts is rarely whole and stays below ~10). Returns the largest.
+    pub fn looks_like_counts(&self) -> Option<f32> {
+        let head = &self.data[..self.data.len().min(100_000)];
+        let whole = !head.is_empty() && head.iter().all(|v| v.fract() == 0.0);
+        let max = head.iter().copied().fold(0f32, f32::max);
+        (whole && max > 20.0).then_some(max)
+    }
+
     /// Builds and checks a CSR matrix (monotone `indptr`, indices in range).
     pub fn new(
         n_rows: usize,
@@ -195,6 +205,16 @@ impl CsrMatrix {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn raw_counts_are_told_from_log_normalised_values() {
+        let counts = CsrMatrix::from_dense(2, 2, &[0.0, 37.0, 3.0, 1.0]);
+        assert_eq!(counts.looks_like_counts(), Some(37.0));
+        let logged = CsrMatrix::from_dense(2, 2, &[0.0, 3.61, 1.39, 0.69]);
+        assert_eq!(logged.looks_like_counts(), None);
+        let small_whole = CsrMatrix::from_dense(1, 2, &[1.0, 2.0]);
+        assert_eq!(small_whole.looks_like_counts(), None);
+    }
 
     #[test]
     fn dense_csc_transpose_agree() {

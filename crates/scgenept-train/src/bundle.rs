@@ -239,8 +239,22 @@ pub fn check_perturbations(meta: &BundleMeta, list: &str) -> Result<Vec<String>>
         }
     }
     if !missing_gene.is_empty() {
+        // Symbols are case-sensitive; a gene in another case is the likeliest slip.
+        let hints: Vec<String> = (missing_gene.iter())
+            .filter_map(|g| {
+                let found = meta.genes.iter().find(|x| x.eq_ignore_ascii_case(g))?;
+                Some(format!("{found} for {g}"))
+            })
+            .collect();
+        let hint = match hints.is_empty() {
+            true => String::new(),
+            false => format!(
+                " (symbols are case-sensitive: did you mean {}?)",
+                hints.join(", ")
+            ),
+        };
         bail!(
-            "not among the model's genes, so they cannot be flagged: {}",
+            "not among the model's genes, so they cannot be flagged: {}{hint}",
             missing_gene.join(", ")
         );
     }
@@ -394,6 +408,9 @@ mod tests {
         );
         let e = check_perturbations(&meta, "A+Z,Y").unwrap_err().to_string();
         assert!(e.contains("Z, Y") && e.contains("cannot be flagged"), "{e}");
+        assert!(!e.contains("did you mean"), "{e}");
+        let e = check_perturbations(&meta, "a+B").unwrap_err().to_string();
+        assert!(e.contains("did you mean A for a?"), "{e}");
         let e = check_perturbations(&meta, "C").unwrap_err().to_string();
         assert!(e.contains("no 'go_c_concat' knowledge vector for C"), "{e}");
         assert!(check_perturbations(&meta, "A+B+C").is_err());

@@ -94,6 +94,13 @@ pub fn ensure_inputs(cfg: &TrainConfig) -> Result<()> {
 pub fn prepare(cfg: &TrainConfig) -> Result<Prepared> {
     ensure_inputs(cfg)?;
     let data = PerturbData::load(&cfg.data.path, &cfg.data.columns)?;
+    if let Some(max) = data.x.looks_like_counts() {
+        tracing::warn!(
+            "{}: X holds whole numbers up to {max}: raw counts? scGenePT expects log-normalised \
+             expression (as GEARS prepares it: normalize_total, then log1p)",
+            cfg.data.path.display()
+        );
+    }
     let split = split_of(cfg, &data)?;
     let seed = cfg.train.pairing_seed;
     let train = pair_controls(&data, &split, SplitName::Train, seed);
