@@ -108,7 +108,12 @@ pub fn run(a: ScreenArgs) -> Result<()> {
         batch: a.batch_size,
     })?;
     if let Some(png) = &a.plot {
-        let title = format!("{} pairs of {} genes", done.pairs, done.genes);
+        let tag = if done.synthetic {
+            " — SYNTHETIC data"
+        } else {
+            ""
+        };
+        let title = format!("{} pairs of {} genes{tag}", done.pairs, done.genes);
         draw_screen(&done.rows, a.top, &title, png)?;
     }
     println!(

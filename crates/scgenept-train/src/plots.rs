@@ -65,13 +65,15 @@ fn register_font() {
     });
 }
 
-/// Draws with `draw` into a temporary PNG beside `out`, then writes it through the atomic writer
-/// (`scgenept_data::files::write_atomic`: a device is written in place, a directory refused).
+/// Draws with `draw` into an RGB buffer in memory, encodes it as PNG and writes it through the
+/// atomic writer (`scgenept_data::files::write_atomic`: a device is written in place, a directory
+/// refused), so a full disk is one plain I/O error and no temporary image is left behind.
 pub(crate) fn render_png(
     out: &Path,
     size: (u32, u32),
     draw: impl FnOnce(&DrawingArea<BitMapBackend, plotters::coord::Shift>) -> Result<()>,
 ) -> Result<()> {
+    use image::ImageEncoder;
     register_font();
     if out.extension().and_then(|e| e.to_str()) != Some("png") {
         bail!(
@@ -81,29 +83,19 @@ pub(crate) fn render_png(
     }
     scgenept_data::files::destination(out)
         .with_context(|| format!("{}: cannot write the figure there", out.display()))?;
-    let dir = out.parent().filter(|d| !d.as_os_str().is_empty());
-    if let Some(d) = dir {
-        std::fs::create_dir_all(d).with_context(|| format!("{}: cannot create", d.display()))?;
-    }
-    let stem = out.file_stem().and_then(|s| s.to_str()).unwrap_or("figure");
-    let tmp = out.with_file_name(format!(".{stem}.tmp-{}.png", std::process::id()));
-    let result = (|| -> Result<()> {
-        let root = BitMapBackend::new(&tmp, size).into_drawing_area();
+    let (w, h) = size;
+    let mut rgb = vec![0u8; w as usize * h as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, size).into_drawing_area();
         root.fill(&WHITE)?;
-        draw(&root)?;
-        root.present()
-            .with_context(|| format!("{}: cannot write", tmp.display()))?;
-        Ok(())
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e.context(format!("{}: figure not written", out.display())));
+        draw(&root).with_context(|| format!("{}: figure not drawn", out.display()))?;
+        root.present()?;
     }
-    // Through the one atomic writer, so a device or directory at `out` is never renamed over.
-    let bytes = std::fs::read(&tmp);
-    let _ = std::fs::remove_file(&tmp);
-    let bytes = bytes.with_context(|| format!("{}: cannot read back", tmp.display()))?;
-    scgenept_data::files::write_atomic(out, &bytes)
+    let mut png = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut png)
+        .write_image(&rgb, w, h, image::ColorType::Rgb8)
+        .with_context(|| format!("{}: cannot encode the figure", out.display()))?;
+    scgenept_data::files::write_atomic(out, &png)
         .with_context(|| format!("{}: cannot write", out.display()))
 }
 
@@ -461,6 +453,20 @@ mod tests {
         let err = render_png(&folder, (10, 10), blank).unwrap_err();
         assert!(format!("{err:#}").contains("is a directory"), "{err:#}");
         assert!(folder.is_dir());
+        // A full disk (a link to /dev/full, written in place): one plain I/O error, no plotters
+        // type names, and the device still a device.
+        let full = dir.join("full.png");
+        std::os::unix::fs::symlink("/dev/full", &full).unwrap();
+        let err = format!("{:#}", render_png(&full, (10, 10), blank).unwrap_err());
+        assert!(err.contains("No space left on device"), "{err}");
+        assert!(
+            !err.contains("DrawingArea") && !err.contains("BackendError"),
+            "{err}"
+        );
+        assert!(std::fs::symlink_metadata(&full)
+            .unwrap()
+            .file_type()
+            .is_symlink());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -59,18 +59,79 @@ pub fn draw_screen(rows: &[PairRow], top: usize, title: &str, out: &Path) -> Res
         chart.draw_series(
             (points.iter()).map(|p| Circle::new(*p, 3, RGBColor(170, 170, 170).filled())),
         )?;
+        let mut placed: Vec<Rect> = Vec::new();
         for r in rows.iter().take(top) {
             let p = (r.scores[mag], r.scores[fit]);
             if !(p.0.is_finite() && p.1.is_finite()) {
                 continue;
             }
             chart.draw_series([Circle::new(p, 5, PALETTE[0].filled())])?;
-            chart.draw_series([Text::new(
-                format!("{}+{}", r.a, r.b),
-                p,
-                (FONT, 13).into_font(),
-            )])?;
+            let label = format!("{}+{}", r.a, r.b);
+            let at = chart.backend_coord(&p);
+            // The first spot around the point that overlaps no earlier label; a label with no
+            // free spot is left out (its point stays marked), so labels never overprint.
+            if let Some(rect) = free_spot(at, &label, &placed) {
+                root.draw(&Text::new(
+                    label,
+                    (rect.x0, rect.y0),
+                    (FONT, 13).into_font(),
+                ))?;
+                placed.push(rect);
+            }
         }
         Ok(())
     })
+}
+
+/// A label's box in pixels.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Rect {
+    x0: i32,
+    y0: i32,
+    x1: i32,
+    y1: i32,
+}
+
+impl Rect {
+    fn overlaps(&self, o: &Rect) -> bool {
+        self.x0 < o.x1 && o.x0 < self.x1 && self.y0 < o.y1 && o.y0 < self.y1
+    }
+}
+
+/// Where `label` can go beside the point at pixel `at` (right-above, right-below, left-above,
+/// left-below) without touching a box in `placed`. 13-px text: about 7 px per character.
+fn free_spot(at: (i32, i32), label: &str, placed: &[Rect]) -> Option<Rect> {
+    let (w, h) = (7 * label.chars().count() as i32, 15);
+    let spots = [(6, -h - 2), (6, 4), (-w - 6, -h - 2), (-w - 6, 4)];
+    spots
+        .iter()
+        .map(|(dx, dy)| Rect {
+            x0: at.0 + dx,
+            y0: at.1 + dy,
+            x1: at.0 + dx + w,
+            y1: at.1 + dy + h,
+        })
+        .find(|r| placed.iter().all(|p| !p.overlaps(r)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_take_a_free_spot_or_none() {
+        let first = free_spot((100, 100), "A+B", &[]).unwrap();
+        // The same point again: the first spot is taken, the second is below it.
+        let second = free_spot((100, 100), "A+B", &[first]).unwrap();
+        assert!(!second.overlaps(&first));
+        let all: Vec<Rect> = (0..4)
+            .scan(Vec::new(), |placed: &mut Vec<Rect>, _| {
+                let r = free_spot((100, 100), "A+B", placed)?;
+                placed.push(r);
+                Some(r)
+            })
+            .collect();
+        assert_eq!(all.len(), 4);
+        assert_eq!(free_spot((100, 100), "A+B", &all), None);
+    }
 }

@@ -70,6 +70,8 @@ pub struct ScreenDone {
     pub seconds: f64,
     /// The ranked table.
     pub rows: Vec<PairRow>,
+    /// The bundle's model was trained on synthetic data (its figure and output say so).
+    pub synthetic: bool,
 }
 
 /// `screen.csv` → `screen.csv.parts/`.
@@ -133,6 +135,7 @@ impl WithBackend for ScreenJob {
             resumed,
             seconds: t0.elapsed().as_secs_f64(),
             rows,
+            synthetic: plan.meta.synthetic().is_some(),
         })
     }
 }

@@ -107,6 +107,7 @@ pub fn train_in_processes(
     // Ctrl-C reaches the children too (same process group): each saves and stops; this loop
     // starts no new run and waits for them. SIGTERM to this process alone lets them finish.
     let graceful = crate::interrupt::Graceful::enter();
+    let sweep_start = std::time::Instant::now();
     let mut told = false;
     while !queue.is_empty() || !running.is_empty() {
         if crate::interrupt::requested() {
@@ -141,9 +142,10 @@ pub fn train_in_processes(
             let seconds = r.started.elapsed().as_secs_f64();
             let interrupted = status.code() == Some(130);
             let error = (!status.success()).then(|| last_line(&log_path(r.run)));
+            let progress = remaining(done.len() + 1, runs.len(), sweep_start.elapsed(), 1);
             bar.suspend(|| match &error {
                 None => tracing::info!(
-                    "finished {} seed {} in {seconds:.0} s",
+                    "finished {} seed {} in {seconds:.0} s ({progress})",
                     r.run.label,
                     r.run.seed
                 ),
@@ -224,6 +226,7 @@ pub fn train_runs(todo: &[&SweepRun], plan: &TrainPlan) -> Result<Vec<String>> {
 /// Trains the runs one after the other in this process, progress on the terminal.
 fn train_here(todo: &[&SweepRun], plan: &TrainPlan) -> Result<Vec<String>> {
     let mut failed = Vec::new();
+    let start = std::time::Instant::now();
     for (i, r) in todo.iter().enumerate() {
         let how = match r.state {
             RunState::Interrupted if !plan.overwrite => "resuming",
@@ -231,7 +234,15 @@ fn train_here(todo: &[&SweepRun], plan: &TrainPlan) -> Result<Vec<String>> {
         };
         let n = todo.len();
         let (label, seed) = (&r.label, r.seed);
-        tracing::info!("[{}/{n}] {how} {label} seed {seed} → {}", i + 1, r.dir());
+        let left = match i {
+            0 => String::new(),
+            _ => format!(" ({})", remaining(i, n, start.elapsed(), 1)),
+        };
+        tracing::info!(
+            "[{}/{n}] {how} {label} seed {seed} → {}{left}",
+            i + 1,
+            r.dir()
+        );
         let job = TrainJob {
             config: r.config.clone(),
             overwrite: plan.overwrite,
@@ -252,4 +263,30 @@ fn train_here(todo: &[&SweepRun], plan: &TrainPlan) -> Result<Vec<String>> {
         }
     }
     Ok(failed)
+}
+
+/// `k of n runs done, about M min left`: the time so far per finished run (with `parallel`
+/// running at once) times the runs still to go.
+fn remaining(k: usize, n: usize, elapsed: std::time::Duration, parallel: usize) -> String {
+    let per_run = elapsed.as_secs_f64() / k.max(1) as f64;
+    let left = per_run * n.saturating_sub(k) as f64 / parallel.max(1) as f64;
+    let left = if left < 90.0 {
+        format!("{left:.0} s")
+    } else {
+        format!("{:.0} min", left / 60.0)
+    };
+    format!("{k} of {n} runs done, about {left} left")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remaining_time_scales_the_time_so_far() {
+        let t = std::time::Duration::from_secs(600);
+        assert_eq!(remaining(2, 6, t, 1), "2 of 6 runs done, about 20 min left");
+        assert_eq!(remaining(5, 6, t, 1), "5 of 6 runs done, about 2 min left");
+        assert_eq!(remaining(6, 6, t, 1), "6 of 6 runs done, about 0 s left");
+    }
 }
