@@ -175,6 +175,13 @@ fn knowledge_show_prints_fosb_text() {
         s.contains("[ncbi]\nGene Symbol FOSB The Fos gene family"),
         "{s}"
     );
+    // A symbol in the wrong case: refused, with the symbol it probably meant.
+    let o = scgenept(&["knowledge", "show", "fosb"]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("did you mean FOSB?"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let o = scgenept(&["knowledge", "show", "NOT_A_GENE"]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("no knowledge text for gene 'NOT_A_GENE'"));

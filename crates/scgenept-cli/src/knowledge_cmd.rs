@@ -189,7 +189,13 @@ fn show(gene: &str, source: Option<TextSource>, text: &TextFiles) -> Result<()> 
         }
     }
     if !any {
-        bail!("no knowledge text for gene '{gene}' in any source (symbols are case-sensitive, e.g. FOSB)");
+        let hint = (text.annotated_genes().into_iter())
+            .find(|g| g.eq_ignore_ascii_case(gene))
+            .map(|g| format!("; did you mean {g}?"))
+            .unwrap_or_default();
+        bail!(
+            "no knowledge text for gene '{gene}' in any source (symbols are case-sensitive{hint})"
+        );
     }
     Ok(())
 }
