@@ -77,72 +77,25 @@ def import_scgpt_modules():
 
 SM, SL = import_scgpt_modules()
 
-
-class GenePTEncoder(nn.Module):
-    """scGenePT models/scGenePT.py: GenePTEncoder (table from float64 numpy, proj_layer, LN)."""
-
-    def __init__(self, table: np.ndarray, d_model: int, padding_idx: int):
-        super().__init__()
-        self.embedding = nn.Embedding.from_pretrained(
-            torch.from_numpy(table), freeze=False, padding_idx=padding_idx
-        )
-        self.proj_layer = nn.Linear(table.shape[1], d_model)
-        self.enc_norm = nn.LayerNorm(d_model)
-
-    def forward(self, x):
-        return self.enc_norm(self.proj_layer(self.embedding(x).float()))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from torch_reference import ScGenePTTorch  # noqa: E402
 
 
-class GOPTEncoder(nn.Module):
-    """scGenePT models/scGenePT.py: GOPTEncoder (same as GenePTEncoder, Linear named fc)."""
+class ScGenePTReference(ScGenePTTorch):
+    """The scGenePT forward of docs/reference.md §1.2 (scripts/torch_reference.py) with scGPT's own
+    GeneEncoder, ContinuousValueEncoder and ExprDecoder from the scgpt package; the knowledge
+    branches (scGenePT's GenePTEncoder / GOPTEncoder: table, `proj_layer` or `fc`, LayerNorm) and
+    the final LayerNorm as scGenePT's `models/scGenePT.py` defines them, since scGenePT itself is
+    not on PyPI. Dropout 0 for the fixtures; the sizes are parameters."""
 
-    def __init__(self, table: np.ndarray, d_model: int, padding_idx: int):
-        super().__init__()
-        self.embedding = nn.Embedding.from_pretrained(
-            torch.from_numpy(table), freeze=False, padding_idx=padding_idx
-        )
-        self.fc = nn.Linear(table.shape[1], d_model)
-        self.enc_norm = nn.LayerNorm(d_model)
-
-    def forward(self, x):
-        return self.enc_norm(self.fc(self.embedding(x).float()))
-
-
-class ScGenePTReference(nn.Module):
-    """The scGenePT forward of docs/reference.md §1.2 with the non-flash encoder (dropout 0 for the
-    fixtures; the sizes are parameters so scripts/bench_reference_step.py can build it full-size)."""
+    gene_encoder = SM.GeneEncoder
+    value_encoder_class = SM.ContinuousValueEncoder
+    expr_decoder = SM.ExprDecoder
 
     def __init__(self, tables, vocab=VOCAB, pad_id=PAD_ID, d_model=D_MODEL, nhead=NHEAD,
                  d_hid=D_HID, nlayers=NLAYERS, dropout=0.0):
-        super().__init__()
-        self.encoder = SM.GeneEncoder(vocab, d_model, padding_idx=pad_id)
-        self.value_encoder = SM.ContinuousValueEncoder(d_model, dropout)
-        self.genept_encoder = GenePTEncoder(tables[0], d_model, pad_id)
-        self.gopt_encoder_c = GOPTEncoder(tables[1], d_model, pad_id)
-        self.pert_encoder = nn.Embedding(3, d_model, padding_idx=PERT_PAD_ID)
-        self.ln = nn.LayerNorm(d_model)
-        layer = nn.TransformerEncoderLayer(d_model, nhead, d_hid, dropout, batch_first=True)
-        self.transformer_encoder = nn.TransformerEncoder(layer, nlayers, enable_nested_tensor=False)
-        self.decoder = SM.ExprDecoder(d_model)
-        # scGPT TransformerGenerator.init_weights
-        self.encoder.embedding.weight.data.uniform_(-0.1, 0.1)
-
-    def forward(self, src, values, flags):
-        # scGenePT._encode: insertion order tokens, counts, genePT, GO, pert; sum; float; ln.
-        embs = [
-            self.encoder(src),
-            self.value_encoder(values),
-            self.genept_encoder(src),
-            self.gopt_encoder_c(src),
-            self.pert_encoder(flags),
-        ]
-        total = embs[0]
-        for e in embs[1:]:
-            total = total + e
-        total = self.ln(total.float())
-        mask = torch.zeros_like(src, dtype=torch.bool)
-        out = self.transformer_encoder(total, src_key_padding_mask=mask)
-        return self.decoder(out)["pred"]
+        super().__init__(tables, vocab=vocab, pad_id=pad_id, d_model=d_model, nhead=nhead,
+                         d_hid=d_hid, nlayers=nlayers, dropout=dropout, pert_pad_id=PERT_PAD_ID)
 
 
 def our_config():

@@ -90,18 +90,23 @@ class ScGenePTTorch(nn.Module):
     post-norm torch TransformerEncoderLayers; the same names and order as
     make_model_fixtures.ScGenePTReference."""
 
+    # scGPT's three modules; make_model_fixtures.ScGenePTReference swaps in the scgpt package's.
+    gene_encoder = GeneEncoder
+    value_encoder_class = ContinuousValueEncoder
+    expr_decoder = ExprDecoder
+
     def __init__(self, tables, vocab, pad_id, d_model, nhead, d_hid, nlayers, dropout=0.0,
                  pert_pad_id=2):
         super().__init__()
-        self.encoder = GeneEncoder(vocab, d_model, padding_idx=pad_id)
-        self.value_encoder = ContinuousValueEncoder(d_model, dropout)
+        self.encoder = self.gene_encoder(vocab, d_model, padding_idx=pad_id)
+        self.value_encoder = self.value_encoder_class(d_model, dropout)
         self.genept_encoder = KnowledgeEncoder(tables[0], d_model, pad_id, "proj_layer")
         self.gopt_encoder_c = KnowledgeEncoder(tables[1], d_model, pad_id, "fc")
         self.pert_encoder = nn.Embedding(3, d_model, padding_idx=pert_pad_id)
         self.ln = nn.LayerNorm(d_model)
         layer = nn.TransformerEncoderLayer(d_model, nhead, d_hid, dropout, batch_first=True)
         self.transformer_encoder = nn.TransformerEncoder(layer, nlayers, enable_nested_tensor=False)
-        self.decoder = ExprDecoder(d_model)
+        self.decoder = self.expr_decoder(d_model)
         # scGPT TransformerGenerator.init_weights
         self.encoder.embedding.weight.data.uniform_(-0.1, 0.1)
 

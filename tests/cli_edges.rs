@@ -117,15 +117,7 @@ fn ctrl_c_stops_at_a_checkpoint_and_prints_the_command_that_continues() {
 fn ctrl_c_during_a_write_leaves_no_temporary_and_no_output() {
     let dir = tempdir("edges-synth");
     let out = dir.join("tiny.h5ad");
-    let child = std::process::Command::new(bin())
-        .args([
-            "data",
-            "synth",
-            "--preset",
-            "tiny",
-            "--out",
-            out.to_str().unwrap(),
-        ])
+    let child = synth_tiny_command(&out)
         .env("SCGENEPT_PAUSE_WRITES", "60000")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -158,14 +150,7 @@ fn a_killed_writers_temporary_goes_with_the_next_write() {
     let out = dir.join("tiny.h5ad");
     let stale = dir.join(".tiny.h5ad.tmp-4194304-0"); // above Linux's pid_max: never alive
     std::fs::write(&stale, b"partial").unwrap();
-    ok(&scgenept(&[
-        "data",
-        "synth",
-        "--preset",
-        "tiny",
-        "--out",
-        out.to_str().unwrap(),
-    ]));
+    ok(&synth_tiny(&out));
     assert!(!stale.exists() && out.exists());
 }
 
@@ -296,14 +281,7 @@ fn a_prediction_file_with_negative_values_is_inspected() {
 fn a_split_is_written_only_as_json() {
     let dir = tempdir("edges-split");
     let data = dir.join("tiny.h5ad");
-    ok(&scgenept(&[
-        "data",
-        "synth",
-        "--preset",
-        "tiny",
-        "--out",
-        data.to_str().unwrap(),
-    ]));
+    ok(&synth_tiny(&data));
     let pkl = dir.join("s.pkl");
     let o = scgenept(&[
         "data",
@@ -532,26 +510,12 @@ fn out_never_replaces_a_device_or_a_directory() {
         .status()
         .expect("mknod runs");
     assert!(made.success(), "mknod needs root (CI runs as root)");
-    ok(&scgenept(&[
-        "data",
-        "synth",
-        "--preset",
-        "tiny",
-        "--out",
-        dev.to_str().unwrap(),
-    ]));
+    ok(&synth_tiny(&dev));
     let kind = std::fs::metadata(&dev).unwrap().file_type();
     assert!(kind.is_char_device(), "{dev:?} is no longer a device");
     let folder = dir.join("folder.h5ad");
     std::fs::create_dir_all(&folder).unwrap();
-    let o = scgenept(&[
-        "data",
-        "synth",
-        "--preset",
-        "tiny",
-        "--out",
-        folder.to_str().unwrap(),
-    ]);
+    let o = synth_tiny(&folder);
     one_line_error(&o, &["folder.h5ad", "is a directory", "give a file path"]);
     assert!(folder.is_dir());
 }

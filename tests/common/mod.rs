@@ -223,3 +223,16 @@ pub fn interrupt(pid: u32) {
         .unwrap();
     assert!(s.success());
 }
+
+/// `scgenept data synth --preset tiny --out OUT`, to run as the caller needs.
+pub fn synth_tiny_command(out: &Path) -> Command {
+    let mut c = Command::new(bin());
+    c.args(["data", "synth", "--preset", "tiny", "--out"])
+        .arg(out);
+    c
+}
+
+/// `scgenept data synth --preset tiny --out OUT`, run.
+pub fn synth_tiny(out: &Path) -> Output {
+    synth_tiny_command(out).output().expect("binary runs")
+}
