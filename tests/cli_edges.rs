@@ -565,3 +565,27 @@ fn a_data_path_that_is_a_directory_is_named_as_one() {
     let o = scgenept(&["data", "inspect", dir.to_str().unwrap()]);
     one_line_error(&o, &["is a directory", ".h5ad file inside it"]);
 }
+
+/// `knowledge import` of a table whose symbols are in the wrong case (issue 27, case 6): written
+/// as given, with a warning that names the symbols they probably are.
+#[test]
+fn imported_symbols_in_another_case_are_named() {
+    let dir = tempdir("import-case");
+    let csv = dir.join("table.csv");
+    std::fs::write(&csv, "klf1,0.1,0.2\nFOSB,0.3,0.4\nNOT_A_GENE,0.5,0.6\n").unwrap();
+    let out = dir.join("table.safetensors");
+    let o = scgenept(&[
+        "knowledge",
+        "import",
+        csv.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let said = ok(&o);
+    assert!(
+        said.contains("1 gene(s) match a known symbol only in another case")
+            && said.contains("klf1 → KLF1"),
+        "{said}"
+    );
+    assert!(out.is_file());
+}

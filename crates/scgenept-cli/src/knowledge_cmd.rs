@@ -159,9 +159,36 @@ pub fn run(cmd: KnowledgeCommand) -> Result<()> {
                 table.len(),
                 table.dim()
             );
+            let misspelt = other_case(table.genes());
+            if !misspelt.is_empty() {
+                println!(
+                    "warning: {} gene(s) match a known symbol only in another case, so no \
+                     dataset gene will find them (symbols are case-sensitive): {}",
+                    misspelt.len(),
+                    scgenept_data::perturb_data::preview(&misspelt)
+                );
+            }
             Ok(())
         }
     }
+}
+
+/// Genes of an imported table that are not HGNC symbols as written but are in another case
+/// (`klf1` for KLF1), as `klf1 → KLF1`.
+fn other_case(genes: &[String]) -> Vec<String> {
+    let text = GeneText::embedded();
+    let known = text.annotated_genes();
+    let exact: std::collections::HashSet<&str> = known.iter().copied().collect();
+    let folded: std::collections::HashMap<String, &str> = (known.iter())
+        .map(|g| (g.to_ascii_uppercase(), *g))
+        .collect();
+    (genes.iter())
+        .filter(|g| !exact.contains(g.as_str()))
+        .filter_map(|g| {
+            let hit = folded.get(&g.to_ascii_uppercase())?;
+            Some(format!("{g} → {hit}"))
+        })
+        .collect()
 }
 
 /// `knowledge show`: each source's text for `gene`.
