@@ -8,7 +8,7 @@ use clap::Args;
 
 use scgenept_train::predict::Pool;
 use scgenept_train::screen::{Pairs, ScreenRequest};
-use scgenept_train::screen_plot::draw_screen;
+use scgenept_train::screen_plot::{draw_screen, screen_title};
 use scgenept_train::screen_run::{parts_dir, Ranking, ScreenJob};
 use scgenept_train::Device;
 
@@ -108,12 +108,7 @@ pub fn run(a: ScreenArgs) -> Result<()> {
         batch: a.batch_size,
     })?;
     if let Some(png) = &a.plot {
-        let tag = if done.synthetic {
-            " — SYNTHETIC data"
-        } else {
-            ""
-        };
-        let title = format!("{} pairs of {} genes{tag}", done.pairs, done.genes);
+        let title = screen_title(done.pairs, done.genes, done.synthetic);
         draw_screen(&done.rows, a.top, &title, png)?;
     }
     println!(

@@ -414,6 +414,8 @@ mod tests {
         let e = check_perturbations(&meta, "C").unwrap_err().to_string();
         assert!(e.contains("no 'go_c_concat' knowledge vector for C"), "{e}");
         assert!(check_perturbations(&meta, "A+B+C").is_err());
-        assert!(check_perturbations(&meta, " , ").is_err());
+        // The hint names genes the demo model has (it has no FOSB).
+        let e = check_perturbations(&meta, " , ").unwrap_err().to_string();
+        assert!(e.contains("CEBPE+ETS2,KLF1"), "{e}");
     }
 }

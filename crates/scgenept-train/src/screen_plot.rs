@@ -10,6 +10,13 @@ use crate::gi::GiScores;
 use crate::plots::{render_png, tick, FONT, PALETTE};
 use crate::screen_run::PairRow;
 
+/// The figure's title: how many pairs of how many genes, and SYNTHETIC when the bundle's model
+/// was trained on synthetic data.
+pub fn screen_title(pairs: usize, genes: usize, synthetic: bool) -> String {
+    let tag = if synthetic { " — SYNTHETIC data" } else { "" };
+    format!("{pairs} pairs of {genes} genes{tag}")
+}
+
 /// Draws `rows` (ranked, best first) with the first `top` labelled.
 pub fn draw_screen(rows: &[PairRow], top: usize, title: &str, out: &Path) -> Result<()> {
     let col = |name: &str| {
@@ -117,6 +124,15 @@ fn free_spot(at: (i32, i32), label: &str, placed: &[Rect]) -> Option<Rect> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_synthetic_screen_says_so_in_its_title() {
+        assert_eq!(screen_title(28, 8, false), "28 pairs of 8 genes");
+        assert_eq!(
+            screen_title(28, 8, true),
+            "28 pairs of 8 genes — SYNTHETIC data"
+        );
+    }
 
     #[test]
     fn labels_take_a_free_spot_or_none() {
