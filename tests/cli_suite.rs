@@ -20,3 +20,5 @@ mod common;
 mod gpu_script;
 #[path = "readme.rs"]
 mod readme;
+#[path = "tidy.rs"]
+mod tidy;

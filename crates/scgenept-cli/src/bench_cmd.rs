@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use clap::{Subcommand, ValueEnum};
+use clap::{Args, Subcommand, ValueEnum};
 
 use scgenept_train::bench::StepBench;
 use scgenept_train::bench_predict::PredictBench;
@@ -32,35 +32,48 @@ pub enum PlanBackend {
     Wgpu,
 }
 
+impl PlanBackend {
+    /// Bytes of one boolean element: `u8` on CUDA, `u32` on wgpu (burn's backend types).
+    fn bool_bytes(self) -> usize {
+        match self {
+            PlanBackend::Cuda => 1,
+            PlanBackend::Wgpu => 4,
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct StepArgs {
+    #[arg(long, value_enum, default_value = "small")]
+    size: Size,
+    /// Cells per step (default: 3 small, 2 full).
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Genes per cell (default: 48 small, 1536 full); a comma-separated list runs each
+    /// length in turn in this one process (kernels compiled once), e.g. 256,512,1024.
+    #[arg(long, value_delimiter = ',')]
+    seq_len: Vec<usize>,
+    /// Timed steps (after warm-up).
+    #[arg(long)]
+    steps: Option<usize>,
+    /// Untimed steps first (default: 3 small, 1 full).
+    #[arg(long)]
+    warmup: Option<usize>,
+    /// cpu, wgpu[:N] or cuda[:N].
+    #[arg(long, default_value = "cpu")]
+    device: Device,
+    /// f32, or bf16 matmuls (GPU only).
+    #[arg(long, default_value = "f32", value_parser = parse_precision)]
+    precision: scgenept_model::Precision,
+    /// Also write the result as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
 #[derive(Subcommand)]
 pub enum BenchCommand {
     /// Time forward + backward of one training step.
-    Step {
-        #[arg(long, value_enum, default_value = "small")]
-        size: Size,
-        /// Cells per step (default: 3 small, 2 full).
-        #[arg(long)]
-        batch: Option<usize>,
-        /// Genes per cell (default: 48 small, 1536 full); a comma-separated list runs each
-        /// length in turn in this one process (kernels compiled once), e.g. 256,512,1024.
-        #[arg(long, value_delimiter = ',')]
-        seq_len: Vec<usize>,
-        /// Timed steps (after warm-up).
-        #[arg(long)]
-        steps: Option<usize>,
-        /// Untimed steps first (default: 3 small, 1 full).
-        #[arg(long)]
-        warmup: Option<usize>,
-        /// cpu, wgpu[:N] or cuda[:N].
-        #[arg(long, default_value = "cpu")]
-        device: Device,
-        /// f32, or bf16 matmuls (GPU only).
-        #[arg(long, default_value = "f32", value_parser = parse_precision)]
-        precision: scgenept_model::Precision,
-        /// Also write the result as JSON here.
-        #[arg(long)]
-        json: Option<PathBuf>,
-    },
+    Step(StepArgs),
     /// Inference throughput (cells/s): perturbations predicted from control cells, no autodiff,
     /// batches sized to the device (as `predict` runs them).
     Predict {
@@ -178,10 +191,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
                 tile_elements: tile
                     .unwrap_or_else(scgenept_model::attention_tiled::tile_elements)
                     .max(1),
-                bool_bytes: match backend {
-                    PlanBackend::Cuda => 1,
-                    PlanBackend::Wgpu => 4,
-                },
+                bool_bytes: backend.bool_bytes(),
                 optimizer: !no_optimizer,
             });
             println!("{plan}");
@@ -192,43 +202,47 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&r)?);
             write_json(json.as_deref(), &r)
         }
-        BenchCommand::Step {
-            size,
-            batch,
-            seq_len,
-            steps,
-            warmup,
-            device,
-            precision,
-            json,
-        } => {
-            let mut b = match size {
-                Size::Small => StepBench::small(),
-                Size::Full => StepBench::full(2, 1536),
-            };
-            b.batch = batch.unwrap_or(b.batch);
-            b.steps = steps.unwrap_or(b.steps).max(1);
-            b.warmup = warmup.unwrap_or(b.warmup);
-            b.precision = precision;
-            let lengths = if seq_len.is_empty() {
-                vec![b.seq_len]
-            } else {
-                seq_len
-            };
-            let mut results = Vec::new();
-            for l in lengths {
-                let r = device.dispatch(StepBench {
-                    seq_len: l.max(1),
-                    ..b.clone()
-                })?;
-                println!("{r}");
-                results.push(r);
-            }
-            match results.as_slice() {
-                [one] => write_json(json.as_deref(), one),
-                all => write_json(json.as_deref(), &all),
-            }
-        }
+        BenchCommand::Step(a) => step(a),
+    }
+}
+
+/// `bench step`: each gene count in turn, in this one process.
+fn step(a: StepArgs) -> Result<()> {
+    let StepArgs {
+        size,
+        batch,
+        seq_len,
+        steps,
+        warmup,
+        device,
+        precision,
+        json,
+    } = a;
+    let mut b = match size {
+        Size::Small => StepBench::small(),
+        Size::Full => StepBench::full(2, 1536),
+    };
+    b.batch = batch.unwrap_or(b.batch);
+    b.steps = steps.unwrap_or(b.steps).max(1);
+    b.warmup = warmup.unwrap_or(b.warmup);
+    b.precision = precision;
+    let lengths = if seq_len.is_empty() {
+        vec![b.seq_len]
+    } else {
+        seq_len
+    };
+    let mut results = Vec::new();
+    for l in lengths {
+        let r = device.dispatch(StepBench {
+            seq_len: l.max(1),
+            ..b.clone()
+        })?;
+        println!("{r}");
+        results.push(r);
+    }
+    match results.as_slice() {
+        [one] => write_json(json.as_deref(), one),
+        all => write_json(json.as_deref(), &all),
     }
 }
 

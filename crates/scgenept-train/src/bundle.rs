@@ -274,7 +274,7 @@ pub fn check_perturbations(meta: &BundleMeta, list: &str) -> Result<Vec<String>>
         .collect();
     let mut seen: BTreeMap<String, &str> = BTreeMap::new();
     for (p, given) in named.iter().zip(&perts) {
-        if let Some(first) = seen.insert(crate::predict::canonical_condition(p), given) {
+        if let Some(first) = seen.insert(canonical_condition(p), given) {
             bail!(
                 "'{first}' and '{given}' are the same perturbation (a pair's order does not \
                  matter); list it once"
@@ -282,6 +282,18 @@ pub fn check_perturbations(meta: &BundleMeta, list: &str) -> Result<Vec<String>>
         }
     }
     Ok(named)
+}
+
+/// One name per perturbation whatever its spelling: the genes of a pair in sorted order (`B+A`
+/// and `A+B` are one perturbation), a single as `A+ctrl`.
+pub fn canonical_condition(name: &str) -> String {
+    let mut genes = scgenept_data::perturb_data::condition_genes(name);
+    genes.sort_unstable();
+    match genes[..] {
+        [] => "ctrl".to_string(),
+        [a] => format!("{a}+ctrl"),
+        _ => genes.join("+"),
+    }
 }
 
 /// Why the bundle's model cannot perturb `gene`, if it cannot: it is not one of the model's genes

@@ -169,91 +169,132 @@ fn tile_transient(s: &PlanSpec) -> (f64, usize) {
     (live * scores * 4.0, rows)
 }
 
-impl MemoryPlan {
-    pub fn new(s: &PlanSpec) -> Self {
+/// A step's memory, component by component, in bytes.
+struct Parts {
+    params: usize,
+    weights: f64,
+    adam: f64,
+    bf16_weights: f64,
+    inputs: f64,
+    embed: f64,
+    layer: f64,
+    layers: f64,
+    decoder: f64,
+    /// The attention's own saves (in_proj input, Q/K/V, context): kept until its backward.
+    attention_saves: f64,
+    /// One tile's score-sized tensors and the gradients in flight there: dO, dK, dV, the
+    /// incoming gradient and a transposed operand's copy (about 5·D values per token).
+    attention_backward: f64,
+    /// Query rows per attention tile.
+    rows: usize,
+}
+
+impl Parts {
+    fn new(s: &PlanSpec, per_layer: &[(String, f64)]) -> Self {
         let m = &s.model;
         let tokens = (s.batch * s.seq_len) as f64;
         let params = parameter_count(m);
         let weights = params as f64 * 4.0;
         let layer_params =
             (m.d_model * 3 * m.d_model + m.d_model * m.d_model + 2 * m.d_model * m.d_hid) as f64;
-        let bf16_weights = match s.precision {
-            Precision::F32 => 0.0,
-            Precision::Bf16 => layer_params * 2.0 * m.nlayers as f64,
-        };
-        let inputs = tokens * 16.0;
-        let per_layer = layer_saves(s);
         let layer = per_layer.iter().map(|(_, b)| b).sum::<f64>() * tokens;
-        let layers = layer * m.nlayers as f64;
-        let embed = embedding_saves(s) * tokens;
-        let decoder = decoder_saves(s) * tokens;
         let (tile, rows) = tile_transient(s);
-        let d = m.d_model as f64;
-        // The attention's own saves (in_proj input, Q/K/V, context) stay until its backward;
-        // there the gradients in flight are dO, dK, dV, the incoming gradient and a transposed
-        // operand's copy (about 5·D values per token).
-        let attention_saves = per_layer.iter().take(3).map(|(_, b)| b).sum::<f64>() * tokens;
-        let attention_backward = tile + 5.0 * d * 4.0 * tokens;
-        let adam = if s.optimizer { 2.0 * weights } else { 0.0 };
-        let decoder_grads = (2.0 * (d * d + d) + d + 1.0) * 4.0;
+        Self {
+            params,
+            weights,
+            adam: if s.optimizer { 2.0 * weights } else { 0.0 },
+            bf16_weights: match s.precision {
+                Precision::F32 => 0.0,
+                Precision::Bf16 => layer_params * 2.0 * m.nlayers as f64,
+            },
+            inputs: tokens * 16.0,
+            embed: embedding_saves(s) * tokens,
+            layer,
+            layers: layer * m.nlayers as f64,
+            decoder: decoder_saves(s) * tokens,
+            attention_saves: per_layer.iter().take(3).map(|(_, b)| b).sum::<f64>() * tokens,
+            attention_backward: tile + 5.0 * m.d_model as f64 * 4.0 * tokens,
+            rows,
+        }
+    }
 
-        let kept = weights + inputs + adam + bf16_weights;
-        let deepest = layers - layer + attention_saves;
-        let moments = [
-            ("the end of forward", kept + embed + layers + decoder),
+    /// The four moments a peak can fall in, with their bytes (the Adam update only in training).
+    fn moments(&self, s: &PlanSpec) -> Vec<(&'static str, f64)> {
+        let d = s.model.d_model as f64;
+        let tokens = (s.batch * s.seq_len) as f64;
+        let decoder_grads = (2.0 * (d * d + d) + d + 1.0) * 4.0;
+        let kept = self.weights + self.inputs + self.adam + self.bf16_weights;
+        let deepest = self.layers - self.layer + self.attention_saves;
+        let mut v = vec![
+            (
+                "the end of forward",
+                kept + self.embed + self.layers + self.decoder,
+            ),
             (
                 "the last layer's attention backward",
-                kept + embed + deepest + decoder_grads + attention_backward,
+                kept + self.embed + deepest + decoder_grads + self.attention_backward,
             ),
             (
                 "the input embeddings' backward",
-                kept + embed + weights + 2.0 * d * 4.0 * tokens,
-            ),
-            ("the Adam update", weights * 4.0 + inputs),
-        ];
-        let moments = if s.optimizer {
-            &moments[..]
-        } else {
-            &moments[..3]
-        };
-        let (peak_at, peak) =
-            moments
-                .iter()
-                .copied()
-                .fold(("", 0.0), |a, b| if b.1 > a.1 { b } else { a });
-        let line = |c: &str, b: f64| PlanLine {
-            component: c.to_string(),
-            bytes: b.round() as u64,
-        };
-        let mut lines = vec![
-            line(&format!("weights ({params} parameters, f32)"), weights),
-            line(
-                "gradients (f32, all of them at the end of backward)",
-                weights,
+                kept + self.embed + self.weights + 2.0 * d * 4.0 * tokens,
             ),
         ];
         if s.optimizer {
-            lines.push(line("Adam state (two moments, f32)", adam));
+            v.push(("the Adam update", self.weights * 4.0 + self.inputs));
         }
-        if bf16_weights > 0.0 {
-            lines.push(line(
-                "bf16 copies of the layer weights, kept for backward",
-                bf16_weights,
-            ));
-        }
-        lines.extend([
-            line("batch (ids, values, flags, target)", inputs),
-            line("saved activations: input embeddings", embed),
-            line(&format!("saved activations: {} encoder layers", m.nlayers), layers),
-            line("saved activations: decoder and loss", decoder),
+        v
+    }
+
+    /// The plan's lines, largest components first.
+    fn lines(&self, s: &PlanSpec) -> Vec<PlanLine> {
+        let mut lines = vec![
             line(
-                &format!(
-                    "largest transient: attention backward, one tile ({rows} query rows: P, mask, P ⊙ M) + dO, dK, dV"
-                ),
-                attention_backward,
+                &format!("weights ({} parameters, f32)", self.params),
+                self.weights,
             ),
+            line(
+                "gradients (f32, all of them at the end of backward)",
+                self.weights,
+            ),
+        ];
+        if s.optimizer {
+            lines.push(line("Adam state (two moments, f32)", self.adam));
+        }
+        if self.bf16_weights > 0.0 {
+            let what = "bf16 copies of the layer weights, kept for backward";
+            lines.push(line(what, self.bf16_weights));
+        }
+        let layers = format!("saved activations: {} encoder layers", s.model.nlayers);
+        let transient = format!(
+            "largest transient: attention backward, one tile ({} query rows: P, mask, P ⊙ M) + dO, dK, dV",
+            self.rows
+        );
+        lines.extend([
+            line("batch (ids, values, flags, target)", self.inputs),
+            line("saved activations: input embeddings", self.embed),
+            line(&layers, self.layers),
+            line("saved activations: decoder and loss", self.decoder),
+            line(&transient, self.attention_backward),
         ]);
-        let per_layer = per_layer.iter().map(|(c, b)| line(c, b * tokens)).collect();
+        lines
+    }
+}
+
+fn line(component: &str, bytes: f64) -> PlanLine {
+    PlanLine {
+        component: component.to_string(),
+        bytes: bytes.round() as u64,
+    }
+}
+
+impl MemoryPlan {
+    pub fn new(s: &PlanSpec) -> Self {
+        let m = &s.model;
+        let tokens = (s.batch * s.seq_len) as f64;
+        let per_layer = layer_saves(s);
+        let parts = Parts::new(s, &per_layer);
+        let (peak_at, peak) =
+            (parts.moments(s).into_iter()).fold(("", 0.0), |a, b| if b.1 > a.1 { b } else { a });
         Self {
             header: format!(
                 "memory plan: d {} × {} layers × {} heads, d_hid {}, batch {} × {} genes, {}, dropout {}{}",
@@ -271,8 +312,8 @@ impl MemoryPlan {
                 "attention: the tiled op of attention_tiled.rs (burn tensor ops), {} scores per tile, no L×L tensor kept",
                 s.tile_elements
             ),
-            lines,
-            per_layer,
+            lines: parts.lines(s),
+            per_layer: per_layer.iter().map(|(c, b)| line(c, b * tokens)).collect(),
             peak_at: peak_at.to_string(),
             peak_bytes: peak.round() as u64,
         }

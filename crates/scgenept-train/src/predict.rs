@@ -93,24 +93,13 @@ pub struct Pool {
     pub per_perturbation: bool,
 }
 
-/// One name per perturbation whatever its spelling: the genes of a pair in sorted order (`B+A`
-/// and `A+B` are one perturbation), a single as `A+ctrl`.
-pub fn canonical_condition(name: &str) -> String {
-    let mut genes = condition_genes(name);
-    genes.sort_unstable();
-    match genes[..] {
-        [] => "ctrl".to_string(),
-        [a] => format!("{a}+ctrl"),
-        _ => genes.join("+"),
-    }
-}
-
-/// FNV-1a of a perturbation's canonical name ([`canonical_condition`]): its own draw stream
+/// FNV-1a of a perturbation's canonical name (`bundle::canonical_condition`): its own draw stream
 /// under [`Pool::per_perturbation`], the same in any list and in either order of a pair.
 fn name_seed(seed: u64, name: &str) -> u64 {
-    let fnv = (canonical_condition(name).bytes()).fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-    });
+    let fnv = (crate::bundle::canonical_condition(name).bytes())
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+        });
     seed ^ fnv
 }
 
@@ -598,6 +587,7 @@ mod tests {
 
     #[test]
     fn a_perturbation_draws_the_same_controls_in_any_list_and_either_order() {
+        use crate::bundle::canonical_condition;
         assert_eq!(canonical_condition("KLF1"), "KLF1+ctrl");
         assert_eq!(canonical_condition("ctrl+KLF1"), "KLF1+ctrl");
         assert_eq!(canonical_condition("KLF1+CEBPB"), "CEBPB+KLF1");

@@ -1,0 +1,256 @@
+//! The house rules, checked (in the style of rust-analyzer's `xtask/src/tidy.rs`): each rule reads
+//! the sources as text, and a failure names the file and what to do.
+//!
+//! - no import circle between the modules of a crate, reading every `crate::` path (not only `use`
+//!   lines); the circles that existed when this test was written are listed in
+//!   [`KNOWN_CIRCLES`] and must not grow (issue 28 removes them);
+//! - no crate depends on one above it: data ← model ← knowledge ← train ← cli;
+//! - no `.unwrap()` in library code outside tests;
+//! - no function over 100 lines.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use crate::common::root;
+
+/// Crates from the bottom of the house up.
+const LAYERS: [&str; 5] = [
+    "scgenept-data",
+    "scgenept-model",
+    "scgenept-knowledge",
+    "scgenept-train",
+    "scgenept-cli",
+];
+
+/// Import circles present when the rule was written, per crate, to be removed (issue 28).
+const KNOWN_CIRCLES: [(&str, &[&str]); 2] = [
+    ("scgenept-model", &["attention", "attention_infer"]),
+    ("scgenept-train", &["slurm", "sweep", "sweep_jobs"]),
+];
+
+const MAX_FN_LINES: usize = 100;
+
+/// A crate's `src/*.rs` files, module name → source without its test module.
+fn modules(krate: &str) -> BTreeMap<String, (PathBuf, String)> {
+    let dir = root().join("crates").join(krate).join("src");
+    let mut out = BTreeMap::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "rs") {
+            let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+            let text = std::fs::read_to_string(&path).unwrap();
+            out.insert(name, (path, without_tests(&text)));
+        }
+    }
+    out
+}
+
+/// The source before its `#[cfg(test)]` (or `#[cfg(all(test, …))]`) module, comments removed.
+fn without_tests(text: &str) -> String {
+    let cut = ["#[cfg(test)]", "#[cfg(all(test"]
+        .iter()
+        .filter_map(|m| text.find(m))
+        .min()
+        .unwrap_or(text.len());
+    (text[..cut].lines())
+        .map(|l| l.split("//").next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `crate::NAME` edges between the modules of one crate.
+fn edges(mods: &BTreeMap<String, (PathBuf, String)>) -> BTreeMap<String, BTreeSet<String>> {
+    let mut edges = BTreeMap::new();
+    for (name, (_, text)) in mods {
+        let targets: BTreeSet<String> = (text.match_indices("crate::"))
+            .map(|(i, _)| {
+                let rest = &text[i + "crate::".len()..];
+                let end = rest
+                    .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .unwrap_or(rest.len());
+                rest[..end].to_string()
+            })
+            .filter(|t| t != name && mods.contains_key(t))
+            .collect();
+        edges.insert(name.clone(), targets);
+    }
+    edges
+}
+
+/// The strongly connected components of more than one module (Tarjan).
+fn circles(edges: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
+    struct T<'a> {
+        edges: &'a BTreeMap<String, BTreeSet<String>>,
+        index: BTreeMap<&'a str, usize>,
+        low: BTreeMap<&'a str, usize>,
+        stack: Vec<&'a str>,
+        out: Vec<Vec<String>>,
+    }
+    fn visit<'a>(t: &mut T<'a>, v: &'a str) {
+        let i = t.index.len();
+        t.index.insert(v, i);
+        t.low.insert(v, i);
+        t.stack.push(v);
+        for w in &t.edges[v] {
+            let w = w.as_str();
+            if !t.index.contains_key(w) {
+                visit(t, w);
+                let lw = t.low[w];
+                t.low.entry(v).and_modify(|l| *l = (*l).min(lw));
+            } else if t.stack.contains(&w) {
+                let iw = t.index[w];
+                t.low.entry(v).and_modify(|l| *l = (*l).min(iw));
+            }
+        }
+        if t.low[v] == t.index[v] {
+            let mut comp = Vec::new();
+            while let Some(w) = t.stack.pop() {
+                comp.push(w.to_string());
+                if w == v {
+                    break;
+                }
+            }
+            if comp.len() > 1 {
+                comp.sort();
+                t.out.push(comp);
+            }
+        }
+    }
+    let mut t = T {
+        edges,
+        index: BTreeMap::new(),
+        low: BTreeMap::new(),
+        stack: Vec::new(),
+        out: Vec::new(),
+    };
+    for v in edges.keys() {
+        if !t.index.contains_key(v.as_str()) {
+            visit(&mut t, v);
+        }
+    }
+    t.out
+}
+
+#[test]
+fn tidy_no_new_import_circles() {
+    for krate in LAYERS {
+        let found = circles(&edges(&modules(krate)));
+        let known: Vec<Vec<String>> = (KNOWN_CIRCLES.iter())
+            .filter(|(k, _)| *k == krate)
+            .map(|(_, c)| c.iter().map(|s| s.to_string()).collect())
+            .collect();
+        for c in &found {
+            assert!(
+                known.contains(c),
+                "{krate}: modules {c:?} import each other in a circle (through `crate::` \
+                 paths); move what they share into a module both can import"
+            );
+        }
+        for c in &known {
+            assert!(
+                found.contains(c),
+                "{krate}: the circle {c:?} is gone; remove it from KNOWN_CIRCLES in tests/tidy.rs"
+            );
+        }
+    }
+}
+
+#[test]
+fn tidy_no_crate_depends_on_one_above_it() {
+    for (level, krate) in LAYERS.iter().enumerate() {
+        let manifest = root().join("crates").join(krate).join("Cargo.toml");
+        let text = std::fs::read_to_string(&manifest).unwrap();
+        let table: toml::Table = toml::from_str(&text).unwrap();
+        let deps = table.get("dependencies").and_then(|d| d.as_table());
+        for dep in deps.into_iter().flat_map(|d| d.keys()) {
+            if let Some(above) = LAYERS.iter().position(|l| l == dep) {
+                assert!(
+                    above < level,
+                    "{}: {krate} depends on {dep}, which sits above it \
+                     (data ← model ← knowledge ← train ← cli)",
+                    manifest.display()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn tidy_no_unwrap_in_library_code() {
+    for krate in &LAYERS[..4] {
+        for (path, text) in modules(krate).values() {
+            let n = text.matches(".unwrap()").count();
+            assert_eq!(
+                n,
+                0,
+                "{}: {n} `.unwrap()` outside tests; return an error with context, or `expect` \
+                 with the invariant that makes it impossible",
+                path.display()
+            );
+        }
+    }
+}
+
+/// Functions (`fn` at the start of a line) and their length in lines, by brace matching.
+fn functions(text: &str) -> Vec<(String, usize)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        let t = l.trim_start();
+        let t = t.strip_prefix("pub ").unwrap_or(t);
+        let t = t.strip_prefix("pub(crate) ").unwrap_or(t);
+        let Some(rest) = t.strip_prefix("fn ") else {
+            continue;
+        };
+        let name: String = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let (mut depth, mut opened) = (0i64, false);
+        for (j, l) in lines.iter().enumerate().skip(i) {
+            depth += l.matches('{').count() as i64 - l.matches('}').count() as i64;
+            opened |= l.contains('{');
+            if !opened && l.contains(';') {
+                break;
+            }
+            if opened && depth <= 0 {
+                out.push((name.clone(), j - i + 1));
+                break;
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn tidy_no_function_over_100_lines() {
+    for krate in LAYERS {
+        for (path, text) in modules(krate).values() {
+            for (name, n) in functions(text) {
+                assert!(
+                    n <= MAX_FN_LINES,
+                    "{}: fn {name} is {n} lines (at most {MAX_FN_LINES}); split it into steps a \
+                     reader can hold",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn tidy_finds_what_it_looks_for() {
+    // The checks themselves: a planted circle, a long function.
+    let mods: BTreeMap<String, (PathBuf, String)> = [
+        ("a", "use crate::b::X;"),
+        ("b", "fn f() { crate::a::g() }"),
+        ("c", "use crate::a;"),
+    ]
+    .into_iter()
+    .map(|(n, t)| (n.to_string(), (Path::new(n).to_path_buf(), t.to_string())))
+    .collect();
+    assert_eq!(circles(&edges(&mods)), vec![vec!["a", "b"]]);
+    let long = format!("fn long() {{\n{}}}\n", "    x();\n".repeat(120));
+    assert_eq!(functions(&long), vec![("long".to_string(), 122)]);
+    assert_eq!(without_tests("a\n#[cfg(test)]\nb.unwrap()"), "a");
+}
