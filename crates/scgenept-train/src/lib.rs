@@ -34,6 +34,7 @@ pub mod screen;
 pub mod screen_plot;
 pub mod screen_run;
 pub mod slurm;
+pub mod slurm_settings;
 pub mod step;
 pub mod sweep;
 pub mod sweep_jobs;

@@ -42,7 +42,7 @@ pub struct SweepConfig {
     pub headline: String,
     /// Resources of each task under `sweep --slurm` (flags override them).
     #[serde(default)]
-    pub slurm: crate::slurm::SlurmSettings,
+    pub slurm: crate::slurm_settings::SlurmSettings,
 }
 
 fn paper_seeds() -> Vec<u64> {
