@@ -30,26 +30,12 @@ use burn_autodiff::Autodiff;
 use crate::autodiff_inner::{on_autodiff, AutodiffOp};
 
 use crate::dropout::{draw_seed, hash, DropMask};
+pub use crate::host_attention::Dims;
 use crate::host_attention::{
-    exp, host_threads, matmul, matmul_t, on_host, softmax_in_place, vectorised,
+    exp, for_sequences, matmul, matmul_t, on_host, softmax_in_place, vectorised,
 };
 use crate::precision::{self, Precision};
 use crate::softmax::softmax_last;
-
-/// Shape of one attention call: `b` sequences of `l` tokens, width `d`, `heads` heads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Dims {
-    pub b: usize,
-    pub l: usize,
-    pub d: usize,
-    pub heads: usize,
-}
-
-impl Dims {
-    fn dh(&self) -> usize {
-        self.d / self.heads
-    }
-}
 
 /// Self-attention context `[B, L, D]` from packed `[B, L, 3·D]` projections (PyTorch's
 /// `in_proj` layout), with dropout `dropout` on the probabilities while training.
@@ -94,7 +80,9 @@ pub fn self_attention<B: Backend>(
     // Without autodiff nothing is saved for a backward: the inference kernel, where it covers
     // the head width (`attention_infer.rs`).
     let ctx = match drop {
-        None => crate::attention_infer::forward(&host, dims),
+        // The inference kernel where it covers the head width, else the training kernel's forward.
+        None => crate::attention_infer::forward(&host, dims)
+            .unwrap_or_else(|| forward_host(&host, dims, None).0),
         Some(_) => forward_host(&host, dims, drop).0,
     };
     Tensor::from_data(TensorData::new(ctx, [b, l, dims.d]), &device)
@@ -242,43 +230,6 @@ pub fn mask_row(head_seed: u32, i: usize, l: usize, keep: f32, out: &mut [f32]) 
 /// Rows of query tiles: about 256 KB of scores per tile, at least 32 rows.
 fn tile_rows(l: usize) -> usize {
     (65_536 / l.max(1)).max(32).min(l.max(1))
-}
-
-/// `out` cut into consecutive pieces of `per` sequences of `rows_per_seq` values each (empty
-/// pieces when `rows_per_seq` is 0).
-fn pieces(out: &mut [f32], rows_per_seq: usize, per: usize, n: usize) -> Vec<&mut [f32]> {
-    if rows_per_seq == 0 {
-        return (0..n).map(|_| &mut [][..]).collect();
-    }
-    out.chunks_mut(per * rows_per_seq).collect()
-}
-
-/// Runs `f(sequences, [out_a, out_b])` over contiguous ranges of the `b` sequences, one range per
-/// host thread ([`host_threads`]); each call writes only its own sequences' rows of the outputs.
-pub(crate) fn for_sequences(
-    b: usize,
-    rows_per_seq: [usize; 2],
-    [a, c]: [&mut [f32]; 2],
-    f: impl Fn(std::ops::Range<usize>, [&mut [f32]; 2]) + Sync,
-) {
-    let threads = host_threads().min(b);
-    if threads < 2 {
-        f(0..b, [a, c]);
-        return;
-    }
-    let per = b.div_ceil(threads);
-    let n = b.div_ceil(per);
-    let (pa, pc) = (
-        pieces(a, rows_per_seq[0], per, n),
-        pieces(c, rows_per_seq[1], per, n),
-    );
-    std::thread::scope(|s| {
-        for (i, (ca, cc)) in pa.into_iter().zip(pc).enumerate() {
-            let f = &f;
-            let seqs = i * per..(i * per + per).min(b);
-            s.spawn(move || f(seqs, [ca, cc]));
-        }
-    });
 }
 
 /// Forward on the host: the context `[B·L, D]` and the log-sum-exp `[B, H, L]`.

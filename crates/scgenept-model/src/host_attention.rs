@@ -344,6 +344,58 @@ pub fn exp(x: f32) -> f32 {
     }
 }
 
+/// Shape of one attention call: `b` sequences of `l` tokens, width `d`, `heads` heads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dims {
+    pub b: usize,
+    pub l: usize,
+    pub d: usize,
+    pub heads: usize,
+}
+
+impl Dims {
+    pub fn dh(&self) -> usize {
+        self.d / self.heads
+    }
+}
+
+/// `out` cut into consecutive pieces of `per` sequences of `rows_per_seq` values each (empty
+/// pieces when `rows_per_seq` is 0).
+fn pieces(out: &mut [f32], rows_per_seq: usize, per: usize, n: usize) -> Vec<&mut [f32]> {
+    if rows_per_seq == 0 {
+        return (0..n).map(|_| &mut [][..]).collect();
+    }
+    out.chunks_mut(per * rows_per_seq).collect()
+}
+
+/// Runs `f(sequences, [out_a, out_b])` over contiguous ranges of the `b` sequences, one range per
+/// host thread ([`host_threads`]); each call writes only its own sequences' rows of the outputs.
+pub(crate) fn for_sequences(
+    b: usize,
+    rows_per_seq: [usize; 2],
+    [a, c]: [&mut [f32]; 2],
+    f: impl Fn(std::ops::Range<usize>, [&mut [f32]; 2]) + Sync,
+) {
+    let threads = host_threads().min(b);
+    if threads < 2 {
+        f(0..b, [a, c]);
+        return;
+    }
+    let per = b.div_ceil(threads);
+    let n = b.div_ceil(per);
+    let (pa, pc) = (
+        pieces(a, rows_per_seq[0], per, n),
+        pieces(c, rows_per_seq[1], per, n),
+    );
+    std::thread::scope(|s| {
+        for (i, (ca, cc)) in pa.into_iter().zip(pc).enumerate() {
+            let f = &f;
+            let seqs = i * per..(i * per + per).min(b);
+            s.spawn(move || f(seqs, [ca, cc]));
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
