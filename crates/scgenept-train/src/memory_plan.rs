@@ -1,5 +1,5 @@
 //! The device memory of one training step, predicted before any GPU is at hand (`scgenept bench
-//! plan`, docs/gpu.md, "Memory plan").
+//! plan`, docs/gpu.md, "Memory").
 //!
 //! The plan follows the code's save lists: what each op of the forward keeps for backward under
 //! burn 0.21's `Autodiff` (no checkpointing), as written in `transformer.rs`, `encoders.rs`,
@@ -21,7 +21,8 @@
 //! dropout, plus its product — and the gradients in flight, about 5·D values per token); the
 //! input embeddings' backward (every parameter gradient); and, in training, the Adam update
 //! (weights, gradients and both moments). Checked against cubecl's allocator on lavapipe
-//! (tests/cli_gpu_plan.rs) and, on a GPU, by `bench step` (benches/gpu.sh).
+//! (`tests/cli_wgpu.rs`, `wgpu_memory_plan_matches_the_allocator`) and, on a GPU, by `bench step`
+//! (benches/gpu.sh).
 
 use serde::Serialize;
 
