@@ -8,7 +8,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use scgenept_train::bench::StepBench;
 use scgenept_train::bench_predict::PredictBench;
 use scgenept_train::memory_plan::{MemoryPlan, PlanSpec};
-use scgenept_train::Device;
+use scgenept_train::{Device, DeviceKind};
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Size {
@@ -33,12 +33,11 @@ pub enum PlanBackend {
 }
 
 impl PlanBackend {
-    /// Bytes of one boolean element: `u8` on CUDA, `u32` on wgpu (burn's backend types).
     fn bool_bytes(self) -> usize {
-        match self {
-            PlanBackend::Cuda => 1,
-            PlanBackend::Wgpu => 4,
-        }
+        scgenept_train::memory_plan::bool_bytes(match self {
+            PlanBackend::Cuda => DeviceKind::Cuda,
+            PlanBackend::Wgpu => DeviceKind::Wgpu,
+        })
     }
 }
 

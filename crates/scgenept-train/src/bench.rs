@@ -184,7 +184,8 @@ fn plan_for(b: &StepBench, label: &str) -> crate::memory_plan::MemoryPlan {
         seq_len: b.seq_len,
         precision: b.precision,
         tile_elements: scgenept_model::attention_tiled::tile_elements(),
-        bool_bytes: if label.starts_with("wgpu") { 4 } else { 1 },
+        bool_bytes: (label.parse::<crate::Device>())
+            .map_or(1, |d| crate::memory_plan::bool_bytes(d.kind)),
         optimizer: false,
     })
 }

@@ -43,6 +43,15 @@ pub struct PlanSpec {
     pub optimizer: bool,
 }
 
+/// Bytes of one boolean element on `kind`'s backend: burn's CUDA backend stores `u8`, its wgpu
+/// backend `u32` (`Wgpu<F, I, B = u32>`).
+pub fn bool_bytes(kind: crate::DeviceKind) -> usize {
+    match kind {
+        crate::DeviceKind::Wgpu => 4,
+        _ => 1,
+    }
+}
+
 /// One line of the plan.
 #[derive(Clone, Debug, Serialize)]
 pub struct PlanLine {
