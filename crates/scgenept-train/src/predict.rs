@@ -319,10 +319,13 @@ impl Draws {
     }
 }
 
-/// Predicts the mean of each perturbation and writes it to `out`.
-pub fn write_means<B: Backend>(p: &Prediction<'_, B>, out: &PredictionFile) -> Result<()> {
+/// Writes `means` (one per perturbation of `p`, as `Prediction::means` gives them) to `out`.
+pub fn write_means<B: Backend>(
+    p: &Prediction<'_, B>,
+    means: &[Vec<f64>],
+    out: &PredictionFile,
+) -> Result<()> {
     let (meta, perts) = (p.meta, p.perts);
-    let means = p.means()?;
     match out {
         PredictionFile::Csv(path) => {
             let mut s = format!("gene,{}\n", perts.join(","));
@@ -498,17 +501,24 @@ pub struct DrawSpread {
 }
 
 /// The spread of every perturbation's mean over `draws` control draws.
-pub fn draw_spread<B: Backend>(p: &Prediction<'_, B>, draws: usize) -> Result<Vec<DrawSpread>> {
-    let mut all = Vec::with_capacity(draws);
-    for k in 0..draws as u64 {
-        let pool = Pool {
-            seed: p.pool.seed.wrapping_add(k),
-            ..p.pool
-        };
-        all.push(Prediction { pool, ..*p }.means()?);
-    }
-    let n = draws as f64;
-    Ok((p.perts.iter().enumerate())
+/// Every perturbation's means for `draws` control draws (seeds `seed`, `seed + 1`, …): the
+/// first is what `write_means` writes.
+pub fn draw_means<B: Backend>(p: &Prediction<'_, B>, draws: usize) -> Result<Vec<Vec<Vec<f64>>>> {
+    (0..draws.max(1) as u64)
+        .map(|k| {
+            let pool = Pool {
+                seed: p.pool.seed.wrapping_add(k),
+                ..p.pool
+            };
+            Prediction { pool, ..*p }.means()
+        })
+        .collect()
+}
+
+/// The spread of every perturbation's mean over the draws of `all` ([`draw_means`], at least 2).
+pub fn draw_spread<B: Backend>(p: &Prediction<'_, B>, all: &[Vec<Vec<f64>>]) -> Vec<DrawSpread> {
+    let (draws, n) = (all.len(), all.len() as f64);
+    (p.perts.iter().enumerate())
         .map(|(i, name)| {
             let genes = p.meta.genes.len();
             let (mut sds, mut means) = (Vec::with_capacity(genes), Vec::with_capacity(genes));
@@ -536,7 +546,7 @@ pub fn draw_spread<B: Backend>(p: &Prediction<'_, B>, draws: usize) -> Result<Ve
                 max_sd_gene_mean: means[jmax],
             }
         })
-        .collect())
+        .collect()
 }
 
 impl WithBackend for PredictJob {
@@ -560,11 +570,13 @@ impl WithBackend for PredictJob {
         if self.per_cell {
             return Ok(Written::Cells(write_cells(&p, &self.out)?));
         }
-        let spread = match self.draws {
-            0 | 1 => Vec::new(),
-            n => draw_spread(&p, n)?,
+        // Each draw predicted once: the first is the output, all of them the spread.
+        let all = draw_means(&p, self.draws)?;
+        let spread = match all.len() {
+            1 => Vec::new(),
+            _ => draw_spread(&p, &all),
         };
-        write_means(&p, &self.out)?;
+        write_means(&p, &all[0], &self.out)?;
         Ok(Written::Means(spread))
     }
 }
