@@ -7,7 +7,7 @@
 //! GPU numbers come from the binary: `scgenept bench step --size full --device cuda --batch 64`.
 //! Record results in benches/results/ with the machine they came from.
 
-use scgenept_train::bench::StepBench;
+use scgenept_train::bench::step::StepBench;
 use scgenept_train::Device;
 
 fn main() -> anyhow::Result<()> {

@@ -10,8 +10,8 @@ use rand::{Rng, SeedableRng};
 
 use scgenept_data::csr::CsrMatrix;
 use scgenept_model::{model_type, ScGenePT};
-use scgenept_train::bundle::BundleMeta;
-use scgenept_train::predict::{Pool, Prediction};
+use scgenept_train::infer::bundle::BundleMeta;
+use scgenept_train::infer::predict::{Pool, Prediction};
 
 type B = Flex;
 

@@ -10,11 +10,11 @@ use scgenept_data::batches::{
 };
 use scgenept_model::state_dict::model_state_dict;
 use scgenept_model::ScGenePT;
-use scgenept_train::grad_clip::{clip_global_norm, global_grad_norm};
-use scgenept_train::prepare::prepare;
-use scgenept_train::step::batch_grads;
+use scgenept_train::train::grad_clip::{clip_global_norm, global_grad_norm};
+use scgenept_train::train::prepare::prepare;
+use scgenept_train::train::step::batch_grads;
+use scgenept_train::train::trainer::TrainJob;
 use scgenept_train::train_config::TrainConfig;
-use scgenept_train::trainer::TrainJob;
 use scgenept_train::Device;
 
 use crate::common::{tempdir, tiny_run_config};
@@ -40,7 +40,7 @@ fn first_batch(
     sampling: GeneSampling,
     shuffle: bool,
 ) -> (
-    scgenept_train::prepare::Prepared,
+    scgenept_train::train::prepare::Prepared,
     ScGenePT<B>,
     scgenept_data::batches::Batch,
 ) {

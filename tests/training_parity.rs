@@ -19,12 +19,12 @@ use scgenept_model::checkpoint::read_state_dict;
 use scgenept_model::state_dict::{apply_state_dict, model_state_dict, ApplyOptions};
 use scgenept_model::vocab::{OovMode, VocabMapping};
 use scgenept_model::{ModelConfig, ScGenePT, StateDict};
-use scgenept_train::baselines::{score_predictions, MethodReport};
-use scgenept_train::evaluate::{mean_loss, predict_means};
-use scgenept_train::metric_key::to_strings;
-use scgenept_train::run_dir::RunDir;
+use scgenept_train::eval::baselines::{score_predictions, MethodReport};
+use scgenept_train::eval::metric_key::to_strings;
+use scgenept_train::run::dir::RunDir;
+use scgenept_train::train::evaluate::{mean_loss, predict_means};
+use scgenept_train::train::train_loop::TrainLoop;
 use scgenept_train::train_config::{TestModel, TrainSection};
-use scgenept_train::train_loop::TrainLoop;
 
 type B = Autodiff<Flex>;
 

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 
-use scgenept_train::bench::StepBench;
-use scgenept_train::bench_predict::PredictBench;
-use scgenept_train::memory_plan::{MemoryPlan, PlanSpec};
+use scgenept_train::bench::memory_plan::{MemoryPlan, PlanSpec};
+use scgenept_train::bench::predict::PredictBench;
+use scgenept_train::bench::step::StepBench;
 use scgenept_train::{Device, DeviceKind};
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -34,7 +34,7 @@ pub enum PlanBackend {
 
 impl PlanBackend {
     fn bool_bytes(self) -> usize {
-        scgenept_train::memory_plan::bool_bytes(match self {
+        scgenept_train::bench::memory_plan::bool_bytes(match self {
             PlanBackend::Cuda => DeviceKind::Cuda,
             PlanBackend::Wgpu => DeviceKind::Wgpu,
         })
@@ -285,7 +285,7 @@ fn data_bench(path: &std::path::Path) -> Result<serde_json::Value> {
     let first = loader.next().context("no training batch")?;
     let t_batch = t0.elapsed().as_secs_f64();
     let csr_mib = data.x.heap_bytes() as f64 / (1024.0 * 1024.0);
-    let peak = scgenept_train::bench::peak_rss_mib();
+    let peak = scgenept_train::bench::step::peak_rss_mib();
     Ok(serde_json::json!({
         "file": path.display().to_string(),
         "cells": data.n_cells(), "genes": data.n_genes(), "nnz": data.x.nnz(),

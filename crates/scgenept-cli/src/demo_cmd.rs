@@ -1,13 +1,13 @@
 //! `scgenept demo`: the network on the committed parity fixture, on any device: the forward pass
 //! against PyTorch's output, a checkpoint's export/reload round trip, and what a training step
-//! costs (`scgenept_train::demo`).
+//! costs (`scgenept_train::bench::demo`).
 
 use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
 
-use scgenept_train::demo::DemoJob;
+use scgenept_train::bench::demo::DemoJob;
 use scgenept_train::Device;
 
 #[derive(Args)]

@@ -8,8 +8,8 @@ use clap::Args;
 
 use scgenept_data::split_file::load_split;
 use scgenept_data::{GearsSplit, PerturbData, SimulationSplitConfig};
-use scgenept_train::baselines::evaluate_baselines;
-use scgenept_train::metric_key::to_strings;
+use scgenept_train::eval::baselines::evaluate_baselines;
+use scgenept_train::eval::metric_key::to_strings;
 
 use crate::data_cmd::ColumnArgs;
 

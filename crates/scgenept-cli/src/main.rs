@@ -74,7 +74,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     panic_exit::install();
-    scgenept_train::interrupt::install();
+    scgenept_train::train::interrupt::install();
     let level = match cli.verbose {
         0 => "info",
         1 => "debug",
@@ -110,7 +110,7 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => match e.downcast_ref::<scgenept_train::interrupt::Interrupted>() {
+        Err(e) => match e.downcast_ref::<scgenept_train::train::interrupt::Interrupted>() {
             // Ctrl-C or SIGTERM: the conventional status 130, and how to continue.
             Some(i) => {
                 eprintln!("{i}");

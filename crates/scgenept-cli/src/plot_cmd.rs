@@ -8,12 +8,12 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use scgenept_data::PerturbData;
-use scgenept_train::figure_inputs::{read_prediction, resolve_condition};
-use scgenept_train::learning_curve::LearningCurve;
-use scgenept_train::plots::PerturbationFigure;
-use scgenept_train::run_dir::RunDir;
-use scgenept_train::run_manifest::RunManifest;
-use scgenept_train::run_outputs::file_safe;
+use scgenept_train::figures::inputs::{read_prediction, resolve_condition};
+use scgenept_train::figures::learning_curve::LearningCurve;
+use scgenept_train::figures::plots::PerturbationFigure;
+use scgenept_train::run::dir::RunDir;
+use scgenept_train::run::manifest::RunManifest;
+use scgenept_train::run::outputs::file_safe;
 use scgenept_train::train_config::TrainConfig;
 
 #[derive(Args)]
@@ -69,7 +69,7 @@ pub fn run(a: PlotArgs) -> Result<()> {
     let condition = resolve_condition(&data, pert, &cfg.data.columns.control_label)?;
     let preds_path = a.predictions.clone().unwrap_or_else(|| run.predictions());
     let pred = read_prediction(&preds_path, &condition, &data)?;
-    let ctrl = scgenept_train::metrics::control_mean(&data);
+    let ctrl = scgenept_train::eval::metrics::control_mean(&data);
     let fig = PerturbationFigure::new(&data, &ctrl, &condition, &pred)?;
     let out = a
         .out

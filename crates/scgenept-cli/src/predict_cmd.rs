@@ -7,9 +7,11 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use scgenept_train::bundle::{check_perturbations, claim_bundle_dir, open_bundle, ExportJob};
-use scgenept_train::predict::{control_cells, Pool, PredictJob, PredictionFile, Written};
-use scgenept_train::run_dir::{CheckpointKind, RunDir};
+use scgenept_train::infer::bundle::{
+    check_perturbations, claim_bundle_dir, open_bundle, ExportJob,
+};
+use scgenept_train::infer::predict::{control_cells, Pool, PredictJob, PredictionFile, Written};
+use scgenept_train::run::dir::{CheckpointKind, RunDir};
 use scgenept_train::train_config::TrainConfig;
 use scgenept_train::Device;
 

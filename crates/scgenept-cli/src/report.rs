@@ -3,9 +3,9 @@
 //! whose singles were both seen) is left out of it and listed under the tables instead.
 
 use scgenept_data::{GearsSplit, Subgroups};
-use scgenept_train::baselines::MethodReport;
-use scgenept_train::metric_key::{direction, MetricKey};
-use scgenept_train::metrics::RANK_L1_LEGEND;
+use scgenept_train::eval::baselines::MethodReport;
+use scgenept_train::eval::metric_key::{direction, MetricKey};
+use scgenept_train::eval::metrics::RANK_L1_LEGEND;
 
 /// The columns shown (all metrics are in metrics.json / `--json`).
 pub const SHOWN: [&str; 5] = [
@@ -112,7 +112,7 @@ mod tests {
                 .iter()
                 .map(|c| (c.to_string(), metrics("")))
                 .collect(),
-            summary: scgenept_train::metric_key::from_strings(summary),
+            summary: scgenept_train::eval::metric_key::from_strings(summary),
         }
     }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use scgenept_train::interrupt::shell_quote;
+use scgenept_train::train::interrupt::shell_quote;
 use scgenept_train::Device;
 
 #[derive(Args, Clone, Debug)]

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use scgenept_train::predict::Pool;
+use scgenept_train::infer::predict::Pool;
+use scgenept_train::screen::plot::{draw_screen, screen_title};
+use scgenept_train::screen::run::{parts_dir, Ranking, ScreenJob};
 use scgenept_train::screen::{Pairs, ScreenRequest};
-use scgenept_train::screen_plot::{draw_screen, screen_title};
-use scgenept_train::screen_run::{parts_dir, Ranking, ScreenJob};
 use scgenept_train::Device;
 
 #[derive(Args)]
@@ -65,9 +65,9 @@ pub struct ScreenArgs {
 pub fn run(a: ScreenArgs) -> Result<()> {
     // Ctrl-C keeps the finished chunks in `<out>.parts/`: the same command continues.
     let again: Vec<String> = std::env::args()
-        .map(|w| scgenept_train::interrupt::shell_quote(&w))
+        .map(|w| scgenept_train::train::interrupt::shell_quote(&w))
         .collect();
-    scgenept_train::interrupt::set_resume_hint(again.join(" "));
+    scgenept_train::train::interrupt::set_resume_hint(again.join(" "));
     let pool = Pool {
         size: a.pool_size,
         seed: a.seed,
@@ -121,7 +121,7 @@ pub fn run(a: ScreenArgs) -> Result<()> {
     );
     let col = ranking.column;
     for (i, r) in done.rows.iter().take(a.top).enumerate() {
-        let name = scgenept_train::gi::GiScores::NAMES[col];
+        let name = scgenept_train::eval::gi::GiScores::NAMES[col];
         println!("{:>3}. {}+{}  {name} {:.4}", i + 1, r.a, r.b, r.scores[col]);
     }
     Ok(())

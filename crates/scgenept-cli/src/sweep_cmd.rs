@@ -6,9 +6,9 @@ use clap::Args;
 
 use crate::run_args::RunArgs;
 
-use scgenept_train::slurm::{slurm_dir, submit, task_states, SlurmSettings};
+use scgenept_train::sweep::jobs::{train_runs, TrainPlan};
+use scgenept_train::sweep::slurm::{slurm_dir, submit, task_states, SlurmSettings};
 use scgenept_train::sweep::{collect, plan, refuse_stale, unfinished, SweepConfig, SweepRun};
-use scgenept_train::sweep_jobs::{train_runs, TrainPlan};
 
 #[derive(Args)]
 pub struct SweepArgs {
@@ -74,7 +74,7 @@ fn resume_command(a: &SweepArgs) -> String {
 
 pub fn run(a: SweepArgs) -> Result<()> {
     let sweep = SweepConfig::load(&a.run.config)?;
-    scgenept_train::interrupt::set_resume_hint(resume_command(&a));
+    scgenept_train::train::interrupt::set_resume_hint(resume_command(&a));
     let runs = plan(&sweep, &a.run.set)?;
     refuse_stale(&runs, a.overwrite, a.collect)?;
     let todo = unfinished(&runs, a.overwrite);
@@ -160,7 +160,7 @@ fn submit_to_slurm(a: &SweepArgs, sweep: &SweepConfig, runs: &[SweepRun]) -> Res
     if !o.dry_run {
         // Data and knowledge tables made once here, not by tasks racing to build them.
         for r in runs {
-            scgenept_train::prepare::ensure_inputs(&r.config)?;
+            scgenept_train::train::prepare::ensure_inputs(&r.config)?;
         }
     }
     let (script, todo, id) = submit(sweep, runs, &binary, &device, &settings, o.dry_run)?;

@@ -6,8 +6,8 @@ use clap::Args;
 
 use crate::run_args::RunArgs;
 
+use scgenept_train::train::trainer::TrainJob;
 use scgenept_train::train_config::TrainConfig;
-use scgenept_train::trainer::TrainJob;
 
 #[derive(Args)]
 pub struct TrainArgs {
@@ -38,7 +38,7 @@ fn resume_command(a: &TrainArgs) -> String {
 
 pub fn run(a: TrainArgs) -> Result<()> {
     let config = TrainConfig::load(&a.run.config, &a.run.set)?;
-    scgenept_train::interrupt::set_resume_hint(resume_command(&a));
+    scgenept_train::train::interrupt::set_resume_hint(resume_command(&a));
     let out = a.run.device.dispatch(TrainJob {
         config,
         overwrite: a.overwrite,

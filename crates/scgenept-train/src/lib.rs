@@ -1,47 +1,20 @@
 //! Training, evaluation and benchmarking of scGenePT models on any burn backend.
 //!
-//! Device selection, knowledge tables, the training loop with resume, GEARS-exact metrics beside
-//! the baselines, export/predict bundles, multi-seed sweeps and their figures.
+//! One folder per concern (ARCHITECTURE.md, "Code map"): `train/` runs the epochs, `run/` owns a
+//! run directory, `eval/` scores predictions beside the baselines, `infer/` predicts from an
+//! exported bundle, `screen/` screens gene pairs, `sweep/` runs seeds × configs and tabulates
+//! them, `figures/` draws, `bench/` measures, `device/` picks the backend. The run's
+//! configuration is `train_config.rs`.
 
-pub mod baselines;
 pub mod bench;
-pub mod bench_predict;
-pub mod bundle;
-pub mod demo;
 pub mod device;
-pub mod evaluate;
-pub mod figure_inputs;
-pub mod finished_run;
-pub mod gi;
-pub mod grad_clip;
-pub mod inference_batch;
-pub mod inputs;
-pub mod interrupt;
-pub mod kernel_cache;
-pub mod learning_curve;
-pub mod memory_plan;
-pub mod metric_key;
-pub mod metrics;
-pub mod plots;
-pub mod predict;
-pub mod prepare;
-pub mod progress;
-pub mod resume;
-pub mod run_dir;
-pub mod run_manifest;
-pub mod run_outputs;
+pub mod eval;
+pub mod figures;
+pub mod infer;
+pub mod run;
 pub mod screen;
-pub mod screen_plot;
-pub mod screen_run;
-pub mod slurm;
-pub mod slurm_settings;
-pub mod step;
 pub mod sweep;
-pub mod sweep_jobs;
-pub mod sweep_table;
-pub mod sweep_verdict;
+pub mod train;
 pub mod train_config;
-pub mod train_loop;
-pub mod trainer;
 
 pub use device::{Device, DeviceKind, WithBackend};

@@ -1,7 +1,7 @@
 //! `scgenept train --config FILE.toml`: what a run needs, with the paper's recipe as defaults
 //! (docs/reference.md §2.3–2.4). Unknown keys are errors; `--set key=value` overrides any leaf.
 
-use crate::run_dir::RunDir;
+use crate::run::dir::RunDir;
 use scgenept_model::ModelType;
 use std::path::{Path, PathBuf};
 

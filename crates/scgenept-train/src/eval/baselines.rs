@@ -1,0 +1,374 @@
+//! The field's simple baselines (docs/reference.md §5.7), scored with the same metrics and
+//! subgroups as the model. Each predicts one mean expression vector per test condition from
+//! training data only. Ridge and kNN read perturbations through a knowledge table (gene-text
+//! embeddings).
+
+use std::collections::BTreeMap;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use scgenept_data::perturb_data::condition_genes;
+use scgenept_data::{GearsSplit, PerturbData};
+
+use crate::eval::metrics::{
+    cell_mean, condition_metrics, control_mean, rank_metric, summarize, test_conditions, DeGenes,
+    Metrics,
+};
+
+/// A baseline method.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Baseline {
+    /// Predicts no change: the control mean.
+    ControlMean,
+    /// The mean over training perturbations of each one's mean (perturbation-weighted), as the
+    /// paper's "non-control-mean".
+    NonCtrlMean,
+    /// The mean over all perturbed training cells (cell-weighted variant).
+    NonCtrlMeanCells,
+    /// The mean of one training perturbation drawn at random (seeded) per test condition.
+    RandomTrainPerturbation,
+    /// For a pair whose two singles were both trained on: ctrl + Δ(A) + Δ(B). Other conditions are
+    /// not scored by this baseline.
+    Additive,
+}
+
+impl Baseline {
+    pub const ALL: [Baseline; 5] = [
+        Baseline::ControlMean,
+        Baseline::NonCtrlMean,
+        Baseline::NonCtrlMeanCells,
+        Baseline::RandomTrainPerturbation,
+        Baseline::Additive,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Baseline::ControlMean => "control_mean",
+            Baseline::NonCtrlMean => "non_ctrl_mean",
+            Baseline::NonCtrlMeanCells => "non_ctrl_mean_cells",
+            Baseline::RandomTrainPerturbation => "random_train_perturbation",
+            Baseline::Additive => "additive",
+        }
+    }
+}
+
+/// Scores of one method.
+#[derive(Clone, Debug, Default)]
+pub struct MethodReport {
+    pub per_condition: BTreeMap<String, Metrics>,
+    /// Means overall and per subgroup (`test_*` in `metrics.json`).
+    pub summary: crate::eval::metric_key::Summary,
+}
+
+/// Mean expression per condition, by name.
+fn condition_means(data: &PerturbData) -> BTreeMap<String, Vec<f64>> {
+    data.cells_by_condition()
+        .iter()
+        .enumerate()
+        .map(|(k, cells)| (data.conditions[k].clone(), cell_mean(data, cells)))
+        .collect()
+}
+
+/// Scores mean predictions (condition → vector) like GEARS, plus the rank metric.
+pub fn score_predictions(
+    data: &PerturbData,
+    split: &GearsSplit,
+    predictions: &BTreeMap<String, Vec<f64>>,
+) -> MethodReport {
+    let ctrl = control_mean(data);
+    let means = condition_means(data);
+    let mut per_condition = BTreeMap::new();
+    let (mut pred_delta, mut true_delta) = (BTreeMap::new(), BTreeMap::new());
+    for c in test_conditions(split, data) {
+        let (Some(pred), Some(de)) = (predictions.get(&c), DeGenes::of(data, &c)) else {
+            continue;
+        };
+        let truth = &means[&c];
+        per_condition.insert(c.clone(), condition_metrics(pred, truth, &ctrl, &de));
+        pred_delta.insert(
+            c.clone(),
+            pred.iter()
+                .zip(&ctrl)
+                .map(|(p, c)| p - c)
+                .collect::<Vec<f64>>(),
+        );
+        true_delta.insert(
+            c.clone(),
+            truth
+                .iter()
+                .zip(&ctrl)
+                .map(|(t, c)| t - c)
+                .collect::<Vec<f64>>(),
+        );
+    }
+    for (c, r) in rank_metric(&pred_delta, &true_delta) {
+        per_condition
+            .get_mut(&c)
+            .expect("scored")
+            .insert("rank_l1_delta".into(), r);
+    }
+    let summary = summarize(&per_condition, &split.test_subgroup);
+    MethodReport {
+        per_condition,
+        summary,
+    }
+}
+
+/// The predictions of one baseline for every test condition it applies to.
+pub fn predict(
+    data: &PerturbData,
+    split: &GearsSplit,
+    method: Baseline,
+    seed: u64,
+) -> BTreeMap<String, Vec<f64>> {
+    let ctrl = control_mean(data);
+    let means = condition_means(data);
+    let train: Vec<&String> = split
+        .train
+        .iter()
+        .filter(|c| *c != "ctrl" && means.contains_key(*c))
+        .collect();
+    let g = data.n_genes();
+    let average = |vs: &[&Vec<f64>]| -> Vec<f64> {
+        let mut m = vec![0f64; g];
+        for v in vs {
+            m.iter_mut().zip(v.iter()).for_each(|(a, b)| *a += b);
+        }
+        m.iter_mut().for_each(|a| *a /= vs.len().max(1) as f64);
+        m
+    };
+    let tests = test_conditions(split, data);
+    match method {
+        Baseline::ControlMean => tests.into_iter().map(|c| (c, ctrl.clone())).collect(),
+        Baseline::NonCtrlMean => {
+            let m = average(&train.iter().map(|c| &means[*c]).collect::<Vec<_>>());
+            tests.into_iter().map(|c| (c, m.clone())).collect()
+        }
+        Baseline::NonCtrlMeanCells => {
+            let by = data.cells_by_condition();
+            let cells: Vec<u32> = train
+                .iter()
+                .flat_map(|c| {
+                    by[data.conditions.iter().position(|x| x == *c).expect("known")]
+                        .iter()
+                        .copied()
+                })
+                .collect();
+            let m = cell_mean(data, &cells);
+            tests.into_iter().map(|c| (c, m.clone())).collect()
+        }
+        Baseline::RandomTrainPerturbation => {
+            let mut rng = StdRng::seed_from_u64(seed);
+            tests
+                .into_iter()
+                .filter(|_| !train.is_empty())
+                .map(|c| (c, means[train[rng.random_range(0..train.len())]].clone()))
+                .collect()
+        }
+        Baseline::Additive => {
+            // A single may be spelled A+ctrl or ctrl+A; average the spellings trained on.
+            let single = |gene: &str| -> Option<Vec<f64>> {
+                let found: Vec<&Vec<f64>> = train
+                    .iter()
+                    .filter(|c| c.contains("ctrl") && condition_genes(c) == [gene])
+                    .map(|c| &means[*c])
+                    .collect();
+                (!found.is_empty()).then(|| average(&found))
+            };
+            tests
+                .into_iter()
+                .filter_map(|c| {
+                    let genes = condition_genes(&c);
+                    let [a, b] = genes.as_slice() else {
+                        return None;
+                    };
+                    let (ma, mb) = (single(a)?, single(b)?);
+                    let pred = (0..g).map(|j| ma[j] + mb[j] - ctrl[j]).collect();
+                    Some((c.clone(), pred))
+                })
+                .collect()
+        }
+    }
+}
+
+/// Every baseline, scored; the ridge and kNN rows need a knowledge table.
+pub fn evaluate_baselines(
+    data: &PerturbData,
+    split: &GearsSplit,
+    seed: u64,
+    table: Option<&scgenept_knowledge::KnowledgeTable>,
+) -> BTreeMap<&'static str, MethodReport> {
+    let mut out: BTreeMap<&'static str, MethodReport> = Baseline::ALL
+        .iter()
+        .map(|b| {
+            (
+                b.name(),
+                score_predictions(data, split, &predict(data, split, *b, seed)),
+            )
+        })
+        .collect();
+    if let Some(table) = table {
+        for m in [
+            EmbeddingBaseline::Ridge { lambda: 1.0 },
+            EmbeddingBaseline::Knn { k: 5 },
+        ] {
+            let preds = predict_with_embeddings(data, split, table, m);
+            out.insert(m.name(), score_predictions(data, split, &preds));
+        }
+    }
+    out
+}
+
+/// Baselines that read a perturbation through its genes' knowledge embeddings (docs/reference.md
+/// §5.7).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum EmbeddingBaseline {
+    /// Ridge regression from the (centred) embedding to Δ, solved in the dual (n_train × n_train).
+    Ridge { lambda: f64 },
+    /// Mean Δ of the `k` training perturbations whose centred embeddings are most cosine-similar
+    /// (LangPert without the LLM).
+    Knn { k: usize },
+}
+
+impl EmbeddingBaseline {
+    pub fn name(self) -> &'static str {
+        match self {
+            EmbeddingBaseline::Ridge { .. } => "ridge_embedding",
+            EmbeddingBaseline::Knn { .. } => "knn_embedding",
+        }
+    }
+}
+
+/// A condition's embedding: the sum of its genes' vectors; `None` if a gene has none.
+fn condition_embedding(
+    table: &scgenept_knowledge::KnowledgeTable,
+    condition: &str,
+) -> Option<Vec<f64>> {
+    let genes = condition_genes(condition);
+    let mut v = vec![0f64; table.dim()];
+    for g in genes {
+        let e = table.get(g)?;
+        v.iter_mut().zip(e).for_each(|(a, b)| *a += *b as f64);
+    }
+    Some(v)
+}
+
+/// Solves `A x = b` for symmetric positive-definite `A` (n × n, row-major) by Cholesky.
+fn cholesky_solve(a: &[f64], n: usize, b: &[f64]) -> Option<Vec<f64>> {
+    let mut l = vec![0f64; n * n];
+    for i in 0..n {
+        for j in 0..=i {
+            let s: f64 = (0..j).map(|k| l[i * n + k] * l[j * n + k]).sum();
+            if i == j {
+                let d = a[i * n + i] - s;
+                if d <= 0.0 {
+                    return None;
+                }
+                l[i * n + i] = d.sqrt();
+            } else {
+                l[i * n + j] = (a[i * n + j] - s) / l[j * n + j];
+            }
+        }
+    }
+    let mut y = vec![0f64; n];
+    for i in 0..n {
+        y[i] = (b[i] - (0..i).map(|k| l[i * n + k] * y[k]).sum::<f64>()) / l[i * n + i];
+    }
+    let mut x = vec![0f64; n];
+    for i in (0..n).rev() {
+        x[i] = (y[i] - (i + 1..n).map(|k| l[k * n + i] * x[k]).sum::<f64>()) / l[i * n + i];
+    }
+    Some(x)
+}
+
+/// Predictions of an embedding baseline for every test condition whose genes all have vectors.
+pub fn predict_with_embeddings(
+    data: &PerturbData,
+    split: &GearsSplit,
+    table: &scgenept_knowledge::KnowledgeTable,
+    method: EmbeddingBaseline,
+) -> BTreeMap<String, Vec<f64>> {
+    let ctrl = control_mean(data);
+    let means = condition_means(data);
+    let train: Vec<(Vec<f64>, Vec<f64>)> = split
+        .train
+        .iter()
+        .filter(|c| *c != "ctrl" && means.contains_key(*c))
+        .filter_map(|c| {
+            let x = condition_embedding(table, c)?;
+            let dy: Vec<f64> = means[c].iter().zip(&ctrl).map(|(m, c)| m - c).collect();
+            Some((x, dy))
+        })
+        .collect();
+    let n = train.len();
+    if n == 0 {
+        return BTreeMap::new();
+    }
+    let (d, g) = (table.dim(), data.n_genes());
+    let mut x_mean = vec![0f64; d];
+    let mut y_mean = vec![0f64; g];
+    for (x, y) in &train {
+        x_mean
+            .iter_mut()
+            .zip(x)
+            .for_each(|(a, b)| *a += b / n as f64);
+        y_mean
+            .iter_mut()
+            .zip(y)
+            .for_each(|(a, b)| *a += b / n as f64);
+    }
+    let centre = |x: &[f64]| -> Vec<f64> { x.iter().zip(&x_mean).map(|(a, b)| a - b).collect() };
+    let xs: Vec<Vec<f64>> = train.iter().map(|(x, _)| centre(x)).collect();
+    let dot = |a: &[f64], b: &[f64]| -> f64 { a.iter().zip(b).map(|(x, y)| x * y).sum() };
+    // Ridge dual weights per gene share one kernel solve: alpha = (K + λI)⁻¹ (Y − ȳ).
+    let ridge_alpha: Option<Vec<Vec<f64>>> = match method {
+        EmbeddingBaseline::Ridge { lambda } => {
+            let mut k = vec![0f64; n * n];
+            for i in 0..n {
+                for j in 0..n {
+                    k[i * n + j] = dot(&xs[i], &xs[j]) + if i == j { lambda } else { 0.0 };
+                }
+            }
+            let alphas: Option<Vec<Vec<f64>>> = (0..g)
+                .map(|j| {
+                    let b: Vec<f64> = train.iter().map(|(_, y)| y[j] - y_mean[j]).collect();
+                    cholesky_solve(&k, n, &b)
+                })
+                .collect();
+            alphas
+        }
+        EmbeddingBaseline::Knn { .. } => None,
+    };
+    test_conditions(split, data)
+        .into_iter()
+        .filter_map(|c| {
+            let x = centre(&condition_embedding(table, &c)?);
+            let delta: Vec<f64> = match method {
+                EmbeddingBaseline::Ridge { .. } => {
+                    let alphas = ridge_alpha.as_ref()?;
+                    let kx: Vec<f64> = xs.iter().map(|xi| dot(xi, &x)).collect();
+                    (0..g).map(|j| y_mean[j] + dot(&kx, &alphas[j])).collect()
+                }
+                EmbeddingBaseline::Knn { k } => {
+                    let norm = |v: &[f64]| dot(v, v).sqrt().max(1e-12);
+                    let mut sims: Vec<(f64, usize)> = xs
+                        .iter()
+                        .enumerate()
+                        .map(|(i, xi)| (dot(xi, &x) / (norm(xi) * norm(&x)), i))
+                        .collect();
+                    sims.sort_by(|a, b| {
+                        b.0.partial_cmp(&a.0)
+                            .unwrap_or(std::cmp::Ordering::Equal)
+                            .then(a.1.cmp(&b.1))
+                    });
+                    let top: Vec<usize> = sims.iter().take(k.max(1)).map(|(_, i)| *i).collect();
+                    (0..g)
+                        .map(|j| top.iter().map(|i| train[*i].1[j]).sum::<f64>() / top.len() as f64)
+                        .collect()
+                }
+            };
+            Some((c, delta.iter().zip(&ctrl).map(|(d, c)| d + c).collect()))
+        })
+        .collect()
+}
