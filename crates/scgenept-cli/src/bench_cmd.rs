@@ -188,7 +188,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
                 seq_len: seq_len.unwrap_or(b.seq_len).max(1),
                 precision,
                 tile_elements: tile
-                    .unwrap_or_else(scgenept_model::attention_tiled::tile_elements)
+                    .unwrap_or_else(scgenept_model::attention::tiled::tile_elements)
                     .max(1),
                 bool_bytes: backend.bool_bytes(),
                 optimizer: !no_optimizer,

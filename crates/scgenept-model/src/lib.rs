@@ -7,8 +7,6 @@
 //! checkpoints move between the two frameworks name for name (`checkpoint.rs`).
 
 pub mod attention;
-pub mod attention_infer;
-pub mod attention_tiled;
 pub mod autodiff_inner;
 pub mod checkpoint;
 pub mod config;
@@ -16,7 +14,6 @@ pub mod decoder;
 pub mod dropout;
 pub mod encoders;
 pub mod error;
-pub mod host_attention;
 pub mod memory_probe;
 pub mod model;
 pub mod model_type;

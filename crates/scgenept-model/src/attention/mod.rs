@@ -18,6 +18,10 @@
 //! tensor ops (`attention_tiled.rs`); the materialised path (`materialised`) is their fallback and
 //! the reference the tests compare against.
 
+pub mod infer;
+pub mod kernels;
+pub mod tiled;
+
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{FloatDType, Tensor, TensorData, TensorPrimitive};
@@ -29,11 +33,11 @@ use burn_autodiff::Autodiff;
 
 use crate::autodiff_inner::{on_autodiff, AutodiffOp};
 
-use crate::dropout::{draw_seed, hash, DropMask};
-pub use crate::host_attention::Dims;
-use crate::host_attention::{
+pub use crate::attention::kernels::Dims;
+use crate::attention::kernels::{
     exp, for_sequences, matmul, matmul_t, on_host, softmax_in_place, vectorised,
 };
+use crate::dropout::{draw_seed, hash, DropMask};
 use crate::precision::{self, Precision};
 use crate::softmax::softmax_last;
 
@@ -81,7 +85,7 @@ pub fn self_attention<B: Backend>(
     // the head width (`attention_infer.rs`).
     let ctx = match drop {
         // The inference kernel where it covers the head width, else the training kernel's forward.
-        None => crate::attention_infer::forward(&host, dims)
+        None => crate::attention::infer::forward(&host, dims)
             .unwrap_or_else(|| forward_host(&host, dims, None).0),
         Some(_) => forward_host(&host, dims, drop).0,
     };
@@ -133,12 +137,12 @@ struct TiledOp {
 
 impl AutodiffOp for TiledOp {
     fn apply<I: Backend>(self, t: FloatTensor<Autodiff<I>>) -> FloatTensor<Autodiff<I>> {
-        crate::attention_tiled::tracked::<I>(
+        crate::attention::tiled::tracked::<I>(
             t,
             self.heads,
             self.drop,
             self.precision,
-            crate::attention_tiled::tile_elements(),
+            crate::attention::tiled::tile_elements(),
         )
     }
 }

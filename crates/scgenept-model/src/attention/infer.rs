@@ -11,7 +11,7 @@
 //! context accumulated from V's rows and divided by the row sums at the end. Same function as the
 //! training op's forward (test: within 1e-5); other head widths go through that forward.
 
-use crate::host_attention::{exp_shifted_in_place, for_sequences, vectorised, Dims};
+use crate::attention::kernels::{exp_shifted_in_place, for_sequences, vectorised, Dims};
 
 /// Lanes of one score accumulator: two AVX2 registers. The products use `mul_add`, one FMA
 /// instruction inside `vectorised` (a separate multiply and add otherwise: Rust does not fuse).
@@ -205,7 +205,7 @@ mod tests {
     fn exp_fma_equals_exp() {
         for i in 0..20_000 {
             let x = -90.0 + i as f32 * 0.0046;
-            let (a, b) = (crate::host_attention::exp(x), exp_fma(x));
+            let (a, b) = (crate::attention::kernels::exp(x), exp_fma(x));
             assert!((a - b).abs() <= 2e-7 * a, "{x}: {a} vs {b}");
         }
     }
