@@ -19,7 +19,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use tokenizers::{Tokenizer, TruncationParams};
 
-use scgenept_model::attention::kernels::FusedQkv;
+use scgenept_model::attention::bert::FusedQkv;
 use scgenept_model::checkpoint::read_state_dict;
 use scgenept_model::error::{ModelError, Result};
 use scgenept_model::params::{join, NamedParams, ParamSlot, Visitor};
@@ -274,7 +274,7 @@ impl<B: Backend> TextEmbedder<B> {
         let encoded = self.encode(texts)?;
         let lengths: Vec<usize> = encoded.iter().map(Vec::len).collect();
         let batches = length_batches(&lengths, batch);
-        let workers = scgenept_model::attention::kernels::host_threads();
+        let workers = scgenept_model::host::host_threads();
         let next = AtomicUsize::new(0);
         // Per worker: (text index, vector) for the batches it took.
         type Part = Vec<(usize, Vec<f32>)>;

@@ -14,7 +14,7 @@ use burn::module::Module;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 
-use crate::attention::kernels::on_host;
+use crate::host::on_host;
 
 /// Attention dropout of one call: keep probability and the call's seed (the mask of element `i`
 /// is `hash(seed, i) < keep`, regenerated wherever it is needed).

@@ -14,6 +14,7 @@ pub mod decoder;
 pub mod dropout;
 pub mod encoders;
 pub mod error;
+pub mod host;
 pub mod memory_probe;
 pub mod model;
 pub mod model_type;

@@ -25,7 +25,7 @@ impl Precision {
     /// Whether backend `B` can run this precision: bf16 needs a GPU backend, since on the CPU
     /// (burn-flex) the attention is the host op, which computes in f32.
     pub fn check<B: Backend>(self) -> Result<(), String> {
-        if self == Precision::Bf16 && crate::attention::kernels::on_host::<B>() {
+        if self == Precision::Bf16 && crate::host::on_host::<B>() {
             return Err(
                 "bf16 runs on a GPU (--device cuda or wgpu); on the CPU use precision f32".into(),
             );

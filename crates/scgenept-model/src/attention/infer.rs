@@ -2,7 +2,7 @@
 //! blocked scores, softmax and `P·V` over a few query rows at a time, so the scores never leave
 //! L1 and no `gemm` packs operands whose inner dimension is only d_head wide.
 //!
-//! The training op (`attention.rs`) computes `S = Q Kᵀ` and `O = P V` with `gemm` over query
+//! The training op (`host.rs`) computes `S = Q Kᵀ` and `O = P V` with `gemm` over query
 //! tiles and keeps the log-sum-exp for its backward. At d_head 16 (the demo network) both
 //! products have inner or outer dimension 16, where `gemm`'s packing and edge handling cost about
 //! as much as the arithmetic; prediction spent 37% of its time there (benches/README.md,
@@ -11,7 +11,7 @@
 //! context accumulated from V's rows and divided by the row sums at the end. Same function as the
 //! training op's forward (test: within 1e-5); other head widths go through that forward.
 
-use crate::attention::kernels::{exp_shifted_in_place, for_sequences, vectorised, Dims};
+use super::kernels::{exp_shifted_in_place, for_sequences, vectorised, Dims};
 
 /// Lanes of one score accumulator: two AVX2 registers. The products use `mul_add`, one FMA
 /// instruction inside `vectorised` (a separate multiply and add otherwise: Rust does not fuse).
@@ -189,7 +189,7 @@ fn context<const DH: usize, const R: usize, const U: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::attention::forward_host;
+    use crate::attention::host::forward_host;
 
     fn qkv(b: usize, l: usize, d: usize, seed: u32) -> Vec<f32> {
         let mut x = seed;

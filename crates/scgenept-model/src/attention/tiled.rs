@@ -1,4 +1,4 @@
-//! The attention op of `attention.rs` for backends whose tensors live on a device (CUDA, wgpu):
+//! The attention op of `host.rs` for backends whose tensors live on a device (CUDA, wgpu):
 //! the same function and the same saved state — the packed projections, the context and the
 //! log-sum-exp — but computed with burn tensor ops over query tiles, so no `B×H×L×L` tensor
 //! outlives one tile of rows (docs/attention.md).

@@ -8,10 +8,10 @@ use anyhow::{bail, Context, Result};
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorData};
 
-use scgenept_model::attention::kernels::on_host;
 use scgenept_model::checkpoint::{
     export_safetensors, import_checkpoint, load_checkpoint, read_config, read_state_dict,
 };
+use scgenept_model::host::on_host;
 use scgenept_model::state_dict::model_state_dict;
 use scgenept_model::{HostTensor, ScGenePT};
 

@@ -3,7 +3,7 @@
 //!
 //! The plan follows the code's save lists: what each op of the forward keeps for backward under
 //! burn 0.21's `Autodiff` (no checkpointing), as written in `transformer.rs`, `encoders.rs`,
-//! `decoder.rs`, `precision.rs`, `dropout.rs` and `attention_tiled.rs`:
+//! `decoder.rs`, `precision.rs`, `dropout.rs` and `attention/tiled.rs`:
 //! - `matmul` keeps its left operand when the right one is tracked (a Linear keeps its input;
 //!   under bf16 the bf16 copy of it, and the bf16 copy of the weight);
 //! - `relu` keeps its input; `mul` by an untracked tensor keeps that tensor (burn's dropout keeps
@@ -319,7 +319,7 @@ impl MemoryPlan {
                 if s.optimizer { ", with Adam" } else { ", forward + backward" }
             ),
             attention: format!(
-                "attention: the tiled op of attention_tiled.rs (burn tensor ops), {} scores per tile, no L×L tensor kept",
+                "attention: the tiled op of attention/tiled.rs (burn tensor ops), {} scores per tile, no L×L tensor kept",
                 s.tile_elements
             ),
             lines: parts.lines(s),

@@ -220,7 +220,7 @@ impl WithBackend for PredictBench {
             peak_rss_mib: crate::bench::step::peak_rss_mib(),
             precision: self.precision.to_string(),
             device_reserved_mib: crate::device::allocator_bytes(&kind).map(|(_, r)| mib(r)),
-            threads: scgenept_model::attention::kernels::host_threads(),
+            threads: scgenept_model::host::host_threads(),
         })
     }
 }

@@ -4,7 +4,7 @@
 //! Without autodiff a layer keeps only its own activations. Per cell and gene that is the packed
 //! Q, K, V projection (3·d), the context and the residual stream (2·d), the feed-forward hidden
 //! layer (d_hid) and the layer output (d). On the CPU attention streams over query rows
-//! (`host_attention.rs`). On CUDA and wgpu inference runs burn's `attention` op; with burn's
+//! (`attention/host.rs` in the model crate). On CUDA and wgpu inference runs burn's `attention` op; with burn's
 //! `autotune` (docs/gpu.md) it times its flash kernels against its fallback, which materialises
 //! the `heads × L × L` scores and their softmax, so a GPU batch is sized for those two score
 //! tensors per cell; on wgpu no tensor may exceed the 128 MiB buffer-binding limit either.

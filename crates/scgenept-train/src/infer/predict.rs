@@ -18,7 +18,7 @@ use scgenept_data::h5ad::H5ad;
 use scgenept_data::h5ad_write::{output_kind, AnnData, Frame, FrameColumn, UnsValue};
 use scgenept_data::perturb_data::condition_genes;
 use scgenept_data::{ObsColumns, PerturbData};
-use scgenept_model::attention::kernels::{host_threads, on_host, with_host_threads};
+use scgenept_model::host::{host_threads, on_host, with_host_threads};
 use scgenept_model::{load_checkpoint, GeneTerms, ScGenePT};
 
 use crate::device::WithBackend;

@@ -144,7 +144,7 @@ fn initial_weights<B: AutodiffBackend>(
     p: &Prepared,
     device: &B::Device,
 ) -> Result<ScGenePT<B>> {
-    if scgenept_model::attention::kernels::on_host::<B>() {
+    if scgenept_model::host::on_host::<B>() {
         return Ok(ScGenePT::<B>::with_knowledge(
             &p.model,
             &p.knowledge_rows(),
