@@ -10,7 +10,9 @@ use clap::Args;
 use scgenept_train::infer::bundle::{
     check_perturbations, claim_bundle_dir, open_bundle, ExportJob,
 };
-use scgenept_train::infer::predict::{control_cells, Pool, PredictJob, PredictionFile, Written};
+use scgenept_train::infer::job::{PredictJob, Written};
+use scgenept_train::infer::outputs::PredictionFile;
+use scgenept_train::infer::predict::{control_cells, Pool};
 use scgenept_train::run::dir::{CheckpointKind, RunDir};
 use scgenept_train::train_config::TrainConfig;
 use scgenept_train::Device;

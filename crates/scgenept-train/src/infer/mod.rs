@@ -3,4 +3,6 @@
 
 pub mod batch;
 pub mod bundle;
+pub mod job;
+pub mod outputs;
 pub mod predict;

@@ -1,55 +1,28 @@
-//! `scgenept predict` as a library call: the control cells a prediction starts from (the bundle's
-//! pool or a dataset's controls), and the outputs: mean predictions per perturbation as CSV or
-//! h5ad, or every predicted cell beside its controls as the h5ad cell-eval scores.
+//! The prediction itself: the control cells it starts from (the bundle's pool or a dataset's
+//! controls), which controls each perturbation draws (from the seed and its canonical name, so a
+//! perturbation's prediction does not depend on the list it is in), and the batched forwards.
+//! What is written is `outputs.rs`; `scgenept predict` on a device is `job.rs`.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use anyhow::{bail, Context, Result};
-use burn::tensor::backend::{AutodiffBackend, Backend};
+use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use scgenept_data::csr::CsrMatrix;
 use scgenept_data::h5ad::H5ad;
-use scgenept_data::h5ad_write::{output_kind, AnnData, Frame, FrameColumn, UnsValue};
 use scgenept_data::perturb_data::condition_genes;
 use scgenept_data::{ObsColumns, PerturbData};
 use scgenept_model::host::{host_threads, on_host, with_host_threads};
-use scgenept_model::{load_checkpoint, GeneTerms, ScGenePT};
+use scgenept_model::{GeneTerms, ScGenePT};
 
-use crate::device::WithBackend;
-use crate::infer::batch::cells_per_batch;
 use crate::infer::bundle::BundleMeta;
 use crate::train::inputs::CellInputs;
-
-/// Where predictions go, by the file's extension.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PredictionFile {
-    /// Genes × perturbations, mean predictions.
-    Csv(PathBuf),
-    /// Perturbations × genes (means) or cells × genes (`--per-cell`).
-    H5ad(PathBuf),
-}
-
-impl PredictionFile {
-    pub fn new(path: &Path) -> Result<Self> {
-        match path.extension().and_then(|e| e.to_str()) {
-            Some("csv") => Ok(PredictionFile::Csv(path.to_path_buf())),
-            Some("h5ad") => Ok(PredictionFile::H5ad(path.to_path_buf())),
-            _ => bail!("{}: the output must end in .csv or .h5ad", path.display()),
-        }
-    }
-
-    pub fn path(&self) -> &Path {
-        match self {
-            PredictionFile::Csv(p) | PredictionFile::H5ad(p) => p,
-        }
-    }
-}
 
 /// The control cells predictions start from, over the bundle's genes: the controls of the
 /// dataset at `dataset` when given, else the pool shipped in the bundle.
@@ -316,268 +289,6 @@ impl Draws {
             .flat_map(|u| &distinct[u * g..(u + 1) * g])
             .copied()
             .collect()
-    }
-}
-
-/// Writes `means` (one per perturbation of `p`, as `Prediction::means` gives them) to `out`.
-pub fn write_means<B: Backend>(
-    p: &Prediction<'_, B>,
-    means: &[Vec<f64>],
-    out: &PredictionFile,
-) -> Result<()> {
-    let (meta, perts) = (p.meta, p.perts);
-    match out {
-        PredictionFile::Csv(path) => {
-            let mut s = format!("gene,{}\n", perts.join(","));
-            for (j, g) in meta.genes.iter().enumerate() {
-                let vals: Vec<String> = means.iter().map(|m| format!("{}", m[j])).collect();
-                s.push_str(&format!("{g},{}\n", vals.join(",")));
-            }
-            scgenept_data::files::write_atomic(path, s.as_bytes())
-                .with_context(|| path.display().to_string())?;
-            write_provenance_sidecar(path, &provenance(p))
-        }
-        PredictionFile::H5ad(path) => {
-            let flat: Vec<f32> = means.iter().flatten().map(|v| *v as f32).collect();
-            let x = CsrMatrix::from_dense(perts.len(), meta.genes.len(), &flat);
-            AnnData {
-                x: &x,
-                layers: vec![],
-                obs: Frame {
-                    index_name: "perturbation".into(),
-                    index: perts.to_vec(),
-                    columns: vec![("condition".into(), FrameColumn::Categorical(perts.to_vec()))],
-                },
-                var: Frame::genes(&meta.gene_ids, &meta.genes),
-                uns: vec![output_kind("predicted means"), provenance_uns(p)],
-            }
-            .write(path)?;
-            Ok(())
-        }
-    }
-}
-
-/// What a prediction's output records of where it came from: the bundle's stamp
-/// (`BundleMeta::stamp`: its id, source run, data, the synthetic mark) and the draws.
-pub fn provenance<B: Backend>(p: &Prediction<'_, B>) -> Vec<(String, String)> {
-    let mut v = p.meta.stamp();
-    v.push(("pool_size".into(), p.pool.size.to_string()));
-    v.push(("seed".into(), p.pool.seed.to_string()));
-    v
-}
-
-/// `uns["scgenept_provenance"]` of a prediction h5ad.
-fn provenance_uns<B: Backend>(p: &Prediction<'_, B>) -> (String, UnsValue) {
-    let entries = (provenance(p).into_iter())
-        .map(|(k, v)| (k, UnsValue::Strings(vec![v])))
-        .collect();
-    ("scgenept_provenance".into(), UnsValue::Dict(entries))
-}
-
-/// Beside a CSV output (which has no place for metadata): `<out>.provenance.json`.
-pub fn write_provenance_sidecar(out: &Path, stamp: &[(String, String)]) -> Result<()> {
-    let side = provenance_sidecar(out);
-    let map: serde_json::Map<String, serde_json::Value> = (stamp.iter())
-        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-        .collect();
-    let text = serde_json::to_string_pretty(&map)? + "\n";
-    scgenept_data::files::write_atomic(&side, text.as_bytes())
-        .with_context(|| format!("{}: cannot write", side.display()))
-}
-
-/// `pred.csv` → `pred.csv.provenance.json`.
-pub fn provenance_sidecar(out: &Path) -> PathBuf {
-    let mut name = out.file_name().unwrap_or_default().to_os_string();
-    name.push(".provenance.json");
-    out.with_file_name(name)
-}
-
-/// What `write_cells` wrote.
-#[derive(Clone, Copy, Debug)]
-pub struct CellsWritten {
-    pub predicted: usize,
-    pub controls: usize,
-    /// Predicted values below 0 that were set to 0.
-    pub clamped: usize,
-}
-
-/// The cell-eval layout: the control cells (`ctrl`), then `pool.size` predicted cells per
-/// perturbation, negative predictions set to 0 (log-normalised expression cannot be negative, and
-/// cell-eval refuses it). Only an h5ad holds cells.
-pub fn write_cells<B: Backend>(
-    p: &Prediction<'_, B>,
-    out: &PredictionFile,
-) -> Result<CellsWritten> {
-    let (meta, controls, perts) = (p.meta, p.controls, p.perts);
-    let PredictionFile::H5ad(path) = out else {
-        bail!(
-            "{}: --per-cell writes an .h5ad (cells × genes); use a .h5ad output",
-            out.path().display()
-        );
-    };
-    let g = meta.genes.len();
-    let mut x = CsrMatrix::with_cols(g);
-    let mut labels = Vec::new();
-    let mut names = Vec::new();
-    let mut row = vec![0f32; g];
-    for c in 0..controls.n_rows {
-        controls.row_into(c, &mut row);
-        x.push_dense_row(&row);
-        labels.push("ctrl".to_string());
-        names.push(format!("ctrl_{c}"));
-    }
-    let mut clamped = 0usize;
-    let each = |pi: usize, cells: &[f32]| {
-        for (r, cell) in cells.chunks_exact(g).enumerate() {
-            row.iter_mut().zip(cell).for_each(|(o, v)| {
-                clamped += usize::from(*v < 0.0);
-                *o = v.max(0.0);
-            });
-            x.push_dense_row(&row);
-            labels.push(perts[pi].clone());
-            names.push(format!("{}_{r}", perts[pi]));
-        }
-    };
-    p.cells(each)?;
-    let predicted = x.n_rows - controls.n_rows;
-    AnnData {
-        x: &x,
-        layers: vec![],
-        obs: Frame {
-            index_name: "cell".into(),
-            index: names,
-            columns: vec![("condition".into(), FrameColumn::Categorical(labels))],
-        },
-        var: Frame::genes(&meta.gene_ids, &meta.genes),
-        uns: vec![output_kind("predicted cells"), provenance_uns(p)],
-    }
-    .write(path)?;
-    Ok(CellsWritten {
-        predicted,
-        controls: controls.n_rows,
-        clamped,
-    })
-}
-
-/// `scgenept predict` on a device: the bundle's model loaded on the device's backend without
-/// autodiff (`B::InnerBackend`), then means or cells written to `out`.
-pub struct PredictJob {
-    pub bundle: PathBuf,
-    pub meta: BundleMeta,
-    pub controls: CsrMatrix,
-    pub perts: Vec<String>,
-    pub pool: Pool,
-    pub out: PredictionFile,
-    /// Every predicted cell (cell-eval's layout) instead of the means.
-    pub per_cell: bool,
-    /// Cells per forward; `None` sizes batches to the device (`infer/batch.rs`).
-    pub batch: Option<usize>,
-    /// Control draws to report the spread over (`--draws`; 1: none). The output is always the
-    /// first draw's (`pool.seed`).
-    pub draws: usize,
-}
-
-/// What a [`PredictJob`] wrote: the means (with their spread over `draws` control draws when
-/// more than one was asked for) or the cells.
-#[derive(Clone, Debug)]
-pub enum Written {
-    Means(Vec<DrawSpread>),
-    Cells(CellsWritten),
-}
-
-/// How much one perturbation's mean prediction moves between control draws: per gene, the
-/// standard deviation of the mean over `draws` draws of `pool.size` controls (seeds `seed`,
-/// `seed + 1`, …).
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct DrawSpread {
-    pub perturbation: String,
-    pub draws: usize,
-    /// Median over genes of the per-gene SD.
-    pub median_sd: f64,
-    /// The largest per-gene SD, its gene, and that gene's mean prediction.
-    pub max_sd: f64,
-    pub max_sd_gene: String,
-    pub max_sd_gene_mean: f64,
-}
-
-/// The spread of every perturbation's mean over `draws` control draws.
-/// Every perturbation's means for `draws` control draws (seeds `seed`, `seed + 1`, …): the
-/// first is what `write_means` writes.
-pub fn draw_means<B: Backend>(p: &Prediction<'_, B>, draws: usize) -> Result<Vec<Vec<Vec<f64>>>> {
-    (0..draws.max(1) as u64)
-        .map(|k| {
-            let pool = Pool {
-                seed: p.pool.seed.wrapping_add(k),
-                ..p.pool
-            };
-            Prediction { pool, ..*p }.means()
-        })
-        .collect()
-}
-
-/// The spread of every perturbation's mean over the draws of `all` ([`draw_means`], at least 2).
-pub fn draw_spread<B: Backend>(p: &Prediction<'_, B>, all: &[Vec<Vec<f64>>]) -> Vec<DrawSpread> {
-    let (draws, n) = (all.len(), all.len() as f64);
-    (p.perts.iter().enumerate())
-        .map(|(i, name)| {
-            let genes = p.meta.genes.len();
-            let (mut sds, mut means) = (Vec::with_capacity(genes), Vec::with_capacity(genes));
-            for j in 0..genes {
-                let mean = all.iter().map(|m| m[i][j]).sum::<f64>() / n;
-                let var = all.iter().map(|m| (m[i][j] - mean).powi(2)).sum::<f64>() / (n - 1.0);
-                sds.push(var.sqrt());
-                means.push(mean);
-            }
-            let (jmax, max_sd) = (sds.iter().copied().enumerate()).fold((0, f64::MIN), |a, b| {
-                if b.1 > a.1 {
-                    b
-                } else {
-                    a
-                }
-            });
-            let mut sorted = sds.clone();
-            sorted.sort_by(f64::total_cmp);
-            DrawSpread {
-                perturbation: name.clone(),
-                draws,
-                median_sd: sorted[sorted.len() / 2],
-                max_sd,
-                max_sd_gene: p.meta.genes[jmax].clone(),
-                max_sd_gene_mean: means[jmax],
-            }
-        })
-        .collect()
-}
-
-impl WithBackend for PredictJob {
-    type Output = Written;
-
-    fn run<B: AutodiffBackend>(self, device: B::Device, label: &str) -> Result<Written> {
-        let model = load_checkpoint::<B::InnerBackend>(&self.bundle, &device)?;
-        let batch = self.batch.unwrap_or_else(|| {
-            let d: crate::Device = label.parse().unwrap_or_else(|_| crate::Device::cpu());
-            cells_per_batch(&d, model.config(), self.meta.genes.len())
-        });
-        let p = Prediction {
-            model: &model,
-            meta: &self.meta,
-            controls: &self.controls,
-            perts: &self.perts,
-            pool: self.pool,
-            batch,
-            device: &device,
-        };
-        if self.per_cell {
-            return Ok(Written::Cells(write_cells(&p, &self.out)?));
-        }
-        // Each draw predicted once: the first is the output, all of them the spread.
-        let all = draw_means(&p, self.draws)?;
-        let spread = match all.len() {
-            1 => Vec::new(),
-            _ => draw_spread(&p, &all),
-        };
-        write_means(&p, &all[0], &self.out)?;
-        Ok(Written::Means(spread))
     }
 }
 

@@ -128,9 +128,9 @@ impl WithBackend for ScreenJob {
         rank(&mut rows, self.ranking);
         write_atomic(&self.out, rows_csv(&rows, true).as_bytes())
             .with_context(|| format!("{}: cannot write", self.out.display()))?;
-        crate::infer::predict::write_provenance_sidecar(
+        crate::infer::outputs::write_provenance_sidecar(
             &self.out,
-            &crate::infer::predict::provenance(&predict),
+            &crate::infer::outputs::provenance(&predict),
         )?;
         Ok(ScreenDone {
             genes: plan.genes.len(),
