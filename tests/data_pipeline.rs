@@ -11,7 +11,9 @@ use scgenept_data::batches::{
 use scgenept_data::de::compute_de_keys;
 use scgenept_data::pairing::pair_controls;
 use scgenept_data::perturb_data::condition_genes;
-use scgenept_data::synth::{generate, write_synthetic, SynthConfig, SynthPreset};
+use scgenept_data::synth::config::{SynthConfig, SynthPreset};
+use scgenept_data::synth::generate;
+use scgenept_data::synth::write::write_synthetic;
 use scgenept_data::{GearsSplit, ObsColumns, PerturbData, SimulationSplitConfig, SplitName};
 use scgenept_knowledge::{GeneText, TextSource};
 

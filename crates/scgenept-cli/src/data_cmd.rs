@@ -9,7 +9,8 @@ use clap::{Args, Subcommand};
 
 use scgenept_data::h5ad::{column_strings, H5ad};
 use scgenept_data::split_file::save_split_json;
-use scgenept_data::synth::{write_synthetic, SynthConfig, SynthPreset};
+use scgenept_data::synth::config::{SynthConfig, SynthPreset};
+use scgenept_data::synth::write::write_synthetic;
 use scgenept_data::{GearsSplit, ObsColumns, PerturbData, SimulationSplitConfig};
 use scgenept_model::vocab::{GeneVocab, OovMode};
 

@@ -18,7 +18,6 @@ pub mod pickle;
 pub mod split;
 pub mod split_file;
 pub mod synth;
-pub mod synth_effects;
 pub mod tempfiles;
 
 pub use error::DataError;

@@ -37,7 +37,7 @@ pub struct DataSection {
     pub path: PathBuf,
     /// Generate this `scgenept data synth` preset at `path` when the file is absent.
     #[serde(default)]
-    pub synth_preset_if_missing: Option<scgenept_data::synth::SynthPreset>,
+    pub synth_preset_if_missing: Option<scgenept_data::synth::config::SynthPreset>,
     /// A split file (.json or GEARS .pkl); default: GEARS' simulation split with `split_seed`.
     #[serde(default)]
     pub split: Option<PathBuf>,

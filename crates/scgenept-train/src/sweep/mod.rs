@@ -365,7 +365,7 @@ pub fn collect(sweep: &SweepConfig, runs: &[SweepRun]) -> Result<SweepReport> {
         sweep.seeds
     );
     note.push_str(&crate::sweep::table::left_out_note(&finished));
-    // Synthetic data must not pass for cells: every title says so (data/synth.rs marks the file).
+    // Synthetic data must not pass for cells: every title says so (the data crate's synth/write.rs marks the file).
     let synthetic = finished.iter().any(|f| f.synthetic);
     let tag = if synthetic { " — SYNTHETIC data" } else { "" };
     let arms = arms_of(runs);

@@ -70,9 +70,9 @@ pub fn ensure_inputs(cfg: &TrainConfig) -> Result<()> {
                 "{} is absent: generating the synthetic '{preset}' dataset",
                 cfg.data.path.display()
             );
-            let sc = scgenept_data::synth::SynthConfig::preset(*preset);
+            let sc = scgenept_data::synth::config::SynthConfig::preset(*preset);
             let text = scgenept_knowledge::GeneText::embedded();
-            scgenept_data::synth::write_synthetic(&sc, 0, &text, &cfg.data.path)?;
+            scgenept_data::synth::write::write_synthetic(&sc, 0, &text, &cfg.data.path)?;
         }
     }
     let missing: Vec<_> = cfg
