@@ -9,9 +9,9 @@ use scgenept_data::csr::CsrMatrix;
 use scgenept_data::de::DeKeys;
 use scgenept_data::{GearsSplit, PerturbData, Subgroups};
 use scgenept_train::eval::baselines::{
-    evaluate_baselines, predict, predict_with_embeddings, score_predictions, Baseline,
-    EmbeddingBaseline,
+    evaluate_baselines, predict, predict_with_embeddings, score_predictions, EmbeddingBaseline,
 };
+use scgenept_train::eval::method::{Baseline, Method};
 use scgenept_train::eval::metric_key::to_strings;
 use scgenept_train::eval::metrics::{
     condition_metrics, control_mean, rank_metric, summarize, DeGenes,
@@ -189,7 +189,7 @@ fn additive_world() -> (PerturbData, GearsSplit) {
 fn baselines_give_their_known_answers() {
     let (data, split) = additive_world();
     let reports = evaluate_baselines(&data, &split, 0, None);
-    let add = &reports["additive"];
+    let add = &reports[&Method::Baseline(Baseline::Additive)];
     assert_eq!(
         add.per_condition.len(),
         1,
@@ -207,7 +207,7 @@ fn baselines_give_their_known_answers() {
     assert!(!to_strings(&add.summary).contains_key("test_unseen_single_pearson_delta"));
 
     // No change predicted: Δ is constant, so GEARS' Pearson is NaN → 0.
-    let ctrl = &reports["control_mean"];
+    let ctrl = &reports[&Method::Baseline(Baseline::ControlMean)];
     assert_eq!(to_strings(&ctrl.summary)["test_pearson_delta"], 0.0);
     assert_eq!(
         to_strings(&ctrl.summary)["test_unseen_single_pearson_delta_de"],
@@ -350,7 +350,10 @@ fn embedding_baselines_recover_a_linear_world() {
         assert!((p - w).abs() < 1e-6, "knn {:?} vs A {a:?}", knn["F+ctrl"]);
     }
     let reports = evaluate_baselines(&data, &split, 0, Some(&table));
-    assert!(reports.contains_key("ridge_embedding") && reports.contains_key("knn_embedding"));
+    assert!(
+        reports.contains_key(&Method::RidgeEmbedding)
+            && reports.contains_key(&Method::KnnEmbedding)
+    );
     // A gene without a vector: not scored.
     let partial =
         KnowledgeTable::from_pairs(emb[..5].to_vec(), BTreeMap::new(), Path::new("<test>"))

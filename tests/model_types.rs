@@ -5,9 +5,13 @@ use burn::backend::{Autodiff, Flex};
 use burn::tensor::{Distribution, Int, Tensor};
 use scgenept_model::model_type::{model_types, preset};
 use scgenept_model::state_dict::{grads_state_dict, model_state_dict};
-use scgenept_model::{ModelConfig, ScGenePT, SumNorm};
+use scgenept_model::{KnowledgeSource, ModelConfig, ScGenePT, SumNorm};
 
 type B = Autodiff<Flex>;
+
+fn src(name: &str) -> KnowledgeSource {
+    name.parse().expect("a source name")
+}
 
 fn shrink(mut c: ModelConfig) -> ModelConfig {
     c.vocab_size = 60;
@@ -93,7 +97,7 @@ fn knowledge_rows_are_written_and_checked() {
     );
     let v = [1.0f32, 2.0, 3.0, 4.0];
     let n = model
-        .set_knowledge_rows("ncbi_uniprot", [(5usize, &v[..]), (9, &v[..])])
+        .set_knowledge_rows(src("ncbi_uniprot"), [(5usize, &v[..]), (9, &v[..])])
         .unwrap();
     assert_eq!(n, 2);
     let after = model_state_dict(&model);
@@ -107,23 +111,23 @@ fn knowledge_rows_are_written_and_checked() {
     );
 
     let e = model
-        .set_knowledge_rows("ncbi_uniprot", [(1usize, &v[..3])])
+        .set_knowledge_rows(src("ncbi_uniprot"), [(1usize, &v[..3])])
         .unwrap_err()
         .to_string();
     assert!(e.contains("width 3") && e.contains("d_llm = 4"), "{e}");
     let e = model
-        .set_knowledge_rows("ncbi_uniprot", [(60usize, &v[..])])
+        .set_knowledge_rows(src("ncbi_uniprot"), [(60usize, &v[..])])
         .unwrap_err()
         .to_string();
     assert!(e.contains("out of range"), "{e}");
     let nan = [f32::NAN, 0.0, 0.0, 0.0];
     let e = model
-        .set_knowledge_rows("go_c_concat", [(1usize, &nan[..])])
+        .set_knowledge_rows(src("go_c_concat"), [(1usize, &nan[..])])
         .unwrap_err()
         .to_string();
     assert!(e.contains("NaN"), "{e}");
     let e = model
-        .set_knowledge_rows("go_p_concat", [(1usize, &v[..])])
+        .set_knowledge_rows(src("go_p_concat"), [(1usize, &v[..])])
         .unwrap_err()
         .to_string();
     assert!(e.contains("no knowledge source 'go_p_concat'"), "{e}");

@@ -7,7 +7,9 @@
 //! - no `.unwrap()` in library code outside tests;
 //! - no function over 100 lines;
 //! - no module over 600 lines (the pickle interpreter excepted);
-//! - the training crate's root holds only `lib.rs`, its configuration and folders by concern.
+//! - the training crate's root holds only `lib.rs`, its configuration and folders by concern;
+//! - the control label is spelled once (`scgenept-data/src/condition.rs`): no other library
+//!   code writes a `"ctrl"`, `"A+ctrl"`-style or `"ctrl_…"` literal.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -319,6 +321,69 @@ fn tidy_training_crate_root_holds_folders() {
     }
 }
 
+/// The string literals of `code` (escapes kept as written).
+fn string_literals(code: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut chars = code.char_indices();
+    while let Some((i, c)) = chars.next() {
+        if c == '\'' {
+            // A char literal ('"') or a lifetime: skip the quoted char when it closes.
+            let rest = &code[i + 1..];
+            if rest.starts_with('"') && rest[1..].starts_with('\'') {
+                chars.next();
+                chars.next();
+            }
+            continue;
+        }
+        if c != '"' {
+            continue;
+        }
+        let start = i + 1;
+        let mut escaped = false;
+        for (j, d) in chars.by_ref() {
+            match d {
+                '\\' if !escaped => escaped = true,
+                '"' if !escaped => {
+                    out.push(&code[start..j]);
+                    break;
+                }
+                _ => escaped = false,
+            }
+        }
+    }
+    out
+}
+
+/// A literal that spells the control label: `"ctrl"`, a condition with it (`"{g}+ctrl"`,
+/// `"ctrl+…"`) or a control cell's name (`"ctrl_…"`); prose (with a space) is not code.
+fn spells_control(lit: &str) -> bool {
+    !lit.contains(' ')
+        && (lit == "ctrl"
+            || lit.contains("+ctrl")
+            || lit.starts_with("ctrl+")
+            || lit.starts_with("ctrl_"))
+}
+
+#[test]
+fn tidy_control_label_spelled_once() {
+    for krate in LAYERS {
+        for (path, text) in modules(krate).values() {
+            if path.ends_with("scgenept-data/src/condition.rs") {
+                continue;
+            }
+            let found: Vec<&str> = (string_literals(text).into_iter())
+                .filter(|l| spells_control(l))
+                .collect();
+            assert!(
+                found.is_empty(),
+                "{}: {found:?} spell the control label; use scgenept_data::condition (CTRL, \
+                 single, is_control, …)",
+                path.display()
+            );
+        }
+    }
+}
+
 #[test]
 fn tidy_finds_what_it_looks_for() {
     // The checks themselves: a planted circle, a long function.
@@ -344,4 +409,9 @@ fn tidy_finds_what_it_looks_for() {
     let long = format!("fn long() {{\n{}}}\n", "    x();\n".repeat(120));
     assert_eq!(functions(&long), vec![("long".to_string(), 122)]);
     assert_eq!(without_tests("a\n#[cfg(test)]\nb.unwrap()"), "a");
+    let code = r#"let c = '"'; f("ctrl"); g(format!("{a}+ctrl")); h("not a+ctrl label"); x("a\"b");"#;
+    let lits = string_literals(code);
+    assert_eq!(lits, ["ctrl", "{a}+ctrl", "not a+ctrl label", "a\\\"b"]);
+    let flagged: Vec<&str> = lits.into_iter().filter(|l| spells_control(l)).collect();
+    assert_eq!(flagged, ["ctrl", "{a}+ctrl"]);
 }

@@ -218,12 +218,12 @@ fn knowledge_tables_fill_the_rows_of_dataset_genes() {
     );
     let knowledge = p.knowledge_rows();
     let (source, rows) = &knowledge[0];
-    assert_eq!(source, "go_c_concat");
+    assert_eq!(source.to_string(), "go_c_concat");
     assert_eq!(rows.len(), 10, "the 10 dataset genes the table knows");
     let device = Default::default();
     let mut model = ScGenePT::<B>::new(&p.model, &device).unwrap();
     let written = model
-        .set_knowledge_rows(source, rows.iter().map(|(i, v)| (*i, v.as_slice())))
+        .set_knowledge_rows(*source, rows.iter().map(|(i, v)| (*i, v.as_slice())))
         .unwrap();
     assert_eq!(written, 10);
     // A source the model type does not have, and a missing file.

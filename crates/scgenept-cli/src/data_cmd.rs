@@ -7,6 +7,7 @@ use std::time::Instant;
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 
+use scgenept_data::condition::{is_pair, is_single, CTRL};
 use scgenept_data::h5ad::{column_strings, H5ad};
 use scgenept_data::split_file::save_split_json;
 use scgenept_data::synth::config::{SynthConfig, SynthPreset};
@@ -23,7 +24,7 @@ pub struct ColumnArgs {
     #[arg(long, default_value = "condition")]
     pub perturbation_column: String,
     /// Value of that column marking control cells.
-    #[arg(long, default_value = "ctrl")]
+    #[arg(long, default_value = CTRL)]
     pub control_label: String,
     /// var column with gene symbols ("" = var_names).
     #[arg(long, default_value = "gene_name")]
@@ -224,12 +225,8 @@ fn inspect(file: &Path, cols: &ObsColumns) -> Result<()> {
     let d = PerturbData::load(file, cols)?;
     let by = d.cells_by_condition();
     let ctrl = d.control_index();
-    let singles = d
-        .conditions
-        .iter()
-        .filter(|c| c.contains("ctrl") && *c != "ctrl")
-        .count();
-    let doubles = d.conditions.iter().filter(|c| !c.contains("ctrl")).count();
+    let singles = d.conditions.iter().filter(|c| is_single(c)).count();
+    let doubles = d.conditions.iter().filter(|c| is_pair(c)).count();
     let vocab = GeneVocab::scgpt();
     let mapping = vocab.map_genes(&d.gene_names, OovMode::SharedPad);
     println!("file        {}", file.display());

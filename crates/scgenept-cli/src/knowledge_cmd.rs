@@ -6,7 +6,8 @@ use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 
 use scgenept_data::gene_list::read_gene_list;
-use scgenept_knowledge::build::{coverage, embed_source, BuildSource, EmbedMode};
+use scgenept_knowledge::build::{coverage, embed_source, BuildSource};
+use scgenept_knowledge::EmbedMode;
 use scgenept_knowledge::{GeneText, KnowledgeTable, Resolved, TableFormat, TextSource};
 
 /// Where the gene text comes from: the annotations shipped in the binary unless a file is given.

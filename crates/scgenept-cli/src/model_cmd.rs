@@ -144,7 +144,7 @@ pub fn run(cmd: ModelCommand) -> Result<()> {
                 parts.extend(
                     c.knowledge_sources
                         .iter()
-                        .map(|s| format!("{} ({})", s.name, s.state_prefix)),
+                        .map(|s| format!("{} ({})", s.source, s.state_prefix)),
                 );
                 if c.inputs.pert_flags {
                     parts.push("pert_flags".into());

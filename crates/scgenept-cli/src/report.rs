@@ -4,17 +4,8 @@
 
 use scgenept_data::{GearsSplit, Subgroups};
 use scgenept_train::eval::baselines::MethodReport;
-use scgenept_train::eval::metric_key::{direction, MetricKey};
+use scgenept_train::eval::metric_key::{direction, run_report_metrics, MetricKey};
 use scgenept_train::eval::metrics::RANK_L1_LEGEND;
-
-/// The columns shown (all metrics are in metrics.json / `--json`).
-pub const SHOWN: [&str; 5] = [
-    "pearson_delta_de",
-    "pearson_delta",
-    "pearson_delta_top20_de_non_dropout",
-    "mse_de",
-    "rank_l1_delta",
-];
 
 /// `1 condition`, `3 conditions`.
 pub fn plural(n: usize, word: &str) -> String {
@@ -39,7 +30,8 @@ pub fn tables(rows: &[(String, &MethodReport)], split: &GearsSplit, synthetic: b
             .filter(|n| split.test_subgroup.get(n).is_some_and(|l| !l.is_empty())),
     );
     let tag = if synthetic { " — SYNTHETIC data" } else { "" };
-    let header: Vec<String> = SHOWN
+    let shown = run_report_metrics();
+    let header: Vec<String> = shown
         .iter()
         .map(|m| format!("{m} {}", direction(m)))
         .collect();
@@ -53,7 +45,7 @@ pub fn tables(rows: &[(String, &MethodReport)], split: &GearsSplit, synthetic: b
         let n = plural(members.len(), "condition");
         let _ = writeln!(s, "\n### test, {group} ({n}){tag}\n");
         let _ = writeln!(s, "| method | {} |", header.join(" | "));
-        let _ = writeln!(s, "|---|{}", "---|".repeat(SHOWN.len()));
+        let _ = writeln!(s, "|---|{}", "---|".repeat(shown.len()));
         for (name, r) in rows {
             let scored = members
                 .iter()
@@ -65,7 +57,7 @@ pub fn tables(rows: &[(String, &MethodReport)], split: &GearsSplit, synthetic: b
                 }
                 continue;
             }
-            let cells: Vec<String> = SHOWN
+            let cells: Vec<String> = shown
                 .iter()
                 .map(|m| {
                     r.summary
@@ -99,7 +91,7 @@ mod tests {
 
     fn report(conditions: &[&str], value: f64) -> MethodReport {
         let metrics = |prefix: &str| {
-            SHOWN
+            run_report_metrics()
                 .iter()
                 .map(|m| (format!("{prefix}{m}"), value))
                 .collect::<BTreeMap<_, _>>()

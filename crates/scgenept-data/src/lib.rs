@@ -3,6 +3,7 @@
 //! and gene-knowledge text. See ARCHITECTURE.md for the map.
 
 pub mod batches;
+pub mod condition;
 pub mod csr;
 pub mod de;
 pub mod error;

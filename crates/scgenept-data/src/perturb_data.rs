@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
+use crate::condition::{is_control, single, CTRL};
 use crate::csr::CsrMatrix;
 use crate::de::{compute_de_keys, DeKeys};
 use crate::error::{DataError, Result};
@@ -28,7 +29,7 @@ impl Default for ObsColumns {
     fn default() -> Self {
         Self {
             perturbation: "condition".into(),
-            control_label: "ctrl".into(),
+            control_label: CTRL.into(),
             gene_symbol: "gene_name".into(),
             cell_type: "cell_type".into(),
         }
@@ -63,8 +64,8 @@ pub struct PerturbData {
 /// `ctrl+A` kept as they are.
 pub fn gears_condition(label: &str, control_label: &str) -> std::result::Result<String, String> {
     let label = label.trim();
-    if label == control_label || label == "ctrl" {
-        return Ok("ctrl".into());
+    if label == control_label || label == CTRL {
+        return Ok(CTRL.into());
     }
     if label.is_empty() {
         return Err("an empty perturbation label".into());
@@ -76,7 +77,7 @@ pub fn gears_condition(label: &str, control_label: &str) -> std::result::Result<
         ));
     }
     Ok(if parts.len() == 1 {
-        format!("{label}+ctrl")
+        single(label)
     } else {
         label.to_string()
     })
@@ -92,10 +93,7 @@ pub fn preview(v: &[String]) -> String {
     }
 }
 
-/// The perturbed genes of a GEARS condition (none for `ctrl`).
-pub fn condition_genes(condition: &str) -> Vec<&str> {
-    condition.split('+').filter(|g| *g != "ctrl").collect()
-}
+pub use crate::condition::condition_genes;
 
 impl PerturbData {
     /// Reads and validates an h5ad. DE keys are taken from `uns` when present, else computed.
@@ -171,7 +169,7 @@ impl PerturbData {
     pub fn control_index(&self) -> usize {
         self.conditions
             .iter()
-            .position(|c| c == "ctrl")
+            .position(|c| is_control(c))
             .expect("validated at load")
     }
 
@@ -282,7 +280,7 @@ impl CellConditions {
             });
             of_cell.push(k);
         }
-        let control = conditions.iter().position(|c| c == "ctrl").ok_or_else(|| {
+        let control = conditions.iter().position(|c| is_control(c)).ok_or_else(|| {
             DataError::at(
                 path,
                 format!(
@@ -348,7 +346,7 @@ fn condition_names(
                 .iter()
                 .zip(&cells.first_row)
                 .map(|(c, row)| {
-                    let dose = if c == "ctrl" { "1" } else { "1+1" };
+                    let dose = if is_control(c) { "1" } else { "1+1" };
                     format!("{}_{c}_{dose}", cell_type[*row])
                 })
                 .collect()

@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
+use crate::condition::{is_control, is_pair, is_single, CTRL};
 use crate::numpy_rng::LegacyRandomState;
 
 /// The four GEARS subgroups of a test or validation set.
@@ -95,22 +96,13 @@ impl Default for SimulationSplitConfig {
     }
 }
 
-/// GEARS' test for a single: the condition *contains* `ctrl` (a substring test) and is not `ctrl`.
-fn is_single(p: &str) -> bool {
-    p.contains("ctrl") && p != "ctrl"
-}
-
-fn is_combo(p: &str) -> bool {
-    !p.contains("ctrl")
-}
-
 /// `parse_any_pert`: the perturbed genes of a single or combo condition.
 fn pert_genes(p: &str) -> Vec<&str> {
     let parts: Vec<&str> = p.split('+').collect();
     if is_single(p) {
         let (a, b) = (parts[0], parts.get(1).copied().unwrap_or(""));
-        vec![if a == "ctrl" { b } else { a }]
-    } else if is_combo(p) {
+        vec![if is_control(a) { b } else { a }]
+    } else if is_pair(p) {
         vec![parts[0], parts.get(1).copied().unwrap_or("")]
     } else {
         vec![]
@@ -147,7 +139,7 @@ fn simulation_split<'a>(perts: &[&'a str], f_gene: f64, f_combo: f64, seed: u32)
     let genes: Vec<&str> = perts
         .iter()
         .flat_map(|p| p.split('+'))
-        .filter(|g| *g != "ctrl")
+        .filter(|g| !is_control(g))
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
@@ -164,7 +156,7 @@ fn simulation_split<'a>(perts: &[&'a str], f_gene: f64, f_combo: f64, seed: u32)
         .collect();
 
     let single_train = perts_from_genes(&train_genes, perts, is_single);
-    let combo_any = perts_from_genes(&train_genes, perts, is_combo);
+    let combo_any = perts_from_genes(&train_genes, perts, is_pair);
     let combo_seen1: Vec<&str> = combo_any
         .iter()
         .copied()
@@ -186,7 +178,7 @@ fn simulation_split<'a>(perts: &[&'a str], f_gene: f64, f_combo: f64, seed: u32)
         .filter(|p| !combo_train.contains(p))
         .collect();
     let unseen_single = perts_from_genes(&ood, perts, is_single);
-    let combo_seen0: Vec<&str> = perts_from_genes(&ood, perts, is_combo)
+    let combo_seen0: Vec<&str> = perts_from_genes(&ood, perts, is_pair)
         .into_iter()
         .filter(|p| count_in(p, &train_genes) == 0)
         .collect();
@@ -217,7 +209,7 @@ impl GearsSplit {
         let perts: Vec<&str> = conditions
             .iter()
             .map(String::as_str)
-            .filter(|p| *p != "ctrl")
+            .filter(|p| !is_control(p))
             .collect();
         let first = simulation_split(
             &perts,
@@ -227,7 +219,7 @@ impl GearsSplit {
         );
         let second = simulation_split(&first.train, 0.9, 0.9, cfg.seed);
         let mut train: Vec<String> = second.train.iter().map(|s| s.to_string()).collect();
-        train.push("ctrl".into());
+        train.push(CTRL.into());
         Self {
             train,
             val: second.test.iter().map(|s| s.to_string()).collect(),
@@ -243,10 +235,10 @@ impl GearsSplit {
         let held: BTreeSet<&String> = test.all().chain(val.all()).collect();
         let mut train: Vec<String> = conditions
             .iter()
-            .filter(|c| *c != "ctrl" && !held.contains(c))
+            .filter(|c| !is_control(c) && !held.contains(c))
             .cloned()
             .collect();
-        train.push("ctrl".into());
+        train.push(CTRL.into());
         Self {
             train,
             val: val.all().cloned().collect(),

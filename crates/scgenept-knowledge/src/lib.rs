@@ -16,5 +16,6 @@ pub mod table;
 pub mod table_text;
 
 pub use error::TableError;
-pub use gene_text::{GeneText, Resolved, TextSource};
+pub use gene_text::{GeneText, Resolved};
+pub use scgenept_model::{EmbedMode, KnowledgeSource, TextSource};
 pub use table::{KnowledgeTable, TableFormat};

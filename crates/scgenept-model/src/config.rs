@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::knowledge_source::{KnowledgeSource, ProjKey};
+
 use crate::error::{ModelError, Result};
 
 /// Rows of the scGPT whole-human vocabulary (`vocab.json`), special tokens included.
@@ -58,8 +60,9 @@ impl Default for InputsConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KnowledgeSourceConfig {
-    /// Knowledge-source name, e.g. `ncbi_uniprot`, `go_c`, `random`.
-    pub name: String,
+    /// The source (written as its name: `ncbi_uniprot`, `go_c_concat`, `random`).
+    #[serde(rename = "name")]
+    pub source: KnowledgeSource,
     /// State-dict prefix, identical to the reference attribute (`genept_encoder`,
     /// `gopt_encoder_c`).
     pub state_prefix: String,
@@ -74,45 +77,20 @@ fn default_d_llm() -> usize {
     1536
 }
 
-/// The reference's name of a knowledge encoder's projection Linear.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum ProjKey {
-    /// `GenePTEncoder.proj_layer`.
-    #[serde(rename = "proj_layer")]
-    ProjLayer,
-    /// `GOPTEncoder.fc`.
-    #[serde(rename = "fc")]
-    Fc,
-}
-
-impl ProjKey {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProjKey::ProjLayer => "proj_layer",
-            ProjKey::Fc => "fc",
+impl KnowledgeSourceConfig {
+    /// The branch for `source` with tables `d_llm` wide, under the reference's attribute names.
+    pub fn new(source: KnowledgeSource, d_llm: usize) -> Self {
+        KnowledgeSourceConfig {
+            source,
+            state_prefix: source.state_prefix(),
+            proj_key: source.proj_key(),
+            d_llm,
         }
     }
-}
-
-impl std::fmt::Display for ProjKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl PartialEq<&str> for ProjKey {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
-    }
-}
-
-impl KnowledgeSourceConfig {
-    /// The name of the random-embedding control source (`model_type.rs`, `random_source`).
-    pub const RANDOM: &'static str = "random";
 
     /// The random-embedding control: a seeded random table, no gene text behind it.
     pub fn is_random(&self) -> bool {
-        self.name == Self::RANDOM
+        self.source.is_random()
     }
 }
 
@@ -261,7 +239,7 @@ impl ModelConfig {
         let mut prefixes = std::collections::BTreeSet::new();
         for s in &self.knowledge_sources {
             if s.d_llm == 0 {
-                return bad(format!("knowledge source '{}' has d_llm = 0", s.name));
+                return bad(format!("knowledge source '{}' has d_llm = 0", s.source));
             }
             if !prefixes.insert(s.state_prefix.as_str()) {
                 return bad(format!(
@@ -272,7 +250,7 @@ impl ModelConfig {
             if s.state_prefix.is_empty() {
                 return bad(format!(
                     "knowledge source '{}' needs a state_prefix",
-                    s.name
+                    s.source
                 ));
             }
         }

@@ -15,6 +15,7 @@ pub mod dropout;
 pub mod encoders;
 pub mod error;
 pub mod host;
+pub mod knowledge_source;
 pub mod memory_probe;
 pub mod model;
 pub mod model_type;
@@ -27,8 +28,9 @@ pub mod transformer;
 pub mod vocab;
 
 pub use checkpoint::{export_safetensors, load_checkpoint, LoadReport};
-pub use config::{InputsConfig, KnowledgeSourceConfig, ModelConfig, ProjKey, SumNorm};
+pub use config::{InputsConfig, KnowledgeSourceConfig, ModelConfig, SumNorm};
 pub use error::{ModelError, Result};
+pub use knowledge_source::{EmbedMode, KnowledgeSource, ProjKey, TextSource};
 pub use model::{KnowledgeRows, ScGenePT};
 pub use model_type::{preset, ModelPreset, ModelType};
 pub use precision::Precision;

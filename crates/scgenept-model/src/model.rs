@@ -9,6 +9,7 @@ use crate::config::{ModelConfig, SumNorm};
 use crate::decoder::ExprDecoder;
 use crate::encoders::{ContinuousValueEncoder, GeneEncoder, KnowledgeEncoder, PertEncoder};
 use crate::error::{ModelError, Result};
+use crate::knowledge_source::KnowledgeSource;
 use crate::params::{NamedParams, Visitor};
 use crate::precision::Precision;
 use crate::transformer::TransformerEncoder;
@@ -190,12 +191,12 @@ impl<B: Backend> ScGenePT<B> {
     /// first for a reproducible init.
     pub fn with_knowledge(
         config: &ModelConfig,
-        knowledge: &[(String, KnowledgeRows)],
+        knowledge: &[(KnowledgeSource, KnowledgeRows)],
         device: &B::Device,
     ) -> Result<Self> {
         let mut model = Self::new(config, device)?;
         for (source, rows) in knowledge {
-            model.set_knowledge_rows(source, rows.iter().map(|(i, v)| (*i, v.as_slice())))?;
+            model.set_knowledge_rows(*source, rows.iter().map(|(i, v)| (*i, v.as_slice())))?;
         }
         Ok(model)
     }
@@ -205,14 +206,14 @@ impl<B: Backend> ScGenePT<B> {
     /// Returns the number of rows given.
     pub fn set_knowledge_rows<'a>(
         &mut self,
-        source: &str,
+        source: KnowledgeSource,
         rows: impl IntoIterator<Item = (usize, &'a [f32])>,
     ) -> Result<usize> {
         let idx = self
             .config
             .knowledge_sources
             .iter()
-            .position(|s| s.name == source)
+            .position(|s| s.source == source)
             .ok_or_else(|| {
                 ModelError::InvalidConfig(format!(
                     "the model has no knowledge source '{source}' (it has: {})",
@@ -226,7 +227,7 @@ impl<B: Backend> ScGenePT<B> {
         let mut latest: std::collections::BTreeMap<usize, &[f32]> = Default::default();
         let mut given = 0;
         for (row, v) in rows {
-            check_row(source, row, v, d_llm, vocab)?;
+            check_row(&source.to_string(), row, v, d_llm, vocab)?;
             latest.insert(row, v);
             given += 1;
         }
@@ -244,7 +245,7 @@ impl<B: Backend> ScGenePT<B> {
         self.config
             .knowledge_sources
             .iter()
-            .map(|s| s.name.clone())
+            .map(|s| s.source.to_string())
             .collect()
     }
 

@@ -7,8 +7,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::config::{InputsConfig, KnowledgeSourceConfig, ModelConfig, ProjKey};
+use crate::config::{InputsConfig, KnowledgeSourceConfig, ModelConfig};
 use crate::error::{ModelError, Result};
+use crate::knowledge_source::{KnowledgeSource, TextSource};
 
 /// Parameter prefixes a model type copies from a pretrained scGPT checkpoint (docs/reference.md
 /// §1.3).
@@ -27,38 +28,6 @@ pub struct ModelPreset {
 const GO_ASPECTS: [&str; 4] = ["c", "f", "p", "all"];
 const GO_MODES: [&str; 2] = ["concat", "avg"];
 const TEXT_SOURCES: [&str; 2] = ["ncbi", "ncbi+uniprot"];
-
-/// The knowledge-source branch for a GenePT text source (`ncbi`, `ncbi+uniprot`).
-pub fn genept_source(text: &str, d_llm: usize) -> KnowledgeSourceConfig {
-    KnowledgeSourceConfig {
-        name: text.replace('+', "_"),
-        state_prefix: "genept_encoder".into(),
-        proj_key: ProjKey::ProjLayer,
-        d_llm,
-    }
-}
-
-/// The knowledge-source branch for a GO aspect (`c`, `f`, `p`, `all`) in `concat`/`avg` mode.
-/// GO-all lives under `gopt_encoder_f`, exactly as in the reference.
-pub fn go_source(aspect: &str, mode: &str, d_llm: usize) -> KnowledgeSourceConfig {
-    let prefix_aspect = if aspect == "all" { "f" } else { aspect };
-    KnowledgeSourceConfig {
-        name: format!("go_{aspect}_{mode}"),
-        state_prefix: format!("gopt_encoder_{prefix_aspect}"),
-        proj_key: ProjKey::Fc,
-        d_llm,
-    }
-}
-
-/// The random-embedding control source.
-pub fn random_source(d_llm: usize) -> KnowledgeSourceConfig {
-    KnowledgeSourceConfig {
-        name: KnowledgeSourceConfig::RANDOM.into(),
-        state_prefix: "random_encoder".into(),
-        proj_key: ProjKey::ProjLayer,
-        d_llm,
-    }
-}
 
 /// Every model-type name this crate understands (without `_no_attention` variants, which exist
 /// for every `scgenept_*` type).
@@ -85,38 +54,19 @@ pub fn model_types() -> Vec<String> {
     v
 }
 
-/// `go_<aspect>_gpt_<mode>` → (aspect, mode).
-fn parse_go(s: &str) -> Option<(&'static str, &'static str)> {
+/// `go_<aspect>_gpt_<mode>` → the GO source.
+fn parse_go(s: &str) -> Option<KnowledgeSource> {
     let (aspect, mode) = s.strip_prefix("go_")?.split_once("_gpt_")?;
-    let aspect = GO_ASPECTS.iter().copied().find(|a| *a == aspect)?;
-    let mode = GO_MODES.iter().copied().find(|m| *m == mode)?;
-    Some((aspect, mode))
+    GO_ASPECTS.iter().find(|a| **a == aspect)?;
+    let text: TextSource = format!("go_{aspect}").parse().ok()?;
+    Some(KnowledgeSource::Go(text, mode.parse().ok()?))
 }
 
-/// `<text>_gpt` → text source.
-fn parse_text(s: &str) -> Option<&'static str> {
+/// `<text>_gpt` → the summary source (`ncbi`, `ncbi+uniprot`).
+fn parse_text(s: &str) -> Option<KnowledgeSource> {
     let t = s.strip_suffix("_gpt")?;
-    TEXT_SOURCES.iter().copied().find(|x| *x == t)
-}
-
-/// A knowledge branch of a model type, before its table width is known.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Branch {
-    /// GenePT text: `ncbi` or `ncbi+uniprot`.
-    Text(&'static str),
-    /// GO aspect and mode.
-    Go(&'static str, &'static str),
-    Random,
-}
-
-impl Branch {
-    fn source(self, d_llm: usize) -> KnowledgeSourceConfig {
-        match self {
-            Branch::Text(t) => genept_source(t, d_llm),
-            Branch::Go(a, m) => go_source(a, m, d_llm),
-            Branch::Random => random_source(d_llm),
-        }
-    }
+    TEXT_SOURCES.iter().find(|x| **x == t)?;
+    Some(KnowledgeSource::Summary(t.replace('+', "_").parse().ok()?))
 }
 
 /// A reference model-type name, parsed once (configs hold this, not the string): which inputs
@@ -126,7 +76,7 @@ impl Branch {
 pub struct ModelType {
     name: String,
     inputs: InputsConfig,
-    branches: Vec<Branch>,
+    branches: Vec<KnowledgeSource>,
     no_attention: bool,
 }
 
@@ -147,7 +97,9 @@ impl ModelType {
             model_type: self.name.clone(),
             config: ModelConfig {
                 inputs: self.inputs.clone(),
-                knowledge_sources: self.branches.iter().map(|b| b.source(d_llm)).collect(),
+                knowledge_sources: (self.branches.iter())
+                    .map(|&b| KnowledgeSourceConfig::new(b, d_llm))
+                    .collect(),
                 ..ModelConfig::default()
             },
             pretrained_prefixes: prefixes.iter().map(|s| s.to_string()).collect(),
@@ -157,7 +109,9 @@ impl ModelType {
     /// The knowledge sources in summation order, for their names and kinds; widths are left at
     /// 0 (the tables decide them, `preset`).
     pub fn knowledge_sources(&self) -> Vec<KnowledgeSourceConfig> {
-        self.branches.iter().map(|b| b.source(0)).collect()
+        (self.branches.iter())
+            .map(|&b| KnowledgeSourceConfig::new(b, 0))
+            .collect()
     }
 }
 
@@ -222,7 +176,7 @@ impl<'de> serde::Deserialize<'de> for ModelType {
 }
 
 /// A model-type name without `_no_attention` → its inputs and knowledge branches.
-fn parse_base(base: &str) -> Option<(InputsConfig, Vec<Branch>)> {
+fn parse_base(base: &str) -> Option<(InputsConfig, Vec<KnowledgeSource>)> {
     let all = InputsConfig::default();
     let knowledge_only = InputsConfig {
         tokens: false,
@@ -245,25 +199,24 @@ fn parse_base(base: &str) -> Option<(InputsConfig, Vec<Branch>)> {
             },
             vec![],
         ),
-        "scgenept_random" => (all, vec![Branch::Random]),
+        "scgenept_random" => (all, vec![KnowledgeSource::Random]),
         _ => {
             if let Some(rest) = base.strip_prefix("scgenept_") {
-                if let Some((a, m)) = parse_go(rest) {
-                    (all, vec![Branch::Go(a, m)])
+                if let Some(go) = parse_go(rest) {
+                    (all, vec![go])
                 } else if let Some(t) = parse_text(rest) {
-                    (all, vec![Branch::Text(t)])
+                    (all, vec![t])
                 } else {
                     // "<text>_gpt_go_<a>_gpt_<m>"
                     let (text, go) = rest.split_once("_gpt_go_")?;
                     let t = parse_text(&format!("{text}_gpt"))?;
-                    let (a, m) = parse_go(&format!("go_{go}"))?;
-                    (all, vec![Branch::Text(t), Branch::Go(a, m)])
+                    let go = parse_go(&format!("go_{go}"))?;
+                    (all, vec![t, go])
                 }
             } else if let Some(rest) = base.strip_prefix("genept_") {
-                (knowledge_only, vec![Branch::Text(parse_text(rest)?)])
+                (knowledge_only, vec![parse_text(rest)?])
             } else {
-                let (a, m) = parse_go(base)?;
-                (knowledge_only, vec![Branch::Go(a, m)])
+                (knowledge_only, vec![parse_go(base)?])
             }
         }
     })
@@ -299,7 +252,7 @@ mod tests {
             .config
             .knowledge_sources
             .iter()
-            .map(|s| s.name.as_str())
+            .map(|s| s.source.to_string())
             .collect();
         assert_eq!(names, ["ncbi_uniprot", "go_c_avg"]);
         assert_eq!(p.config.knowledge_sources[1].d_llm, 384);

@@ -2,7 +2,7 @@
 //! (docs/reference.md §2.3–2.4). Unknown keys are errors; `--set key=value` overrides any leaf.
 
 use crate::run::dir::RunDir;
-use scgenept_model::ModelType;
+use scgenept_model::{KnowledgeSource, ModelType};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -57,14 +57,15 @@ pub struct ModelSection {
     /// A reference model type (`scgpt`, `scgenept_ncbi+uniprot_gpt`, …; `scgenept model types`),
     /// parsed when the config is read.
     pub model_type: ModelType,
-    /// Knowledge tables by source name (e.g. `genept = "knowledge/ncbi_uniprot.safetensors"`).
+    /// Knowledge tables by source (`ncbi_uniprot = "knowledge/ncbi_uniprot.safetensors"`), each
+    /// name parsed when the config is read.
     #[serde(default)]
-    pub knowledge: std::collections::BTreeMap<String, PathBuf>,
+    pub knowledge: std::collections::BTreeMap<KnowledgeSource, PathBuf>,
     /// The knowledge table the ridge and kNN baselines use (a key of `knowledge`). Default: the
     /// model's first source that has a table, in the model type's order (`ncbi_uniprot` before
     /// `go_c` in `scgenept_ncbi+uniprot_go_c`). Recorded in `run.json`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub baseline_knowledge: Option<String>,
+    pub baseline_knowledge: Option<KnowledgeSource>,
     /// Build a knowledge table that is absent from the shipped gene text for the dataset's genes
     /// (all-MiniLM-L6-v2, downloaded on first use) and save it at its path (demos, first runs).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -322,24 +323,24 @@ impl TrainConfig {
     pub fn baseline_knowledge(
         &self,
         model: &scgenept_model::ModelConfig,
-    ) -> Result<Option<String>> {
+    ) -> Result<Option<KnowledgeSource>> {
         let tables = &self.model.knowledge;
-        if let Some(source) = &self.model.baseline_knowledge {
-            if !tables.contains_key(source) {
-                let names: Vec<&str> = tables.keys().map(String::as_str).collect();
+        if let Some(source) = self.model.baseline_knowledge {
+            if !tables.contains_key(&source) {
+                let names: Vec<String> = tables.keys().map(|k| k.to_string()).collect();
                 anyhow::bail!(
                     "model.baseline_knowledge = \"{source}\": the config has no knowledge table of \
                      that name (it has: {})",
                     if names.is_empty() { "none".to_string() } else { names.join(", ") }
                 );
             }
-            return Ok(Some(source.clone()));
+            return Ok(Some(source));
         }
         Ok(model
             .knowledge_sources
             .iter()
-            .find(|s| tables.contains_key(&s.name))
-            .map(|s| s.name.clone()))
+            .find(|s| tables.contains_key(&s.source))
+            .map(|s| s.source))
     }
 
     /// The directory of this run.
@@ -493,21 +494,22 @@ ncbi_uniprot = "ncbi_uniprot.safetensors"
         let cfg = two_tables("");
         let model = cfg.model.model_type.preset(384).config;
         // Alphabetically go_c_concat comes first; the model sums ncbi_uniprot first.
-        assert_eq!(
-            cfg.baseline_knowledge(&model).unwrap().as_deref(),
-            Some("ncbi_uniprot")
-        );
+        let name = |c: &TrainConfig| c.baseline_knowledge(&model).unwrap().map(|s| s.to_string());
+        assert_eq!(name(&cfg).as_deref(), Some("ncbi_uniprot"));
         let cfg = two_tables("baseline_knowledge = \"go_c_concat\"");
-        assert_eq!(
-            cfg.baseline_knowledge(&model).unwrap().as_deref(),
-            Some("go_c_concat")
-        );
-        let cfg = two_tables("baseline_knowledge = \"go_p\"");
+        assert_eq!(name(&cfg).as_deref(), Some("go_c_concat"));
+        let cfg = two_tables("baseline_knowledge = \"go_p_concat\"");
         let e = cfg.baseline_knowledge(&model).unwrap_err().to_string();
         assert!(
-            e.contains("baseline_knowledge = \"go_p\"") && e.contains("go_c_concat, ncbi_uniprot"),
+            e.contains("baseline_knowledge = \"go_p_concat\"")
+                && e.contains("go_c_concat, ncbi_uniprot"),
             "{e}"
         );
+        // A name that is no source at all fails when the config is read.
+        let text = "name = \"t\"\n[data]\npath = \"d.h5ad\"\n[model]\nmodel_type = \"scgpt\"\n\
+                    [model.knowledge]\ngo_p = \"go_p.safetensors\"\n";
+        let e = toml::from_str::<TrainConfig>(text).unwrap_err().to_string();
+        assert!(e.contains("unknown knowledge source 'go_p'"), "{e}");
     }
 
     #[test]

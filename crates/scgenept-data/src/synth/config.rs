@@ -9,7 +9,9 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::effects::{EffectParams, Modality};
-use crate::perturb_data::condition_genes;
+use crate::condition::{
+    condition_genes, gene_before_ctrl, is_control, is_pair, single, single_ctrl_first,
+};
 
 const NORMAN_CONDITIONS: &str = include_str!("../../assets/gears/norman_conditions_normalized.txt");
 const ADAMSON_CONDITIONS: &str = include_str!("../../assets/gears/adamson_conditions.txt");
@@ -161,15 +163,17 @@ pub(super) fn choose_conditions(set: &ConditionSet, rng: &mut StdRng) -> Vec<Str
     match set {
         ConditionSet::Adamson => words(ADAMSON_CONDITIONS)
             .into_iter()
-            .filter(|c| c != "ctrl")
+            .filter(|c| !is_control(c))
             .collect(),
         ConditionSet::Norman => {
             let mut out: Vec<String> = norman.iter().map(|c| flip(c, rng)).collect();
-            let mut singles: Vec<&String> =
-                norman.iter().filter(|c| c.ends_with("+ctrl")).collect();
+            let mut singles: Vec<&String> = norman
+                .iter()
+                .filter(|c| gene_before_ctrl(c).is_some())
+                .collect();
             singles.shuffle(rng);
             for s in singles.into_iter().take(47) {
-                out.push(format!("ctrl+{}", condition_genes(s)[0]));
+                out.push(single_ctrl_first(condition_genes(s)[0]));
             }
             out
         }
@@ -177,7 +181,7 @@ pub(super) fn choose_conditions(set: &ConditionSet, rng: &mut StdRng) -> Vec<Str
             n_pairs,
             extra_singles,
         } => {
-            let mut pairs: Vec<&String> = norman.iter().filter(|c| !c.contains("ctrl")).collect();
+            let mut pairs: Vec<&String> = norman.iter().filter(|c| is_pair(c)).collect();
             pairs.shuffle(rng);
             let pairs: Vec<String> = pairs
                 .into_iter()
@@ -190,13 +194,13 @@ pub(super) fn choose_conditions(set: &ConditionSet, rng: &mut StdRng) -> Vec<Str
                 .collect();
             let mut others: Vec<String> = norman
                 .iter()
-                .filter(|c| c.ends_with("+ctrl"))
+                .filter(|c| gene_before_ctrl(c).is_some())
                 .map(|c| condition_genes(c)[0].to_string())
                 .filter(|g| !genes.contains(g))
                 .collect();
             others.shuffle(rng);
             genes.extend(others.into_iter().take(*extra_singles));
-            let mut out: Vec<String> = genes.into_iter().map(|g| format!("{g}+ctrl")).collect();
+            let mut out: Vec<String> = genes.into_iter().map(|g| single(&g)).collect();
             out.extend(pairs);
             out
         }

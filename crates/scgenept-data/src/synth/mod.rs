@@ -20,9 +20,9 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
+use crate::condition::{condition_genes, is_pair, CTRL};
 use crate::csr::CsrMatrix;
 use crate::error::{DataError, Result};
-use crate::perturb_data::condition_genes;
 use config::{choose_conditions, SynthConfig};
 use counts::{
     cells_per_condition, effects_by_condition, normalize_log1p, sample_counts, GeneParams,
@@ -63,7 +63,7 @@ pub fn generate(cfg: &SynthConfig, seed: u64, text: &dyn GoAnnotations) -> Resul
     let terms_of = |g: &str| -> Vec<String> { text.go_terms(g) };
     let pairs: Vec<(String, String)> = perts
         .iter()
-        .filter(|c| !c.contains("ctrl"))
+        .filter(|c| is_pair(c))
         .map(|c| {
             let g = condition_genes(c);
             (g[0].to_string(), g[1].to_string())
@@ -80,7 +80,7 @@ pub fn generate(cfg: &SynthConfig, seed: u64, text: &dyn GoAnnotations) -> Resul
         &cfg.effects,
         seed,
     );
-    let mut conditions = vec!["ctrl".to_string()];
+    let mut conditions = vec![CTRL.to_string()];
     conditions.extend(perts.iter().cloned());
     let cell_condition = cells_per_condition(cfg, perts.len(), &mut rng);
     let genes = GeneParams::draw(gene_names.len(), &mut rng);

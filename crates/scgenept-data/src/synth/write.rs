@@ -5,6 +5,7 @@ use std::path::Path;
 
 use super::config::SynthConfig;
 use super::{generate, GoAnnotations, Synthetic};
+use crate::condition::{is_control, is_pair};
 use crate::de::{compute_de_keys, DeKeys};
 use crate::error::Result;
 use crate::h5ad_write::{AnnData, Frame, FrameColumn, UnsValue};
@@ -55,7 +56,7 @@ pub fn write_synthetic(
         n_cells: s.x.n_rows,
         n_genes: s.x.n_cols,
         n_conditions: s.conditions.len(),
-        n_pairs: s.conditions.iter().filter(|c| !c.contains("ctrl")).count(),
+        n_pairs: s.conditions.iter().filter(|c| is_pair(c)).count(),
         interacting_pairs: s.interacting_pairs,
         nonzero_fraction: s.x.nnz() as f64 / (s.x.n_rows as f64 * s.x.n_cols as f64),
     })
@@ -66,7 +67,7 @@ const CELL_TYPE: &str = "K562";
 
 /// GEARS' `dose_val`: `1` for ctrl, `1+1` for any perturbation.
 fn dose(condition: &str) -> &'static str {
-    if condition == "ctrl" {
+    if is_control(condition) {
         "1"
     } else {
         "1+1"

@@ -43,10 +43,8 @@ impl WithBackend for DemoJob {
             );
         }
         let cfg = read_config(fx)?;
-        let sources: Vec<&str> = cfg
-            .knowledge_sources
-            .iter()
-            .map(|s| s.name.as_str())
+        let sources: Vec<String> = (cfg.knowledge_sources.iter())
+            .map(|s| s.source.to_string())
             .collect();
         let mut lines = vec![format!(
             "1. network: d_model {} · {} layers · {} heads · sources [{}]",

@@ -8,50 +8,14 @@ use std::collections::BTreeMap;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use scgenept_data::perturb_data::condition_genes;
+use scgenept_data::condition::{condition_genes, is_control, is_single};
 use scgenept_data::{GearsSplit, PerturbData};
 
+use crate::eval::method::{Baseline, Method};
 use crate::eval::metrics::{
     cell_mean, condition_metrics, control_mean, rank_metric, summarize, test_conditions, DeGenes,
     Metrics,
 };
-
-/// A baseline method.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Baseline {
-    /// Predicts no change: the control mean.
-    ControlMean,
-    /// The mean over training perturbations of each one's mean (perturbation-weighted), as the
-    /// paper's "non-control-mean".
-    NonCtrlMean,
-    /// The mean over all perturbed training cells (cell-weighted variant).
-    NonCtrlMeanCells,
-    /// The mean of one training perturbation drawn at random (seeded) per test condition.
-    RandomTrainPerturbation,
-    /// For a pair whose two singles were both trained on: ctrl + Δ(A) + Δ(B). Other conditions are
-    /// not scored by this baseline.
-    Additive,
-}
-
-impl Baseline {
-    pub const ALL: [Baseline; 5] = [
-        Baseline::ControlMean,
-        Baseline::NonCtrlMean,
-        Baseline::NonCtrlMeanCells,
-        Baseline::RandomTrainPerturbation,
-        Baseline::Additive,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Baseline::ControlMean => "control_mean",
-            Baseline::NonCtrlMean => "non_ctrl_mean",
-            Baseline::NonCtrlMeanCells => "non_ctrl_mean_cells",
-            Baseline::RandomTrainPerturbation => "random_train_perturbation",
-            Baseline::Additive => "additive",
-        }
-    }
-}
 
 /// Scores of one method.
 #[derive(Clone, Debug, Default)]
@@ -127,7 +91,7 @@ pub fn predict(
     let train: Vec<&String> = split
         .train
         .iter()
-        .filter(|c| *c != "ctrl" && means.contains_key(*c))
+        .filter(|c| !is_control(c) && means.contains_key(*c))
         .collect();
     let g = data.n_genes();
     let average = |vs: &[&Vec<f64>]| -> Vec<f64> {
@@ -171,7 +135,7 @@ pub fn predict(
             let single = |gene: &str| -> Option<Vec<f64>> {
                 let found: Vec<&Vec<f64>> = train
                     .iter()
-                    .filter(|c| c.contains("ctrl") && condition_genes(c) == [gene])
+                    .filter(|c| is_single(c) && condition_genes(c) == [gene])
                     .map(|c| &means[*c])
                     .collect();
                 (!found.is_empty()).then(|| average(&found))
@@ -198,12 +162,12 @@ pub fn evaluate_baselines(
     split: &GearsSplit,
     seed: u64,
     table: Option<&scgenept_knowledge::KnowledgeTable>,
-) -> BTreeMap<&'static str, MethodReport> {
-    let mut out: BTreeMap<&'static str, MethodReport> = Baseline::ALL
+) -> BTreeMap<Method, MethodReport> {
+    let mut out: BTreeMap<Method, MethodReport> = Baseline::ALL
         .iter()
         .map(|b| {
             (
-                b.name(),
+                Method::Baseline(*b),
                 score_predictions(data, split, &predict(data, split, *b, seed)),
             )
         })
@@ -214,7 +178,7 @@ pub fn evaluate_baselines(
             EmbeddingBaseline::Knn { k: 5 },
         ] {
             let preds = predict_with_embeddings(data, split, table, m);
-            out.insert(m.name(), score_predictions(data, split, &preds));
+            out.insert(m.method(), score_predictions(data, split, &preds));
         }
     }
     out
@@ -232,10 +196,10 @@ pub enum EmbeddingBaseline {
 }
 
 impl EmbeddingBaseline {
-    pub fn name(self) -> &'static str {
+    pub fn method(self) -> Method {
         match self {
-            EmbeddingBaseline::Ridge { .. } => "ridge_embedding",
-            EmbeddingBaseline::Knn { .. } => "knn_embedding",
+            EmbeddingBaseline::Ridge { .. } => Method::RidgeEmbedding,
+            EmbeddingBaseline::Knn { .. } => Method::KnnEmbedding,
         }
     }
 }
@@ -294,7 +258,7 @@ pub fn predict_with_embeddings(
     let train: Vec<(Vec<f64>, Vec<f64>)> = split
         .train
         .iter()
-        .filter(|c| *c != "ctrl" && means.contains_key(*c))
+        .filter(|c| !is_control(c) && means.contains_key(*c))
         .filter_map(|c| {
             let x = condition_embedding(table, c)?;
             let dy: Vec<f64> = means[c].iter().zip(&ctrl).map(|(m, c)| m - c).collect();

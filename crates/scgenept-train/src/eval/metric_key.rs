@@ -1,6 +1,7 @@
 //! Metric keys: `(subgroup, metric)` inside the program, and the reference's strings
 //! (`test_pearson_delta_de`, `test_combo_seen1_mse`) only where `metrics.json` is written and
-//! read. Also which way each metric is better.
+//! read. And the one table of metrics ([`METRICS`]): each name, which way it is better, and
+//! which tables show it; metrics, sweeps and the printed report all read it.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -72,9 +73,95 @@ pub fn from_strings(entries: impl IntoIterator<Item = (String, f64)>) -> Summary
         .collect()
 }
 
-/// Whether higher values of `metric` are better (correlations) or lower (errors, ranks).
+/// Which way a metric is better.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Better {
+    /// Correlations, shares of correct directions.
+    Higher,
+    /// Errors and ranks.
+    Lower,
+}
+
+/// One metric the program writes to `metrics.json`: its name there (without `test_` and the
+/// subgroup), which way it is better, and which tables show it.
+#[derive(Clone, Copy, Debug)]
+pub struct MetricInfo {
+    pub name: &'static str,
+    pub better: Better,
+    /// A column of the tables `train` and `baselines` print (the rest are in `metrics.json`).
+    pub in_run_report: bool,
+    /// A column of a sweep's overall table when its config names none (the paper's Table 3).
+    pub in_sweep_default: bool,
+}
+
+const fn metric(
+    name: &'static str,
+    better: Better,
+    in_run_report: bool,
+    in_sweep_default: bool,
+) -> MetricInfo {
+    MetricInfo {
+        name,
+        better,
+        in_run_report,
+        in_sweep_default,
+    }
+}
+
+/// Every metric, once: GEARS' per-condition metrics (`metrics.rs`) and the rank metric of the
+/// baselines (`baselines.rs`), in the order tables show them.
+pub const METRICS: [MetricInfo; 13] = {
+    use Better::{Higher, Lower};
+    [
+        metric("pearson_delta_de", Higher, true, true),
+        metric("pearson_delta", Higher, true, true),
+        metric("pearson_delta_top20_de_non_dropout", Higher, true, false),
+        metric("mse_de", Lower, true, true),
+        metric("mse", Lower, false, true),
+        metric("rank_l1_delta", Lower, true, false),
+        metric("pearson", Higher, false, false),
+        metric("pearson_de", Higher, false, false),
+        metric("pearson_top20_de_non_dropout", Higher, false, false),
+        metric("mse_top20_de_non_dropout", Lower, false, false),
+        metric("frac_correct_direction_all", Higher, false, false),
+        metric("frac_correct_direction_20", Higher, false, false),
+        metric(
+            "frac_correct_direction_top20_non_dropout",
+            Higher,
+            false,
+            false,
+        ),
+    ]
+};
+
+/// The table's entry for `metric`, or an error that lists the known names (for names a user
+/// typed, such as a sweep config's columns).
+pub fn metric_info(metric: &str) -> Result<&'static MetricInfo, String> {
+    METRICS.iter().find(|m| m.name == metric).ok_or_else(|| {
+        let names: Vec<&str> = METRICS.iter().map(|m| m.name).collect();
+        format!("unknown metric '{metric}'; known: {}", names.join(", "))
+    })
+}
+
+/// The columns of the tables `train` and `baselines` print.
+pub fn run_report_metrics() -> Vec<&'static str> {
+    (METRICS.iter().filter(|m| m.in_run_report))
+        .map(|m| m.name)
+        .collect()
+}
+
+/// The columns of a sweep's overall table when its config names none.
+pub fn sweep_default_metrics() -> Vec<String> {
+    (METRICS.iter().filter(|m| m.in_sweep_default))
+        .map(|m| m.name.to_string())
+        .collect()
+}
+
+/// Whether higher values of `metric` are better. Every name the program writes is in
+/// [`METRICS`] (a test checks it); names users give are checked where they enter
+/// ([`metric_info`]), so the fallback (higher) is never reached by a real metric.
 pub fn higher_is_better(metric: &str) -> bool {
-    !(metric.starts_with("mse") || metric.starts_with("rank_"))
+    metric_info(metric).map_or(true, |m| m.better == Better::Higher)
 }
 
 /// ↑ or ↓ after a metric name.
@@ -114,5 +201,32 @@ mod tests {
         ] {
             assert_eq!(MetricKey::parse(key).unwrap().to_string(), key);
         }
+    }
+
+    #[test]
+    fn every_metric_written_is_in_the_table_once() {
+        let de = crate::eval::metrics::DeGenes {
+            top20: vec![0, 1, 2],
+            top20_non_dropout: vec![1, 2],
+        };
+        let (pred, truth, ctrl) = ([1.0, 2.0, 3.5, 0.2], [1.1, 2.5, 3.0, 0.1], [1.0; 4]);
+        let written = crate::eval::metrics::condition_metrics(&pred, &truth, &ctrl, &de);
+        for name in written.keys().map(String::as_str).chain(["rank_l1_delta"]) {
+            assert!(metric_info(name).is_ok(), "{name} is not in METRICS");
+        }
+        let mut names: Vec<&str> = METRICS.iter().map(|m| m.name).collect();
+        assert_eq!(
+            names.len(),
+            written.len() + 1,
+            "METRICS lists a metric nobody writes"
+        );
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), METRICS.len());
+        assert!(!higher_is_better("mse_de") && !higher_is_better("rank_l1_delta"));
+        assert!(higher_is_better("frac_correct_direction_20"));
+        assert!(metric_info("pearson_delta_dee")
+            .unwrap_err()
+            .contains("known: pearson_delta_de"));
     }
 }

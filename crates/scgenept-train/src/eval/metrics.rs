@@ -194,14 +194,6 @@ pub fn control_mean(data: &PerturbData) -> Vec<f64> {
     cell_mean(data, &data.cells_by_condition()[data.control_index()])
 }
 
-/// Metrics reported per subgroup (scGenePT `compute_test_metrics`).
-pub const SUBGROUP_METRICS: [&str; 4] = [
-    "pearson_delta",
-    "pearson_delta_de",
-    "pearson_delta_top20_de_non_dropout",
-    "pearson_top20_de_non_dropout",
-];
-
 /// Averages over conditions: `test_{metric}` over all, `test_{subgroup}_{metric}` per non-empty
 /// subgroup (`MetricKey`; the reference's key names, e.g. `test_combo_seen1_pearson_delta_de`).
 pub fn summarize(per_condition: &BTreeMap<String, Metrics>, subgroups: &Subgroups) -> Summary {

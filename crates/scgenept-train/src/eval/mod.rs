@@ -3,5 +3,6 @@
 
 pub mod baselines;
 pub mod gi;
+pub mod method;
 pub mod metric_key;
 pub mod metrics;

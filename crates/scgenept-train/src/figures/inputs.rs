@@ -5,6 +5,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
+use scgenept_data::condition::gene_before_ctrl;
 use scgenept_data::h5ad::{column_strings, H5ad};
 use scgenept_data::perturb_data::gears_condition;
 use scgenept_data::PerturbData;
@@ -33,7 +34,7 @@ pub fn read_prediction(path: &Path, condition: &str, data: &PerturbData) -> Resu
     let f = H5ad::open(path)?;
     let conditions = column_strings(f.column("obs", "condition")?, path, "obs/condition")?;
     let swapped = swapped_pair(condition);
-    let bare = condition.strip_suffix("+ctrl").unwrap_or(condition);
+    let bare = gene_before_ctrl(condition).unwrap_or(condition);
     let Some(row) = conditions
         .iter()
         .position(|c| c == condition || *c == swapped || c == bare)

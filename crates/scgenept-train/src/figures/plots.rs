@@ -10,6 +10,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use plotters::prelude::*;
 use plotters::style::FontStyle;
+use scgenept_data::condition::single_gene;
 
 use scgenept_data::PerturbData;
 
@@ -164,11 +165,7 @@ impl PerturbationFigure {
     /// `KLF1 (n = 120 cells)`: a single gene without GEARS' `+ctrl`, then how many cells the
     /// boxes summarise, and SYNTHETIC when the data is.
     pub fn title(&self) -> String {
-        let name = self
-            .condition
-            .strip_suffix("+ctrl")
-            .or_else(|| self.condition.strip_prefix("ctrl+"))
-            .unwrap_or(&self.condition);
+        let name = single_gene(&self.condition).unwrap_or(&self.condition);
         let n = self.observed.first().map_or(0, Vec::len);
         let cells = if n == 1 { "cell" } else { "cells" };
         let tag = if self.synthetic {

@@ -14,6 +14,7 @@ use anyhow::{bail, Context, Result};
 use burn::tensor::backend::Backend;
 use serde::{Deserialize, Serialize};
 
+use scgenept_data::condition::{condition_genes, control_cell_name, is_control, single, CTRL};
 use scgenept_data::csr::CsrMatrix;
 use scgenept_data::h5ad_write::{AnnData, Frame, FrameColumn};
 use scgenept_model::{export_safetensors, ScGenePT};
@@ -28,7 +29,7 @@ pub struct BundleMeta {
     /// Table row of each gene.
     pub vocab_ids: Vec<usize>,
     /// Per knowledge source, the genes that had a vector (others start from random rows).
-    pub knowledge_genes: BTreeMap<String, Vec<String>>,
+    pub knowledge_genes: BTreeMap<scgenept_model::KnowledgeSource, Vec<String>>,
     pub source_run: String,
     /// Where the bundle came from and its files' sums (bundles exported before provenance was
     /// recorded have none: they load, unchecked).
@@ -142,7 +143,7 @@ pub fn export_bundle<B: Backend>(
         .iter()
         .map(|(source, t)| {
             (
-                source.clone(),
+                *source,
                 p.data
                     .gene_names
                     .iter()
@@ -199,10 +200,10 @@ fn write_controls(p: &Prepared, out: &Path, pool: usize) -> Result<()> {
         layers: vec![],
         obs: Frame {
             index_name: "cell".into(),
-            index: (0..n).map(|i| format!("ctrl_{i}")).collect(),
+            index: (0..n).map(control_cell_name).collect(),
             columns: vec![(
                 "condition".into(),
-                FrameColumn::Categorical(vec!["ctrl".into(); n]),
+                FrameColumn::Categorical(vec![CTRL.into(); n]),
             )],
         },
         var: Frame::genes(&p.data.gene_ids, &p.data.gene_names),
@@ -224,7 +225,7 @@ pub fn check_perturbations(meta: &BundleMeta, list: &str) -> Result<Vec<String>>
         bail!("no perturbations given; e.g. --perturbations \"CEBPE+ETS2,KLF1\"");
     }
     let mut missing_gene = Vec::new();
-    let mut missing_text: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut missing_text: BTreeMap<scgenept_model::KnowledgeSource, Vec<String>> = BTreeMap::new();
     for p in &perts {
         let genes = perturbation_genes(p)?;
         for g in genes {
@@ -233,7 +234,7 @@ pub fn check_perturbations(meta: &BundleMeta, list: &str) -> Result<Vec<String>>
             }
             for (source, known) in &meta.knowledge_genes {
                 if !known.iter().any(|x| x == g) {
-                    missing_text.entry(source).or_default().push(g.to_string());
+                    missing_text.entry(*source).or_default().push(g.to_string());
                 }
             }
         }
@@ -266,7 +267,7 @@ pub fn check_perturbations(meta: &BundleMeta, list: &str) -> Result<Vec<String>>
         .map(|p| {
             let genes = perturbation_genes(p).expect("checked above");
             match genes[..] {
-                [a] => format!("{a}+ctrl"),
+                [a] => single(a),
                 [a, b] => format!("{a}+{b}"),
                 _ => unreachable!("one or two genes"),
             }
@@ -287,11 +288,11 @@ pub fn check_perturbations(meta: &BundleMeta, list: &str) -> Result<Vec<String>>
 /// One name per perturbation whatever its spelling: the genes of a pair in sorted order (`B+A`
 /// and `A+B` are one perturbation), a single as `A+ctrl`.
 pub fn canonical_condition(name: &str) -> String {
-    let mut genes = scgenept_data::perturb_data::condition_genes(name);
+    let mut genes = condition_genes(name);
     genes.sort_unstable();
     match genes[..] {
-        [] => "ctrl".to_string(),
-        [a] => format!("{a}+ctrl"),
+        [] => CTRL.to_string(),
+        [a] => single(a),
         _ => genes.join("+"),
     }
 }
@@ -314,7 +315,7 @@ fn perturbation_genes(p: &str) -> Result<Vec<&str>> {
     if parts.iter().any(|g| g.is_empty()) {
         bail!("'{p}' has an empty gene name; write one gene (A) or two joined by '+' (A+B)");
     }
-    let genes: Vec<&str> = parts.into_iter().filter(|g| *g != "ctrl").collect();
+    let genes: Vec<&str> = parts.into_iter().filter(|g| !is_control(g)).collect();
     match genes[..] {
         [] => bail!("'{p}' names no gene; write one gene (A) or two joined by '+' (A+B)"),
         [a, b] if a == b => bail!(
@@ -407,7 +408,7 @@ mod tests {
             gene_ids: vec!["1".into(), "2".into(), "3".into()],
             vocab_ids: vec![0, 1, 2],
             knowledge_genes: [(
-                "go_c_concat".to_string(),
+                "go_c_concat".parse().unwrap(),
                 vec!["A".to_string(), "B".to_string()],
             )]
             .into(),

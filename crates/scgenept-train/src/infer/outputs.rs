@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use burn::tensor::backend::Backend;
 
+use scgenept_data::condition::{control_cell_name, CTRL};
 use scgenept_data::csr::CsrMatrix;
 use scgenept_data::h5ad_write::{output_kind, AnnData, Frame, FrameColumn, UnsValue};
 
@@ -141,8 +142,8 @@ pub fn write_cells<B: Backend>(
     for c in 0..controls.n_rows {
         controls.row_into(c, &mut row);
         x.push_dense_row(&row);
-        labels.push("ctrl".to_string());
-        names.push(format!("ctrl_{c}"));
+        labels.push(CTRL.to_string());
+        names.push(control_cell_name(c));
     }
     let mut clamped = 0usize;
     let each = |pi: usize, cells: &[f32]| {

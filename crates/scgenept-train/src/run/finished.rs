@@ -7,6 +7,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
+use crate::eval::method::Method;
 use crate::eval::metric_key::{from_strings, Summary};
 use crate::run::dir::RunDir;
 use crate::run::manifest::RunManifest;
@@ -18,29 +19,32 @@ use crate::train_config::TrainConfig;
 pub struct FinishedRun {
     pub label: String,
     pub seed: u64,
-    pub methods: BTreeMap<String, Summary>,
-    pub baseline_source: Option<String>,
+    pub methods: BTreeMap<Method, Summary>,
+    pub baseline_source: Option<scgenept_model::KnowledgeSource>,
     /// Trained and scored on synthetic data (`"synthetic": true` in metrics.json).
     pub synthetic: bool,
     /// Per method, the subgroups (and `all`) where it scored fewer conditions than the model:
     /// `(subgroup, scored, of)`, from results.csv. Its means there are left out of the tables.
-    pub partial: BTreeMap<String, Vec<(String, usize, usize)>>,
+    pub partial: BTreeMap<Method, Vec<(String, usize, usize)>>,
 }
 
 /// [`FinishedRun::partial`] from a run's `results.csv` (`condition,subgroup,method,metric,value`);
 /// empty when the file is absent (runs from before it existed keep every mean).
-fn partial_coverage(path: &Path) -> BTreeMap<String, Vec<(String, usize, usize)>> {
+fn partial_coverage(path: &Path) -> BTreeMap<Method, Vec<(String, usize, usize)>> {
     use std::collections::BTreeSet;
     let Ok(text) = std::fs::read_to_string(path) else {
         return BTreeMap::new();
     };
-    let mut scored: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    let mut scored: BTreeMap<(Method, String), BTreeSet<String>> = BTreeMap::new();
     for line in text.lines().skip(1) {
         let f: Vec<&str> = line.splitn(5, ',').collect();
         if let [condition, subgroup, method, _, _] = f[..] {
+            let Ok(method) = method.parse::<Method>() else {
+                continue;
+            };
             for sg in [subgroup, "all"] {
                 scored
-                    .entry((method.to_string(), sg.to_string()))
+                    .entry((method, sg.to_string()))
                     .or_default()
                     .insert(condition.to_string());
             }
@@ -48,13 +52,14 @@ fn partial_coverage(path: &Path) -> BTreeMap<String, Vec<(String, usize, usize)>
     }
     let model = |sg: &str| {
         scored
-            .get(&("model".to_string(), sg.to_string()))
+            .get(&(Method::Model, sg.to_string()))
             .map(|c| c.len())
     };
-    let mut out: BTreeMap<String, Vec<(String, usize, usize)>> = BTreeMap::new();
+    let mut out: BTreeMap<Method, Vec<(String, usize, usize)>> = BTreeMap::new();
     for ((method, sg), conditions) in &scored {
-        if let Some(of) = model(sg).filter(|of| method != "model" && conditions.len() < *of) {
-            out.entry(method.clone())
+        if let Some(of) = model(sg).filter(|of| *method != Method::Model && conditions.len() < *of)
+        {
+            out.entry(*method)
                 .or_default()
                 .push((sg.clone(), conditions.len(), of));
         }
@@ -79,8 +84,11 @@ impl FinishedRun {
                 serde_json::Value::Bool(b) if key == "synthetic" => synthetic = Some(b),
                 // NaN metrics are written as null.
                 serde_json::Value::Object(m) => {
+                    let method: Method = key
+                        .parse()
+                        .map_err(|e: String| anyhow::anyhow!("{} ({e})", not_ours()))?;
                     let m = m.into_iter().filter_map(|(k, x)| Some((k, x.as_f64()?)));
-                    methods.insert(key, from_strings(m));
+                    methods.insert(method, from_strings(m));
                 }
                 _ => anyhow::bail!("{} (unexpected `{key}`)", not_ours()),
             }
@@ -93,7 +101,7 @@ impl FinishedRun {
         // Runs from before run.json named it used the alphabetically first table.
         let baseline_source = RunManifest::read(dir)
             .and_then(|m| m.baseline_knowledge_source)
-            .or_else(|| config.model.knowledge.keys().next().cloned());
+            .or_else(|| config.model.knowledge.keys().next().copied());
         Ok(FinishedRun {
             label: label.to_string(),
             seed,
@@ -128,7 +136,7 @@ mod tests {
         assert_eq!(
             partial,
             BTreeMap::from([(
-                "additive".to_string(),
+                Method::Baseline(crate::eval::method::Baseline::Additive),
                 vec![("all".to_string(), 1, 3), ("combo_seen2".to_string(), 1, 2)]
             )])
         );

@@ -17,7 +17,7 @@ use crate::train_config::TestModel;
 #[serde(default)]
 pub struct RunManifest {
     /// The knowledge table the ridge and kNN baselines used (`model.baseline_knowledge`).
-    pub baseline_knowledge_source: Option<String>,
+    pub baseline_knowledge_source: Option<scgenept_model::KnowledgeSource>,
     pub best_epoch: usize,
     pub best_val_loss: f64,
     /// Config changes accepted on resuming (`after epoch 3: train.epochs: 4 → 10`), oldest first.

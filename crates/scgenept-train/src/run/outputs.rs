@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use scgenept_data::GearsSplit;
 
 use crate::eval::baselines::MethodReport;
+use crate::eval::method::Method;
 use crate::run::dir::RunDir;
 use crate::train::prepare::Prepared;
 
@@ -55,10 +56,11 @@ pub fn write_results_csv(
     path: &Path,
     split: &GearsSplit,
     model: &MethodReport,
-    baselines: &BTreeMap<&'static str, MethodReport>,
+    baselines: &BTreeMap<Method, MethodReport>,
 ) -> Result<()> {
     let mut out = String::from("condition,subgroup,method,metric,value\n");
-    let methods = std::iter::once(("model", model)).chain(baselines.iter().map(|(k, r)| (*k, r)));
+    let methods =
+        std::iter::once((Method::Model, model)).chain(baselines.iter().map(|(k, r)| (*k, r)));
     for (method, r) in methods {
         for (condition, metrics) in &r.per_condition {
             let sub = split.test_subgroup.subgroup_of(condition).unwrap_or("");
@@ -76,13 +78,13 @@ pub fn write_results_csv(
 pub fn write_metrics(
     run: &RunDir,
     model: &MethodReport,
-    baselines: &BTreeMap<&'static str, MethodReport>,
+    baselines: &BTreeMap<Method, MethodReport>,
     synthetic: bool,
 ) -> Result<()> {
     let mut all = serde_json::Map::new();
     let summary =
         |r: &MethodReport| serde_json::to_value(crate::eval::metric_key::to_strings(&r.summary));
-    all.insert("model".to_string(), summary(model)?);
+    all.insert(Method::Model.to_string(), summary(model)?);
     for (k, r) in baselines {
         all.insert(k.to_string(), summary(r)?);
     }

@@ -7,6 +7,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use burn::tensor::backend::AutodiffBackend;
 
+use scgenept_data::condition::single;
 use scgenept_data::files::write_atomic;
 use scgenept_model::load_checkpoint;
 
@@ -180,7 +181,7 @@ fn singles<B: burn::tensor::backend::Backend>(
             .collect();
         return Ok(values.chunks(width.max(1)).map(<[f64]>::to_vec).collect());
     }
-    let perts: Vec<String> = plan.genes.iter().map(|g| format!("{g}+ctrl")).collect();
+    let perts: Vec<String> = plan.genes.iter().map(|g| single(g)).collect();
     let changes = changes(predict, plan, &perts)?;
     let bytes: Vec<u8> = changes
         .iter()

@@ -56,9 +56,7 @@ fn paper_seeds() -> Vec<u64> {
 }
 
 fn default_metrics() -> Vec<String> {
-    ["pearson_delta_de", "pearson_delta", "mse_de", "mse"]
-        .map(String::from)
-        .to_vec()
+    crate::eval::metric_key::sweep_default_metrics()
 }
 
 fn default_headline() -> String {
@@ -82,6 +80,14 @@ impl SweepConfig {
                 "{}: a sweep needs at least one run config and one seed",
                 path.display()
             );
+        }
+        for m in cfg.metrics.iter().chain([&cfg.headline]) {
+            crate::eval::metric_key::metric_info(m).map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: {e} (metrics and headline name columns)",
+                    path.display()
+                )
+            })?;
         }
         let mut seen = std::collections::HashSet::new();
         if let Some(s) = cfg.seeds.iter().find(|s| !seen.insert(**s)) {
@@ -304,7 +310,7 @@ fn arms_of(runs: &[SweepRun]) -> Vec<(String, crate::sweep::verdict::Arm)> {
             Arm::RandomKnowledge
         } else {
             let real = sources.into_iter().filter(|s| !s.is_random());
-            Arm::Knowledge(real.map(|s| s.name).collect())
+            Arm::Knowledge(real.map(|s| s.source).collect())
         };
         arms.push((r.label.clone(), arm));
     }

@@ -8,16 +8,17 @@ use std::path::Path;
 use anyhow::Result;
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
+use crate::eval::method::{Baseline, Method};
 use crate::eval::metric_key::{direction, SUBGROUP_ORDER};
 use crate::run::finished::FinishedRun;
 
-/// Baselines in the order the table lists them (any others follow alphabetically).
-const BASELINE_ORDER: [&str; 5] = [
-    "non_ctrl_mean",
-    "non_ctrl_mean_cells",
-    "random_train_perturbation",
-    "control_mean",
-    "additive",
+/// Baselines in the order the table lists them (the embedding rows follow alphabetically).
+const BASELINE_ORDER: [Baseline; 5] = [
+    Baseline::NonCtrlMean,
+    Baseline::NonCtrlMeanCells,
+    Baseline::RandomTrainPerturbation,
+    Baseline::ControlMean,
+    Baseline::Additive,
 ];
 
 /// Mean over seeds with its 95% t-interval.
@@ -89,19 +90,15 @@ pub fn method_rows(runs: &[FinishedRun], labels: &[String]) -> Vec<MethodRow> {
     let mut taken: std::collections::HashSet<(String, u64)> = std::collections::HashSet::new();
     for run in runs {
         for (method, metrics) in &run.methods {
-            let row = if method == "model" {
+            let row = if *method == Method::Model {
                 match rows.iter_mut().find(|r| r.name == run.label) {
                     Some(r) => r,
                     None => continue,
                 }
             } else {
-                let name = if method.ends_with("_embedding") {
-                    match &run.baseline_source {
-                        Some(s) => format!("{method} ({s})"),
-                        None => method.clone(),
-                    }
-                } else {
-                    method.clone()
+                let name = match (method.is_embedding(), &run.baseline_source) {
+                    (true, Some(s)) => format!("{method} ({s})"),
+                    _ => method.to_string(),
                 };
                 if !taken.insert((name.clone(), run.seed)) {
                     continue;
@@ -126,7 +123,7 @@ pub fn method_rows(runs: &[FinishedRun], labels: &[String]) -> Vec<MethodRow> {
     let rank = |name: &str| {
         BASELINE_ORDER
             .iter()
-            .position(|b| name == *b)
+            .position(|b| name == b.name())
             .unwrap_or(BASELINE_ORDER.len())
     };
     // A baseline that scored nothing (additive without seen pairs) would be a row of dashes.
@@ -164,10 +161,10 @@ fn mark_partial_coverage(rows: &mut [MethodRow]) {
 /// The sentence under the tables naming what was left out of them: ` Left out where scored on
 /// part of a subgroup: additive (all: 3 of 25; combo_seen2: 3 of 4).` (empty when nothing was).
 pub fn left_out_note(runs: &[FinishedRun]) -> String {
-    let mut seen: BTreeMap<&str, &Vec<(String, usize, usize)>> = BTreeMap::new();
+    let mut seen: BTreeMap<Method, &Vec<(String, usize, usize)>> = BTreeMap::new();
     for run in runs {
         for (method, parts) in &run.partial {
-            seen.entry(method.as_str()).or_insert(parts);
+            seen.entry(*method).or_insert(parts);
         }
     }
     if seen.is_empty() {
@@ -394,11 +391,19 @@ mod tests {
             label: label.into(),
             seed,
             methods: BTreeMap::from([
-                ("model".to_string(), m(model)),
-                ("random_train_perturbation".to_string(), m(random)),
-                ("ridge_embedding".to_string(), m(model / 2.0)),
+                (Method::Model, m(model)),
+                (
+                    Method::Baseline(Baseline::RandomTrainPerturbation),
+                    m(random),
+                ),
+                (Method::RidgeEmbedding, m(model / 2.0)),
             ]),
-            baseline_source: Some(format!("{label}_table")),
+            // Each arm's embedding baselines read its own table.
+            baseline_source: Some(
+                if label == "a" { "go_c_concat" } else { "ncbi" }
+                    .parse()
+                    .unwrap(),
+            ),
             synthetic: false,
             partial: BTreeMap::new(),
         }
@@ -420,8 +425,8 @@ mod tests {
                 "a",
                 "b",
                 "random_train_perturbation",
-                "ridge_embedding (a_table)",
-                "ridge_embedding (b_table)"
+                "ridge_embedding (go_c_concat)",
+                "ridge_embedding (ncbi)"
             ]
         );
         let key = ("all".to_string(), "pearson_delta_de".to_string());
@@ -439,7 +444,9 @@ mod tests {
             ("test_pearson_delta_de", 0.9),
             ("test_combo_seen2_pearson_delta_de", 0.9),
         ]);
-        partial.methods.insert("additive".into(), additive);
+        partial
+            .methods
+            .insert(Method::Baseline(Baseline::Additive), additive);
         let names: Vec<String> = method_rows(&[partial], &["a".into()])
             .into_iter()
             .map(|r| r.name)
@@ -472,9 +479,10 @@ mod tests {
             ("test_pearson_delta_de", 0.9),
             ("test_combo_seen2_pearson_delta_de", 0.9),
         ]);
-        r.methods.insert("additive".into(), additive);
+        r.methods
+            .insert(Method::Baseline(Baseline::Additive), additive);
         r.partial.insert(
-            "additive".into(),
+            Method::Baseline(Baseline::Additive),
             vec![("all".into(), 3, 25), ("combo_seen2".into(), 3, 4)],
         );
         let rows = method_rows(std::slice::from_ref(&r), &["a".into()]);

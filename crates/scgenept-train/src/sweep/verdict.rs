@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::eval::method::Method;
 use crate::eval::metric_key::{direction, higher_is_better, SUBGROUP_ORDER};
 use crate::run::finished::FinishedRun;
 use crate::sweep::table::SeedStat;
@@ -19,7 +20,7 @@ pub enum Arm {
     /// Only the seeded random table (`scgenept_random`).
     RandomKnowledge,
     /// Real gene knowledge: these sources.
-    Knowledge(Vec<String>),
+    Knowledge(Vec<scgenept_model::KnowledgeSource>),
 }
 
 /// One model against one reference arm in one subgroup.
@@ -72,7 +73,7 @@ impl Verdict {
 fn per_seed(runs: &[FinishedRun], metric: &str) -> BTreeMap<(String, u64), BTreeMap<String, f64>> {
     let mut out: BTreeMap<(String, u64), BTreeMap<String, f64>> = BTreeMap::new();
     for r in runs {
-        let Some(m) = r.methods.get("model") else {
+        let Some(m) = r.methods.get(&Method::Model) else {
             continue;
         };
         for (key, v) in m.iter().filter(|(k, _)| k.metric == metric) {
@@ -143,7 +144,10 @@ pub fn markdown(comparisons: &[Comparison], arms: &[(String, Arm)], metric: &str
     let describe = |label: &str| match arms.iter().find(|(l, _)| l == label).map(|(_, a)| a) {
         Some(Arm::NoKnowledge) => format!("{label} (no knowledge)"),
         Some(Arm::RandomKnowledge) => format!("{label} (random knowledge)"),
-        Some(Arm::Knowledge(s)) => format!("{label} ({})", s.join(" + ")),
+        Some(Arm::Knowledge(s)) => {
+            let names: Vec<String> = s.iter().map(|k| k.to_string()).collect();
+            format!("{label} ({})", names.join(" + "))
+        }
         None => label.to_string(),
     };
     let mut s = format!(
@@ -251,7 +255,7 @@ mod tests {
             label: label.into(),
             seed,
             methods: BTreeMap::from([(
-                "model".to_string(),
+                Method::Model,
                 crate::eval::metric_key::from_strings([
                     ("test_pearson_delta_de".to_string(), all),
                     ("test_unseen_single_pearson_delta_de".to_string(), single),
@@ -266,7 +270,10 @@ mod tests {
     #[test]
     fn paired_differences_give_the_verdicts() {
         let arms = vec![
-            ("k".to_string(), Arm::Knowledge(vec!["go_c_concat".into()])),
+            (
+                "k".to_string(),
+                Arm::Knowledge(vec!["go_c_concat".parse().unwrap()]),
+            ),
             ("none".to_string(), Arm::NoKnowledge),
         ];
         // `all`: k is 0.10 better on every seed (sd 0 → interval 0 → better);

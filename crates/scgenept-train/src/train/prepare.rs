@@ -11,6 +11,7 @@ use scgenept_data::split_file::load_split;
 use scgenept_data::{GearsSplit, PerturbData, SimulationSplitConfig, SplitName};
 use scgenept_knowledge::KnowledgeTable;
 use scgenept_model::vocab::{GeneVocab, VocabMapping};
+use scgenept_model::KnowledgeSource;
 use scgenept_model::ModelConfig;
 
 use crate::train_config::{TrainConfig, VocabKind};
@@ -28,20 +29,20 @@ pub struct Prepared {
     pub model: ModelConfig,
     pub pretrained_prefixes: Vec<String>,
     /// (source name, table) for each knowledge table the config gives, in the model's order.
-    pub tables: Vec<(String, KnowledgeTable)>,
+    pub tables: Vec<(KnowledgeSource, KnowledgeTable)>,
     /// The source whose table the ridge and kNN baselines use (`model.baseline_knowledge`).
-    pub baseline_source: Option<String>,
+    pub baseline_source: Option<KnowledgeSource>,
 }
 
 impl Prepared {
     /// For each knowledge table: the rows of the dataset's genes that have a vector (what the
     /// model's tables start from, `ScGenePT::with_knowledge`).
-    pub fn knowledge_rows(&self) -> Vec<(String, KnowledgeRows)> {
+    pub fn knowledge_rows(&self) -> Vec<(KnowledgeSource, KnowledgeRows)> {
         self.tables
             .iter()
             .map(|(source, table)| {
                 (
-                    source.clone(),
+                    *source,
                     dataset_rows(table, &self.data, &self.mapping)
                         .map(|(row, v)| (row, v.to_vec()))
                         .collect(),
@@ -84,7 +85,7 @@ pub fn ensure_inputs(cfg: &TrainConfig) -> Result<()> {
     if !missing.is_empty() {
         let data = PerturbData::load(&cfg.data.path, &cfg.data.columns)?;
         for (source, path) in missing {
-            scgenept_knowledge::build::build_missing_table(source, path, &data.gene_names)?;
+            scgenept_knowledge::build::build_missing_table(*source, path, &data.gene_names)?;
         }
     }
     Ok(())
@@ -117,7 +118,7 @@ pub fn prepare(cfg: &TrainConfig) -> Result<Prepared> {
     let mut tables = Vec::new();
     for (source, path) in &cfg.model.knowledge {
         let t = KnowledgeTable::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
-        tables.push((source.clone(), t));
+        tables.push((*source, t));
     }
     let (model, pretrained_prefixes) = model_config(cfg, &mapping, &mut tables)?;
     for (source, table) in &tables {
@@ -182,23 +183,20 @@ fn vocab_mapping(cfg: &TrainConfig, data: &PerturbData) -> VocabMapping {
 fn model_config(
     cfg: &TrainConfig,
     mapping: &VocabMapping,
-    tables: &mut [(String, KnowledgeTable)],
+    tables: &mut [(KnowledgeSource, KnowledgeTable)],
 ) -> Result<(ModelConfig, Vec<String>)> {
     let d_llm = tables.first().map_or(cfg.model.d_llm, |(_, t)| t.dim());
     let preset = cfg.model.model_type.preset(d_llm);
     let mut model = cfg.sized_model(d_llm);
     model.vocab_size = mapping.vocab_size;
     model.pad_token_id = mapping.pad_id;
-    let names: Vec<String> = model
-        .knowledge_sources
-        .iter()
-        .map(|s| s.name.clone())
-        .collect();
+    let order: Vec<KnowledgeSource> = model.knowledge_sources.iter().map(|s| s.source).collect();
+    let names: Vec<String> = order.iter().map(|s| s.to_string()).collect();
     for (source, table) in tables.iter() {
         let Some(s) = model
             .knowledge_sources
             .iter_mut()
-            .find(|s| &s.name == source)
+            .find(|s| s.source == *source)
         else {
             bail!(
                 "knowledge.{source}: model type '{}' has no such source (it has: {})",
@@ -208,15 +206,15 @@ fn model_config(
         };
         s.d_llm = table.dim();
     }
-    tables.sort_by_key(|(source, _)| names.iter().position(|n| n == source));
+    tables.sort_by_key(|(source, _)| order.iter().position(|n| n == source));
     for s in &model.knowledge_sources {
-        if !s.is_random() && !cfg.model.knowledge.contains_key(&s.name) {
+        if !s.is_random() && !cfg.model.knowledge.contains_key(&s.source) {
             bail!(
                 "model type '{}' needs a knowledge table for source '{}': set knowledge.{} = \
                  \"FILE.safetensors\" (build one with `scgenept knowledge build`)",
                 cfg.model.model_type,
-                s.name,
-                s.name
+                s.source,
+                s.source
             );
         }
     }

@@ -14,6 +14,7 @@ use scgenept_model::ScGenePT;
 
 use crate::device::WithBackend;
 use crate::eval::baselines::{evaluate_baselines, score_predictions, MethodReport};
+use crate::eval::method::Method;
 use crate::run::dir::RunDir;
 use crate::run::manifest::{data_identity, git_commit, CrateVersions, RunManifest};
 use crate::run::outputs::{write_metrics, write_predictions, write_results_csv, write_run_plots};
@@ -30,7 +31,7 @@ pub struct TrainOutcome {
     pub best_epoch: usize,
     pub best_val_loss: f64,
     pub model: MethodReport,
-    pub baselines: BTreeMap<&'static str, MethodReport>,
+    pub baselines: BTreeMap<Method, MethodReport>,
     pub split: GearsSplit,
     pub seconds: f64,
     /// `model.model_type` of the run (`scgenept_go_c`, …): how tables name the model.
@@ -237,7 +238,7 @@ fn test_and_report<B: AutodiffBackend>(
     let (data_bytes, data_sha256) = data_identity(&cfg.data.path);
     let s = &lp.state;
     RunManifest {
-        baseline_knowledge_source: p.baseline_source.clone(),
+        baseline_knowledge_source: p.baseline_source,
         best_epoch: s.best_epoch,
         best_val_loss: s.best_val_loss,
         config_changes_on_resume: s.resumes.clone(),
