@@ -125,7 +125,7 @@ fn forward_loss_and_every_gradient_match_pytorch() {
         .all(|x| *x == 0.0));
 }
 
-/// Without autodiff, burn-flex runs attention through the host kernel (`host_attention.rs`).
+/// Without autodiff, burn-flex runs attention through the host kernels (`attention/infer.rs`, `attention/host.rs`).
 #[test]
 fn inference_forward_matches_pytorch() {
     use burn::module::AutodiffModule;

@@ -409,7 +409,8 @@ fn tidy_finds_what_it_looks_for() {
     let long = format!("fn long() {{\n{}}}\n", "    x();\n".repeat(120));
     assert_eq!(functions(&long), vec![("long".to_string(), 122)]);
     assert_eq!(without_tests("a\n#[cfg(test)]\nb.unwrap()"), "a");
-    let code = r#"let c = '"'; f("ctrl"); g(format!("{a}+ctrl")); h("not a+ctrl label"); x("a\"b");"#;
+    let code =
+        r#"let c = '"'; f("ctrl"); g(format!("{a}+ctrl")); h("not a+ctrl label"); x("a\"b");"#;
     let lits = string_literals(code);
     assert_eq!(lits, ["ctrl", "{a}+ctrl", "not a+ctrl label", "a\\\"b"]);
     let flagged: Vec<&str> = lits.into_iter().filter(|l| spells_control(l)).collect();

@@ -119,7 +119,7 @@ fn scores<const DH: usize, const R: usize>(
     }
 }
 
-/// `host_attention::exp` (same reduction, same polynomial) with its multiply-adds fused.
+/// `kernels::exp` (same reduction, same polynomial) with its multiply-adds fused.
 #[inline(always)]
 fn exp_fma(x: f32) -> f32 {
     let x = x.max(-87.0);

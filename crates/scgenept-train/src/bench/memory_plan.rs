@@ -35,7 +35,7 @@ pub struct PlanSpec {
     pub batch: usize,
     pub seq_len: usize,
     pub precision: Precision,
-    /// Scores per attention tile (`attention_tiled::tile_elements`).
+    /// Scores per attention tile (`attention::tiled::tile_elements`).
     pub tile_elements: usize,
     /// Bytes of one boolean element on the backend: 1 on CUDA (`u8`), 4 on wgpu (`u32`).
     pub bool_bytes: usize,
