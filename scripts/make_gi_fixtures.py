@@ -2,7 +2,7 @@
 """GEARS genetic-interaction scores computed by the REAL cell-gears 0.0.2 function
 (`gears/utils.py: get_coeffs`, from PyPI `cell-gears==0.0.2`, installed --no-deps) with sklearn's
 TheilSenRegressor and dcor, on three small cases; writes tests/fixtures/gi/gi_scores.json for the
-test that checks `crates/scgenept-train/src/eval/gi.rs` against it.
+test that checks `crates/scgenept-eval/src/gi.rs` against it.
 
 Cases: 60 genes (every 2-gene subset), 500 genes (sklearn's 100,000 random subsets from
 RandomState(1000)), and 60 genes rounded to one decimal (tied rows: singular subsets).

@@ -1,7 +1,7 @@
 //! GEARS genetic-interaction scores against the real cell-gears 0.0.2 `get_coeffs`
 //! (`scripts/make_gi_fixtures.py`: sklearn's Theil–Sen, dcor's distance correlation).
 
-use scgenept_train::eval::gi::{gi_scores, GiScores, Subsets};
+use scgenept_eval::gi::{gi_scores, GiScores, Subsets};
 use serde_json::Value;
 
 fn floats(v: &Value) -> Vec<f64> {

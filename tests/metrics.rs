@@ -8,14 +8,12 @@ use std::path::{Path, PathBuf};
 use scgenept_data::csr::CsrMatrix;
 use scgenept_data::de::DeKeys;
 use scgenept_data::{GearsSplit, PerturbData, Subgroups};
-use scgenept_train::eval::baselines::{
+use scgenept_eval::baselines::{
     evaluate_baselines, predict, predict_with_embeddings, score_predictions, EmbeddingBaseline,
 };
-use scgenept_train::eval::method::{Baseline, Method};
-use scgenept_train::eval::metric_key::to_strings;
-use scgenept_train::eval::metrics::{
-    condition_metrics, control_mean, rank_metric, summarize, DeGenes,
-};
+use scgenept_eval::method::{Baseline, Method};
+use scgenept_eval::metric_key::to_strings;
+use scgenept_eval::metrics::{condition_metrics, control_mean, rank_metric, summarize, DeGenes};
 use serde_json::Value;
 
 fn fixture() -> Value {

@@ -2,10 +2,6 @@
 //! own, so one per crate keeps the build short (ARCHITECTURE.md, code map: `tests/`).
 
 mod common;
-#[path = "gi_scores.rs"]
-mod gi_scores;
-#[path = "metrics.rs"]
-mod metrics;
 #[path = "predict.rs"]
 mod predict;
 #[path = "trainer.rs"]

@@ -8,8 +8,8 @@ use clap::Args;
 
 use scgenept_data::split_file::load_split;
 use scgenept_data::{GearsSplit, PerturbData, SimulationSplitConfig};
-use scgenept_train::eval::baselines::evaluate_baselines;
-use scgenept_train::eval::metric_key::to_strings;
+use scgenept_eval::baselines::{evaluate_baselines, GeneVectors};
+use scgenept_eval::metric_key::to_strings;
 
 use crate::data_cmd::ColumnArgs;
 
@@ -63,7 +63,8 @@ pub fn run(a: BaselinesArgs) -> Result<()> {
         }
         None => None,
     };
-    let reports = evaluate_baselines(&data, &split, a.seed, table.as_ref());
+    let vectors = table.as_ref().map(|t| t as &dyn GeneVectors);
+    let reports = evaluate_baselines(&data, &split, a.seed, vectors);
     let rows: Vec<(String, &_)> = reports.iter().map(|(k, r)| (k.to_string(), r)).collect();
     crate::report::print_tables(&rows, &split, data.synthetic.is_some());
     if let Some(path) = a.json {

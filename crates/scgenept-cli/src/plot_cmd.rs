@@ -69,7 +69,7 @@ pub fn run(a: PlotArgs) -> Result<()> {
     let condition = resolve_condition(&data, pert, &cfg.data.columns.control_label)?;
     let preds_path = a.predictions.clone().unwrap_or_else(|| run.predictions());
     let pred = read_prediction(&preds_path, &condition, &data)?;
-    let ctrl = scgenept_train::eval::metrics::control_mean(&data);
+    let ctrl = scgenept_eval::metrics::control_mean(&data);
     let fig = PerturbationFigure::new(&data, &ctrl, &condition, &pred)?;
     let out = a
         .out

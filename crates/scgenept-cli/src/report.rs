@@ -3,9 +3,9 @@
 //! whose singles were both seen) is left out of it and listed under the tables instead.
 
 use scgenept_data::{GearsSplit, Subgroups};
-use scgenept_train::eval::baselines::MethodReport;
-use scgenept_train::eval::metric_key::{direction, run_report_metrics, MetricKey};
-use scgenept_train::eval::metrics::RANK_L1_LEGEND;
+use scgenept_eval::baselines::MethodReport;
+use scgenept_eval::metric_key::{direction, run_report_metrics, MetricKey};
+use scgenept_eval::metrics::RANK_L1_LEGEND;
 
 /// `1 condition`, `3 conditions`.
 pub fn plural(n: usize, word: &str) -> String {
@@ -104,7 +104,7 @@ mod tests {
                 .iter()
                 .map(|c| (c.to_string(), metrics("")))
                 .collect(),
-            summary: scgenept_train::eval::metric_key::from_strings(summary),
+            summary: scgenept_eval::metric_key::from_strings(summary),
         }
     }
 

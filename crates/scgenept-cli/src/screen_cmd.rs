@@ -121,7 +121,7 @@ pub fn run(a: ScreenArgs) -> Result<()> {
     );
     let col = ranking.column;
     for (i, r) in done.rows.iter().take(a.top).enumerate() {
-        let name = scgenept_train::eval::gi::GiScores::NAMES[col];
+        let name = scgenept_eval::gi::GiScores::NAMES[col];
         println!("{:>3}. {}+{}  {name} {:.4}", i + 1, r.a, r.b, r.scores[col]);
     }
     Ok(())

@@ -384,3 +384,13 @@ fn read_npy_with_genes(
         .map(|(i, g)| (g, values[i * dim..(i + 1) * dim].to_vec()))
         .collect())
 }
+
+/// The embedding baselines of the evaluation crate read a table through this.
+impl scgenept_eval::baselines::GeneVectors for KnowledgeTable {
+    fn dim(&self) -> usize {
+        KnowledgeTable::dim(self)
+    }
+    fn get(&self, gene: &str) -> Option<&[f32]> {
+        KnowledgeTable::get(self, gene)
+    }
+}

@@ -14,7 +14,7 @@ use scgenept_data::condition::single_gene;
 
 use scgenept_data::PerturbData;
 
-use crate::eval::metrics::DeGenes;
+use scgenept_eval::metrics::DeGenes;
 
 pub(crate) const FONT: &str = "sans-serif";
 /// Distinct colours for the methods of a bar plot, most distinct first (Okabe–Ito, colour-blind

@@ -7,11 +7,11 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::eval::method::Method;
-use crate::eval::metric_key::{from_strings, Summary};
 use crate::run::dir::RunDir;
 use crate::run::manifest::RunManifest;
 use crate::train_config::TrainConfig;
+use scgenept_eval::method::Method;
+use scgenept_eval::metric_key::{from_strings, Summary};
 
 /// The metrics a finished run reported: method → `test_…` key → value, and which knowledge source
 /// its embedding baselines used.
@@ -136,7 +136,7 @@ mod tests {
         assert_eq!(
             partial,
             BTreeMap::from([(
-                Method::Baseline(crate::eval::method::Baseline::Additive),
+                Method::Baseline(scgenept_eval::method::Baseline::Additive),
                 vec![("all".to_string(), 1, 3), ("combo_seen2".to_string(), 1, 2)]
             )])
         );

@@ -8,10 +8,10 @@ use anyhow::{Context, Result};
 
 use scgenept_data::GearsSplit;
 
-use crate::eval::baselines::MethodReport;
-use crate::eval::method::Method;
 use crate::run::dir::RunDir;
 use crate::train::prepare::Prepared;
+use scgenept_eval::baselines::MethodReport;
+use scgenept_eval::method::Method;
 
 /// Mean predicted expression per test condition (obs: condition, subgroup; var: genes).
 pub fn write_predictions(
@@ -83,7 +83,7 @@ pub fn write_metrics(
 ) -> Result<()> {
     let mut all = serde_json::Map::new();
     let summary =
-        |r: &MethodReport| serde_json::to_value(crate::eval::metric_key::to_strings(&r.summary));
+        |r: &MethodReport| serde_json::to_value(scgenept_eval::metric_key::to_strings(&r.summary));
     all.insert(Method::Model.to_string(), summary(model)?);
     for (k, r) in baselines {
         all.insert(k.to_string(), summary(r)?);
@@ -113,7 +113,7 @@ pub fn write_run_plots(
     };
     crate::figures::learning_curve::LearningCurve::read(run, Some(tested), &title)?.draw(&curve)?;
     written.push(curve);
-    let ctrl = crate::eval::metrics::control_mean(&p.data);
+    let ctrl = scgenept_eval::metrics::control_mean(&p.data);
     for group in scgenept_data::Subgroups::NAMES {
         let members = p.split.test_subgroup.get(group).unwrap_or(&[]);
         for condition in members.iter().filter(|c| preds.contains_key(*c)).take(2) {

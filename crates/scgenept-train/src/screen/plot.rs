@@ -6,9 +6,9 @@ use std::path::Path;
 use anyhow::Result;
 use plotters::prelude::*;
 
-use crate::eval::gi::GiScores;
 use crate::figures::plots::{render_png, tick, FONT, PALETTE};
 use crate::screen::run::PairRow;
+use scgenept_eval::gi::GiScores;
 
 /// The figure's title: how many pairs of how many genes, and SYNTHETIC when the bundle's model
 /// was trained on synthetic data.

@@ -12,10 +12,10 @@ use scgenept_data::files::write_atomic;
 use scgenept_model::load_checkpoint;
 
 use crate::device::WithBackend;
-use crate::eval::gi::{gi_scores, GiScores, Subsets};
 use crate::infer::batch::cells_per_batch;
 use crate::infer::predict::{Pool, Prediction};
 use crate::screen::{ScreenPlan, CHUNK_PAIRS};
+use scgenept_eval::gi::{gi_scores, GiScores, Subsets};
 
 /// How the table is ordered: by one score column, largest first unless `ascending`.
 #[derive(Clone, Copy, Debug)]

@@ -56,7 +56,7 @@ fn paper_seeds() -> Vec<u64> {
 }
 
 fn default_metrics() -> Vec<String> {
-    crate::eval::metric_key::sweep_default_metrics()
+    scgenept_eval::metric_key::sweep_default_metrics()
 }
 
 fn default_headline() -> String {
@@ -82,7 +82,7 @@ impl SweepConfig {
             );
         }
         for m in cfg.metrics.iter().chain([&cfg.headline]) {
-            crate::eval::metric_key::metric_info(m).map_err(|e| {
+            scgenept_eval::metric_key::metric_info(m).map_err(|e| {
                 anyhow::anyhow!(
                     "{}: {e} (metrics and headline name columns)",
                     path.display()

@@ -8,9 +8,9 @@ use std::path::Path;
 use anyhow::Result;
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
-use crate::eval::method::{Baseline, Method};
-use crate::eval::metric_key::{direction, SUBGROUP_ORDER};
 use crate::run::finished::FinishedRun;
+use scgenept_eval::method::{Baseline, Method};
+use scgenept_eval::metric_key::{direction, SUBGROUP_ORDER};
 
 /// Baselines in the order the table lists them (the embedding rows follow alphabetically).
 const BASELINE_ORDER: [Baseline; 5] = [
@@ -237,7 +237,7 @@ pub fn markdown(
          better. {note}\n\n"
     );
     if metrics.iter().any(|m| m.ends_with("rank_l1_delta")) {
-        s.push_str(crate::eval::metrics::RANK_L1_LEGEND);
+        s.push_str(scgenept_eval::metrics::RANK_L1_LEGEND);
         s.push_str("\n\n");
     }
     if !verdict.is_empty() {
@@ -381,8 +381,8 @@ mod tests {
     }
 
     /// A summary from the reference's key names.
-    fn summary(entries: &[(&str, f64)]) -> crate::eval::metric_key::Summary {
-        crate::eval::metric_key::from_strings(entries.iter().map(|(k, v)| (k.to_string(), *v)))
+    fn summary(entries: &[(&str, f64)]) -> scgenept_eval::metric_key::Summary {
+        scgenept_eval::metric_key::from_strings(entries.iter().map(|(k, v)| (k.to_string(), *v)))
     }
 
     fn run(label: &str, seed: u64, model: f64, random: f64) -> FinishedRun {

@@ -7,10 +7,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::eval::method::Method;
-use crate::eval::metric_key::{direction, higher_is_better, SUBGROUP_ORDER};
 use crate::run::finished::FinishedRun;
 use crate::sweep::table::SeedStat;
+use scgenept_eval::method::Method;
+use scgenept_eval::metric_key::{direction, higher_is_better, SUBGROUP_ORDER};
 
 /// What a sweep arm feeds the network besides expression.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -256,7 +256,7 @@ mod tests {
             seed,
             methods: BTreeMap::from([(
                 Method::Model,
-                crate::eval::metric_key::from_strings([
+                scgenept_eval::metric_key::from_strings([
                     ("test_pearson_delta_de".to_string(), all),
                     ("test_unseen_single_pearson_delta_de".to_string(), single),
                 ]),

@@ -13,8 +13,6 @@ use scgenept_data::GearsSplit;
 use scgenept_model::ScGenePT;
 
 use crate::device::WithBackend;
-use crate::eval::baselines::{evaluate_baselines, score_predictions, MethodReport};
-use crate::eval::method::Method;
 use crate::run::dir::RunDir;
 use crate::run::manifest::{data_identity, git_commit, CrateVersions, RunManifest};
 use crate::run::outputs::{write_metrics, write_predictions, write_results_csv, write_run_plots};
@@ -22,6 +20,8 @@ use crate::train::evaluate::predict_test;
 use crate::train::prepare::{prepare, Prepared};
 use crate::train::train_loop::{interrupt_point, TrainLoop};
 use crate::train_config::TrainConfig;
+use scgenept_eval::baselines::{evaluate_baselines, score_predictions, GeneVectors, MethodReport};
+use scgenept_eval::method::Method;
 
 /// What a finished run reports.
 #[derive(Debug)]
@@ -232,7 +232,8 @@ fn test_and_report<B: AutodiffBackend>(
     }
     let report = timed("metrics", || score_predictions(&p.data, &p.split, &preds));
     let baselines = timed("baselines", || {
-        evaluate_baselines(&p.data, &p.split, t.seed, p.baseline_table())
+        let table = p.baseline_table().map(|t| t as &dyn GeneVectors);
+        evaluate_baselines(&p.data, &p.split, t.seed, table)
     });
     let synthetic = p.data.synthetic.is_some();
     let (data_bytes, data_sha256) = data_identity(&cfg.data.path);

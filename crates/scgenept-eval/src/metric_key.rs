@@ -205,12 +205,12 @@ mod tests {
 
     #[test]
     fn every_metric_written_is_in_the_table_once() {
-        let de = crate::eval::metrics::DeGenes {
+        let de = crate::metrics::DeGenes {
             top20: vec![0, 1, 2],
             top20_non_dropout: vec![1, 2],
         };
         let (pred, truth, ctrl) = ([1.0, 2.0, 3.5, 0.2], [1.1, 2.5, 3.0, 0.1], [1.0; 4]);
-        let written = crate::eval::metrics::condition_metrics(&pred, &truth, &ctrl, &de);
+        let written = crate::metrics::condition_metrics(&pred, &truth, &ctrl, &de);
         for name in written.keys().map(String::as_str).chain(["rank_l1_delta"]) {
             assert!(metric_info(name).is_ok(), "{name} is not in METRICS");
         }

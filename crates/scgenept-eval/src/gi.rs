@@ -126,7 +126,7 @@ pub fn gi_scores(subsets: &Subsets, first: &[f64], second: &[f64], double: &[f64
         dcor_singles: d.dcor(Var::First, Var::Second),
         dcor_first,
         dcor_second,
-        corr_fit: crate::eval::metrics::pearson_or_nan(&fit, double),
+        corr_fit: crate::metrics::pearson_or_nan(&fit, double),
         dominance: (c1 / c2).log10().abs(),
         eq_contr: dcor_first.min(dcor_second) / dcor_first.max(dcor_second),
     }

@@ -7,7 +7,7 @@
 //! MSE is sklearn's. The control mean is over all control cells of the dataset. Checked against
 //! the real GEARS functions in `tests/metrics.rs`.
 
-use crate::eval::metric_key::{MetricKey, Summary};
+use crate::metric_key::{MetricKey, Summary};
 use std::collections::BTreeMap;
 
 use scgenept_data::{GearsSplit, PerturbData, Subgroups};

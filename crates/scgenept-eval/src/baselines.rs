@@ -11,18 +11,26 @@ use rand::{Rng, SeedableRng};
 use scgenept_data::condition::{condition_genes, is_control, is_single};
 use scgenept_data::{GearsSplit, PerturbData};
 
-use crate::eval::method::{Baseline, Method};
-use crate::eval::metrics::{
+use crate::method::{Baseline, Method};
+use crate::metrics::{
     cell_mean, condition_metrics, control_mean, rank_metric, summarize, test_conditions, DeGenes,
     Metrics,
 };
+
+/// Gene → vector, what the embedding baselines read (a knowledge table provides it).
+pub trait GeneVectors {
+    /// Width of every vector.
+    fn dim(&self) -> usize;
+    /// The gene's vector, if the table has one.
+    fn get(&self, gene: &str) -> Option<&[f32]>;
+}
 
 /// Scores of one method.
 #[derive(Clone, Debug, Default)]
 pub struct MethodReport {
     pub per_condition: BTreeMap<String, Metrics>,
     /// Means overall and per subgroup (`test_*` in `metrics.json`).
-    pub summary: crate::eval::metric_key::Summary,
+    pub summary: crate::metric_key::Summary,
 }
 
 /// Mean expression per condition, by name.
@@ -161,7 +169,7 @@ pub fn evaluate_baselines(
     data: &PerturbData,
     split: &GearsSplit,
     seed: u64,
-    table: Option<&scgenept_knowledge::KnowledgeTable>,
+    table: Option<&dyn GeneVectors>,
 ) -> BTreeMap<Method, MethodReport> {
     let mut out: BTreeMap<Method, MethodReport> = Baseline::ALL
         .iter()
@@ -205,10 +213,7 @@ impl EmbeddingBaseline {
 }
 
 /// A condition's embedding: the sum of its genes' vectors; `None` if a gene has none.
-fn condition_embedding(
-    table: &scgenept_knowledge::KnowledgeTable,
-    condition: &str,
-) -> Option<Vec<f64>> {
+fn condition_embedding(table: &dyn GeneVectors, condition: &str) -> Option<Vec<f64>> {
     let genes = condition_genes(condition);
     let mut v = vec![0f64; table.dim()];
     for g in genes {
@@ -250,7 +255,7 @@ fn cholesky_solve(a: &[f64], n: usize, b: &[f64]) -> Option<Vec<f64>> {
 pub fn predict_with_embeddings(
     data: &PerturbData,
     split: &GearsSplit,
-    table: &scgenept_knowledge::KnowledgeTable,
+    table: &dyn GeneVectors,
     method: EmbeddingBaseline,
 ) -> BTreeMap<String, Vec<f64>> {
     let ctrl = control_mean(data);

@@ -1,0 +1,8 @@
+//! The evaluation crate's integration tests, one test binary (ARCHITECTURE.md, code map:
+//! `tests/`).
+
+mod common;
+#[path = "gi_scores.rs"]
+mod gi_scores;
+#[path = "metrics.rs"]
+mod metrics;
