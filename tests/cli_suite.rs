@@ -7,6 +7,8 @@ mod cli;
 mod cli_data;
 #[path = "cli_edges.rs"]
 mod cli_edges;
+#[path = "cli_eval.rs"]
+mod cli_eval;
 #[path = "cli_screen.rs"]
 mod cli_screen;
 #[path = "cli_sweep.rs"]

@@ -1,82 +1,59 @@
-//! `scgenept baselines`: the field's simple baselines on a dataset's GEARS test split, scored with
-//! GEARS' metrics per subgroup — the rows a model has to beat.
+//! `scgenept eval --pred P.h5ad --real R.h5ad --pert-col target --control-pert non-targeting
+//! --profile cell-eval-anndata --out DIR`: predicted cells scored against real cells with a
+//! rulebook's metrics, written as the reference package writes them (docs/evaluation.md).
 
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::Args;
+use clap::{Args, ValueEnum};
 
-use scgenept_data::split_file::load_split;
-use scgenept_data::{GearsSplit, PerturbData, SimulationSplitConfig};
-use scgenept_eval::baselines::{evaluate_baselines, GeneVectors};
-use scgenept_eval::metric_key::to_strings;
+use scgenept_eval::judge::{evaluate, EvalRequest, Profile};
 
-use crate::data_cmd::ColumnArgs;
-
-#[derive(Args)]
-pub struct BaselinesArgs {
-    /// A GEARS-format h5ad.
-    #[arg(long)]
-    data: PathBuf,
-    /// A split (.json from `scgenept data split`, or GEARS/scGenePT .pkl); default: GEARS'
-    /// simulation split with --split-seed.
-    #[arg(long)]
-    split: Option<PathBuf>,
-    #[arg(long, default_value_t = 1)]
-    split_seed: u32,
-    /// Seed of the random-training-perturbation baseline (default: a training run's default
-    /// seed, so both report the same row).
-    #[arg(long, default_value_t = scgenept_train::train_config::DEFAULT_SEED)]
-    seed: u64,
-    /// A knowledge table (.safetensors from `scgenept knowledge build/import`): adds the ridge and
-    /// kNN baselines over gene embeddings.
-    #[arg(long)]
-    knowledge: Option<PathBuf>,
-    /// Also write every summary metric as JSON here.
-    #[arg(long)]
-    json: Option<PathBuf>,
-    #[command(flatten)]
-    columns: ColumnArgs,
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ProfileArg {
+    /// cell-eval 0.8.2's `anndata` profile (pearson_delta, mse, mae, mse_delta, mae_delta,
+    /// discrimination scores l1/l2/cosine, pearson_edistance), without clustering_agreement.
+    CellEvalAnndata,
 }
 
-pub fn run(a: BaselinesArgs) -> Result<()> {
-    let data = PerturbData::load(&a.data, &a.columns.obs_columns())?;
-    let split = match &a.split {
-        Some(p) => load_split(p, &data.conditions)?,
-        None => GearsSplit::simulation(
-            &data.conditions,
-            SimulationSplitConfig {
-                seed: a.split_seed,
-                ..SimulationSplitConfig::default()
-            },
-        ),
+#[derive(Args)]
+pub struct EvalArgs {
+    /// Predicted cells (an h5ad in cell-eval's layout, e.g. `scgenept predict --per-cell`).
+    #[arg(long)]
+    pred: PathBuf,
+    /// Real cells over the same genes, in the same order.
+    #[arg(long)]
+    real: PathBuf,
+    /// obs column naming each cell's perturbation.
+    #[arg(long, default_value = "target")]
+    pert_col: String,
+    /// The label of control cells in that column.
+    #[arg(long, default_value = "non-targeting")]
+    control_pert: String,
+    #[arg(long, value_enum, default_value = "cell-eval-anndata")]
+    profile: ProfileArg,
+    /// Directory for results.csv, agg_results.csv and summary.md.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+pub fn run(a: EvalArgs) -> Result<()> {
+    let req = EvalRequest {
+        pred: a.pred,
+        real: a.real,
+        pert_col: a.pert_col,
+        control_pert: a.control_pert,
+        profile: match a.profile {
+            ProfileArg::CellEvalAnndata => Profile::CellEvalAnndata,
+        },
+        out: a.out,
     };
-    if split.test.is_empty() {
-        anyhow::bail!(
-            "{}: the split has no test conditions; nothing to evaluate",
-            a.data.display()
-        );
-    }
-    let table = match &a.knowledge {
-        Some(p) => {
-            Some(scgenept_knowledge::KnowledgeTable::load(p).map_err(|e| anyhow::anyhow!("{e}"))?)
-        }
-        None => None,
-    };
-    let vectors = table.as_ref().map(|t| t as &dyn GeneVectors);
-    let reports = evaluate_baselines(&data, &split, a.seed, vectors);
-    let rows: Vec<(String, &_)> = reports.iter().map(|(k, r)| (k.to_string(), r)).collect();
-    crate::report::print_tables(&rows, &split, data.synthetic.is_some());
-    if let Some(path) = a.json {
-        let all: std::collections::BTreeMap<_, _> = reports
-            .iter()
-            .map(|(k, r)| (*k, to_strings(&r.summary)))
-            .collect();
-        scgenept_data::files::write_atomic(
-            &path,
-            (serde_json::to_string_pretty(&all)? + "\n").as_bytes(),
-        )
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    }
+    let scores = evaluate(&req)?;
+    println!(
+        "scored {} perturbations with {}: {}/results.csv, agg_results.csv, summary.md",
+        scores.perts.len(),
+        req.profile.name(),
+        req.out.display()
+    );
     Ok(())
 }

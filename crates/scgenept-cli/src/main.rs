@@ -1,6 +1,7 @@
 //! `scgenept`: train, evaluate, export and run scGenePT models. A thin layer over the library
 //! crates: argument parsing, logging setup, and one-line errors.
 
+mod baselines_cmd;
 mod bench_cmd;
 mod data_cmd;
 mod demo_cmd;
@@ -62,7 +63,10 @@ enum Command {
     Screen(screen_cmd::ScreenArgs),
     /// Score the simple baselines (control mean, non-ctrl mean, random perturbation, additive)
     /// on a dataset's test split with GEARS' metrics, per subgroup.
-    Baselines(eval_cmd::BaselinesArgs),
+    Baselines(baselines_cmd::BaselinesArgs),
+    /// Score predicted cells against real cells with a rulebook's metrics (cell-eval's names and
+    /// files: results.csv per perturbation, agg_results.csv, summary.md).
+    Eval(eval_cmd::EvalArgs),
     /// Gene-knowledge text per knowledge source.
     #[command(subcommand)]
     Knowledge(knowledge_cmd::KnowledgeCommand),
@@ -100,7 +104,8 @@ fn main() -> ExitCode {
         Command::Bench(c) => bench_cmd::run(c),
         Command::Knowledge(c) => knowledge_cmd::run(c),
         Command::Data(c) => data_cmd::run(c),
-        Command::Baselines(a) => eval_cmd::run(a),
+        Command::Baselines(a) => baselines_cmd::run(a),
+        Command::Eval(a) => eval_cmd::run(a),
         Command::Train(a) => train_cmd::run(a),
         Command::Sweep(a) => sweep_cmd::run(a),
         Command::Plot(a) => plot_cmd::run(a),

@@ -1,12 +1,17 @@
 //! Scoring perturbation predictions, without a network: GEARS' per-condition metrics and their
 //! subgroup summaries (`metrics.rs`), the one metric table and the `test_…` keys
 //! (`metric_key.rs`), the scored methods (`method.rs`), the field's simple baselines
-//! (`baselines.rs`) and GEARS' genetic-interaction scores (`gi.rs`).
+//! (`baselines.rs`), GEARS' genetic-interaction scores (`gi.rs`), and `scgenept eval`: a
+//! predicted and a real AnnData in cell-eval's layout (`pair.rs`) scored with cell-eval's
+//! metrics (`cell_eval.rs`) and written as cell-eval writes them (`judge.rs`).
 //!
 //! Depends on the data crate only; the training crate and the CLI use it.
 
 pub mod baselines;
+pub mod cell_eval;
 pub mod gi;
+pub mod judge;
 pub mod method;
 pub mod metric_key;
 pub mod metrics;
+pub mod pair;

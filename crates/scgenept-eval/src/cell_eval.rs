@@ -1,0 +1,240 @@
+//! cell-eval 0.8.2's `anndata` profile (docs/evaluation.md): per perturbation, from pseudobulks,
+//! `pearson_delta`, `mse`, `mae`, `mse_delta`, `mae_delta` and the discrimination scores (`l1`,
+//! `l2`, `cosine`); from single cells, `pearson_edistance`. Its `clustering_agreement` (Leiden
+//! clustering of centroids) is not computed. Names, order and values as cell-eval writes them
+//! (tests/cell_eval.rs: within 1e-6 of cell-eval on the committed fixture).
+
+use crate::pair::{Bulk, Pair};
+
+/// The profile's metrics, in cell-eval's column order, each better high (`true`) or low.
+pub const ANNDATA_METRICS: [(&str, bool); 9] = [
+    ("pearson_delta", true),
+    ("mse", false),
+    ("mae", false),
+    ("mse_delta", false),
+    ("mae_delta", false),
+    ("discrimination_score_l1", true),
+    ("discrimination_score_l2", true),
+    ("discrimination_score_cosine", true),
+    ("pearson_edistance", true),
+];
+
+/// Per perturbation (rows, `pair.perts` order) × metric (columns, [`ANNDATA_METRICS`] order).
+#[derive(Debug, Clone)]
+pub struct Scores {
+    pub perts: Vec<String>,
+    pub metrics: Vec<&'static str>,
+    pub values: Vec<Vec<f64>>,
+}
+
+/// Scores `pair` with the `anndata` profile.
+pub fn anndata_profile(pair: &Pair) -> Scores {
+    let bulk = pair.bulk();
+    let n = pair.perts.len();
+    let per = |f: &dyn Fn(usize) -> f64| -> Vec<f64> { (0..n).map(f).collect() };
+    let delta = |i| (bulk.effect(i, true), bulk.effect(i, false));
+    let columns: Vec<Vec<f64>> = vec![
+        per(&|i| {
+            let (p, r) = delta(i);
+            pearson(&p, &r)
+        }),
+        per(&|i| mean_err(&bulk.pred[i], &bulk.real[i], 2)),
+        per(&|i| mean_err(&bulk.pred[i], &bulk.real[i], 1)),
+        per(&|i| {
+            let (p, r) = delta(i);
+            mean_err(&p, &r, 2)
+        }),
+        per(&|i| {
+            let (p, r) = delta(i);
+            mean_err(&p, &r, 1)
+        }),
+        discrimination(pair, &bulk, Distance::L1),
+        discrimination(pair, &bulk, Distance::L2),
+        discrimination(pair, &bulk, Distance::Cosine),
+        vec![pearson_edistance(pair); n],
+    ];
+    Scores {
+        perts: pair.perts.clone(),
+        metrics: ANNDATA_METRICS.iter().map(|m| m.0).collect(),
+        values: (0..n)
+            .map(|i| columns.iter().map(|c| c[i]).collect())
+            .collect(),
+    }
+}
+
+/// Pearson's r (scipy's `pearsonr`); NaN when either side is constant.
+pub fn pearson(x: &[f64], y: &[f64]) -> f64 {
+    let n = x.len() as f64;
+    let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (a, b) in x.iter().zip(y) {
+        let (dx, dy) = (a - mx, b - my);
+        sxy += dx * dy;
+        sxx += dx * dx;
+        syy += dy * dy;
+    }
+    (sxy / (sxx.sqrt() * syy.sqrt())).clamp(-1.0, 1.0)
+}
+
+/// Mean absolute (`power` 1) or squared (2) error, as sklearn's.
+fn mean_err(x: &[f64], y: &[f64], power: i32) -> f64 {
+    let s: f64 = x
+        .iter()
+        .zip(y)
+        .map(|(a, b)| (a - b).abs().powi(power))
+        .sum();
+    s / x.len() as f64
+}
+
+#[derive(Clone, Copy)]
+enum Distance {
+    L1,
+    L2,
+    Cosine,
+}
+
+fn distance(kind: Distance, a: &[f64], b: &[f64]) -> f64 {
+    match kind {
+        Distance::L1 => a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum(),
+        Distance::L2 => a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).powi(2))
+            .sum::<f64>()
+            .sqrt(),
+        Distance::Cosine => {
+            let dot: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+            let na = a.iter().map(|x| x * x).sum::<f64>().sqrt();
+            let nb = b.iter().map(|x| x * x).sum::<f64>().sqrt();
+            1.0 - dot / (na * nb)
+        }
+    }
+}
+
+/// cell-eval's discrimination score: rank the real effects of every perturbation by their
+/// distance to this perturbation's predicted effect (the gene named like the perturbation left
+/// out); 1 − rank/n, where rank 0 means the right one is the closest. Ties keep perturbation
+/// order (numpy's sort on so few values).
+fn discrimination(pair: &Pair, bulk: &Bulk, kind: Distance) -> Vec<f64> {
+    let n = pair.perts.len();
+    let real: Vec<Vec<f64>> = (0..n).map(|i| bulk.effect(i, false)).collect();
+    (0..n)
+        .map(|p| {
+            let keep: Vec<usize> = (0..pair.real.genes.len())
+                .filter(|&g| pair.real.genes[g] != pair.perts[p])
+                .collect();
+            let pick = |v: &[f64]| -> Vec<f64> { keep.iter().map(|&g| v[g]).collect() };
+            let pred = pick(&bulk.effect(p, true));
+            let mut d: Vec<(f64, usize)> = (real.iter().enumerate())
+                .map(|(j, r)| (distance(kind, &pick(r), &pred), j))
+                .collect();
+            d.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            let rank = d.iter().position(|x| x.1 == p).unwrap_or(n);
+            1.0 - rank as f64 / n as f64
+        })
+        .collect()
+}
+
+/// numpy's float32 sum (`np.add.reduce`): pairwise, 8 accumulators in blocks of up to 128.
+pub fn numpy_sum_f32(a: &[f32]) -> f32 {
+    let n = a.len();
+    if n < 8 {
+        return a.iter().fold(0f32, |s, x| s + x);
+    }
+    if n <= 128 {
+        let mut r = [0f32; 8];
+        r.copy_from_slice(&a[..8]);
+        let mut i = 8;
+        while i < n - n % 8 {
+            for j in 0..8 {
+                r[j] += a[i + j];
+            }
+            i += 8;
+        }
+        let mut res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for x in &a[i..] {
+            res += x;
+        }
+        return res;
+    }
+    let mut n2 = n / 2;
+    n2 -= n2 % 8;
+    numpy_sum_f32(&a[..n2]) + numpy_sum_f32(&a[n2..])
+}
+
+/// sklearn's `pairwise_distances(a, b).mean()` on float32 cells: each squared distance in f64,
+/// rounded to f32, its root in f32 (the diagonal exactly 0 when `a` is `b`), then numpy's
+/// float32 mean of the matrix.
+fn mean_distance(a: &[Vec<f64>], b: &[Vec<f64>], same: bool) -> f32 {
+    let mut d = Vec::with_capacity(a.len() * b.len());
+    for (i, x) in a.iter().enumerate() {
+        for (j, y) in b.iter().enumerate() {
+            let sq: f64 = x.iter().zip(y).map(|(u, v)| (u - v) * (u - v)).sum();
+            d.push(if same && i == j {
+                0.0
+            } else {
+                (sq as f32).sqrt()
+            });
+        }
+    }
+    numpy_sum_f32(&d) / d.len() as f32
+}
+
+/// cell-eval's `pearson_edistance`: per perturbation, the energy distance of its cells from the
+/// control cells (2·δ − σ_pert − σ_ctrl, in float32 as numpy computes it), on the real and on the
+/// predicted cells; then Pearson's r between the two over perturbations (one value, written for
+/// every perturbation).
+fn pearson_edistance(pair: &Pair) -> f64 {
+    let side = |c: &crate::pair::Cells| -> Vec<f64> {
+        let rows = c.rows_by_label();
+        let ctrl = c.dense(&rows[pair.control.as_str()]);
+        let sigma_ctrl = mean_distance(&ctrl, &ctrl, true);
+        (pair.perts.iter())
+            .map(|p| {
+                let cells = c.dense(&rows[p.as_str()]);
+                let delta = mean_distance(&cells, &ctrl, false);
+                let sigma = mean_distance(&cells, &cells, true);
+                (2.0 * delta - sigma - sigma_ctrl) as f64
+            })
+            .collect()
+    };
+    pearson(&side(&pair.real), &side(&pair.pred))
+}
+
+/// polars' `describe()` of each column, as cell-eval's `agg_results.csv`: count, null_count,
+/// mean, std (n − 1), min, 25%, 50%, 75% (nearest rank, halves up), max. Every score is a value
+/// (a NaN counts and propagates; no fixture has one yet).
+pub fn describe(scores: &Scores) -> Vec<(&'static str, Vec<f64>)> {
+    let cols: Vec<Vec<f64>> = (0..scores.metrics.len())
+        .map(|m| {
+            let mut c: Vec<f64> = scores.values.iter().map(|r| r[m]).collect();
+            c.sort_by(f64::total_cmp);
+            c
+        })
+        .collect();
+    let stat = |f: &dyn Fn(&[f64]) -> f64| -> Vec<f64> { cols.iter().map(|c| f(c)).collect() };
+    let mean = |c: &[f64]| c.iter().sum::<f64>() / c.len() as f64;
+    let quantile = |q: f64| {
+        move |c: &[f64]| -> f64 {
+            match c.len() {
+                0 => f64::NAN,
+                n => c[((q * (n - 1) as f64) + 0.5).floor() as usize],
+            }
+        }
+    };
+    let std = |c: &[f64]| {
+        let m = mean(c);
+        (c.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (c.len() as f64 - 1.0)).sqrt()
+    };
+    vec![
+        ("count", stat(&|c| c.len() as f64)),
+        ("null_count", stat(&|_| 0.0)),
+        ("mean", stat(&mean)),
+        ("std", stat(&std)),
+        ("min", stat(&|c| c.first().copied().unwrap_or(f64::NAN))),
+        ("25%", stat(&quantile(0.25))),
+        ("50%", stat(&quantile(0.5))),
+        ("75%", stat(&quantile(0.75))),
+        ("max", stat(&|c| c.last().copied().unwrap_or(f64::NAN))),
+    ]
+}

@@ -1,0 +1,229 @@
+//! A predicted and a real AnnData in cell-eval's layout (one row per cell, an obs column naming
+//! each cell's perturbation, the control cells under one label), read and checked once: the same
+//! genes in the same order, the same perturbations on both sides, the control on both sides, no
+//! NaN, no raw counts. Then pseudobulks (each perturbation's mean cell), as cell-eval builds them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use scgenept_data::csr::CsrMatrix;
+use scgenept_data::h5ad::{column_strings, H5ad};
+
+/// Why a pair cannot be scored: one line naming the file and what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum PairError {
+    #[error("{0}")]
+    Data(#[from] scgenept_data::error::DataError),
+    #[error("{}: {reason}", path.display())]
+    Input { path: PathBuf, reason: String },
+    #[error(
+        "the predicted and real files have different genes ({pred} vs {real}, first difference \
+         at position {at}: '{pred_gene}' vs '{real_gene}'); predict over the real data's genes, \
+         in its order"
+    )]
+    Genes {
+        pred: usize,
+        real: usize,
+        at: usize,
+        pred_gene: String,
+        real_gene: String,
+    },
+    #[error(
+        "perturbations {missing:?} are in {present} but not in {absent}; score the same \
+         perturbations on both sides"
+    )]
+    Perturbations {
+        missing: Vec<String>,
+        present: String,
+        absent: String,
+    },
+}
+
+/// One side of the pair: cells × genes, each cell's perturbation label.
+#[derive(Debug, Clone)]
+pub struct Cells {
+    pub path: PathBuf,
+    pub x: CsrMatrix,
+    pub genes: Vec<String>,
+    pub labels: Vec<String>,
+}
+
+impl Cells {
+    /// Reads `X`, `var_names` and obs column `pert_col` of an h5ad, refusing what cell-eval would
+    /// silently transform or mis-score.
+    pub fn read(path: &Path, pert_col: &str) -> Result<Cells, PairError> {
+        let f = H5ad::open(path)?;
+        let bad = |reason: String| PairError::Input {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let columns = f.columns("obs")?;
+        if !columns.iter().any(|c| c == pert_col) {
+            return Err(bad(format!(
+                "obs has no column '{pert_col}' (it has: {}); name the perturbation column \
+                 with --pert-col",
+                columns.join(", ")
+            )));
+        }
+        let labels = column_strings(f.column("obs", pert_col)?, path, pert_col)?;
+        let x = f.read_matrix("X")?;
+        let genes = f.index("var")?;
+        if let Some((r, c, v)) = x.first_invalid_value() {
+            return Err(bad(format!(
+                "X[{r}, {c}] is {v} (gene {}); every value must be a finite number",
+                genes.get(c).map_or("?", String::as_str)
+            )));
+        }
+        if let Some(max) = x.looks_like_counts() {
+            return Err(bad(format!(
+                "X holds whole numbers up to {max}: raw counts? The metrics expect log-normalised \
+                 expression; normalise (normalize_total, then log1p) first"
+            )));
+        }
+        Ok(Cells {
+            path: path.to_path_buf(),
+            x,
+            genes,
+            labels,
+        })
+    }
+
+    /// Row indices of each label, labels in sorted order (as `np.unique`).
+    pub fn rows_by_label(&self) -> BTreeMap<&str, Vec<usize>> {
+        let mut out: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, l) in self.labels.iter().enumerate() {
+            out.entry(l.as_str()).or_default().push(i);
+        }
+        out
+    }
+
+    /// The mean of `rows`, each mean rounded to f32 as cell-eval's float32 pseudobulks are.
+    pub fn mean(&self, rows: &[usize]) -> Vec<f64> {
+        let mut sum = vec![0f64; self.x.n_cols];
+        for &r in rows {
+            let (cols, vals) = self.x.row(r);
+            for (c, v) in cols.iter().zip(vals) {
+                sum[*c as usize] += *v as f64;
+            }
+        }
+        let n = rows.len().max(1) as f64;
+        sum.iter().map(|s| (s / n) as f32 as f64).collect()
+    }
+
+    /// Rows `rows` as dense f64 vectors.
+    pub fn dense(&self, rows: &[usize]) -> Vec<Vec<f64>> {
+        let mut buf = vec![0f32; self.x.n_cols];
+        (rows.iter())
+            .map(|&r| {
+                self.x.row_into(r, &mut buf);
+                buf.iter().map(|&v| v as f64).collect()
+            })
+            .collect()
+    }
+}
+
+/// A checked pair: the perturbations (sorted, control excluded) and each one's cells per side.
+#[derive(Debug, Clone)]
+pub struct Pair {
+    pub real: Cells,
+    pub pred: Cells,
+    pub control: String,
+    pub perts: Vec<String>,
+}
+
+impl Pair {
+    pub fn new(real: Cells, pred: Cells, control: &str) -> Result<Pair, PairError> {
+        if real.genes != pred.genes {
+            let at = (real.genes.iter().zip(&pred.genes))
+                .position(|(a, b)| a != b)
+                .unwrap_or(real.genes.len().min(pred.genes.len()));
+            let gene = |g: &[String]| g.get(at).cloned().unwrap_or_else(|| "(none)".into());
+            return Err(PairError::Genes {
+                pred: pred.genes.len(),
+                real: real.genes.len(),
+                at,
+                pred_gene: gene(&pred.genes),
+                real_gene: gene(&real.genes),
+            });
+        }
+        for side in [&real, &pred] {
+            if !side.labels.iter().any(|l| l == control) {
+                return Err(PairError::Input {
+                    path: side.path.clone(),
+                    reason: format!(
+                        "no control cells labelled '{control}'; name the control label with \
+                         --control-pert"
+                    ),
+                });
+            }
+        }
+        let labels = |c: &Cells| -> Vec<String> {
+            (c.rows_by_label().into_keys())
+                .filter(|l| *l != control)
+                .map(String::from)
+                .collect()
+        };
+        let (in_real, in_pred) = (labels(&real), labels(&pred));
+        for (a, b, side_a, side_b) in [
+            (&in_real, &in_pred, &real, &pred),
+            (&in_pred, &in_real, &pred, &real),
+        ] {
+            let missing: Vec<String> = a.iter().filter(|p| !b.contains(p)).cloned().collect();
+            if !missing.is_empty() {
+                return Err(PairError::Perturbations {
+                    missing,
+                    present: side_a.path.display().to_string(),
+                    absent: side_b.path.display().to_string(),
+                });
+            }
+        }
+        Ok(Pair {
+            real,
+            pred,
+            control: control.to_string(),
+            perts: in_real,
+        })
+    }
+
+    /// Pseudobulks: each perturbation's mean cell and the control's, per side.
+    pub fn bulk(&self) -> Bulk {
+        let side = |c: &Cells| {
+            let rows = c.rows_by_label();
+            let means: Vec<Vec<f64>> = (self.perts.iter())
+                .map(|p| c.mean(&rows[p.as_str()]))
+                .collect();
+            (means, c.mean(&rows[self.control.as_str()]))
+        };
+        let (real, ctrl_real) = side(&self.real);
+        let (pred, ctrl_pred) = side(&self.pred);
+        Bulk {
+            real,
+            pred,
+            ctrl_real,
+            ctrl_pred,
+        }
+    }
+}
+
+/// Mean cells: `real[i]`, `pred[i]` of perturbation `perts[i]`, and the controls'.
+#[derive(Debug, Clone)]
+pub struct Bulk {
+    pub real: Vec<Vec<f64>>,
+    pub pred: Vec<Vec<f64>>,
+    pub ctrl_real: Vec<f64>,
+    pub ctrl_pred: Vec<f64>,
+}
+
+impl Bulk {
+    /// Perturbation `i`'s effect (its mean minus the control's), in float32 as cell-eval's.
+    pub fn effect(&self, i: usize, pred: bool) -> Vec<f64> {
+        let (m, c) = match pred {
+            true => (&self.pred[i], &self.ctrl_pred),
+            false => (&self.real[i], &self.ctrl_real),
+        };
+        m.iter()
+            .zip(c)
+            .map(|(a, b)| (*a as f32 - *b as f32) as f64)
+            .collect()
+    }
+}

@@ -1,0 +1,178 @@
+//! `scgenept eval` against the reference package: the committed fixture
+//! (`tests/fixtures/cell_eval/`, written by `scripts/make_cell_eval_fixtures.py` with cell-eval
+//! 0.8.2) scored here must give cell-eval's `results.csv` and `agg_results.csv`, same columns,
+//! same rows, every value within 1e-6. Then bad inputs: one line each, nothing written.
+
+use std::path::{Path, PathBuf};
+
+use scgenept_data::csr::CsrMatrix;
+use scgenept_data::h5ad_write::{AnnData, Frame, FrameColumn};
+
+use crate::common::{fixture, ok, one_line_error, scgenept, tempdir};
+
+/// A CSV as (header, rows of (first field, numbers)).
+fn table(path: &Path) -> (Vec<String>, Vec<(String, Vec<f64>)>) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap().split(',').map(String::from).collect();
+    let rows = lines
+        .map(|l| {
+            let mut f = l.split(',');
+            let key = f.next().unwrap().to_string();
+            let nums = f.map(|v| v.parse::<f64>().unwrap()).collect();
+            (key, nums)
+        })
+        .collect();
+    (header, rows)
+}
+
+fn eval(pred: &Path, real: &Path, out: &Path) -> std::process::Output {
+    scgenept(&[
+        "eval",
+        "--pred",
+        pred.to_str().unwrap(),
+        "--real",
+        real.to_str().unwrap(),
+        "--pert-col",
+        "target",
+        "--control-pert",
+        "non-targeting",
+        "--profile",
+        "cell-eval-anndata",
+        "--out",
+        out.to_str().unwrap(),
+    ])
+}
+
+#[test]
+fn cell_eval_anndata_profile_equals_cell_eval() {
+    let dir = fixture("cell_eval");
+    let out = tempdir("eval-cell-eval");
+    ok(&eval(&dir.join("pred.h5ad"), &dir.join("real.h5ad"), &out));
+    let mut worst = 0f64;
+    for file in ["results.csv", "agg_results.csv"] {
+        let (want_h, want) = table(&dir.join(file));
+        let (got_h, got) = table(&out.join(file));
+        assert_eq!(got_h, want_h, "{file}: columns");
+        assert_eq!(got.len(), want.len(), "{file}: rows");
+        for ((gk, gv), (wk, wv)) in got.iter().zip(&want) {
+            assert_eq!(gk, wk, "{file}: row order");
+            for ((g, w), m) in gv.iter().zip(wv).zip(&want_h[1..]) {
+                let d = (g - w).abs();
+                worst = worst.max(d);
+                assert!(d <= 1e-6, "{file}: {wk} {m}: {g} vs cell-eval's {w}");
+            }
+        }
+    }
+    eprintln!("largest difference from cell-eval 0.8.2: {worst:e}");
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(
+        summary.contains("| mse | ↓ lower |") && summary.contains("| pearson_delta | ↑ higher |")
+    );
+}
+
+/// A small pair in cell-eval's layout written by our own h5ad writer.
+fn write(path: &Path, labels: &[&str], genes: &[&str], value: impl Fn(usize, usize) -> f32) {
+    let mut x = CsrMatrix::with_cols(genes.len());
+    for r in 0..labels.len() {
+        let row: Vec<f32> = (0..genes.len()).map(|c| value(r, c)).collect();
+        x.push_dense_row(&row);
+    }
+    AnnData {
+        x: &x,
+        layers: vec![],
+        obs: Frame {
+            index_name: "cell".into(),
+            index: (0..labels.len()).map(|i| format!("c{i}")).collect(),
+            columns: vec![(
+                "target".into(),
+                FrameColumn::Categorical(labels.iter().map(|l| l.to_string()).collect()),
+            )],
+        },
+        var: Frame {
+            index_name: "gene".into(),
+            index: genes.iter().map(|g| g.to_string()).collect(),
+            columns: vec![],
+        },
+        uns: vec![],
+    }
+    .write(path)
+    .unwrap();
+}
+
+const LABELS: [&str; 6] = ["non-targeting", "non-targeting", "A", "A", "B", "B"];
+const GENES: [&str; 3] = ["A", "B", "C"];
+
+fn lognorm(r: usize, c: usize) -> f32 {
+    0.3 + 0.17 * r as f32 + 0.05 * c as f32
+}
+
+/// A bad predicted file: its name, cell labels, genes, values, and what the error must say.
+type BadCase<'a> = (
+    &'a str,
+    &'a [&'a str],
+    &'a [&'a str],
+    fn(usize, usize) -> f32,
+    &'a [&'a str],
+);
+
+#[test]
+fn eval_refuses_bad_pairs_in_one_line_and_writes_nothing() {
+    let dir = tempdir("eval-bad");
+    let real = dir.join("real.h5ad");
+    write(&real, &LABELS, &GENES, lognorm);
+    let case = |name: &str, labels: &[&str], genes: &[&str], f: fn(usize, usize) -> f32| {
+        let p: PathBuf = dir.join(format!("{name}.h5ad"));
+        write(&p, labels, genes, f);
+        let out = dir.join(format!("out_{name}"));
+        (eval(&p, &real, &out), out)
+    };
+    let checks: [BadCase; 5] = [
+        (
+            "genes",
+            &LABELS,
+            &["A", "C", "B"],
+            lognorm,
+            &["different genes", "position 1"],
+        ),
+        (
+            "nocontrol",
+            &["A", "A", "A", "A", "B", "B"],
+            &GENES,
+            lognorm,
+            &[
+                "no control cells labelled 'non-targeting'",
+                "--control-pert",
+            ],
+        ),
+        (
+            "missing",
+            &["non-targeting", "non-targeting", "A", "A", "A", "A"],
+            &GENES,
+            lognorm,
+            &["[\"B\"]", "score the same perturbations on both sides"],
+        ),
+        (
+            "nan",
+            &LABELS,
+            &GENES,
+            |r, c| if (r, c) == (3, 2) { f32::NAN } else { 0.5 },
+            &["X[3, 2] is NaN", "gene C"],
+        ),
+        (
+            "counts",
+            &LABELS,
+            &GENES,
+            |r, c| ((r + 1) * (c + 5)) as f32,
+            &["raw counts", "log1p"],
+        ),
+    ];
+    for (name, labels, genes, f, needles) in checks {
+        let (o, out) = case(name, labels, genes, f);
+        one_line_error(&o, needles);
+        assert!(
+            !out.join("results.csv").exists(),
+            "{name}: a result was written"
+        );
+    }
+}
