@@ -2,7 +2,7 @@
 what cell-eval 0.8.2 scores on it with its `anndata` profile (every metric but
 `clustering_agreement`, whose Leiden clustering we do not reimplement): `results.csv` (one row
 per perturbation) and `agg_results.csv` (polars' `describe` of it), exactly as `cell-eval run`
-writes them. tests/cell_eval.rs checks `scgenept eval --profile cell-eval-anndata` against them.
+writes them; and in `de/` pdex's DE tables of both sides and the `de` profile's scores. tests/cell_eval.rs checks `scgenept eval --profile cell-eval-anndata` against them.
 
     python3 -m venv /tmp/ce && /tmp/ce/bin/pip install "cell-eval==0.8.2"
     /tmp/ce/bin/python scripts/make_cell_eval_fixtures.py
@@ -69,7 +69,19 @@ def main():
         num_threads=1,
     )
     ev.compute(profile="anndata", skip_metrics=["clustering_agreement"], break_on_error=True)
-    print("wrote", sorted(os.listdir(OUT)), file=sys.stderr)
+    # pdex's DE tables (`real_de.csv`, `pred_de.csv`: Mann-Whitney U with tie correction,
+    # Benjamini-Hochberg) and the DE profile's scores on them, as `cell-eval run` computes them.
+    de_out = os.path.join(OUT, "de")
+    ev = MetricsEvaluator(
+        adata_pred=pred,
+        adata_real=real,
+        control_pert=CONTROL,
+        pert_col="target",
+        outdir=de_out,
+        num_threads=1,
+    )
+    ev.compute(profile="de", break_on_error=True)
+    print("wrote", sorted(os.listdir(OUT)), sorted(os.listdir(de_out)), file=sys.stderr)
 
 
 if __name__ == "__main__":

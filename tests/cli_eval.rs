@@ -41,6 +41,7 @@ fn eval(pred: &Path, real: &Path, out: &Path) -> std::process::Output {
         "cell-eval-anndata",
         "--out",
         out.to_str().unwrap(),
+        "--write-de",
     ])
 }
 
@@ -65,6 +66,17 @@ fn cell_eval_anndata_profile_equals_cell_eval() {
         }
     }
     eprintln!("largest difference from cell-eval 0.8.2: {worst:e}");
+    // The DE tables (their values: tests/eval_de.rs) in pdex's columns and rows.
+    for side in ["real_de.csv", "pred_de.csv"] {
+        let ours = std::fs::read_to_string(out.join(side)).unwrap();
+        let theirs = std::fs::read_to_string(dir.join("de").join(side)).unwrap();
+        assert_eq!(
+            ours.lines().next(),
+            theirs.lines().next(),
+            "{side}: columns"
+        );
+        assert_eq!(ours.lines().count(), theirs.lines().count(), "{side}: rows");
+    }
     let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
     assert!(
         summary.contains("| mse | ↓ lower |") && summary.contains("| pearson_delta | ↑ higher |")

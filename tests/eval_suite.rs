@@ -2,6 +2,8 @@
 //! `tests/`).
 
 mod common;
+#[path = "eval_de.rs"]
+mod eval_de;
 #[path = "gi_scores.rs"]
 mod gi_scores;
 #[path = "metrics.rs"]

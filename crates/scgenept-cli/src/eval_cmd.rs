@@ -35,6 +35,10 @@ pub struct EvalArgs {
     /// Directory for results.csv, agg_results.csv and summary.md.
     #[arg(long)]
     out: PathBuf,
+    /// Also write each side's differential expression against the control cells
+    /// (`real_de.csv`, `pred_de.csv`: pdex 0.3.0's Mann-Whitney U test, its columns).
+    #[arg(long)]
+    write_de: bool,
 }
 
 pub fn run(a: EvalArgs) -> Result<()> {
@@ -47,6 +51,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
             ProfileArg::CellEvalAnndata => Profile::CellEvalAnndata,
         },
         out: a.out,
+        write_de: a.write_de,
     };
     let scores = evaluate(&req)?;
     println!(

@@ -105,7 +105,8 @@ impl H5ad {
         self.h5(key, ds.attrs())
     }
 
-    fn is_group(&self, key: &str) -> bool {
+    /// Whether `key` is a group (a sparse matrix is one; a dense matrix is a dataset).
+    pub fn is_group(&self, key: &str) -> bool {
         self.file.group(key).is_ok()
     }
 

@@ -34,6 +34,8 @@ pub struct EvalRequest {
     pub control_pert: String,
     pub profile: Profile,
     pub out: PathBuf,
+    /// Also write each side's DE table (`real_de.csv`, `pred_de.csv`), as cell-eval does.
+    pub write_de: bool,
 }
 
 /// Reads, scores and writes; returns the scores.
@@ -49,6 +51,12 @@ pub fn evaluate(req: &EvalRequest) -> Result<Scores> {
     write(&req.out.join("results.csv"), &results_csv(&scores))?;
     write(&req.out.join("agg_results.csv"), &agg_csv(&scores))?;
     write(&req.out.join("summary.md"), &summary(&scores, req))?;
+    if req.write_de {
+        for (name, side) in [("real_de.csv", &pair.real), ("pred_de.csv", &pair.pred)] {
+            let table = crate::de::de_table(side, &req.control_pert);
+            write(&req.out.join(name), &crate::de::de_csv(&table))?;
+        }
+    }
     Ok(scores)
 }
 

@@ -9,6 +9,7 @@
 
 pub mod baselines;
 pub mod cell_eval;
+pub mod de;
 pub mod gi;
 pub mod judge;
 pub mod method;

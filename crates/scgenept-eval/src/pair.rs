@@ -46,6 +46,8 @@ pub struct Cells {
     pub x: CsrMatrix,
     pub genes: Vec<String>,
     pub labels: Vec<String>,
+    /// X was stored sparse (scipy's and numpy's means then add in different orders).
+    pub sparse: bool,
 }
 
 impl Cells {
@@ -85,6 +87,7 @@ impl Cells {
             x,
             genes,
             labels,
+            sparse: f.is_group("X"),
         })
     }
 

@@ -1,0 +1,197 @@
+//! Differential expression of every perturbation against the control cells, as pdex 0.3.0
+//! computes it for cell-eval (`pdex(mode="ref", is_log1p=True, geometric_mean=True,
+//! epsilon=0)`): per gene, the two-sided Mann-Whitney U test with tie correction and continuity
+//! correction (asymptotic normal p-value), Benjamini-Hochberg FDR over each perturbation's genes,
+//! and fold changes between geometric-mean pseudobulks in count space (`expm1(mean(X))`).
+//! docs/evaluation.md says where float32 enters, as it does in pdex.
+
+use std::fmt::Write as _;
+
+use crate::pair::Cells;
+
+/// One row of pdex's table (its column names).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeRow {
+    pub target: String,
+    pub feature: String,
+    pub target_mean: f32,
+    pub ref_mean: f32,
+    pub target_membership: usize,
+    pub ref_membership: usize,
+    pub log2_fold_change: f64,
+    pub percent_change: f64,
+    pub p_value: f64,
+    pub statistic: f64,
+    pub fdr: f64,
+}
+
+/// The Mann-Whitney U statistic of `x` (U1) and the two-sided p-value, asymptotic, with tie and
+/// continuity corrections (scipy's `mannwhitneyu(method="asymptotic")`, numba_mwu's kernel).
+pub fn mann_whitney_u(x: &[f64], y: &[f64]) -> (f64, f64) {
+    let (n1, n2) = (x.len(), y.len());
+    let mut all: Vec<(f64, bool)> = (x.iter().map(|v| (*v, true)))
+        .chain(y.iter().map(|v| (*v, false)))
+        .collect();
+    all.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (mut r1, mut tie_term, mut i) = (0.0f64, 0.0f64, 0usize);
+    while i < all.len() {
+        let mut j = i;
+        while j + 1 < all.len() && all[j + 1].0 == all[i].0 {
+            j += 1;
+        }
+        let rank = (i + j) as f64 / 2.0 + 1.0;
+        let t = (j - i + 1) as f64;
+        r1 += rank * all[i..=j].iter().filter(|v| v.1).count() as f64;
+        tie_term += t * t * t - t;
+        i = j + 1;
+    }
+    let (n1f, n2f) = (n1 as f64, n2 as f64);
+    let n = n1f + n2f;
+    let u1 = r1 - n1f * (n1f + 1.0) / 2.0;
+    let u = u1.max(n1f * n2f - u1);
+    let s_sq = n1f * n2f / 12.0 * ((n + 1.0) - tie_term / (n * (n - 1.0)));
+    if s_sq <= 0.0 {
+        return (u1, 1.0);
+    }
+    let z = (u - n1f * n2f / 2.0 - 0.5) / s_sq.sqrt();
+    let p = 0.5 * libm::erfc(z / std::f64::consts::SQRT_2) * 2.0;
+    (u1, p.clamp(0.0, 1.0))
+}
+
+/// Benjamini-Hochberg adjusted p-values (scipy's `false_discovery_control`), in input order.
+pub fn benjamini_hochberg(p: &[f64]) -> Vec<f64> {
+    let m = p.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
+    let mut adj = vec![0f64; m];
+    let mut running = f64::INFINITY;
+    for (k, &i) in order.iter().enumerate().rev() {
+        // scipy multiplies by m / rank (in that order).
+        running = running.min(p[i] * (m as f64 / (k + 1) as f64));
+        adj[i] = running.min(1.0);
+    }
+    adj
+}
+
+/// `expm1(mean(X))` over `rows` per gene, as pdex computes it from float32 data: scipy's sparse
+/// mean adds `x · f32(1/n)` row by row in float32, numpy's dense mean adds `x` row by row and
+/// divides by n in float32; `expm1` in float32.
+fn geometric_bulk(cells: &Cells, rows: &[usize]) -> Vec<f32> {
+    let mut sum = vec![0f32; cells.x.n_cols];
+    let scale = match cells.sparse {
+        true => (1.0 / rows.len() as f64) as f32,
+        false => 1.0,
+    };
+    for &r in rows {
+        let (cols, vals) = cells.x.row(r);
+        for (c, v) in cols.iter().zip(vals) {
+            sum[*c as usize] += *v * scale;
+        }
+    }
+    let n = if cells.sparse { 1.0 } else { rows.len() as f32 };
+    sum.iter().map(|s| libm::expm1f(s / n)).collect()
+}
+
+/// Genes × cells of `rows`, as f64 columns (what the test ranks).
+fn columns(cells: &Cells, rows: &[usize]) -> Vec<Vec<f64>> {
+    let mut out = vec![vec![0f64; rows.len()]; cells.x.n_cols];
+    for (k, &r) in rows.iter().enumerate() {
+        let (cols, vals) = cells.x.row(r);
+        for (c, v) in cols.iter().zip(vals) {
+            out[*c as usize][k] = *v as f64;
+        }
+    }
+    out
+}
+
+/// pdex's table for one side: every perturbation (label order) against `control`, every gene.
+pub fn de_table(cells: &Cells, control: &str) -> Vec<DeRow> {
+    let groups = cells.rows_by_label();
+    let ctrl_rows = &groups[control];
+    let ref_bulk = geometric_bulk(cells, ctrl_rows);
+    let ref_cols = columns(cells, ctrl_rows);
+    let mut out = Vec::new();
+    for (target, rows) in groups.iter().filter(|(g, _)| **g != control) {
+        let bulk = geometric_bulk(cells, rows);
+        let cols = columns(cells, rows);
+        let tests: Vec<(f64, f64)> = (cols.iter().zip(&ref_cols))
+            .map(|(x, y)| mann_whitney_u(x, y))
+            .collect();
+        let p: Vec<f64> = tests.iter().map(|t| t.1).collect();
+        let fdr = benjamini_hochberg(&p);
+        for (g, feature) in cells.genes.iter().enumerate() {
+            let (t, r) = (bulk[g], ref_bulk[g]);
+            let zero_if_nan = |v: f64| if v.is_nan() { 0.0 } else { v };
+            out.push(DeRow {
+                target: target.to_string(),
+                feature: feature.clone(),
+                target_mean: t,
+                ref_mean: r,
+                target_membership: rows.len(),
+                ref_membership: ctrl_rows.len(),
+                log2_fold_change: zero_if_nan((t as f64 / r as f64).log2()),
+                percent_change: zero_if_nan((t - r) as f64 / r as f64),
+                p_value: tests[g].1,
+                statistic: tests[g].0,
+                fdr: fdr[g],
+            });
+        }
+    }
+    out
+}
+
+/// The table as pdex writes it (`real_de.csv`, `pred_de.csv`).
+pub fn de_csv(rows: &[DeRow]) -> String {
+    let mut s = String::from(
+        "target,feature,target_mean,ref_mean,target_membership,ref_membership,\
+         log2_fold_change,percent_change,p_value,statistic,fdr\n",
+    );
+    let f = |v: f64| {
+        if v.is_infinite() {
+            if v > 0.0 { "inf" } else { "-inf" }.to_string()
+        } else {
+            format!("{v:?}")
+        }
+    };
+    for r in rows {
+        let _ = writeln!(
+            s,
+            "{},{},{:?},{:?},{},{},{},{},{},{},{}",
+            r.target,
+            r.feature,
+            r.target_mean,
+            r.ref_mean,
+            r.target_membership,
+            r.ref_membership,
+            f(r.log2_fold_change),
+            f(r.percent_change),
+            f(r.p_value),
+            f(r.statistic),
+            f(r.fdr)
+        );
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bh_equals_scipy() {
+        // scipy.stats.false_discovery_control([0.01, 0.04, 0.03, 0.2])
+        let adj = benjamini_hochberg(&[0.01, 0.04, 0.03, 0.2]);
+        let want = [0.04, 0.04 * 4.0 / 3.0, 0.04 * 4.0 / 3.0, 0.2];
+        for (a, w) in adj.iter().zip(want) {
+            assert!((a - w).abs() < 1e-15, "{adj:?}");
+        }
+    }
+
+    #[test]
+    fn mann_whitney_u_equals_scipy_on_a_tied_sample() {
+        // scipy.stats.mannwhitneyu([1, 2, 2, 5], [2, 3, 4, 4, 0]) → U = 9.0, p = 0.9004375366342199
+        let (u, p) = mann_whitney_u(&[1.0, 2.0, 2.0, 5.0], &[2.0, 3.0, 4.0, 4.0, 0.0]);
+        assert_eq!(u, 9.0);
+        assert!((p / 0.900_437_536_634_219_9 - 1.0).abs() < 1e-12, "{p}");
+    }
+}
