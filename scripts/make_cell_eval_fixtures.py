@@ -1,8 +1,9 @@
 """Writes tests/fixtures/cell_eval/: a small real/predicted AnnData pair in cell-eval's layout and
 what cell-eval 0.8.2 scores on it with its `anndata` profile (every metric but
-`clustering_agreement`, whose Leiden clustering we do not reimplement): `results.csv` (one row
-per perturbation) and `agg_results.csv` (polars' `describe` of it), exactly as `cell-eval run`
-writes them; and in `de/` pdex's DE tables of both sides and the `de` profile's scores. tests/cell_eval.rs checks `scgenept eval --profile cell-eval-anndata` against them.
+`clustering_agreement`, whose Leiden clustering we do not reimplement), in `anndata/`: its
+`results.csv` (one row per perturbation) and `agg_results.csv` (polars' `describe` of it), as
+`cell-eval run` writes them; in `de/`, pdex's DE tables of both sides and the `de` profile's
+scores; in `full/`, the `full` profile's (again without `clustering_agreement`). tests/cli_eval.rs checks `scgenept eval` (each profile) and tests/eval_de.rs the DE tables.
 
     python3 -m venv /tmp/ce && /tmp/ce/bin/pip install "cell-eval==0.8.2"
     /tmp/ce/bin/python scripts/make_cell_eval_fixtures.py
@@ -64,7 +65,7 @@ def main():
         adata_real=real,
         control_pert=CONTROL,
         pert_col="target",
-        outdir=OUT,
+        outdir=os.path.join(OUT, "anndata"),
         skip_de=True,
         num_threads=1,
     )
@@ -81,7 +82,20 @@ def main():
         num_threads=1,
     )
     ev.compute(profile="de", break_on_error=True)
-    print("wrote", sorted(os.listdir(OUT)), sorted(os.listdir(de_out)), file=sys.stderr)
+    # The full profile (DE metrics, then the anndata ones), clustering_agreement left out.
+    ev = MetricsEvaluator(
+        adata_pred=pred,
+        adata_real=real,
+        control_pert=CONTROL,
+        pert_col="target",
+        outdir=os.path.join(OUT, "full"),
+        num_threads=1,
+    )
+    ev.compute(profile="full", skip_metrics=["clustering_agreement"], break_on_error=True)
+    for copy in ["real_de.csv", "pred_de.csv"]:  # the same tables as in de/
+        os.remove(os.path.join(OUT, "full", copy))
+    for d in ["anndata", "de", "full"]:
+        print("wrote", d, sorted(os.listdir(os.path.join(OUT, d))), file=sys.stderr)
 
 
 if __name__ == "__main__":

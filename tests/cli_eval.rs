@@ -10,8 +10,10 @@ use scgenept_data::h5ad_write::{AnnData, Frame, FrameColumn};
 
 use crate::common::{fixture, ok, one_line_error, scgenept, tempdir};
 
-/// A CSV as (header, rows of (first field, numbers)).
-fn table(path: &Path) -> (Vec<String>, Vec<(String, Vec<f64>)>) {
+/// A CSV as (header, rows of (first field, values)); an empty cell is polars' null (`None`).
+type Table = (Vec<String>, Vec<(String, Vec<Option<f64>>)>);
+
+fn table(path: &Path) -> Table {
     let text = std::fs::read_to_string(path).unwrap();
     let mut lines = text.lines();
     let header = lines.next().unwrap().split(',').map(String::from).collect();
@@ -19,14 +21,16 @@ fn table(path: &Path) -> (Vec<String>, Vec<(String, Vec<f64>)>) {
         .map(|l| {
             let mut f = l.split(',');
             let key = f.next().unwrap().to_string();
-            let nums = f.map(|v| v.parse::<f64>().unwrap()).collect();
+            let nums = f
+                .map(|v| (!v.is_empty()).then(|| v.parse::<f64>().unwrap()))
+                .collect();
             (key, nums)
         })
         .collect();
     (header, rows)
 }
 
-fn eval(pred: &Path, real: &Path, out: &Path) -> std::process::Output {
+fn eval(pred: &Path, real: &Path, profile: &str, out: &Path) -> std::process::Output {
     scgenept(&[
         "eval",
         "--pred",
@@ -38,49 +42,76 @@ fn eval(pred: &Path, real: &Path, out: &Path) -> std::process::Output {
         "--control-pert",
         "non-targeting",
         "--profile",
-        "cell-eval-anndata",
+        profile,
         "--out",
         out.to_str().unwrap(),
         "--write-de",
     ])
 }
 
-#[test]
-fn cell_eval_anndata_profile_equals_cell_eval() {
-    let dir = fixture("cell_eval");
-    let out = tempdir("eval-cell-eval");
-    ok(&eval(&dir.join("pred.h5ad"), &dir.join("real.h5ad"), &out));
+/// Our `results.csv` and `agg_results.csv` against cell-eval's: same columns and rows, nulls and
+/// NaNs where it has them, every value within 1e-6. Returns the largest difference.
+fn same_as_cell_eval(ours: &Path, theirs: &Path) -> f64 {
     let mut worst = 0f64;
     for file in ["results.csv", "agg_results.csv"] {
-        let (want_h, want) = table(&dir.join(file));
-        let (got_h, got) = table(&out.join(file));
+        let (want_h, want) = table(&theirs.join(file));
+        let (got_h, got) = table(&ours.join(file));
         assert_eq!(got_h, want_h, "{file}: columns");
         assert_eq!(got.len(), want.len(), "{file}: rows");
         for ((gk, gv), (wk, wv)) in got.iter().zip(&want) {
             assert_eq!(gk, wk, "{file}: row order");
             for ((g, w), m) in gv.iter().zip(wv).zip(&want_h[1..]) {
-                let d = (g - w).abs();
-                worst = worst.max(d);
-                assert!(d <= 1e-6, "{file}: {wk} {m}: {g} vs cell-eval's {w}");
+                match (g, w) {
+                    (Some(g), Some(w)) if g.is_nan() || w.is_nan() => {
+                        assert!(g.is_nan() && w.is_nan(), "{file}: {wk} {m}: {g} vs {w}")
+                    }
+                    (Some(g), Some(w)) => {
+                        worst = worst.max((g - w).abs());
+                        assert!(
+                            (g - w).abs() <= 1e-6,
+                            "{file}: {wk} {m}: {g} vs cell-eval's {w}"
+                        );
+                    }
+                    _ => assert_eq!(g, w, "{file}: {wk} {m}: null on one side only"),
+                }
             }
         }
     }
-    eprintln!("largest difference from cell-eval 0.8.2: {worst:e}");
-    // The DE tables (their values: tests/eval_de.rs) in pdex's columns and rows.
-    for side in ["real_de.csv", "pred_de.csv"] {
-        let ours = std::fs::read_to_string(out.join(side)).unwrap();
-        let theirs = std::fs::read_to_string(dir.join("de").join(side)).unwrap();
-        assert_eq!(
-            ours.lines().next(),
-            theirs.lines().next(),
-            "{side}: columns"
-        );
-        assert_eq!(ours.lines().count(), theirs.lines().count(), "{side}: rows");
+    worst
+}
+
+#[test]
+fn every_profile_equals_cell_eval() {
+    let dir = fixture("cell_eval");
+    let (pred, real) = (dir.join("pred.h5ad"), dir.join("real.h5ad"));
+    for (profile, reference) in [
+        ("cell-eval", "full"),
+        ("cell-eval-de", "de"),
+        ("cell-eval-anndata", "anndata"),
+    ] {
+        let out = tempdir(&format!("eval-{profile}"));
+        ok(&eval(&pred, &real, profile, &out));
+        let worst = same_as_cell_eval(&out, &dir.join(reference));
+        eprintln!("{profile}: largest difference from cell-eval 0.8.2: {worst:e}");
+        // The DE tables (their values: tests/eval_de.rs) in pdex's columns and rows.
+        for side in ["real_de.csv", "pred_de.csv"] {
+            let ours = std::fs::read_to_string(out.join(side)).unwrap();
+            let theirs = std::fs::read_to_string(dir.join("de").join(side)).unwrap();
+            assert_eq!(
+                ours.lines().next(),
+                theirs.lines().next(),
+                "{side}: columns"
+            );
+            assert_eq!(ours.lines().count(), theirs.lines().count(), "{side}: rows");
+        }
+        let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+        assert!(summary.contains(&format!("# {profile} scores (6 perturbations)")));
+        if profile == "cell-eval" {
+            let both =
+                summary.contains("| mse | ↓ lower |") && summary.contains("| pr_auc | ↑ higher |");
+            assert!(both, "{summary}");
+        }
     }
-    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
-    assert!(
-        summary.contains("| mse | ↓ lower |") && summary.contains("| pearson_delta | ↑ higher |")
-    );
 }
 
 /// A small pair in cell-eval's layout written by our own h5ad writer.
@@ -137,7 +168,7 @@ fn eval_refuses_bad_pairs_in_one_line_and_writes_nothing() {
         let p: PathBuf = dir.join(format!("{name}.h5ad"));
         write(&p, labels, genes, f);
         let out = dir.join(format!("out_{name}"));
-        (eval(&p, &real, &out), out)
+        (eval(&p, &real, "cell-eval", &out), out)
     };
     let checks: [BadCase; 5] = [
         (

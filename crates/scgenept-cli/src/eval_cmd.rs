@@ -11,6 +11,12 @@ use scgenept_eval::judge::{evaluate, EvalRequest, Profile};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum ProfileArg {
+    /// cell-eval 0.8.2's `full` profile without clustering_agreement: the DE metrics (from
+    /// pdex's Mann-Whitney tables), then the anndata metrics.
+    CellEval,
+    /// cell-eval 0.8.2's `de` profile: overlap and precision at N/50/100/200/500, Spearman of
+    /// significant counts and of fold changes, direction match, recall, counts, PR and ROC AUC.
+    CellEvalDe,
     /// cell-eval 0.8.2's `anndata` profile (pearson_delta, mse, mae, mse_delta, mae_delta,
     /// discrimination scores l1/l2/cosine, pearson_edistance), without clustering_agreement.
     CellEvalAnndata,
@@ -30,7 +36,7 @@ pub struct EvalArgs {
     /// The label of control cells in that column.
     #[arg(long, default_value = "non-targeting")]
     control_pert: String,
-    #[arg(long, value_enum, default_value = "cell-eval-anndata")]
+    #[arg(long, value_enum, default_value = "cell-eval")]
     profile: ProfileArg,
     /// Directory for results.csv, agg_results.csv and summary.md.
     #[arg(long)]
@@ -48,6 +54,8 @@ pub fn run(a: EvalArgs) -> Result<()> {
         pert_col: a.pert_col,
         control_pert: a.control_pert,
         profile: match a.profile {
+            ProfileArg::CellEval => Profile::CellEval,
+            ProfileArg::CellEvalDe => Profile::CellEvalDe,
             ProfileArg::CellEvalAnndata => Profile::CellEvalAnndata,
         },
         out: a.out,

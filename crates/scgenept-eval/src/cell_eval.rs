@@ -5,6 +5,7 @@
 //! (tests/cell_eval.rs: within 1e-6 of cell-eval on the committed fixture).
 
 use crate::pair::{Bulk, Pair};
+use crate::scores::Scores;
 
 /// The profile's metrics, in cell-eval's column order, each better high (`true`) or low.
 pub const ANNDATA_METRICS: [(&str, bool); 9] = [
@@ -18,14 +19,6 @@ pub const ANNDATA_METRICS: [(&str, bool); 9] = [
     ("discrimination_score_cosine", true),
     ("pearson_edistance", true),
 ];
-
-/// Per perturbation (rows, `pair.perts` order) × metric (columns, [`ANNDATA_METRICS`] order).
-#[derive(Debug, Clone)]
-pub struct Scores {
-    pub perts: Vec<String>,
-    pub metrics: Vec<&'static str>,
-    pub values: Vec<Vec<f64>>,
-}
 
 /// Scores `pair` with the `anndata` profile.
 pub fn anndata_profile(pair: &Pair) -> Scores {
@@ -57,7 +50,7 @@ pub fn anndata_profile(pair: &Pair) -> Scores {
         perts: pair.perts.clone(),
         metrics: ANNDATA_METRICS.iter().map(|m| m.0).collect(),
         values: (0..n)
-            .map(|i| columns.iter().map(|c| c[i]).collect())
+            .map(|i| columns.iter().map(|c| Some(c[i])).collect())
             .collect(),
     }
 }
@@ -199,42 +192,4 @@ fn pearson_edistance(pair: &Pair) -> f64 {
             .collect()
     };
     pearson(&side(&pair.real), &side(&pair.pred))
-}
-
-/// polars' `describe()` of each column, as cell-eval's `agg_results.csv`: count, null_count,
-/// mean, std (n − 1), min, 25%, 50%, 75% (nearest rank, halves up), max. Every score is a value
-/// (a NaN counts and propagates; no fixture has one yet).
-pub fn describe(scores: &Scores) -> Vec<(&'static str, Vec<f64>)> {
-    let cols: Vec<Vec<f64>> = (0..scores.metrics.len())
-        .map(|m| {
-            let mut c: Vec<f64> = scores.values.iter().map(|r| r[m]).collect();
-            c.sort_by(f64::total_cmp);
-            c
-        })
-        .collect();
-    let stat = |f: &dyn Fn(&[f64]) -> f64| -> Vec<f64> { cols.iter().map(|c| f(c)).collect() };
-    let mean = |c: &[f64]| c.iter().sum::<f64>() / c.len() as f64;
-    let quantile = |q: f64| {
-        move |c: &[f64]| -> f64 {
-            match c.len() {
-                0 => f64::NAN,
-                n => c[((q * (n - 1) as f64) + 0.5).floor() as usize],
-            }
-        }
-    };
-    let std = |c: &[f64]| {
-        let m = mean(c);
-        (c.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (c.len() as f64 - 1.0)).sqrt()
-    };
-    vec![
-        ("count", stat(&|c| c.len() as f64)),
-        ("null_count", stat(&|_| 0.0)),
-        ("mean", stat(&mean)),
-        ("std", stat(&std)),
-        ("min", stat(&|c| c.first().copied().unwrap_or(f64::NAN))),
-        ("25%", stat(&quantile(0.25))),
-        ("50%", stat(&quantile(0.5))),
-        ("75%", stat(&quantile(0.75))),
-        ("max", stat(&|c| c.last().copied().unwrap_or(f64::NAN))),
-    ]
 }

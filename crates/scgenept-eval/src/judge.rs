@@ -7,12 +7,20 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::cell_eval::{anndata_profile, describe, Scores, ANNDATA_METRICS};
+use crate::cell_eval::{anndata_profile, ANNDATA_METRICS};
+use crate::cell_eval_de::{de_profile, DE_METRICS};
+use crate::de::{de_csv, de_table};
 use crate::pair::{Cells, Pair};
+use crate::scores::{describe, Scores};
 
 /// A rulebook: which metrics, computed how.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Profile {
+    /// cell-eval 0.8.2's `full` profile without `clustering_agreement`: the DE metrics, then the
+    /// anndata ones.
+    CellEval,
+    /// cell-eval 0.8.2's `de` profile (pdex's DE tables, then overlap, precision, …).
+    CellEvalDe,
     /// cell-eval 0.8.2's `anndata` profile without `clustering_agreement`.
     CellEvalAnndata,
 }
@@ -20,6 +28,8 @@ pub enum Profile {
 impl Profile {
     pub fn name(self) -> &'static str {
         match self {
+            Profile::CellEval => "cell-eval",
+            Profile::CellEvalDe => "cell-eval-de",
             Profile::CellEvalAnndata => "cell-eval-anndata",
         }
     }
@@ -43,19 +53,28 @@ pub fn evaluate(req: &EvalRequest) -> Result<Scores> {
     let real = Cells::read(&req.real, &req.pert_col)?;
     let pred = Cells::read(&req.pred, &req.pert_col)?;
     let pair = Pair::new(real, pred, &req.control_pert)?;
-    let scores = match req.profile {
-        Profile::CellEvalAnndata => anndata_profile(&pair),
+    let control = req.control_pert.as_str();
+    let de_tables = || (de_table(&pair.real, control), de_table(&pair.pred, control));
+    let (scores, de) = match req.profile {
+        Profile::CellEvalAnndata => (anndata_profile(&pair), req.write_de.then(de_tables)),
+        Profile::CellEvalDe => {
+            let (real, pred) = de_tables();
+            (de_profile(&real, &pred), Some((real, pred)))
+        }
+        Profile::CellEval => {
+            let (real, pred) = de_tables();
+            let s = de_profile(&real, &pred).beside(anndata_profile(&pair));
+            (s, Some((real, pred)))
+        }
     };
     std::fs::create_dir_all(&req.out)
         .with_context(|| format!("{}: cannot create the output directory", req.out.display()))?;
     write(&req.out.join("results.csv"), &results_csv(&scores))?;
     write(&req.out.join("agg_results.csv"), &agg_csv(&scores))?;
     write(&req.out.join("summary.md"), &summary(&scores, req))?;
-    if req.write_de {
-        for (name, side) in [("real_de.csv", &pair.real), ("pred_de.csv", &pair.pred)] {
-            let table = crate::de::de_table(side, &req.control_pert);
-            write(&req.out.join(name), &crate::de::de_csv(&table))?;
-        }
+    if let (true, Some((real, pred))) = (req.write_de, &de) {
+        write(&req.out.join("real_de.csv"), &de_csv(real))?;
+        write(&req.out.join("pred_de.csv"), &de_csv(pred))?;
     }
     Ok(scores)
 }
@@ -78,7 +97,7 @@ fn num(v: f64) -> String {
 pub fn results_csv(s: &Scores) -> String {
     let mut out = format!("perturbation,{}\n", s.metrics.join(","));
     for (p, row) in s.perts.iter().zip(&s.values) {
-        let cells: Vec<String> = row.iter().map(|v| num(*v)).collect();
+        let cells: Vec<String> = row.iter().map(|v| v.map_or(String::new(), num)).collect();
         let _ = writeln!(out, "{},{}", csv_field(p), cells.join(","));
     }
     out
@@ -117,8 +136,7 @@ fn summary(s: &Scores, req: &EvalRequest) -> String {
         req.real.display()
     );
     for (m, name) in s.metrics.iter().enumerate() {
-        let up = ANNDATA_METRICS
-            .iter()
+        let up = (ANNDATA_METRICS.iter().chain(&DE_METRICS))
             .find(|x| x.0 == *name)
             .is_some_and(|x| x.1);
         let dir = if up { "↑ higher" } else { "↓ lower" };

@@ -9,6 +9,7 @@
 
 pub mod baselines;
 pub mod cell_eval;
+pub mod cell_eval_de;
 pub mod de;
 pub mod gi;
 pub mod judge;
@@ -16,3 +17,4 @@ pub mod method;
 pub mod metric_key;
 pub mod metrics;
 pub mod pair;
+pub mod scores;
