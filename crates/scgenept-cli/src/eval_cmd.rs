@@ -7,19 +7,22 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 
-use scgenept_eval::judge::{evaluate, EvalRequest, Profile};
+use scgenept_eval::judge::{evaluate, CellEvalSet, EvalRequest, Profile};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum ProfileArg {
     /// cell-eval 0.8.2's `full` profile without clustering_agreement: the DE metrics (from
     /// pdex's Mann-Whitney tables), then the anndata metrics.
-    CellEval,
+    #[value(name = "cell-eval")]
+    Full,
     /// cell-eval 0.8.2's `de` profile: overlap and precision at N/50/100/200/500, Spearman of
     /// significant counts and of fold changes, direction match, recall, counts, PR and ROC AUC.
-    CellEvalDe,
+    #[value(name = "cell-eval-de")]
+    De,
     /// cell-eval 0.8.2's `anndata` profile (pearson_delta, mse, mae, mse_delta, mae_delta,
     /// discrimination scores l1/l2/cosine, pearson_edistance), without clustering_agreement.
-    CellEvalAnndata,
+    #[value(name = "cell-eval-anndata")]
+    Anndata,
 }
 
 #[derive(Args)]
@@ -54,9 +57,9 @@ pub fn run(a: EvalArgs) -> Result<()> {
         pert_col: a.pert_col,
         control_pert: a.control_pert,
         profile: match a.profile {
-            ProfileArg::CellEval => Profile::CellEval,
-            ProfileArg::CellEvalDe => Profile::CellEvalDe,
-            ProfileArg::CellEvalAnndata => Profile::CellEvalAnndata,
+            ProfileArg::Full => Profile::CellEval(CellEvalSet::Full),
+            ProfileArg::De => Profile::CellEval(CellEvalSet::De),
+            ProfileArg::Anndata => Profile::CellEval(CellEvalSet::Anndata),
         },
         out: a.out,
         write_de: a.write_de,

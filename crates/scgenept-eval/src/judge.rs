@@ -16,21 +16,27 @@ use crate::scores::{describe, Scores};
 /// A rulebook: which metrics, computed how.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Profile {
-    /// cell-eval 0.8.2's `full` profile without `clustering_agreement`: the DE metrics, then the
-    /// anndata ones.
-    CellEval,
-    /// cell-eval 0.8.2's `de` profile (pdex's DE tables, then overlap, precision, …).
-    CellEvalDe,
-    /// cell-eval 0.8.2's `anndata` profile without `clustering_agreement`.
-    CellEvalAnndata,
+    /// cell-eval 0.8.2's metrics.
+    CellEval(CellEvalSet),
+}
+
+/// Which of cell-eval's metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CellEvalSet {
+    /// Its `full` profile without `clustering_agreement`: the DE metrics, then the anndata ones.
+    Full,
+    /// Its `de` profile (pdex's DE tables, then overlap, precision, …).
+    De,
+    /// Its `anndata` profile without `clustering_agreement`.
+    Anndata,
 }
 
 impl Profile {
     pub fn name(self) -> &'static str {
         match self {
-            Profile::CellEval => "cell-eval",
-            Profile::CellEvalDe => "cell-eval-de",
-            Profile::CellEvalAnndata => "cell-eval-anndata",
+            Profile::CellEval(CellEvalSet::Full) => "cell-eval",
+            Profile::CellEval(CellEvalSet::De) => "cell-eval-de",
+            Profile::CellEval(CellEvalSet::Anndata) => "cell-eval-anndata",
         }
     }
 }
@@ -56,12 +62,14 @@ pub fn evaluate(req: &EvalRequest) -> Result<Scores> {
     let control = req.control_pert.as_str();
     let de_tables = || (de_table(&pair.real, control), de_table(&pair.pred, control));
     let (scores, de) = match req.profile {
-        Profile::CellEvalAnndata => (anndata_profile(&pair), req.write_de.then(de_tables)),
-        Profile::CellEvalDe => {
+        Profile::CellEval(CellEvalSet::Anndata) => {
+            (anndata_profile(&pair), req.write_de.then(de_tables))
+        }
+        Profile::CellEval(CellEvalSet::De) => {
             let (real, pred) = de_tables();
             (de_profile(&real, &pred), Some((real, pred)))
         }
-        Profile::CellEval => {
+        Profile::CellEval(CellEvalSet::Full) => {
             let (real, pred) = de_tables();
             let s = de_profile(&real, &pred).beside(anndata_profile(&pair));
             (s, Some((real, pred)))
