@@ -155,19 +155,81 @@ pub fn numpy_sum_f32(a: &[f32]) -> f32 {
     numpy_sum_f32(&a[..n2]) + numpy_sum_f32(&a[n2..])
 }
 
-/// sklearn's `pairwise_distances(a, b).mean()` on float32 cells: each squared distance in f64,
-/// rounded to f32, its root in f32 (the diagonal exactly 0 when `a` is `b`), then numpy's
-/// float32 mean of the matrix.
-fn mean_distance(a: &[Vec<f64>], b: &[Vec<f64>], same: bool) -> f32 {
-    let mut d = Vec::with_capacity(a.len() * b.len());
-    for (i, x) in a.iter().enumerate() {
-        for (j, y) in b.iter().enumerate() {
-            let sq: f64 = x.iter().zip(y).map(|(u, v)| (u - v) * (u - v)).sum();
-            d.push(if same && i == j {
-                0.0
-            } else {
-                (sq as f32).sqrt()
-            });
+/// Cells as a dense row-major f64 matrix with each row's squared norm.
+struct Dense {
+    rows: usize,
+    cols: usize,
+    x: Vec<f64>,
+    sq: Vec<f64>,
+}
+
+impl Dense {
+    fn of(c: &crate::pair::Cells, rows: &[usize]) -> Dense {
+        let cols = c.x.n_cols;
+        let mut x = vec![0f64; rows.len() * cols];
+        for (k, &r) in rows.iter().enumerate() {
+            let (idx, vals) = c.x.row(r);
+            for (j, v) in idx.iter().zip(vals) {
+                x[k * cols + *j as usize] = *v as f64;
+            }
+        }
+        let sq = x
+            .chunks_exact(cols.max(1))
+            .map(|r| r.iter().map(|v| v * v).sum())
+            .collect();
+        Dense {
+            rows: rows.len(),
+            cols,
+            x,
+            sq,
+        }
+    }
+}
+
+/// sklearn's `pairwise_distances(a, b).mean()` on float32 cells: each squared distance as
+/// `|a|² − 2 a·b + |b|²` in f64 (sklearn's upcast path), clipped at 0, rounded to f32, its root in
+/// f32 (the diagonal exactly 0 when `a` is `b`), then numpy's float32 mean of the matrix.
+fn mean_distance(a: &Dense, b: &Dense, same: bool) -> f32 {
+    const BLOCK: usize = 256;
+    let mut d = Vec::with_capacity(a.rows * b.rows);
+    let mut dot = vec![0f64; BLOCK * b.rows];
+    for i0 in (0..a.rows).step_by(BLOCK) {
+        let m = BLOCK.min(a.rows - i0);
+        // SAFETY: dot holds m × b.rows values, a's block m × cols, b cols × b.rows through its
+        // transposed strides; no overlap.
+        unsafe {
+            gemm::gemm(
+                m,
+                b.rows,
+                a.cols,
+                dot.as_mut_ptr(),
+                1,
+                b.rows as isize,
+                false,
+                a.x[i0 * a.cols..].as_ptr(),
+                1,
+                a.cols as isize,
+                b.x.as_ptr(),
+                b.cols as isize,
+                1,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            )
+        };
+        for r in 0..m {
+            let i = i0 + r;
+            for j in 0..b.rows {
+                let sq = (a.sq[i] - 2.0 * dot[r * b.rows + j] + b.sq[j]).max(0.0);
+                d.push(if same && i == j {
+                    0.0
+                } else {
+                    (sq as f32).sqrt()
+                });
+            }
         }
     }
     numpy_sum_f32(&d) / d.len() as f32
@@ -180,16 +242,14 @@ fn mean_distance(a: &[Vec<f64>], b: &[Vec<f64>], same: bool) -> f32 {
 fn pearson_edistance(pair: &Pair) -> f64 {
     let side = |c: &crate::pair::Cells| -> Vec<f64> {
         let rows = c.rows_by_label();
-        let ctrl = c.dense(&rows[pair.control.as_str()]);
+        let ctrl = Dense::of(c, &rows[pair.control.as_str()]);
         let sigma_ctrl = mean_distance(&ctrl, &ctrl, true);
-        (pair.perts.iter())
-            .map(|p| {
-                let cells = c.dense(&rows[p.as_str()]);
-                let delta = mean_distance(&cells, &ctrl, false);
-                let sigma = mean_distance(&cells, &cells, true);
-                (2.0 * delta - sigma - sigma_ctrl) as f64
-            })
-            .collect()
+        crate::par::map(&pair.perts, |p| {
+            let cells = Dense::of(c, &rows[p.as_str()]);
+            let delta = mean_distance(&cells, &ctrl, false);
+            let sigma = mean_distance(&cells, &cells, true);
+            (2.0 * delta - sigma - sigma_ctrl) as f64
+        })
     };
     pearson(&side(&pair.real), &side(&pair.pred))
 }

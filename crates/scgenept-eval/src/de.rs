@@ -110,8 +110,11 @@ pub fn de_table(cells: &Cells, control: &str) -> Vec<DeRow> {
     let ctrl_rows = &groups[control];
     let ref_bulk = geometric_bulk(cells, ctrl_rows);
     let ref_cols = columns(cells, ctrl_rows);
-    let mut out = Vec::new();
-    for (target, rows) in groups.iter().filter(|(g, _)| **g != control) {
+    let targets: Vec<(&str, &Vec<usize>)> = (groups.iter())
+        .filter(|(g, _)| **g != control)
+        .map(|(g, r)| (*g, r))
+        .collect();
+    let per_target = crate::par::map(&targets, |(target, rows)| {
         let bulk = geometric_bulk(cells, rows);
         let cols = columns(cells, rows);
         let tests: Vec<(f64, f64)> = (cols.iter().zip(&ref_cols))
@@ -119,25 +122,27 @@ pub fn de_table(cells: &Cells, control: &str) -> Vec<DeRow> {
             .collect();
         let p: Vec<f64> = tests.iter().map(|t| t.1).collect();
         let fdr = benjamini_hochberg(&p);
-        for (g, feature) in cells.genes.iter().enumerate() {
-            let (t, r) = (bulk[g], ref_bulk[g]);
-            let zero_if_nan = |v: f64| if v.is_nan() { 0.0 } else { v };
-            out.push(DeRow {
-                target: target.to_string(),
-                feature: feature.clone(),
-                target_mean: t,
-                ref_mean: r,
-                target_membership: rows.len(),
-                ref_membership: ctrl_rows.len(),
-                log2_fold_change: zero_if_nan((t as f64 / r as f64).log2()),
-                percent_change: zero_if_nan((t - r) as f64 / r as f64),
-                p_value: tests[g].1,
-                statistic: tests[g].0,
-                fdr: fdr[g],
-            });
-        }
-    }
-    out
+        (cells.genes.iter().enumerate())
+            .map(|(g, feature)| {
+                let (t, r) = (bulk[g], ref_bulk[g]);
+                let zero_if_nan = |v: f64| if v.is_nan() { 0.0 } else { v };
+                DeRow {
+                    target: target.to_string(),
+                    feature: feature.clone(),
+                    target_mean: t,
+                    ref_mean: r,
+                    target_membership: rows.len(),
+                    ref_membership: ctrl_rows.len(),
+                    log2_fold_change: zero_if_nan((t as f64 / r as f64).log2()),
+                    percent_change: zero_if_nan((t - r) as f64 / r as f64),
+                    p_value: tests[g].1,
+                    statistic: tests[g].0,
+                    fdr: fdr[g],
+                }
+            })
+            .collect::<Vec<DeRow>>()
+    });
+    per_target.into_iter().flatten().collect()
 }
 
 /// The table as pdex writes it (`real_de.csv`, `pred_de.csv`).

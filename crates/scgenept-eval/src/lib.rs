@@ -17,4 +17,5 @@ pub mod method;
 pub mod metric_key;
 pub mod metrics;
 pub mod pair;
+pub mod par;
 pub mod scores;
