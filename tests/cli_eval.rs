@@ -219,3 +219,35 @@ fn eval_refuses_bad_pairs_in_one_line_and_writes_nothing() {
         );
     }
 }
+
+#[test]
+fn only_predicted_scores_the_predicted_perturbations_of_a_larger_real_file() {
+    let dir = tempdir("eval-subset");
+    let (real, pred, out) = (
+        dir.join("real.h5ad"),
+        dir.join("pred.h5ad"),
+        dir.join("out"),
+    );
+    write(&real, &LABELS, &GENES, lognorm);
+    let fewer = ["non-targeting", "non-targeting", "A", "A"];
+    write(&pred, &fewer, &GENES, |r, c| {
+        0.2 + 0.11 * r as f32 + 0.07 * c as f32
+    });
+    one_line_error(&eval(&pred, &real, "cell-eval", &out), &["[\"B\"]"]);
+    let o = scgenept(&[
+        "eval",
+        "--pred",
+        pred.to_str().unwrap(),
+        "--real",
+        real.to_str().unwrap(),
+        "--only-predicted",
+        "--profile",
+        "cell-eval-anndata",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    ok(&o);
+    let (_, rows) = table(&out.join("results.csv"));
+    let names: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(names, ["A"]);
+}

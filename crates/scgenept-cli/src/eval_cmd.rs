@@ -48,6 +48,10 @@ pub struct EvalArgs {
     /// (`real_de.csv`, `pred_de.csv`: pdex 0.3.0's Mann-Whitney U test, its columns).
     #[arg(long)]
     write_de: bool,
+    /// Score only the perturbations the predictions have: real cells of other perturbations are
+    /// left out (cell-eval refuses a pair whose perturbations differ).
+    #[arg(long)]
+    only_predicted: bool,
 }
 
 pub fn run(a: EvalArgs) -> Result<()> {
@@ -63,6 +67,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
         },
         out: a.out,
         write_de: a.write_de,
+        only_predicted: a.only_predicted,
     };
     let scores = evaluate(&req)?;
     println!(

@@ -75,6 +75,19 @@ impl CsrMatrix {
         }
     }
 
+    /// The rows `rows`, in that order.
+    pub fn select_rows(&self, rows: &[usize]) -> CsrMatrix {
+        let mut out = CsrMatrix::with_cols(self.n_cols);
+        for &r in rows {
+            let (cols, vals) = self.row(r);
+            out.indices.extend_from_slice(cols);
+            out.data.extend_from_slice(vals);
+            out.indptr.push(out.data.len() as u64);
+            out.n_rows += 1;
+        }
+        out
+    }
+
     /// Appends one dense row (length `n_cols`), keeping non-zeros: builds large outputs without a
     /// dense copy of the whole matrix.
     pub fn push_dense_row(&mut self, row: &[f32]) {

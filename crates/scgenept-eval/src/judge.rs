@@ -52,13 +52,15 @@ pub struct EvalRequest {
     pub out: PathBuf,
     /// Also write each side's DE table (`real_de.csv`, `pred_de.csv`), as cell-eval does.
     pub write_de: bool,
+    /// Score only the perturbations the predictions have (the real file may hold more).
+    pub only_predicted: bool,
 }
 
 /// Reads, scores and writes; returns the scores.
 pub fn evaluate(req: &EvalRequest) -> Result<Scores> {
     let real = Cells::read(&req.real, &req.pert_col)?;
     let pred = Cells::read(&req.pred, &req.pert_col)?;
-    let pair = Pair::new(real, pred, &req.control_pert)?;
+    let pair = Pair::new(real, pred, &req.control_pert, req.only_predicted)?;
     let control = req.control_pert.as_str();
     let de_tables = || (de_table(&pair.real, control), de_table(&pair.pred, control));
     let (scores, de) = match req.profile {

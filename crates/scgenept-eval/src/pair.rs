@@ -30,7 +30,7 @@ pub enum PairError {
     },
     #[error(
         "perturbations {missing:?} are in {present} but not in {absent}; score the same \
-         perturbations on both sides"
+         perturbations on both sides (--only-predicted leaves out real ones the predictions lack)"
     )]
     Perturbations {
         missing: Vec<String>,
@@ -91,6 +91,18 @@ impl Cells {
         })
     }
 
+    /// Only the cells whose label is in `keep`.
+    pub fn keep_labels(self, keep: &std::collections::BTreeSet<&str>) -> Cells {
+        let rows: Vec<usize> = (0..self.labels.len())
+            .filter(|&i| keep.contains(self.labels[i].as_str()))
+            .collect();
+        Cells {
+            x: self.x.select_rows(&rows),
+            labels: rows.iter().map(|&i| self.labels[i].clone()).collect(),
+            ..self
+        }
+    }
+
     /// Row indices of each label, labels in sorted order (as `np.unique`).
     pub fn rows_by_label(&self) -> BTreeMap<&str, Vec<usize>> {
         let mut out: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
@@ -135,7 +147,23 @@ pub struct Pair {
 }
 
 impl Pair {
-    pub fn new(real: Cells, pred: Cells, control: &str) -> Result<Pair, PairError> {
+    /// Checks the pair; with `only_predicted`, real cells of perturbations the predictions do
+    /// not have are left out first (cell-eval refuses them).
+    pub fn new(
+        real: Cells,
+        pred: Cells,
+        control: &str,
+        only_predicted: bool,
+    ) -> Result<Pair, PairError> {
+        let real = match only_predicted {
+            true => {
+                let mut keep: std::collections::BTreeSet<&str> =
+                    pred.labels.iter().map(String::as_str).collect();
+                keep.insert(control);
+                real.keep_labels(&keep)
+            }
+            false => real,
+        };
         if real.genes != pred.genes {
             let at = (real.genes.iter().zip(&pred.genes))
                 .position(|(a, b)| a != b)
