@@ -124,17 +124,6 @@ impl Cells {
         let n = rows.len().max(1) as f64;
         sum.iter().map(|s| (s / n) as f32 as f64).collect()
     }
-
-    /// Rows `rows` as dense f64 vectors.
-    pub fn dense(&self, rows: &[usize]) -> Vec<Vec<f64>> {
-        let mut buf = vec![0f32; self.x.n_cols];
-        (rows.iter())
-            .map(|&r| {
-                self.x.row_into(r, &mut buf);
-                buf.iter().map(|&v| v as f64).collect()
-            })
-            .collect()
-    }
 }
 
 /// A checked pair: the perturbations (sorted, control excluded) and each one's cells per side.
