@@ -60,38 +60,28 @@ def main():
     pred = anndata(x_pred, l_pred, sparse=False)
     real.write_h5ad(os.path.join(OUT, "real.h5ad"))
     pred.write_h5ad(os.path.join(OUT, "pred.h5ad"))
-    ev = MetricsEvaluator(
-        adata_pred=pred,
-        adata_real=real,
-        control_pert=CONTROL,
-        pert_col="target",
-        outdir=os.path.join(OUT, "anndata"),
-        skip_de=True,
-        num_threads=1,
+
+    def evaluator(sub, skip_de):
+        return MetricsEvaluator(
+            adata_pred=pred,
+            adata_real=real,
+            control_pert=CONTROL,
+            pert_col="target",
+            outdir=os.path.join(OUT, sub),
+            skip_de=skip_de,
+            num_threads=1,
+        )
+
+    evaluator("anndata", True).compute(
+        profile="anndata", skip_metrics=["clustering_agreement"], break_on_error=True
     )
-    ev.compute(profile="anndata", skip_metrics=["clustering_agreement"], break_on_error=True)
     # pdex's DE tables (`real_de.csv`, `pred_de.csv`: Mann-Whitney U with tie correction,
     # Benjamini-Hochberg) and the DE profile's scores on them, as `cell-eval run` computes them.
-    de_out = os.path.join(OUT, "de")
-    ev = MetricsEvaluator(
-        adata_pred=pred,
-        adata_real=real,
-        control_pert=CONTROL,
-        pert_col="target",
-        outdir=de_out,
-        num_threads=1,
-    )
-    ev.compute(profile="de", break_on_error=True)
+    evaluator("de", False).compute(profile="de", break_on_error=True)
     # The full profile (DE metrics, then the anndata ones), clustering_agreement left out.
-    ev = MetricsEvaluator(
-        adata_pred=pred,
-        adata_real=real,
-        control_pert=CONTROL,
-        pert_col="target",
-        outdir=os.path.join(OUT, "full"),
-        num_threads=1,
+    evaluator("full", False).compute(
+        profile="full", skip_metrics=["clustering_agreement"], break_on_error=True
     )
-    ev.compute(profile="full", skip_metrics=["clustering_agreement"], break_on_error=True)
     for copy in ["real_de.csv", "pred_de.csv"]:  # the same tables as in de/
         os.remove(os.path.join(OUT, "full", copy))
     for d in ["anndata", "de", "full"]:

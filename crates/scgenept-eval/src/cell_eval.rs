@@ -4,6 +4,7 @@
 //! clustering of centroids) is not computed. Names, order and values as cell-eval writes them
 //! (tests/cell_eval.rs: within 1e-6 of cell-eval on the committed fixture).
 
+use crate::metrics::{mse, pearson_or_nan as pearson};
 use crate::pair::{Bulk, Pair};
 use crate::scores::Scores;
 
@@ -31,15 +32,15 @@ pub fn anndata_profile(pair: &Pair) -> Scores {
             let (p, r) = delta(i);
             pearson(&p, &r)
         }),
-        per(&|i| mean_err(&bulk.pred[i], &bulk.real[i], 2)),
-        per(&|i| mean_err(&bulk.pred[i], &bulk.real[i], 1)),
+        per(&|i| mse(&bulk.pred[i], &bulk.real[i])),
+        per(&|i| mae(&bulk.pred[i], &bulk.real[i])),
         per(&|i| {
             let (p, r) = delta(i);
-            mean_err(&p, &r, 2)
+            mse(&p, &r)
         }),
         per(&|i| {
             let (p, r) = delta(i);
-            mean_err(&p, &r, 1)
+            mae(&p, &r)
         }),
         discrimination(pair, &bulk, Distance::L1),
         discrimination(pair, &bulk, Distance::L2),
@@ -55,28 +56,9 @@ pub fn anndata_profile(pair: &Pair) -> Scores {
     }
 }
 
-/// Pearson's r (scipy's `pearsonr`); NaN when either side is constant.
-pub fn pearson(x: &[f64], y: &[f64]) -> f64 {
-    let n = x.len() as f64;
-    let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
-    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
-    for (a, b) in x.iter().zip(y) {
-        let (dx, dy) = (a - mx, b - my);
-        sxy += dx * dy;
-        sxx += dx * dx;
-        syy += dy * dy;
-    }
-    (sxy / (sxx.sqrt() * syy.sqrt())).clamp(-1.0, 1.0)
-}
-
-/// Mean absolute (`power` 1) or squared (2) error, as sklearn's.
-fn mean_err(x: &[f64], y: &[f64], power: i32) -> f64 {
-    let s: f64 = x
-        .iter()
-        .zip(y)
-        .map(|(a, b)| (a - b).abs().powi(power))
-        .sum();
-    s / x.len() as f64
+/// sklearn's `mean_absolute_error`.
+fn mae(x: &[f64], y: &[f64]) -> f64 {
+    x.iter().zip(y).map(|(a, b)| (a - b).abs()).sum::<f64>() / x.len() as f64
 }
 
 #[derive(Clone, Copy)]

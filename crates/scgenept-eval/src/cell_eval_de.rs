@@ -194,7 +194,7 @@ pub fn spearman(x: &[f64], y: &[f64]) -> f64 {
     if x.len() < 2 {
         return f64::NAN;
     }
-    crate::cell_eval::pearson(&ranks(x), &ranks(y))
+    crate::metrics::pearson_or_nan(&ranks(x), &ranks(y))
 }
 
 /// PR AUC (sklearn's `average_precision_score`) and ROC AUC (`roc_curve` + `auc`) of the
