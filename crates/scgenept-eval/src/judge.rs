@@ -81,7 +81,11 @@ pub fn evaluate(req: &EvalRequest) -> Result<Scores> {
         .with_context(|| format!("{}: cannot create the output directory", req.out.display()))?;
     write(&req.out.join("results.csv"), &results_csv(&scores))?;
     write(&req.out.join("agg_results.csv"), &agg_csv(&scores))?;
-    write(&req.out.join("summary.md"), &summary(&scores, req))?;
+    let synthetic = pair.real.synthetic.is_some();
+    write(
+        &req.out.join("summary.md"),
+        &summary(&scores, req, synthetic),
+    )?;
     if let (true, Some((real, pred))) = (req.write_de, &de) {
         write(&req.out.join("real_de.csv"), &de_csv(real))?;
         write(&req.out.join("pred_de.csv"), &de_csv(pred))?;
@@ -132,16 +136,17 @@ fn csv_field(s: &str) -> String {
 }
 
 /// Each metric's direction, mean and median over perturbations.
-fn summary(s: &Scores, req: &EvalRequest) -> String {
+fn summary(s: &Scores, req: &EvalRequest, synthetic: bool) -> String {
     let stats = describe(s);
     let get = |name: &str, m: usize| {
         (stats.iter().find(|(n, _)| *n == name)).map_or(f64::NAN, |(_, v)| v[m])
     };
     let mut out = format!(
-        "# {} scores ({} perturbations)\n\npredicted: `{}`\nreal: `{}`\n\n\
+        "# {} scores ({} perturbations){}\n\npredicted: `{}`\nreal: `{}`\n\n\
          | metric | better | mean | median |\n|---|---|---|---|\n",
         req.profile.name(),
         s.perts.len(),
+        if synthetic { " — SYNTHETIC data" } else { "" },
         req.pred.display(),
         req.real.display()
     );

@@ -48,6 +48,8 @@ pub struct Cells {
     pub labels: Vec<String>,
     /// X was stored sparse (scipy's and numpy's means then add in different orders).
     pub sparse: bool,
+    /// The file's synthetic-data marker (`uns/synthetic`), if any.
+    pub synthetic: Option<String>,
 }
 
 impl Cells {
@@ -88,6 +90,7 @@ impl Cells {
             genes,
             labels,
             sparse: f.is_group("X"),
+            synthetic: f.uns_string("synthetic"),
         })
     }
 
