@@ -198,6 +198,7 @@ fn export_then_predict_known_and_unseen_perturbations() {
     let d = scgenept_data::h5ad::H5ad::open(&h5).unwrap();
     assert_eq!(d.read_matrix("X").unwrap().n_rows, 2);
     check_per_cell(bin, &bundle, &dir, &perts, &text);
+    check_gears_eval(bin, &run, &dir.join("tiny.h5ad"));
     check_order_independence(&predict, &dir, &genes);
     check_provenance(bin, &run, &bundle, &dir, &predict, &genes[0]);
     // Unknown genes are refused with their names, and nothing is written.
@@ -353,6 +354,56 @@ fn check_order_independence(
     let err = crate::common::one_line_error(&o, &["the same perturbation", "list it once"]);
     assert!(err.contains(&format!("{b}+{c}")), "{err}");
     assert!(!dir.join("twice.csv").exists());
+}
+
+/// `scgenept eval --profile gears` on the run's own predictions.h5ad gives the model's
+/// per-condition metrics of its results.csv (within 1e-6: the file keeps the means in float32).
+fn check_gears_eval(bin: &str, run: &Path, data: &Path) {
+    let out = run.join("gears_eval");
+    let o = Command::new(bin)
+        .args(["eval", "--profile", "gears", "--pert-col", "condition"])
+        .args(["--control-pert", "ctrl", "--pred"])
+        .arg(run.join("predictions.h5ad"))
+        .arg("--real")
+        .arg(data)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut want = std::collections::BTreeMap::new();
+    let results = std::fs::read_to_string(run.join("results.csv")).unwrap();
+    for line in results.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        if f[2] == "model" {
+            want.insert(
+                (f[0].to_string(), f[3].to_string()),
+                f[4].parse::<f64>().unwrap(),
+            );
+        }
+    }
+    let ours = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    let mut lines = ours.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let mut compared = 0;
+    for line in lines {
+        let f: Vec<&str> = line.split(',').collect();
+        for (m, v) in header[1..].iter().zip(&f[1..]) {
+            let w = want[&(f[0].to_string(), m.to_string())];
+            let v: f64 = v.parse().unwrap();
+            assert!(
+                (v - w).abs() < 1e-6 || (v.is_nan() && w.is_nan()),
+                "{} {m}: {v} vs {w}",
+                f[0]
+            );
+            compared += 1;
+        }
+    }
+    assert_eq!(
+        compared,
+        want.len(),
+        "every model metric of results.csv compared"
+    );
 }
 
 /// `predict --per-cell`: the layout cell-eval scores (checked for real by

@@ -23,6 +23,11 @@ pub enum ProfileArg {
     /// discrimination scores l1/l2/cosine, pearson_edistance), without clustering_agreement.
     #[value(name = "cell-eval-anndata")]
     Anndata,
+    /// GEARS' per-condition metrics (pearson_delta_de, mse_de, …, rank_l1_delta) against a
+    /// GEARS-format dataset, whose uns DE keys choose each condition's DE genes; predicted cells or
+    /// predicted means (one row per perturbation) both work.
+    #[value(name = "gears")]
+    Gears,
 }
 
 #[derive(Args)]
@@ -64,6 +69,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
             ProfileArg::Full => Profile::CellEval(CellEvalSet::Full),
             ProfileArg::De => Profile::CellEval(CellEvalSet::De),
             ProfileArg::Anndata => Profile::CellEval(CellEvalSet::Anndata),
+            ProfileArg::Gears => Profile::Gears,
         },
         out: a.out,
         write_de: a.write_de,

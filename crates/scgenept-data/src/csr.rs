@@ -209,7 +209,17 @@ impl CsrMatrix {
 
     /// The first stored value that is NaN, infinite or negative: `(row, col, value)`.
     pub fn first_invalid_value(&self) -> Option<(usize, usize, f32)> {
-        let k = self.data.iter().position(|v| !v.is_finite() || *v < 0.0)?;
+        self.first_where(|v| !v.is_finite() || v < 0.0)
+    }
+
+    /// The first stored value (row, column, value) that is NaN or infinite; negatives pass
+    /// (a model's predicted expression may dip below 0).
+    pub fn first_non_finite(&self) -> Option<(usize, usize, f32)> {
+        self.first_where(|v| !v.is_finite())
+    }
+
+    fn first_where(&self, bad: impl Fn(f32) -> bool) -> Option<(usize, usize, f32)> {
+        let k = self.data.iter().position(|v| bad(*v))?;
         let row = self.indptr.partition_point(|p| *p as usize <= k) - 1;
         Some((row, self.indices[k] as usize, self.data[k]))
     }

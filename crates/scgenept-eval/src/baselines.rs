@@ -42,21 +42,37 @@ fn condition_means(data: &PerturbData) -> BTreeMap<String, Vec<f64>> {
         .collect()
 }
 
-/// Scores mean predictions (condition → vector) like GEARS, plus the rank metric.
+/// Scores mean predictions (condition → vector) like GEARS, plus the rank metric, on the split's
+/// test conditions, summarised per test subgroup.
 pub fn score_predictions(
     data: &PerturbData,
     split: &GearsSplit,
     predictions: &BTreeMap<String, Vec<f64>>,
 ) -> MethodReport {
+    let per_condition = score_conditions(data, &test_conditions(split, data), predictions);
+    let summary = summarize(&per_condition, &split.test_subgroup);
+    MethodReport {
+        per_condition,
+        summary,
+    }
+}
+
+/// GEARS' per-condition metrics and the rank metric for each of `conditions` that has a
+/// prediction and DE genes.
+pub fn score_conditions(
+    data: &PerturbData,
+    conditions: &[String],
+    predictions: &BTreeMap<String, Vec<f64>>,
+) -> BTreeMap<String, Metrics> {
     let ctrl = control_mean(data);
     let means = condition_means(data);
     let mut per_condition = BTreeMap::new();
     let (mut pred_delta, mut true_delta) = (BTreeMap::new(), BTreeMap::new());
-    for c in test_conditions(split, data) {
-        let (Some(pred), Some(de)) = (predictions.get(&c), DeGenes::of(data, &c)) else {
+    for c in conditions {
+        let (Some(pred), Some(de)) = (predictions.get(c), DeGenes::of(data, c)) else {
             continue;
         };
-        let truth = &means[&c];
+        let truth = &means[c];
         per_condition.insert(c.clone(), condition_metrics(pred, truth, &ctrl, &de));
         pred_delta.insert(
             c.clone(),
@@ -80,11 +96,7 @@ pub fn score_predictions(
             .expect("scored")
             .insert("rank_l1_delta".into(), r);
     }
-    let summary = summarize(&per_condition, &split.test_subgroup);
-    MethodReport {
-        per_condition,
-        summary,
-    }
+    per_condition
 }
 
 /// The predictions of one baseline for every test condition it applies to.

@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use crate::cell_eval::{anndata_profile, ANNDATA_METRICS};
 use crate::cell_eval_de::{de_profile, DE_METRICS};
 use crate::de::{de_csv, de_table};
+use crate::gears::gears_profile;
 use crate::pair::{Cells, Pair};
 use crate::scores::{describe, Scores};
 
@@ -18,6 +19,8 @@ use crate::scores::{describe, Scores};
 pub enum Profile {
     /// cell-eval 0.8.2's metrics.
     CellEval(CellEvalSet),
+    /// GEARS' per-condition metrics against a GEARS-format dataset (its DE keys).
+    Gears,
 }
 
 /// Which of cell-eval's metrics.
@@ -37,6 +40,7 @@ impl Profile {
             Profile::CellEval(CellEvalSet::Full) => "cell-eval",
             Profile::CellEval(CellEvalSet::De) => "cell-eval-de",
             Profile::CellEval(CellEvalSet::Anndata) => "cell-eval-anndata",
+            Profile::Gears => "gears",
         }
     }
 }
@@ -58,39 +62,55 @@ pub struct EvalRequest {
 
 /// Reads, scores and writes; returns the scores.
 pub fn evaluate(req: &EvalRequest) -> Result<Scores> {
+    match req.profile {
+        Profile::Gears => {
+            let (scores, synthetic) =
+                gears_profile(&req.pred, &req.real, &req.pert_col, &req.control_pert)?;
+            write_tables(req, &scores, synthetic)?;
+            Ok(scores)
+        }
+        Profile::CellEval(set) => cell_eval(req, set),
+    }
+}
+
+/// cell-eval's metrics: the checked pair, its DE tables when the set needs them (or
+/// `--write-de`), the scores.
+fn cell_eval(req: &EvalRequest, set: CellEvalSet) -> Result<Scores> {
     let real = Cells::read(&req.real, &req.pert_col)?;
     let pred = Cells::read(&req.pred, &req.pert_col)?;
     let pair = Pair::new(real, pred, &req.control_pert, req.only_predicted)?;
     let control = req.control_pert.as_str();
     let de_tables = || (de_table(&pair.real, control), de_table(&pair.pred, control));
-    let (scores, de) = match req.profile {
-        Profile::CellEval(CellEvalSet::Anndata) => {
-            (anndata_profile(&pair), req.write_de.then(de_tables))
-        }
-        Profile::CellEval(CellEvalSet::De) => {
+    let (scores, de) = match set {
+        CellEvalSet::Anndata => (anndata_profile(&pair), req.write_de.then(de_tables)),
+        CellEvalSet::De => {
             let (real, pred) = de_tables();
             (de_profile(&real, &pred), Some((real, pred)))
         }
-        Profile::CellEval(CellEvalSet::Full) => {
+        CellEvalSet::Full => {
             let (real, pred) = de_tables();
             let s = de_profile(&real, &pred).beside(anndata_profile(&pair));
             (s, Some((real, pred)))
         }
     };
-    std::fs::create_dir_all(&req.out)
-        .with_context(|| format!("{}: cannot create the output directory", req.out.display()))?;
-    write(&req.out.join("results.csv"), &results_csv(&scores))?;
-    write(&req.out.join("agg_results.csv"), &agg_csv(&scores))?;
-    let synthetic = pair.real.synthetic.is_some();
-    write(
-        &req.out.join("summary.md"),
-        &summary(&scores, req, synthetic),
-    )?;
+    write_tables(req, &scores, pair.real.synthetic.is_some())?;
     if let (true, Some((real, pred))) = (req.write_de, &de) {
         write(&req.out.join("real_de.csv"), &de_csv(real))?;
         write(&req.out.join("pred_de.csv"), &de_csv(pred))?;
     }
     Ok(scores)
+}
+
+/// results.csv, agg_results.csv and summary.md into `req.out`.
+fn write_tables(req: &EvalRequest, scores: &Scores, synthetic: bool) -> Result<()> {
+    std::fs::create_dir_all(&req.out)
+        .with_context(|| format!("{}: cannot create the output directory", req.out.display()))?;
+    write(&req.out.join("results.csv"), &results_csv(scores))?;
+    write(&req.out.join("agg_results.csv"), &agg_csv(scores))?;
+    write(
+        &req.out.join("summary.md"),
+        &summary(scores, req, synthetic),
+    )
 }
 
 fn write(path: &Path, text: &str) -> Result<()> {
@@ -153,7 +173,7 @@ fn summary(s: &Scores, req: &EvalRequest, synthetic: bool) -> String {
     for (m, name) in s.metrics.iter().enumerate() {
         let up = (ANNDATA_METRICS.iter().chain(&DE_METRICS))
             .find(|x| x.0 == *name)
-            .is_some_and(|x| x.1);
+            .map_or_else(|| crate::metric_key::higher_is_better(name), |x| x.1);
         let dir = if up { "↑ higher" } else { "↓ lower" };
         let _ = writeln!(
             out,

@@ -11,6 +11,7 @@ pub mod baselines;
 pub mod cell_eval;
 pub mod cell_eval_de;
 pub mod de;
+pub mod gears;
 pub mod gi;
 pub mod judge;
 pub mod method;

@@ -72,7 +72,7 @@ impl Cells {
         let labels = column_strings(f.column("obs", pert_col)?, path, pert_col)?;
         let x = f.read_matrix("X")?;
         let genes = f.index("var")?;
-        if let Some((r, c, v)) = x.first_invalid_value() {
+        if let Some((r, c, v)) = x.first_non_finite() {
             return Err(bad(format!(
                 "X[{r}, {c}] is {v} (gene {}); every value must be a finite number",
                 genes.get(c).map_or("?", String::as_str)

@@ -1,0 +1,101 @@
+//! The `gears` profile: predicted cells (or predicted means, one row per perturbation) scored
+//! with GEARS' per-condition metrics against a GEARS-format dataset, whose `uns` DE keys
+//! (`rank_genes_groups_cov_all`, `top_non_dropout_de_20`) choose each condition's DE genes — the
+//! metrics `scgenept train` reports (`metrics.rs`, equal to GEARS on its fixtures), plus the rank
+//! metric across the scored conditions.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{bail, Result};
+
+use scgenept_data::perturb_data::gears_condition;
+use scgenept_data::{ObsColumns, PerturbData};
+
+use crate::baselines::score_conditions;
+use crate::metric_key::METRICS;
+use crate::pair::{Cells, PairError};
+use crate::scores::Scores;
+
+/// Scores `pred` (cells labelled in obs column `pert_col`) against the GEARS dataset `real`; also
+/// says whether `real` is marked synthetic.
+pub fn gears_profile(
+    pred: &Path,
+    real: &Path,
+    pert_col: &str,
+    control: &str,
+) -> Result<(Scores, bool)> {
+    let cols = ObsColumns {
+        perturbation: pert_col.to_string(),
+        control_label: control.to_string(),
+        ..ObsColumns::default()
+    };
+    let data = PerturbData::load(real, &cols)?;
+    let cells = Cells::read(pred, pert_col)?;
+    if cells.genes != data.gene_ids {
+        let at = (cells.genes.iter().zip(&data.gene_ids))
+            .position(|(a, b)| a != b)
+            .unwrap_or(cells.genes.len().min(data.gene_ids.len()));
+        let gene = |g: &[String]| g.get(at).cloned().unwrap_or_else(|| "(none)".into());
+        return Err(PairError::Genes {
+            pred: cells.genes.len(),
+            real: data.gene_ids.len(),
+            at,
+            pred_gene: gene(&cells.genes),
+            real_gene: gene(&data.gene_ids),
+        }
+        .into());
+    }
+    let mut predictions: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut unknown = Vec::new();
+    for (label, rows) in cells.rows_by_label() {
+        let condition = gears_condition(label, control).map_err(|e| PairError::Input {
+            path: pred.to_path_buf(),
+            reason: e,
+        })?;
+        if scgenept_data::condition::is_control(&condition) {
+            continue;
+        }
+        if !data.conditions.contains(&condition) {
+            unknown.push(condition.clone());
+        }
+        predictions.insert(condition, cells.mean(&rows));
+    }
+    if !unknown.is_empty() {
+        bail!(
+            "{}: perturbations {unknown:?} have no cells in {}; GEARS' metrics compare with \
+             measured cells",
+            pred.display(),
+            real.display()
+        );
+    }
+    let conditions: Vec<String> = predictions.keys().cloned().collect();
+    let scored = score_conditions(&data, &conditions, &predictions);
+    let unscored: Vec<&String> = conditions
+        .iter()
+        .filter(|c| !scored.contains_key(*c))
+        .collect();
+    if !unscored.is_empty() {
+        bail!(
+            "{}: no DE genes for {unscored:?} in uns (rank_genes_groups_cov_all, \
+             top_non_dropout_de_20); GEARS' metrics need them (`scgenept data inspect` shows them)",
+            real.display()
+        );
+    }
+    Ok((table(scored), data.synthetic.is_some()))
+}
+
+/// Per condition × metric, metrics in the order of the metric table.
+fn table(scored: BTreeMap<String, crate::metrics::Metrics>) -> Scores {
+    let metrics: Vec<&'static str> = (METRICS.iter())
+        .map(|m| m.name)
+        .filter(|m| scored.values().any(|c| c.contains_key(*m)))
+        .collect();
+    Scores {
+        perts: scored.keys().cloned().collect(),
+        values: (scored.values())
+            .map(|c| metrics.iter().map(|m| c.get(*m).copied()).collect())
+            .collect(),
+        metrics,
+    }
+}
