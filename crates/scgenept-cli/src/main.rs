@@ -86,7 +86,7 @@ fn main() -> ExitCode {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(format!(
-            "scgenept={level},scgenept_model={level},scgenept_train={level},scgenept_data={level}"
+            "scgenept={level},scgenept_model={level},scgenept_train={level},scgenept_data={level},scgenept_eval={level}"
         ))
     });
     // Colour only on a terminal, and never with NO_COLOR set (log files stay plain text).

@@ -76,11 +76,25 @@ pub fn evaluate(req: &EvalRequest) -> Result<Scores> {
 /// cell-eval's metrics: the checked pair, its DE tables when the set needs them (or
 /// `--write-de`), the scores.
 fn cell_eval(req: &EvalRequest, set: CellEvalSet) -> Result<Scores> {
+    let t0 = std::time::Instant::now();
     let real = Cells::read(&req.real, &req.pert_col)?;
     let pred = Cells::read(&req.pred, &req.pert_col)?;
     let pair = Pair::new(real, pred, &req.control_pert, req.only_predicted)?;
+    tracing::info!(
+        "read {} real and {} predicted cells × {} genes, {} perturbations ({:.1} s)",
+        pair.real.labels.len(),
+        pair.pred.labels.len(),
+        pair.real.genes.len(),
+        pair.perts.len(),
+        t0.elapsed().as_secs_f64()
+    );
     let control = req.control_pert.as_str();
-    let de_tables = || (de_table(&pair.real, control), de_table(&pair.pred, control));
+    let de_tables = || {
+        let t = std::time::Instant::now();
+        let tables = (de_table(&pair.real, control), de_table(&pair.pred, control));
+        tracing::info!("DE tables, both sides ({:.1} s)", t.elapsed().as_secs_f64());
+        tables
+    };
     let (scores, de) = match set {
         CellEvalSet::Anndata => (anndata_profile(&pair), req.write_de.then(de_tables)),
         CellEvalSet::De => {
