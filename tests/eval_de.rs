@@ -3,7 +3,7 @@
 //! same rows in the same order, p-values and FDR within 1e-9 relative, U exactly, means and fold
 //! changes within 1e-6 relative.
 
-use scgenept_eval::de::de_table;
+use scgenept_eval::de::{benjamini_hochberg, de_table, FdrScope};
 use scgenept_eval::pair::Cells;
 
 use crate::common::fixture;
@@ -18,7 +18,7 @@ fn de_tables_equal_pdex() {
     let mut worst_p = 0f64;
     for side in ["real", "pred"] {
         let cells = Cells::read(&dir.join(format!("{side}.h5ad")), "target").unwrap();
-        let ours = de_table(&cells, "non-targeting");
+        let ours = de_table(&cells, "non-targeting", FdrScope::Perturbation);
         let text = std::fs::read_to_string(dir.join(format!("de/{side}_de.csv"))).unwrap();
         let want: Vec<Vec<&str>> = text
             .lines()
@@ -51,4 +51,22 @@ fn de_tables_equal_pdex() {
         }
     }
     eprintln!("largest relative p-value difference from pdex: {worst_p:e}");
+}
+
+/// `--fdr-scope all`: one correction over every test of the table; the tests themselves and the
+/// per-perturbation default are unchanged.
+#[test]
+fn fdr_over_all_tests_corrects_the_table_at_once() {
+    let cells = Cells::read(&fixture("cell_eval").join("real.h5ad"), "target").unwrap();
+    let per = de_table(&cells, "non-targeting", FdrScope::Perturbation);
+    let all = de_table(&cells, "non-targeting", FdrScope::All);
+    let p: Vec<f64> = per.iter().map(|r| r.p_value).collect();
+    let want = benjamini_hochberg(&p);
+    assert_eq!(all.iter().map(|r| r.fdr).collect::<Vec<_>>(), want);
+    assert!(per
+        .iter()
+        .zip(&all)
+        .all(|(a, b)| a.p_value == b.p_value && a.statistic == b.statistic));
+    // The two scopes give other q-values (cell-eval#217's observation).
+    assert!(per.iter().zip(&all).any(|(a, b)| b.fdr != a.fdr));
 }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 
+use scgenept_eval::de::FdrScope;
 use scgenept_eval::judge::{evaluate, CellEvalSet, EvalRequest, Profile};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -57,6 +58,17 @@ pub struct EvalArgs {
     /// left out (cell-eval refuses a pair whose perturbations differ).
     #[arg(long)]
     only_predicted: bool,
+    /// Which tests one Benjamini-Hochberg correction covers: each perturbation's genes (pdex
+    /// 0.3.0, as cell-eval 0.8.2 runs it), or every test of a side at once (earlier pdex;
+    /// cell-eval#217).
+    #[arg(long, value_enum, default_value = "perturbation")]
+    fdr_scope: FdrScopeArg,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum FdrScopeArg {
+    Perturbation,
+    All,
 }
 
 pub fn run(a: EvalArgs) -> Result<()> {
@@ -74,6 +86,10 @@ pub fn run(a: EvalArgs) -> Result<()> {
         out: a.out,
         write_de: a.write_de,
         only_predicted: a.only_predicted,
+        fdr_scope: match a.fdr_scope {
+            FdrScopeArg::Perturbation => FdrScope::Perturbation,
+            FdrScopeArg::All => FdrScope::All,
+        },
     };
     let scores = evaluate(&req)?;
     println!(

@@ -159,8 +159,20 @@ fn columns(cells: &Cells, rows: &[usize]) -> Vec<Vec<f64>> {
     out
 }
 
-/// pdex's table for one side: every perturbation (label order) against `control`, every gene.
-pub fn de_table(cells: &Cells, control: &str) -> Vec<DeRow> {
+/// Which tests one Benjamini-Hochberg correction covers (cell-eval#217: a perturbation's FDR
+/// should not depend on which other perturbations are scored beside it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FdrScope {
+    /// Each perturbation's genes (pdex 0.3.0, as cell-eval 0.8.2 runs it; the default).
+    #[default]
+    Perturbation,
+    /// Every test of the table at once (earlier pdex versions, as #217 reports).
+    All,
+}
+
+/// pdex's table for one side: every perturbation (label order) against `control`, every gene,
+/// FDR over `scope`.
+pub fn de_table(cells: &Cells, control: &str, scope: FdrScope) -> Vec<DeRow> {
     let groups = cells.rows_by_label();
     let ctrl_rows = &groups[control];
     let ref_bulk = geometric_bulk(cells, ctrl_rows);
@@ -197,7 +209,14 @@ pub fn de_table(cells: &Cells, control: &str) -> Vec<DeRow> {
             })
             .collect::<Vec<DeRow>>()
     });
-    per_target.into_iter().flatten().collect()
+    let mut rows: Vec<DeRow> = per_target.into_iter().flatten().collect();
+    if scope == FdrScope::All {
+        let p: Vec<f64> = rows.iter().map(|r| r.p_value).collect();
+        for (r, q) in rows.iter_mut().zip(benjamini_hochberg(&p)) {
+            r.fdr = q;
+        }
+    }
+    rows
 }
 
 /// The table as pdex writes it (`real_de.csv`, `pred_de.csv`).

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 
 use crate::cell_eval::{anndata_profile, ANNDATA_METRICS};
 use crate::cell_eval_de::{de_profile, DE_METRICS};
-use crate::de::{de_csv, de_table};
+use crate::de::{de_csv, de_table, FdrScope};
 use crate::gears::gears_profile;
 use crate::pair::{Cells, Pair};
 use crate::scores::{describe, Scores};
@@ -58,6 +58,8 @@ pub struct EvalRequest {
     pub write_de: bool,
     /// Score only the perturbations the predictions have (the real file may hold more).
     pub only_predicted: bool,
+    /// Which tests one FDR correction covers.
+    pub fdr_scope: FdrScope,
 }
 
 /// Reads, scores and writes; returns the scores.
@@ -91,7 +93,11 @@ fn cell_eval(req: &EvalRequest, set: CellEvalSet) -> Result<Scores> {
     let control = req.control_pert.as_str();
     let de_tables = || {
         let t = std::time::Instant::now();
-        let tables = (de_table(&pair.real, control), de_table(&pair.pred, control));
+        let scope = req.fdr_scope;
+        let tables = (
+            de_table(&pair.real, control, scope),
+            de_table(&pair.pred, control, scope),
+        );
         tracing::info!("DE tables, both sides ({:.1} s)", t.elapsed().as_secs_f64());
         tables
     };
