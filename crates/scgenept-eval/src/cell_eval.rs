@@ -5,7 +5,7 @@
 //! (tests/cell_eval.rs: within 1e-6 of cell-eval on the committed fixture).
 
 use crate::metrics::{mse, pearson_or_nan as pearson};
-use crate::pair::{Bulk, Pair};
+use crate::pair::Pair;
 use crate::scores::Scores;
 
 /// The profile's metrics, in cell-eval's column order, each better high (`true`) or low.
@@ -25,26 +25,19 @@ pub const ANNDATA_METRICS: [(&str, bool); 9] = [
 pub fn anndata_profile(pair: &Pair) -> Scores {
     let bulk = pair.bulk();
     let n = pair.perts.len();
+    // Each perturbation's effect, predicted and real, once.
+    let pred: Vec<Vec<f64>> = (0..n).map(|i| bulk.effect(i, true)).collect();
+    let real: Vec<Vec<f64>> = (0..n).map(|i| bulk.effect(i, false)).collect();
     let per = |f: &dyn Fn(usize) -> f64| -> Vec<f64> { (0..n).map(f).collect() };
-    let delta = |i| (bulk.effect(i, true), bulk.effect(i, false));
     let columns: Vec<Vec<f64>> = vec![
-        per(&|i| {
-            let (p, r) = delta(i);
-            pearson(&p, &r)
-        }),
+        per(&|i| pearson(&pred[i], &real[i])),
         per(&|i| mse(&bulk.pred[i], &bulk.real[i])),
         per(&|i| mae(&bulk.pred[i], &bulk.real[i])),
-        per(&|i| {
-            let (p, r) = delta(i);
-            mse(&p, &r)
-        }),
-        per(&|i| {
-            let (p, r) = delta(i);
-            mae(&p, &r)
-        }),
-        discrimination(pair, &bulk, Distance::L1),
-        discrimination(pair, &bulk, Distance::L2),
-        discrimination(pair, &bulk, Distance::Cosine),
+        per(&|i| mse(&pred[i], &real[i])),
+        per(&|i| mae(&pred[i], &real[i])),
+        discrimination(pair, &pred, &real, Distance::L1),
+        discrimination(pair, &pred, &real, Distance::L2),
+        discrimination(pair, &pred, &real, Distance::Cosine),
         vec![timed_edistance(pair); n],
     ];
     Scores {
@@ -68,19 +61,16 @@ enum Distance {
     Cosine,
 }
 
-fn distance(kind: Distance, a: &[f64], b: &[f64]) -> f64 {
+/// The distance between `a` and `b` over the genes `keep`, added in gene order.
+fn distance(kind: Distance, a: &[f64], b: &[f64], keep: &[usize]) -> f64 {
+    let pairs = || keep.iter().map(|&g| (a[g], b[g]));
     match kind {
-        Distance::L1 => a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum(),
-        Distance::L2 => a
-            .iter()
-            .zip(b)
-            .map(|(x, y)| (x - y).powi(2))
-            .sum::<f64>()
-            .sqrt(),
+        Distance::L1 => pairs().map(|(x, y)| (x - y).abs()).sum(),
+        Distance::L2 => pairs().map(|(x, y)| (x - y).powi(2)).sum::<f64>().sqrt(),
         Distance::Cosine => {
-            let dot: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-            let na = a.iter().map(|x| x * x).sum::<f64>().sqrt();
-            let nb = b.iter().map(|x| x * x).sum::<f64>().sqrt();
+            let dot: f64 = pairs().map(|(x, y)| x * y).sum();
+            let na = pairs().map(|(x, _)| x * x).sum::<f64>().sqrt();
+            let nb = pairs().map(|(_, y)| y * y).sum::<f64>().sqrt();
             1.0 - dot / (na * nb)
         }
     }
@@ -90,18 +80,15 @@ fn distance(kind: Distance, a: &[f64], b: &[f64]) -> f64 {
 /// distance to this perturbation's predicted effect (the gene named like the perturbation left
 /// out); 1 − rank/n, where rank 0 means the right one is the closest. Ties keep perturbation
 /// order (numpy's sort on so few values).
-fn discrimination(pair: &Pair, bulk: &Bulk, kind: Distance) -> Vec<f64> {
+fn discrimination(pair: &Pair, pred: &[Vec<f64>], real: &[Vec<f64>], kind: Distance) -> Vec<f64> {
     let n = pair.perts.len();
-    let real: Vec<Vec<f64>> = (0..n).map(|i| bulk.effect(i, false)).collect();
     (0..n)
         .map(|p| {
             let keep: Vec<usize> = (0..pair.real.genes.len())
                 .filter(|&g| pair.real.genes[g] != pair.perts[p])
                 .collect();
-            let pick = |v: &[f64]| -> Vec<f64> { keep.iter().map(|&g| v[g]).collect() };
-            let pred = pick(&bulk.effect(p, true));
             let mut d: Vec<(f64, usize)> = (real.iter().enumerate())
-                .map(|(j, r)| (distance(kind, &pick(r), &pred), j))
+                .map(|(j, r)| (distance(kind, r, &pred[p], &keep), j))
                 .collect();
             d.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
             let rank = d.iter().position(|x| x.1 == p).unwrap_or(n);
