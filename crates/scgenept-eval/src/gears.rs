@@ -14,7 +14,7 @@ use scgenept_data::{ObsColumns, PerturbData};
 
 use crate::baselines::score_conditions;
 use crate::metric_key::METRICS;
-use crate::pair::{Cells, PairError};
+use crate::pair::{same_genes, Cells, PairError};
 use crate::scores::Scores;
 
 /// Scores `pred` (cells labelled in obs column `pert_col`) against the GEARS dataset `real`; also
@@ -32,20 +32,7 @@ pub fn gears_profile(
     };
     let data = PerturbData::load(real, &cols)?;
     let cells = Cells::read(pred, pert_col)?;
-    if cells.genes != data.gene_ids {
-        let at = (cells.genes.iter().zip(&data.gene_ids))
-            .position(|(a, b)| a != b)
-            .unwrap_or(cells.genes.len().min(data.gene_ids.len()));
-        let gene = |g: &[String]| g.get(at).cloned().unwrap_or_else(|| "(none)".into());
-        return Err(PairError::Genes {
-            pred: cells.genes.len(),
-            real: data.gene_ids.len(),
-            at,
-            pred_gene: gene(&cells.genes),
-            real_gene: gene(&data.gene_ids),
-        }
-        .into());
-    }
+    same_genes(&cells.genes, &data.gene_ids)?;
     let mut predictions: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let mut unknown = Vec::new();
     for (label, rows) in cells.rows_by_label() {

@@ -39,6 +39,25 @@ pub enum PairError {
     },
 }
 
+/// The predicted and real gene lists must be the same, in the same order; else the error names
+/// the first position where they differ.
+pub fn same_genes(pred: &[String], real: &[String]) -> Result<(), PairError> {
+    if pred == real {
+        return Ok(());
+    }
+    let at = (real.iter().zip(pred))
+        .position(|(a, b)| a != b)
+        .unwrap_or(real.len().min(pred.len()));
+    let gene = |g: &[String]| g.get(at).cloned().unwrap_or_else(|| "(none)".into());
+    Err(PairError::Genes {
+        pred: pred.len(),
+        real: real.len(),
+        at,
+        pred_gene: gene(pred),
+        real_gene: gene(real),
+    })
+}
+
 /// One side of the pair: cells × genes, each cell's perturbation label.
 #[derive(Debug, Clone)]
 pub struct Cells {
@@ -156,19 +175,7 @@ impl Pair {
             }
             false => real,
         };
-        if real.genes != pred.genes {
-            let at = (real.genes.iter().zip(&pred.genes))
-                .position(|(a, b)| a != b)
-                .unwrap_or(real.genes.len().min(pred.genes.len()));
-            let gene = |g: &[String]| g.get(at).cloned().unwrap_or_else(|| "(none)".into());
-            return Err(PairError::Genes {
-                pred: pred.genes.len(),
-                real: real.genes.len(),
-                at,
-                pred_gene: gene(&pred.genes),
-                real_gene: gene(&real.genes),
-            });
-        }
+        same_genes(&pred.genes, &real.genes)?;
         for side in [&real, &pred] {
             if !side.labels.iter().any(|l| l == control) {
                 return Err(PairError::Input {
