@@ -3,7 +3,9 @@ what cell-eval 0.8.2 scores on it with its `anndata` profile (every metric but
 `clustering_agreement`, whose Leiden clustering we do not reimplement), in `anndata/`: its
 `results.csv` (one row per perturbation) and `agg_results.csv` (polars' `describe` of it), as
 `cell-eval run` writes them; in `de/`, pdex's DE tables of both sides and the `de` profile's
-scores; in `full/`, the `full` profile's (again without `clustering_agreement`). tests/cli_eval.rs checks `scgenept eval` (each profile) and tests/eval_de.rs the DE tables.
+scores; in `full/`, the `full` profile's (again without `clustering_agreement`); in
+`control_real/`, the `full` profile's with the predicted control cells replaced by the real ones
+(what `scgenept eval --control-source real` does). tests/cli_eval.rs checks `scgenept eval` (each profile) and tests/eval_de.rs the DE tables.
 
     python3 -m venv /tmp/ce && /tmp/ce/bin/pip install "cell-eval==0.8.2"
     /tmp/ce/bin/python scripts/make_cell_eval_fixtures.py
@@ -84,7 +86,23 @@ def main():
     )
     for copy in ["real_de.csv", "pred_de.csv"]:  # the same tables as in de/
         os.remove(os.path.join(OUT, "full", copy))
-    for d in ["anndata", "de", "full"]:
+    # `--control-source real` (cell-eval#183/#196): the predicted control cells replaced by the
+    # real ones (appended after the predicted perturbations' cells), scored by the full profile.
+    keep = (pred.obs["target"] != CONTROL).values
+    ctrl = (real.obs["target"] == CONTROL).values
+    labels = list(pred.obs["target"][keep]) + list(real.obs["target"][ctrl])
+    swapped = anndata(np.vstack([pred.X[keep], real.X[ctrl].toarray()]), labels, sparse=False)
+    MetricsEvaluator(
+        adata_pred=swapped,
+        adata_real=real,
+        control_pert=CONTROL,
+        pert_col="target",
+        outdir=os.path.join(OUT, "control_real"),
+        num_threads=1,
+    ).compute(profile="full", skip_metrics=["clustering_agreement"], break_on_error=True)
+    for copy in ["real_de.csv", "pred_de.csv"]:
+        os.remove(os.path.join(OUT, "control_real", copy))
+    for d in ["anndata", "de", "full", "control_real"]:
         print("wrote", d, sorted(os.listdir(os.path.join(OUT, d))), file=sys.stderr)
 
 

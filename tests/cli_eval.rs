@@ -1,7 +1,9 @@
 //! `scgenept eval` against the reference package: the committed fixture
 //! (`tests/fixtures/cell_eval/`, written by `scripts/make_cell_eval_fixtures.py` with cell-eval
 //! 0.8.2) scored here must give cell-eval's `results.csv` and `agg_results.csv`, same columns,
-//! same rows, every value within 1e-6. Then bad inputs: one line each, nothing written.
+//! same rows, every value within 1e-6; the same for the `systema` profile against Systema's own
+//! code (`tests/fixtures/systema/`, `scripts/make_systema_fixtures.sh`). Then bad inputs: one
+//! line each, nothing written.
 
 use std::path::{Path, PathBuf};
 
@@ -31,7 +33,17 @@ fn table(path: &Path) -> Table {
 }
 
 fn eval(pred: &Path, real: &Path, profile: &str, out: &Path) -> std::process::Output {
-    scgenept(&[
+    eval_with(pred, real, profile, out, &[])
+}
+
+fn eval_with(
+    pred: &Path,
+    real: &Path,
+    profile: &str,
+    out: &Path,
+    more: &[&str],
+) -> std::process::Output {
+    let mut args = vec![
         "eval",
         "--pred",
         pred.to_str().unwrap(),
@@ -46,34 +58,41 @@ fn eval(pred: &Path, real: &Path, profile: &str, out: &Path) -> std::process::Ou
         "--out",
         out.to_str().unwrap(),
         "--write-de",
-    ])
+    ];
+    args.extend(more);
+    scgenept(&args)
 }
 
 /// Our `results.csv` and `agg_results.csv` against cell-eval's: same columns and rows, nulls and
 /// NaNs where it has them, every value within 1e-6. Returns the largest difference.
 fn same_as_cell_eval(ours: &Path, theirs: &Path) -> f64 {
+    ["results.csv", "agg_results.csv"]
+        .iter()
+        .map(|file| same_table(&ours.join(file), &theirs.join(file)))
+        .fold(0f64, f64::max)
+}
+
+/// One of our tables against the reference's: same columns and rows, nulls and NaNs where it
+/// has them, every value within 1e-6. Returns the largest difference.
+fn same_table(ours: &Path, theirs: &Path) -> f64 {
+    let file = theirs.display();
     let mut worst = 0f64;
-    for file in ["results.csv", "agg_results.csv"] {
-        let (want_h, want) = table(&theirs.join(file));
-        let (got_h, got) = table(&ours.join(file));
-        assert_eq!(got_h, want_h, "{file}: columns");
-        assert_eq!(got.len(), want.len(), "{file}: rows");
-        for ((gk, gv), (wk, wv)) in got.iter().zip(&want) {
-            assert_eq!(gk, wk, "{file}: row order");
-            for ((g, w), m) in gv.iter().zip(wv).zip(&want_h[1..]) {
-                match (g, w) {
-                    (Some(g), Some(w)) if g.is_nan() || w.is_nan() => {
-                        assert!(g.is_nan() && w.is_nan(), "{file}: {wk} {m}: {g} vs {w}")
-                    }
-                    (Some(g), Some(w)) => {
-                        worst = worst.max((g - w).abs());
-                        assert!(
-                            (g - w).abs() <= 1e-6,
-                            "{file}: {wk} {m}: {g} vs cell-eval's {w}"
-                        );
-                    }
-                    _ => assert_eq!(g, w, "{file}: {wk} {m}: null on one side only"),
+    let (want_h, want) = table(theirs);
+    let (got_h, got) = table(ours);
+    assert_eq!(got_h, want_h, "{file}: columns");
+    assert_eq!(got.len(), want.len(), "{file}: rows");
+    for ((gk, gv), (wk, wv)) in got.iter().zip(&want) {
+        assert_eq!(gk, wk, "{file}: row order");
+        for ((g, w), m) in gv.iter().zip(wv).zip(&want_h[1..]) {
+            match (g, w) {
+                (Some(g), Some(w)) if g.is_nan() || w.is_nan() => {
+                    assert!(g.is_nan() && w.is_nan(), "{file}: {wk} {m}: {g} vs {w}")
                 }
+                (Some(g), Some(w)) => {
+                    worst = worst.max((g - w).abs());
+                    assert!((g - w).abs() <= 1e-6, "{file}: {wk} {m}: {g} vs {w}");
+                }
+                _ => assert_eq!(g, w, "{file}: {wk} {m}: null on one side only"),
             }
         }
     }
@@ -114,8 +133,79 @@ fn every_profile_equals_cell_eval() {
     }
 }
 
+/// cell-eval#183/#196: with `--control-source real` the predicted file's control cells play no
+/// part. The fixture's `control_real/` is cell-eval 0.8.2's `full` profile on the prediction with
+/// its control cells replaced by the real ones; ours on the untouched prediction must equal it,
+/// and stay the same when the predicted control cells are scaled (which moves the default
+/// scores: the effects are measured from them).
+#[test]
+fn control_source_real_ignores_the_predicted_control_cells() {
+    let dir = fixture("cell_eval");
+    let (pred, real) = (dir.join("pred.h5ad"), dir.join("real.h5ad"));
+    let flag = ["--control-source", "real"];
+    let out = tempdir("eval-control-real");
+    ok(&eval_with(&pred, &real, "cell-eval", &out, &flag));
+    let worst = same_as_cell_eval(&out, &dir.join("control_real"));
+    eprintln!("--control-source real: largest difference from cell-eval 0.8.2: {worst:e}");
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("--control-source real"), "{summary}");
+    // The same prediction with its control cells tripled.
+    let cells = scgenept_eval::pair::Cells::read(&pred, "target").unwrap();
+    let scaled = out.join("scaled_controls.h5ad");
+    let labels: Vec<&str> = cells.labels.iter().map(String::as_str).collect();
+    let genes: Vec<&str> = cells.genes.iter().map(String::as_str).collect();
+    let dense = |r: usize, c: usize| {
+        let mut row = vec![0f32; genes.len()];
+        cells.x.row_into(r, &mut row);
+        row[c]
+            * if labels[r] == "non-targeting" {
+                3.0
+            } else {
+                1.0
+            }
+    };
+    write(&scaled, &labels, &genes, dense);
+    let results = |pred: &Path, more: &[&str], name: &str| {
+        let out = tempdir(name);
+        ok(&eval_with(pred, &real, "cell-eval-anndata", &out, more));
+        std::fs::read_to_string(out.join("results.csv")).unwrap()
+    };
+    assert_eq!(
+        results(&pred, &flag, "eval-ctrl-a"),
+        results(&scaled, &flag, "eval-ctrl-b")
+    );
+    assert_ne!(
+        results(&pred, &[], "eval-ctrl-c"),
+        results(&scaled, &[], "eval-ctrl-d")
+    );
+}
+
+/// cell-eval#189: `--discrimination-effect abs` ranks the absolute effects, as cell-eval 0.5.45
+/// did (`discrimination_abs/`, written by that release); every column equals it.
+#[test]
+fn abs_discrimination_equals_cell_eval_0_5() {
+    let dir = fixture("cell_eval");
+    let (pred, real) = (dir.join("pred.h5ad"), dir.join("real.h5ad"));
+    let out = tempdir("eval-abs");
+    let flag = ["--discrimination-effect", "abs"];
+    ok(&eval_with(&pred, &real, "cell-eval-anndata", &out, &flag));
+    let worst = same_as_cell_eval(&out, &dir.join("discrimination_abs"));
+    eprintln!("--discrimination-effect abs: largest difference from cell-eval 0.5.45: {worst:e}");
+}
+
 /// A small pair in cell-eval's layout written by our own h5ad writer.
 fn write(path: &Path, labels: &[&str], genes: &[&str], value: impl Fn(usize, usize) -> f32) {
+    write_with_col(path, "target", labels, genes, value)
+}
+
+/// The same, the labels in obs column `col`.
+fn write_with_col(
+    path: &Path,
+    col: &str,
+    labels: &[&str],
+    genes: &[&str],
+    value: impl Fn(usize, usize) -> f32,
+) {
     let mut x = CsrMatrix::with_cols(genes.len());
     for r in 0..labels.len() {
         let row: Vec<f32> = (0..genes.len()).map(|c| value(r, c)).collect();
@@ -128,7 +218,7 @@ fn write(path: &Path, labels: &[&str], genes: &[&str], value: impl Fn(usize, usi
             index_name: "cell".into(),
             index: (0..labels.len()).map(|i| format!("c{i}")).collect(),
             columns: vec![(
-                "target".into(),
+                col.into(),
                 FrameColumn::Categorical(labels.iter().map(|l| l.to_string()).collect()),
             )],
         },
@@ -250,4 +340,66 @@ fn only_predicted_scores_the_predicted_perturbations_of_a_larger_real_file() {
     let (_, rows) = table(&out.join("results.csv"));
     let names: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
     assert_eq!(names, ["A"]);
+}
+
+fn systema(pred: &Path, split: &[&str], out: &Path) -> std::process::Output {
+    let dir = fixture("systema");
+    let mut args = vec!["eval", "--pred", pred.to_str().unwrap(), "--real"];
+    let real = dir.join("real.h5ad");
+    args.push(real.to_str().unwrap());
+    args.extend(["--pert-col", "condition", "--control-pert", "ctrl"]);
+    args.extend(["--profile", "systema", "--out", out.to_str().unwrap()]);
+    args.extend(split);
+    scgenept(&args)
+}
+
+#[test]
+fn systema_profile_equals_systemas_code() {
+    let dir = fixture("systema");
+    let split = dir.join("split.json");
+    let out = tempdir("eval-systema");
+    ok(&systema(
+        &dir.join("pred.h5ad"),
+        &["--split", split.to_str().unwrap()],
+        &out,
+    ));
+    let worst = same_table(&out.join("results.csv"), &dir.join("expected.csv"));
+    eprintln!("systema: largest difference from Systema's code: {worst:e}");
+    // GEARS' simulation split with seed 1 is the committed split: the same scores.
+    let by_seed = tempdir("eval-systema-seed");
+    ok(&systema(
+        &dir.join("pred.h5ad"),
+        &["--split-seed", "1"],
+        &by_seed,
+    ));
+    let read = |d: &Path| std::fs::read_to_string(d.join("results.csv")).unwrap();
+    assert_eq!(read(&by_seed), read(&out));
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    let directions = summary.contains("| corr_all_allpert | ↑ higher |")
+        && summary.contains("| rmse_20de | ↓ lower |");
+    assert!(directions && summary.contains("SYNTHETIC"), "{summary}");
+}
+
+#[test]
+fn systema_refuses_a_missing_split_and_scored_training_perturbations() {
+    let dir = fixture("systema");
+    let out = tempdir("eval-systema-bad");
+    one_line_error(
+        &systema(&dir.join("pred.h5ad"), &[], &out),
+        &["--split FILE", "--split-seed"],
+    );
+    // Predictions for a training perturbation: its centroid is part of the reference.
+    let pred = out.join("train_pred.h5ad");
+    let genes: Vec<String> = scgenept_data::h5ad::H5ad::open(&dir.join("real.h5ad"))
+        .unwrap()
+        .index("var")
+        .unwrap();
+    let genes: Vec<&str> = genes.iter().map(String::as_str).collect();
+    write_with_col(&pred, "condition", &["ctrl", "FOXF1+ctrl"], &genes, lognorm);
+    let split = dir.join("split.json");
+    one_line_error(
+        &systema(&pred, &["--split", split.to_str().unwrap()], &out),
+        &["FOXF1+ctrl", "training perturbations"],
+    );
+    assert!(!out.join("results.csv").exists());
 }

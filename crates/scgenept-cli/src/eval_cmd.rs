@@ -7,8 +7,11 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
 
+use scgenept_eval::cell_eval::DiscriminationEffect;
 use scgenept_eval::de::FdrScope;
 use scgenept_eval::judge::{evaluate, CellEvalSet, EvalRequest, Profile};
+use scgenept_eval::pair::ControlSource;
+use scgenept_eval::systema::SplitSource;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum ProfileArg {
@@ -29,6 +32,11 @@ pub enum ProfileArg {
     /// predicted means (one row per perturbation) both work.
     #[value(name = "gears")]
     Gears,
+    /// Systema's metrics (corr_all, corr_20de and their `_allpert` forms against the perturbed
+    /// centroid, mse/rmse, jaccard, centroid_accuracy) against a GEARS-format dataset; needs the
+    /// split (--split or --split-seed) whose training perturbations make the perturbed centroid.
+    #[value(name = "systema")]
+    Systema,
 }
 
 #[derive(Args)]
@@ -63,6 +71,35 @@ pub struct EvalArgs {
     /// cell-eval#217).
     #[arg(long, value_enum, default_value = "perturbation")]
     fdr_scope: FdrScopeArg,
+    /// Whose control cells the predicted effects are measured from: the predicted file's own
+    /// (cell-eval 0.8.2), or the real ones, replacing the predicted control cells before
+    /// anything is computed (cell-eval#183/#196; cell-eval2's `control_source: real`).
+    #[arg(long, value_enum, default_value = "pred")]
+    control_source: ControlSourceArg,
+    /// What the discrimination scores rank: the signed effects (cell-eval 0.8.2) or their
+    /// absolute values (earlier cell-eval; cell-eval#189).
+    #[arg(long, value_enum, default_value = "signed")]
+    discrimination_effect: DiscriminationArg,
+    /// systema: the split file (JSON from `scgenept data split`, or GEARS' .pkl) whose training
+    /// perturbations make the perturbed centroid.
+    #[arg(long, conflicts_with = "split_seed")]
+    split: Option<PathBuf>,
+    /// systema: GEARS' simulation split of the real data with this seed (as `scgenept train`'s
+    /// `split_seed`), instead of --split.
+    #[arg(long)]
+    split_seed: Option<u32>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ControlSourceArg {
+    Pred,
+    Real,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum DiscriminationArg {
+    Signed,
+    Abs,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -82,6 +119,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
             ProfileArg::De => Profile::CellEval(CellEvalSet::De),
             ProfileArg::Anndata => Profile::CellEval(CellEvalSet::Anndata),
             ProfileArg::Gears => Profile::Gears,
+            ProfileArg::Systema => Profile::Systema,
         },
         out: a.out,
         write_de: a.write_de,
@@ -89,6 +127,19 @@ pub fn run(a: EvalArgs) -> Result<()> {
         fdr_scope: match a.fdr_scope {
             FdrScopeArg::Perturbation => FdrScope::Perturbation,
             FdrScopeArg::All => FdrScope::All,
+        },
+        split: match (a.split, a.split_seed) {
+            (Some(file), _) => Some(SplitSource::File(file)),
+            (None, Some(seed)) => Some(SplitSource::Seed(seed)),
+            (None, None) => None,
+        },
+        controls: match a.control_source {
+            ControlSourceArg::Pred => ControlSource::Pred,
+            ControlSourceArg::Real => ControlSource::Real,
+        },
+        discrimination: match a.discrimination_effect {
+            DiscriminationArg::Signed => DiscriminationEffect::Signed,
+            DiscriminationArg::Abs => DiscriminationEffect::Abs,
         },
     };
     let scores = evaluate(&req)?;

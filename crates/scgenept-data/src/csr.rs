@@ -78,14 +78,20 @@ impl CsrMatrix {
     /// The rows `rows`, in that order.
     pub fn select_rows(&self, rows: &[usize]) -> CsrMatrix {
         let mut out = CsrMatrix::with_cols(self.n_cols);
-        for &r in rows {
-            let (cols, vals) = self.row(r);
-            out.indices.extend_from_slice(cols);
-            out.data.extend_from_slice(vals);
-            out.indptr.push(out.data.len() as u64);
-            out.n_rows += 1;
-        }
+        out.append_rows(self, rows);
         out
+    }
+
+    /// Appends rows `rows` of `other` (same columns).
+    pub fn append_rows(&mut self, other: &CsrMatrix, rows: &[usize]) {
+        assert_eq!(other.n_cols, self.n_cols, "column count");
+        for &r in rows {
+            let (cols, vals) = other.row(r);
+            self.indices.extend_from_slice(cols);
+            self.data.extend_from_slice(vals);
+            self.indptr.push(self.data.len() as u64);
+            self.n_rows += 1;
+        }
     }
 
     /// Appends one dense row (length `n_cols`), keeping non-zeros: builds large outputs without a

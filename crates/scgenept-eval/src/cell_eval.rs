@@ -21,13 +21,33 @@ pub const ANNDATA_METRICS: [(&str, bool); 9] = [
     ("pearson_edistance", true),
 ];
 
+/// What the discrimination scores rank (cell-eval#189).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DiscriminationEffect {
+    /// The signed effects, as cell-eval 0.8.2 does (and as the VCC describes the score).
+    #[default]
+    Signed,
+    /// Their absolute values, as earlier cell-eval did (#189: a predicted rise then sits nearer a
+    /// perturbation that lowers the same genes than one that raises them less).
+    Abs,
+}
+
 /// Scores `pair` with the `anndata` profile.
-pub fn anndata_profile(pair: &Pair) -> Scores {
+pub fn anndata_profile(pair: &Pair, effect: DiscriminationEffect) -> Scores {
     let bulk = pair.bulk();
     let n = pair.perts.len();
     // Each perturbation's effect, predicted and real, once.
     let pred: Vec<Vec<f64>> = (0..n).map(|i| bulk.effect(i, true)).collect();
     let real: Vec<Vec<f64>> = (0..n).map(|i| bulk.effect(i, false)).collect();
+    let abs = |v: &[Vec<f64>]| -> Vec<Vec<f64>> {
+        v.iter()
+            .map(|e| e.iter().map(|x| x.abs()).collect())
+            .collect()
+    };
+    let (dpred, dreal) = match effect {
+        DiscriminationEffect::Signed => (pred.clone(), real.clone()),
+        DiscriminationEffect::Abs => (abs(&pred), abs(&real)),
+    };
     let per = |f: &dyn Fn(usize) -> f64| -> Vec<f64> { (0..n).map(f).collect() };
     let columns: Vec<Vec<f64>> = vec![
         per(&|i| pearson(&pred[i], &real[i])),
@@ -35,9 +55,9 @@ pub fn anndata_profile(pair: &Pair) -> Scores {
         per(&|i| mae(&bulk.pred[i], &bulk.real[i])),
         per(&|i| mse(&pred[i], &real[i])),
         per(&|i| mae(&pred[i], &real[i])),
-        discrimination(pair, &pred, &real, Distance::L1),
-        discrimination(pair, &pred, &real, Distance::L2),
-        discrimination(pair, &pred, &real, Distance::Cosine),
+        discrimination(pair, &dpred, &dreal, Distance::L1),
+        discrimination(pair, &dpred, &dreal, Distance::L2),
+        discrimination(pair, &dpred, &dreal, Distance::Cosine),
         vec![timed_edistance(pair); n],
     ];
     Scores {

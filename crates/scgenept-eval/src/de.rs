@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use crate::pair::Cells;
+use crate::pair::{numpy_mean, Cells};
 
 /// One row of pdex's table (its column names).
 #[derive(Debug, Clone, PartialEq)]
@@ -128,23 +128,11 @@ pub fn benjamini_hochberg(p: &[f64]) -> Vec<f64> {
     adj
 }
 
-/// `expm1(mean(X))` over `rows` per gene, as pdex computes it from float32 data: scipy's sparse
-/// mean adds `x · f32(1/n)` row by row in float32, numpy's dense mean adds `x` row by row and
-/// divides by n in float32; `expm1` in float32.
+/// `expm1(mean(X))` over `rows` per gene, as pdex computes it from float32 data (the mean as
+/// numpy or scipy takes it, `pair::numpy_mean`); `expm1` in float32.
 fn geometric_bulk(cells: &Cells, rows: &[usize]) -> Vec<f32> {
-    let mut sum = vec![0f32; cells.x.n_cols];
-    let scale = match cells.sparse {
-        true => (1.0 / rows.len() as f64) as f32,
-        false => 1.0,
-    };
-    for &r in rows {
-        let (cols, vals) = cells.x.row(r);
-        for (c, v) in cols.iter().zip(vals) {
-            sum[*c as usize] += *v * scale;
-        }
-    }
-    let n = if cells.sparse { 1.0 } else { rows.len() as f32 };
-    sum.iter().map(|s| libm::expm1f(s / n)).collect()
+    let mean = numpy_mean(&cells.x, rows, cells.sparse);
+    mean.into_iter().map(libm::expm1f).collect()
 }
 
 /// Genes × cells of `rows`, as f64 columns (what the test ranks).

@@ -25,12 +25,44 @@ pub fn gears_profile(
     pert_col: &str,
     control: &str,
 ) -> Result<(Scores, bool)> {
+    let data = load_gears(real, pert_col, control)?;
+    let predictions = predicted_means(pred, pert_col, control, &data, Cells::mean)?;
+    let conditions: Vec<String> = predictions.keys().cloned().collect();
+    let scored = score_conditions(&data, &conditions, &predictions);
+    let unscored: Vec<&String> = conditions
+        .iter()
+        .filter(|c| !scored.contains_key(*c))
+        .collect();
+    if !unscored.is_empty() {
+        bail!(
+            "{}: no DE genes for {unscored:?} in uns (rank_genes_groups_cov_all, \
+             top_non_dropout_de_20); GEARS' metrics need them (`scgenept data inspect` shows them)",
+            real.display()
+        );
+    }
+    Ok((table(scored), data.synthetic.is_some()))
+}
+
+/// A GEARS-format dataset whose perturbation labels sit in `pert_col`, control `control`.
+pub fn load_gears(real: &Path, pert_col: &str, control: &str) -> Result<PerturbData> {
     let cols = ObsColumns {
         perturbation: pert_col.to_string(),
         control_label: control.to_string(),
         ..ObsColumns::default()
     };
-    let data = PerturbData::load(real, &cols)?;
+    Ok(PerturbData::load(real, &cols)?)
+}
+
+/// Each predicted perturbation's mean cell (`mean` of its rows), keyed by its GEARS condition
+/// (`A` read as `A+ctrl`), the control left out; every perturbation must have measured cells in
+/// `data`.
+pub fn predicted_means(
+    pred: &Path,
+    pert_col: &str,
+    control: &str,
+    data: &PerturbData,
+    mean: fn(&Cells, &[usize]) -> Vec<f64>,
+) -> Result<BTreeMap<String, Vec<f64>>> {
     let cells = Cells::read(pred, pert_col)?;
     same_genes(&cells.genes, &data.gene_ids)?;
     let mut predictions: BTreeMap<String, Vec<f64>> = BTreeMap::new();
@@ -46,30 +78,17 @@ pub fn gears_profile(
         if !data.conditions.contains(&condition) {
             unknown.push(condition.clone());
         }
-        predictions.insert(condition, cells.mean(&rows));
+        predictions.insert(condition, mean(&cells, &rows));
     }
     if !unknown.is_empty() {
         bail!(
-            "{}: perturbations {unknown:?} have no cells in {}; GEARS' metrics compare with \
+            "{}: perturbations {unknown:?} have no cells in {}; predictions are scored against \
              measured cells",
             pred.display(),
-            real.display()
+            data.source.display()
         );
     }
-    let conditions: Vec<String> = predictions.keys().cloned().collect();
-    let scored = score_conditions(&data, &conditions, &predictions);
-    let unscored: Vec<&String> = conditions
-        .iter()
-        .filter(|c| !scored.contains_key(*c))
-        .collect();
-    if !unscored.is_empty() {
-        bail!(
-            "{}: no DE genes for {unscored:?} in uns (rank_genes_groups_cov_all, \
-             top_non_dropout_de_20); GEARS' metrics need them (`scgenept data inspect` shows them)",
-            real.display()
-        );
-    }
-    Ok((table(scored), data.synthetic.is_some()))
+    Ok(predictions)
 }
 
 /// Per condition × metric, metrics in the order of the metric table.

@@ -5,14 +5,15 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
-use crate::cell_eval::{anndata_profile, ANNDATA_METRICS};
+use crate::cell_eval::{anndata_profile, DiscriminationEffect, ANNDATA_METRICS};
 use crate::cell_eval_de::{de_profile, DE_METRICS};
 use crate::de::{de_csv, de_table, FdrScope};
 use crate::gears::gears_profile;
-use crate::pair::{Cells, Pair};
+use crate::pair::{Cells, ControlSource, Pair};
 use crate::scores::{describe, Scores};
+use crate::systema::{systema_profile, SplitSource, SYSTEMA_METRICS};
 
 /// A rulebook: which metrics, computed how.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,6 +22,9 @@ pub enum Profile {
     CellEval(CellEvalSet),
     /// GEARS' per-condition metrics against a GEARS-format dataset (its DE keys).
     Gears,
+    /// Systema's metrics: shifts against the control and the perturbed centroid, centroid
+    /// accuracy (a GEARS-format dataset and its split).
+    Systema,
 }
 
 /// Which of cell-eval's metrics.
@@ -41,6 +45,7 @@ impl Profile {
             Profile::CellEval(CellEvalSet::De) => "cell-eval-de",
             Profile::CellEval(CellEvalSet::Anndata) => "cell-eval-anndata",
             Profile::Gears => "gears",
+            Profile::Systema => "systema",
         }
     }
 }
@@ -60,6 +65,12 @@ pub struct EvalRequest {
     pub only_predicted: bool,
     /// Which tests one FDR correction covers.
     pub fdr_scope: FdrScope,
+    /// The split whose training perturbations make Systema's references (`systema` only).
+    pub split: Option<SplitSource>,
+    /// Whose control cells the predicted effects are measured from (cell-eval profiles).
+    pub controls: ControlSource,
+    /// What the discrimination scores rank (cell-eval profiles).
+    pub discrimination: DiscriminationEffect,
 }
 
 /// Reads, scores and writes; returns the scores.
@@ -68,6 +79,24 @@ pub fn evaluate(req: &EvalRequest) -> Result<Scores> {
         Profile::Gears => {
             let (scores, synthetic) =
                 gears_profile(&req.pred, &req.real, &req.pert_col, &req.control_pert)?;
+            write_tables(req, &scores, synthetic)?;
+            Ok(scores)
+        }
+        Profile::Systema => {
+            let Some(split) = &req.split else {
+                bail!(
+                    "the systema profile scores against the training perturbations' centroid: \
+                     name the split with --split FILE (JSON or GEARS .pkl) or --split-seed N \
+                     (GEARS' simulation split, as `scgenept train` derives it)"
+                );
+            };
+            let (scores, synthetic) = systema_profile(
+                &req.pred,
+                &req.real,
+                &req.pert_col,
+                &req.control_pert,
+                split,
+            )?;
             write_tables(req, &scores, synthetic)?;
             Ok(scores)
         }
@@ -81,7 +110,13 @@ fn cell_eval(req: &EvalRequest, set: CellEvalSet) -> Result<Scores> {
     let t0 = std::time::Instant::now();
     let real = Cells::read(&req.real, &req.pert_col)?;
     let pred = Cells::read(&req.pred, &req.pert_col)?;
-    let pair = Pair::new(real, pred, &req.control_pert, req.only_predicted)?;
+    let pair = Pair::new(
+        real,
+        pred,
+        &req.control_pert,
+        req.only_predicted,
+        req.controls,
+    )?;
     tracing::info!(
         "read {} real and {} predicted cells × {} genes, {} perturbations ({:.1} s)",
         pair.real.labels.len(),
@@ -102,14 +137,17 @@ fn cell_eval(req: &EvalRequest, set: CellEvalSet) -> Result<Scores> {
         tables
     };
     let (scores, de) = match set {
-        CellEvalSet::Anndata => (anndata_profile(&pair), req.write_de.then(de_tables)),
+        CellEvalSet::Anndata => (
+            anndata_profile(&pair, req.discrimination),
+            req.write_de.then(de_tables),
+        ),
         CellEvalSet::De => {
             let (real, pred) = de_tables();
             (de_profile(&real, &pred), Some((real, pred)))
         }
         CellEvalSet::Full => {
             let (real, pred) = de_tables();
-            let s = de_profile(&real, &pred).beside(anndata_profile(&pair));
+            let s = de_profile(&real, &pred).beside(anndata_profile(&pair, req.discrimination));
             (s, Some((real, pred)))
         }
     };
@@ -175,6 +213,27 @@ fn csv_field(s: &str) -> String {
     }
 }
 
+/// The switches that differ from the reference package's behaviour, one line (empty if none).
+fn settings(req: &EvalRequest) -> String {
+    let mut changed = Vec::new();
+    if req.fdr_scope != FdrScope::default() {
+        changed.push("FDR over every test of a side (--fdr-scope all)");
+    }
+    if req.controls != ControlSource::default() {
+        changed.push("predicted effects from the real control cells (--control-source real)");
+    }
+    if req.discrimination != DiscriminationEffect::default() {
+        changed.push("discrimination on |effect| (--discrimination-effect abs)");
+    }
+    match changed.is_empty() {
+        true => String::new(),
+        false => format!(
+            "\n**Not the reference's defaults:** {}.\n",
+            changed.join("; ")
+        ),
+    }
+}
+
 /// Each metric's direction, mean and median over perturbations.
 fn summary(s: &Scores, req: &EvalRequest, synthetic: bool) -> String {
     let stats = describe(s);
@@ -182,18 +241,22 @@ fn summary(s: &Scores, req: &EvalRequest, synthetic: bool) -> String {
         (stats.iter().find(|(n, _)| *n == name)).map_or(f64::NAN, |(_, v)| v[m])
     };
     let mut out = format!(
-        "# {} scores ({} perturbations){}\n\npredicted: `{}`\nreal: `{}`\n\n\
+        "# {} scores ({} perturbations){}\n\npredicted: `{}`\nreal: `{}`\n{}\n\
          | metric | better | mean | median |\n|---|---|---|---|\n",
         req.profile.name(),
         s.perts.len(),
         if synthetic { " — SYNTHETIC data" } else { "" },
         req.pred.display(),
-        req.real.display()
+        req.real.display(),
+        settings(req)
     );
     for (m, name) in s.metrics.iter().enumerate() {
-        let up = (ANNDATA_METRICS.iter().chain(&DE_METRICS))
-            .find(|x| x.0 == *name)
-            .map_or_else(|| crate::metric_key::higher_is_better(name), |x| x.1);
+        let up = (ANNDATA_METRICS
+            .iter()
+            .chain(&DE_METRICS)
+            .chain(&SYSTEMA_METRICS))
+        .find(|x| x.0 == *name)
+        .map_or_else(|| crate::metric_key::higher_is_better(name), |x| x.1);
         let dir = if up { "↑ higher" } else { "↓ lower" };
         let _ = writeln!(
             out,

@@ -125,6 +125,21 @@ impl Cells {
         }
     }
 
+    /// These cells with their control cells replaced by `other`'s (appended after the rest).
+    fn with_controls_of(self, other: &Cells, control: &str) -> Cells {
+        let mine: Vec<usize> = (0..self.labels.len())
+            .filter(|&i| self.labels[i] != control)
+            .collect();
+        let theirs: Vec<usize> = (0..other.labels.len())
+            .filter(|&i| other.labels[i] == control)
+            .collect();
+        let mut x = self.x.select_rows(&mine);
+        x.append_rows(&other.x, &theirs);
+        let mut labels: Vec<String> = mine.iter().map(|&i| self.labels[i].clone()).collect();
+        labels.extend(theirs.iter().map(|_| control.to_string()));
+        Cells { x, labels, ..self }
+    }
+
     /// Row indices of each label, labels in sorted order (as `np.unique`).
     pub fn rows_by_label(&self) -> BTreeMap<&str, Vec<usize>> {
         let mut out: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
@@ -148,6 +163,39 @@ impl Cells {
     }
 }
 
+/// The float32 mean of `rows` of X, as numpy or scipy computes it: scipy's sparse mean adds
+/// `x · f32(1/n)` row by row in float32, numpy's dense mean adds `x` row by row and divides by n
+/// in float32.
+pub fn numpy_mean(x: &CsrMatrix, rows: &[usize], sparse: bool) -> Vec<f32> {
+    let mut sum = vec![0f32; x.n_cols];
+    let scale = match sparse {
+        true => (1.0 / rows.len() as f64) as f32,
+        false => 1.0,
+    };
+    for &r in rows {
+        let (cols, vals) = x.row(r);
+        for (c, v) in cols.iter().zip(vals) {
+            sum[*c as usize] += *v * scale;
+        }
+    }
+    let n = if sparse { 1.0 } else { rows.len() as f32 };
+    sum.iter_mut().for_each(|s| *s /= n);
+    sum
+}
+
+/// Which control cells the predicted effects are measured from (cell-eval#183, #196).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ControlSource {
+    /// The predicted file's own control cells, as cell-eval 0.8.2 does: the prediction's effect
+    /// is its perturbed cells minus its control cells (and its DE is against them).
+    #[default]
+    Pred,
+    /// The real control cells: the predicted file's control cells are replaced by the real ones
+    /// before anything is computed, so every metric measures the prediction from the measured
+    /// control (cell-eval2's `control_source: real`).
+    Real,
+}
+
 /// A checked pair: the perturbations (sorted, control excluded) and each one's cells per side.
 #[derive(Debug, Clone)]
 pub struct Pair {
@@ -159,12 +207,14 @@ pub struct Pair {
 
 impl Pair {
     /// Checks the pair; with `only_predicted`, real cells of perturbations the predictions do
-    /// not have are left out first (cell-eval refuses them).
+    /// not have are left out first (cell-eval refuses them); `controls` says whose control cells
+    /// the predicted side uses.
     pub fn new(
         real: Cells,
         pred: Cells,
         control: &str,
         only_predicted: bool,
+        controls: ControlSource,
     ) -> Result<Pair, PairError> {
         let real = match only_predicted {
             true => {
@@ -207,6 +257,10 @@ impl Pair {
                 });
             }
         }
+        let pred = match controls {
+            ControlSource::Pred => pred,
+            ControlSource::Real => pred.with_controls_of(&real, control),
+        };
         Ok(Pair {
             real,
             pred,
