@@ -6,18 +6,21 @@
 #   benches/eval.sh PYTHON CELLS GENES PERTS [WORK_DIR]
 #
 # PYTHON has cell-eval 0.8.2 installed (python3 -m venv /tmp/ce && /tmp/ce/bin/pip install
-# "cell-eval==0.8.2"); the scgenept binary is target/debug/scgenept (cargo build first).
+# "cell-eval==0.8.2"); the scgenept binary is $SCGENEPT_BIN, else target/debug/scgenept
+# (cargo build first).
 set -euo pipefail
 py=${1:?python with cell-eval}; cells=${2:?cells}; genes=${3:?genes}; perts=${4:?perturbations}
 work=${5:-$(mktemp -d)}
 here=$(cd "$(dirname "$0")/.." && pwd)
-bin="$here/target/debug/scgenept"
+bin=${SCGENEPT_BIN:-$here/target/debug/scgenept}
 [ -x "$bin" ] || { echo "error: $bin is missing; run cargo build first" >&2; exit 1; }
 "$py" "$here/benches/make_eval_pair.py" "$cells" "$genes" "$perts" "$work"
 cli="$(dirname "$py")/cell-eval"
-/usr/bin/time -f "%e %M" -o "$work/ce.time" "$cli" run -ap "$work/pred.h5ad" -ar "$work/real.h5ad" \
+# cell-eval gets at most $CE_TIMEOUT seconds (default 1800, the issue's 30 minutes).
+timeout "${CE_TIMEOUT:-1800}" /usr/bin/time -f "%e %M" -o "$work/ce.time" "$cli" run -ap "$work/pred.h5ad" -ar "$work/real.h5ad" \
   --pert-col target --control-pert non-targeting --profile full \
-  --skip-metrics clustering_agreement -o "$work/ce" --num-threads "$(nproc)" > "$work/ce.log" 2>&1
+  --skip-metrics clustering_agreement -o "$work/ce" --num-threads "$(nproc)" > "$work/ce.log" 2>&1 \
+  || { echo "cell-eval did not finish within ${CE_TIMEOUT:-1800} s (or failed: $work/ce.log)"; exit 1; }
 /usr/bin/time -f "%e %M" -o "$work/ours.time" "$bin" eval --pred "$work/pred.h5ad" \
   --real "$work/real.h5ad" --pert-col target --control-pert non-targeting --profile cell-eval \
   --out "$work/ours" > "$work/ours.log" 2>&1
