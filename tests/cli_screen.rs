@@ -86,7 +86,7 @@ fn screen_ranks_pairs_resumes_after_a_kill_and_refuses_what_it_cannot_do() {
     let text = ok(&screen(&bundle, &genes, &out_b, &["--skip-unknown"])
         .output()
         .unwrap());
-    assert!(text.contains("(32 from an earlier run)"), "{text}");
+    assert!(text.contains("(32 of "), "{text}");
     assert_eq!(std::fs::read_to_string(&out_b).unwrap(), table);
 
     // Ctrl-C: exit 130, the finished chunks kept, and the command that continues printed.
@@ -146,4 +146,36 @@ fn screen_ranks_pairs_resumes_after_a_kill_and_refuses_what_it_cannot_do() {
         .unwrap(),
         &["pairs.txt:1", "not among the screened genes"],
     );
+
+    // Over three control draws: one folder of parts per draw; draw 0 is the single screen's draw
+    // (the same seed), so its table equals the one-draw table; a rerun resumes every draw.
+    std::fs::write(
+        &pairs,
+        format!("{}+{}\n{},{}\n", names[0], names[1], names[2], names[3]),
+    )
+    .unwrap();
+    let out_e = dir.join("e/screen.csv");
+    let three = ["--skip-unknown", "--pairs", p, "--draws", "3"];
+    let text = ok(&screen(&bundle, &genes, &out_e, &three).output().unwrap());
+    assert!(
+        text.contains("over 3 control draws") && text.contains("rank stability over 3"),
+        "{text}"
+    );
+    let table = std::fs::read_to_string(&out_e).unwrap();
+    assert!(table
+        .lines()
+        .next()
+        .unwrap()
+        .ends_with(",rank_min,rank_max"));
+    let parts = dir.join("e/screen.csv.parts");
+    let one_draw = std::fs::read_to_string(parts.join("draw-0/chunk-000000.csv")).unwrap();
+    let single = std::fs::read_to_string(dir.join("c/screen.csv.parts/chunk-000000.csv")).unwrap();
+    assert_eq!(one_draw, single, "draw 0 is the single screen");
+    assert!(parts.join("draw-2/chunk-000000.csv").exists());
+    let text = ok(&screen(&bundle, &genes, &out_e, &three).output().unwrap());
+    assert!(
+        text.contains("(6 of 6 pair predictions from an earlier run)"),
+        "{text}"
+    );
+    assert_eq!(std::fs::read_to_string(&out_e).unwrap(), table);
 }

@@ -7,8 +7,9 @@ use anyhow::Result;
 use clap::Args;
 
 use scgenept_train::infer::predict::Pool;
-use scgenept_train::screen::plot::{draw_screen, screen_title};
-use scgenept_train::screen::run::{parts_dir, Ranking, ScreenJob};
+use scgenept_train::screen::plot::{draw_screen, draws_title, screen_title};
+use scgenept_train::screen::rows::Ranking;
+use scgenept_train::screen::run::{parts_dir, ScreenJob};
 use scgenept_train::screen::{Pairs, ScreenRequest};
 use scgenept_train::Device;
 
@@ -54,6 +55,11 @@ pub struct ScreenArgs {
     pool_size: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Repeat the screen over this many control draws (seeds seed, seed+1, …): each score as the
+    /// mean with its 95% interval (`<score>_ci95`), each pair's best and worst rank, and the
+    /// ranking's stability (Spearman between draws).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100))]
+    draws: u64,
     /// cpu, wgpu[:N] or cuda[:N] (inference, no autodiff).
     #[arg(long, default_value = "cpu")]
     device: Device,
@@ -106,23 +112,48 @@ pub fn run(a: ScreenArgs) -> Result<()> {
         out: a.out.clone(),
         ranking,
         batch: a.batch_size,
+        draws: a.draws as usize,
     })?;
     if let Some(png) = &a.plot {
-        let title = screen_title(done.pairs, done.genes, done.synthetic);
+        let mut title = screen_title(done.pairs, done.genes, done.synthetic);
+        if let Some(s) = &done.stability {
+            title = draws_title(&title, s);
+        }
         draw_screen(&done.rows, a.top, &title, png)?;
     }
+    let draws = match a.draws {
+        1 => String::new(),
+        n => format!(" over {n} control draws"),
+    };
     println!(
-        "screened {} pairs of {} genes in {:.1} s ({} from an earlier run) → {}",
+        "screened {} pairs of {} genes{draws} in {:.1} s ({} of {} pair predictions from an \
+         earlier run) → {}",
         done.pairs,
         done.genes,
         done.seconds,
         done.resumed,
+        done.pairs * a.draws as usize,
         a.out.display()
     );
+    if let Some(s) = &done.stability {
+        println!("{}", s.line());
+    }
     let col = ranking.column;
+    let name = scgenept_eval::gi::GiScores::NAMES[col];
     for (i, r) in done.rows.iter().take(a.top).enumerate() {
-        let name = scgenept_eval::gi::GiScores::NAMES[col];
-        println!("{:>3}. {}+{}  {name} {:.4}", i + 1, r.a, r.b, r.scores[col]);
+        match &r.spread {
+            None => println!("{:>3}. {}+{}  {name} {:.4}", i + 1, r.a, r.b, r.scores[col]),
+            Some(sp) => println!(
+                "{:>3}. {}+{}  {name} {:.4} ± {:.4}  (rank {}–{} across draws)",
+                i + 1,
+                r.a,
+                r.b,
+                r.scores[col],
+                sp.ci95[col],
+                sp.rank_min,
+                sp.rank_max
+            ),
+        }
     }
     Ok(())
 }

@@ -8,7 +8,9 @@
 //! and predicts only what is missing; a different screen (other genes, bundle, seed, …) is
 //! refused there rather than mixed in.
 
+pub mod draws;
 pub mod plot;
+pub mod rows;
 pub mod run;
 
 use std::path::{Path, PathBuf};

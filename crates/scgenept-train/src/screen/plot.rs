@@ -7,7 +7,8 @@ use anyhow::Result;
 use plotters::prelude::*;
 
 use crate::figures::plots::{render_png, tick, FONT, PALETTE};
-use crate::screen::run::PairRow;
+use crate::screen::draws::Stability;
+use crate::screen::rows::PairRow;
 use scgenept_eval::gi::GiScores;
 
 /// The figure's title: how many pairs of how many genes, and SYNTHETIC when the bundle's model
@@ -15,6 +16,17 @@ use scgenept_eval::gi::GiScores;
 pub fn screen_title(pairs: usize, genes: usize, synthetic: bool) -> String {
     let tag = if synthetic { " — SYNTHETIC data" } else { "" };
     format!("{pairs} pairs of {genes} genes{tag}")
+}
+
+/// The title of a screen over several control draws: means with 95% whiskers, and how much the
+/// ranking agrees between draws.
+pub fn draws_title(base: &str, s: &Stability) -> String {
+    format!(
+        "{base}; {} control draws: ±95% CI, rank ρ {:.2} (min {:.2})",
+        s.draws,
+        s.mean(),
+        s.min()
+    )
 }
 
 /// Draws `rows` (ranked, best first) with the first `top` labelled.
@@ -30,6 +42,18 @@ pub fn draw_screen(rows: &[PairRow], top: usize, title: &str, out: &Path) -> Res
         .map(|r| (r.scores[mag], r.scores[fit]))
         .filter(|(x, y)| x.is_finite() && y.is_finite())
         .collect();
+    // Over several control draws: each point's 95% intervals as whiskers.
+    let bars: Vec<((f64, f64), (f64, f64))> = (rows.iter())
+        .filter_map(|r| {
+            let sp = r.spread.as_ref()?;
+            let (x, y) = (r.scores[mag], r.scores[fit]);
+            let (dx, dy) = (sp.ci95[mag], sp.ci95[fit]);
+            [x, y, dx, dy]
+                .iter()
+                .all(|v| v.is_finite())
+                .then_some(((x - dx, x + dx), (y - dy, y + dy)))
+        })
+        .collect();
     let range = |v: &mut dyn Iterator<Item = f64>| {
         let (lo, hi) = v.fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), x| {
             (l.min(x), h.max(x))
@@ -40,8 +64,10 @@ pub fn draw_screen(rows: &[PairRow], top: usize, title: &str, out: &Path) -> Res
             (0.0, 1.0)
         }
     };
-    let (x0, x1) = range(&mut points.iter().map(|p| p.0).chain([2f64.sqrt()]));
-    let (y0, y1) = range(&mut points.iter().map(|p| p.1));
+    let xs = (points.iter().map(|p| p.0)).chain(bars.iter().flat_map(|b| [b.0 .0, b.0 .1]));
+    let (x0, x1) = range(&mut xs.chain([2f64.sqrt()]));
+    let (y0, y1) =
+        range(&mut (points.iter().map(|p| p.1)).chain(bars.iter().flat_map(|b| [b.1 .0, b.1 .1])));
     let (px, py) = (((x1 - x0) * 0.08).max(1e-3), ((y1 - y0) * 0.08).max(1e-3));
     render_png(out, (900, 700), |root| {
         let mut chart = ChartBuilder::on(root)
@@ -63,6 +89,14 @@ pub fn draw_screen(rows: &[PairRow], top: usize, title: &str, out: &Path) -> Res
             vec![(2f64.sqrt(), y0 - py), (2f64.sqrt(), y1 + py)],
             RGBColor(120, 120, 120).stroke_width(1),
         )))?;
+        let whisker = RGBColor(200, 200, 200).stroke_width(1);
+        for ((xa, xb), (ya, yb)) in &bars {
+            let (xm, ym) = ((xa + xb) / 2.0, (ya + yb) / 2.0);
+            chart.draw_series([
+                PathElement::new(vec![(*xa, ym), (*xb, ym)], whisker),
+                PathElement::new(vec![(xm, *ya), (xm, *yb)], whisker),
+            ])?;
+        }
         chart.draw_series(
             (points.iter()).map(|p| Circle::new(*p, 3, RGBColor(170, 170, 170).filled())),
         )?;

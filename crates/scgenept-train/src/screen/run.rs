@@ -1,5 +1,6 @@
 //! Running a planned screen (`screen/mod.rs`) on a device: the singles, then the pairs chunk by
-//! chunk into `<out>.parts/`, then the ranked table (and figure) from all chunks.
+//! chunk into `<out>.parts/` (one folder per control draw with `--draws`), then the ranked table
+//! (and figure) from all chunks.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -8,47 +9,16 @@ use anyhow::{bail, Context, Result};
 use burn::tensor::backend::AutodiffBackend;
 
 use scgenept_data::condition::single;
-use scgenept_data::files::write_atomic;
+use scgenept_data::files::{sha256_hex, write_atomic};
 use scgenept_model::load_checkpoint;
 
 use crate::device::WithBackend;
 use crate::infer::batch::cells_per_batch;
 use crate::infer::predict::{Pool, Prediction};
+use crate::screen::draws::{combine, Stability};
+use crate::screen::rows::{rank, read_rows, rows_csv, PairRow, Ranking};
 use crate::screen::{ScreenPlan, CHUNK_PAIRS};
-use scgenept_eval::gi::{gi_scores, GiScores, Subsets};
-
-/// How the table is ordered: by one score column, largest first unless `ascending`.
-#[derive(Clone, Copy, Debug)]
-pub struct Ranking {
-    pub column: usize,
-    pub ascending: bool,
-}
-
-impl std::str::FromStr for Ranking {
-    type Err = anyhow::Error;
-
-    /// A column of [`GiScores::NAMES`], largest first.
-    fn from_str(s: &str) -> Result<Self> {
-        match GiScores::NAMES.iter().position(|n| *n == s) {
-            Some(column) => Ok(Ranking {
-                column,
-                ascending: false,
-            }),
-            None => bail!(
-                "'{s}' is not a score; rank by one of {}",
-                GiScores::NAMES.join(", ")
-            ),
-        }
-    }
-}
-
-/// One screened pair.
-#[derive(Clone, Debug)]
-pub struct PairRow {
-    pub a: String,
-    pub b: String,
-    pub scores: [f64; 10],
-}
+use scgenept_eval::gi::{gi_scores, Subsets};
 
 /// A screen to run: the plan, where it goes, and how the table is ranked.
 pub struct ScreenJob {
@@ -59,6 +29,8 @@ pub struct ScreenJob {
     pub ranking: Ranking,
     /// Cells per forward; `None` sizes batches to the device.
     pub batch: Option<usize>,
+    /// Control draws (pool seeds `seed`, `seed + 1`, …); more than one gives intervals.
+    pub draws: usize,
 }
 
 /// What a screen did.
@@ -73,6 +45,8 @@ pub struct ScreenDone {
     pub rows: Vec<PairRow>,
     /// The bundle's model was trained on synthetic data (its figure and output say so).
     pub synthetic: bool,
+    /// Over several control draws: how stable the ranking is.
+    pub stability: Option<Stability>,
 }
 
 /// `screen.csv` → `screen.csv.parts/`.
@@ -88,11 +62,10 @@ impl WithBackend for ScreenJob {
     fn run<B: AutodiffBackend>(self, device: B::Device, label: &str) -> Result<ScreenDone> {
         let t0 = Instant::now();
         let parts = parts_dir(&self.out);
-        claim_parts(&parts, &self.plan.fingerprint)?;
         let model = load_checkpoint::<B::InnerBackend>(&self.bundle, &device)?;
         let kind: crate::Device = label.parse()?;
         let plan = &self.plan;
-        let predict = Prediction {
+        let first = Prediction {
             model: &model,
             meta: &plan.meta,
             controls: &plan.controls,
@@ -102,37 +75,45 @@ impl WithBackend for ScreenJob {
                 .unwrap_or_else(|| cells_per_batch(&kind, model.config(), plan.meta.genes.len())),
             device: &device,
         };
-        let singles = singles(&predict, plan, &parts.join("singles.f64"))?;
-        let subsets = Subsets::new(plan.gi_positions.len());
-        let chunks: Vec<&[(usize, usize)]> = plan.pairs.chunks(CHUNK_PAIRS).collect();
-        let bar = progress(plan.pairs.len());
-        let mut resumed = 0;
-        for (c, pairs) in chunks.iter().enumerate() {
-            let path = parts.join(format!("chunk-{c:06}.csv"));
-            if path.exists() {
-                resumed += pairs.len();
-                bar.inc(pairs.len() as u64);
-                bar.reset_eta();
-                continue;
+        let (mut draws, mut resumed) = (Vec::new(), 0);
+        for d in 0..self.draws.max(1) {
+            let pool = Pool {
+                seed: self.pool.seed + d as u64,
+                ..self.pool
+            };
+            // One draw keeps its parts where a screen always has; several get a folder each.
+            let (dir, mark) = match self.draws > 1 {
+                false => (parts.clone(), plan.fingerprint.clone()),
+                true => (
+                    parts.join(format!("draw-{d}")),
+                    sha256_hex(format!("{}:draw:{}", plan.fingerprint, pool.seed).as_bytes()),
+                ),
+            };
+            claim_parts(&dir, &mark)?;
+            let (rows, r) = one_draw(&Prediction { pool, ..first }, plan, &dir)?;
+            draws.push(rows);
+            resumed += r;
+        }
+        let (rows, stability) = match draws.len() {
+            1 => {
+                let mut rows = draws.pop().unwrap_or_default();
+                rank(&mut rows, self.ranking);
+                (rows, None)
             }
-            let rows = score_chunk(&predict, plan, pairs, &singles, &subsets)?;
-            write_atomic(&path, rows_csv(&rows, false).as_bytes())
-                .with_context(|| path.display().to_string())?;
-            bar.inc(pairs.len() as u64);
-            tracing::info!("screen: {}/{} pairs", bar.position(), plan.pairs.len());
-        }
-        bar.finish_and_clear();
-        let mut rows = Vec::with_capacity(plan.pairs.len());
-        for c in 0..chunks.len() {
-            rows.extend(read_rows(&parts.join(format!("chunk-{c:06}.csv")))?);
-        }
-        rank(&mut rows, self.ranking);
+            _ => {
+                let (rows, s) = combine(&draws, self.ranking);
+                (rows, Some(s))
+            }
+        };
         write_atomic(&self.out, rows_csv(&rows, true).as_bytes())
             .with_context(|| format!("{}: cannot write", self.out.display()))?;
-        crate::infer::outputs::write_provenance_sidecar(
-            &self.out,
-            &crate::infer::outputs::provenance(&predict),
-        )?;
+        let mut stamp = crate::infer::outputs::provenance(&first);
+        if let Some(s) = &stability {
+            stamp.push(("control_draws".into(), s.draws.to_string()));
+            stamp.push(("rank_spearman_mean".into(), format!("{:.4}", s.mean())));
+            stamp.push(("rank_spearman_min".into(), format!("{:.4}", s.min())));
+        }
+        crate::infer::outputs::write_provenance_sidecar(&self.out, &stamp)?;
         Ok(ScreenDone {
             genes: plan.genes.len(),
             pairs: plan.pairs.len(),
@@ -140,8 +121,43 @@ impl WithBackend for ScreenJob {
             seconds: t0.elapsed().as_secs_f64(),
             rows,
             synthetic: plan.meta.synthetic().is_some(),
+            stability,
         })
     }
+}
+
+/// One control draw: the singles, then every chunk of pairs (those `dir` already holds are
+/// read back); the rows in screen order and how many pairs were resumed.
+fn one_draw<B: burn::tensor::backend::Backend>(
+    predict: &Prediction<'_, B>,
+    plan: &ScreenPlan,
+    dir: &Path,
+) -> Result<(Vec<PairRow>, usize)> {
+    let singles = singles(predict, plan, &dir.join("singles.f64"))?;
+    let subsets = Subsets::new(plan.gi_positions.len());
+    let chunks: Vec<&[(usize, usize)]> = plan.pairs.chunks(CHUNK_PAIRS).collect();
+    let bar = progress(plan.pairs.len());
+    let mut resumed = 0;
+    for (c, pairs) in chunks.iter().enumerate() {
+        let path = dir.join(format!("chunk-{c:06}.csv"));
+        if path.exists() {
+            resumed += pairs.len();
+            bar.inc(pairs.len() as u64);
+            bar.reset_eta();
+            continue;
+        }
+        let rows = score_chunk(predict, plan, pairs, &singles, &subsets)?;
+        write_atomic(&path, rows_csv(&rows, false).as_bytes())
+            .with_context(|| path.display().to_string())?;
+        bar.inc(pairs.len() as u64);
+        tracing::info!("screen: {}/{} pairs", bar.position(), plan.pairs.len());
+    }
+    bar.finish_and_clear();
+    let mut rows = Vec::with_capacity(plan.pairs.len());
+    for c in 0..chunks.len() {
+        rows.extend(read_rows(&dir.join(format!("chunk-{c:06}.csv")))?);
+    }
+    Ok((rows, resumed))
 }
 
 /// Makes `parts` this screen's: a new directory gets the fingerprint; an existing one must hold
@@ -224,69 +240,9 @@ fn score_chunk<B: burn::tensor::backend::Backend>(
             a: plan.genes[i].clone(),
             b: plan.genes[j].clone(),
             scores: gi_scores(subsets, &singles[i], &singles[j], ab).values(),
+            spread: None,
         })
         .collect())
-}
-
-/// The table as CSV: `gene_a,gene_b,<scores>`, with a leading `rank` column when `ranked`.
-/// Floats are written in full (shortest round-trip form), NaN as `NaN`.
-pub fn rows_csv(rows: &[PairRow], ranked: bool) -> String {
-    let mut s = String::new();
-    if ranked {
-        s.push_str("rank,");
-    }
-    s.push_str(&format!("gene_a,gene_b,{}\n", GiScores::NAMES.join(",")));
-    for (r, row) in rows.iter().enumerate() {
-        if ranked {
-            s.push_str(&format!("{},", r + 1));
-        }
-        let scores: Vec<String> = row.scores.iter().map(|v| v.to_string()).collect();
-        s.push_str(&format!("{},{},{}\n", row.a, row.b, scores.join(",")));
-    }
-    s
-}
-
-/// Reads a chunk written by [`rows_csv`] (unranked).
-fn read_rows(path: &Path) -> Result<Vec<PairRow>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("{}: cannot read", path.display()))?;
-    let damaged = || {
-        format!(
-            "{}: damaged; delete it and rerun the screen",
-            path.display()
-        )
-    };
-    (text.lines().skip(1))
-        .map(|line| {
-            let f: Vec<&str> = line.split(',').collect();
-            if f.len() != 2 + GiScores::NAMES.len() {
-                bail!(damaged());
-            }
-            let mut scores = [0f64; 10];
-            for (s, v) in scores.iter_mut().zip(&f[2..]) {
-                *s = v.parse().with_context(damaged)?;
-            }
-            Ok(PairRow {
-                a: f[0].to_string(),
-                b: f[1].to_string(),
-                scores,
-            })
-        })
-        .collect()
-}
-
-/// Orders rows by the ranking's column (NaN last), ties in screen order.
-pub fn rank(rows: &mut [PairRow], r: Ranking) {
-    rows.sort_by(|x, y| {
-        let (a, b) = (x.scores[r.column], y.scores[r.column]);
-        match (a.is_nan(), b.is_nan()) {
-            (true, true) => std::cmp::Ordering::Equal,
-            (true, false) => std::cmp::Ordering::Greater,
-            (false, true) => std::cmp::Ordering::Less,
-            _ if r.ascending => a.total_cmp(&b),
-            _ => b.total_cmp(&a),
-        }
-    });
 }
 
 /// Pairs done, pairs/s and the time left, when stderr is a terminal.
