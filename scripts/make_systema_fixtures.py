@@ -1,6 +1,7 @@
 """Writes tests/fixtures/systema/: predicted cells for a GEARS-format dataset's test perturbations
 and what Systema's evaluation code scores on them, for `scgenept eval --profile systema`
-(tests/cli_eval.rs).
+(tests/cli_eval.rs); and Systema's matching-mean baseline for the test perturbations
+(`matching_mean.csv`, tests/baselines.rs).
 
     scripts/make_systema_fixtures.sh /path/to/systema   # a checkout of mlbio-epfl/systema
 
@@ -112,6 +113,29 @@ def scores(real, pred, test, eval_utils, pdrm, centroid_accuracy):
     return df
 
 
+def matching_mean(real, test):
+    """Systema's matching-mean baseline (src/run_matching-mean.py at the pinned commit), its loop
+    copied as written: per test condition, the mean over its `+`-separated tokens of the training
+    centroid of `{g}+ctrl` (or `ctrl+{g}`), else of all perturbed training cells."""
+    train_adata = real[real.obs["split"] == "train"]
+    pert_adata = train_adata[train_adata.obs["control"] == 0]
+    out = {}
+    for condition in sorted(test):
+        gene_list = condition.split("+")
+        X_perts = []
+        for g in gene_list:
+            if f"{g}+ctrl" in train_adata.obs["condition"].values:
+                cond_adata = train_adata[train_adata.obs["condition"] == f"{g}+ctrl"]
+            elif f"ctrl+{g}" in train_adata.obs["condition"].values:
+                cond_adata = train_adata[train_adata.obs["condition"] == f"ctrl+{g}"]
+            else:
+                cond_adata = pert_adata
+            X_pert = np.array(cond_adata.X.mean(axis=0))[0]
+            X_perts.append(X_pert)
+        out[condition] = np.mean(X_perts, axis=0)
+    return pd.DataFrame(out, index=real.var_names).T
+
+
 def main():
     eval_utils, pdrm, centroid_accuracy = systema(sys.argv[1])
     real = ad.read_h5ad(os.path.join(OUT, "real.h5ad"))
@@ -122,6 +146,7 @@ def main():
     pred.write_h5ad(os.path.join(OUT, "pred.h5ad"))
     df = scores(real, pred, split["test"], eval_utils, pdrm, centroid_accuracy)
     df.to_csv(os.path.join(OUT, "expected.csv"), float_format="%.17g")
+    matching_mean(real, split["test"]).to_csv(os.path.join(OUT, "matching_mean.csv"), float_format="%.9g")
     print(df.to_string())
 
 

@@ -227,6 +227,15 @@ fn baselines_give_their_known_answers() {
         predict(&data, &split, Baseline::RandomTrainPerturbation, 3),
         "seeded"
     );
+    // Matching mean: the pair averages its two trained singles; the unseen single averages the
+    // perturbed training cells twice (`C` untrained, `ctrl` never a single).
+    let mm = predict(&data, &split, Baseline::MatchingMean, 0);
+    assert_eq!(mm["A+B"], vec![2.0, 0.75, 1.25, 1.5]);
+    assert_eq!(mm["C+ctrl"], vec![2.0, 0.75, 1.25, 1.5]);
+    // The split-half replicate: identical cells in each condition, so each half is the other.
+    let rep = &reports[&Method::Baseline(Baseline::SplitHalfReplicate)];
+    assert_eq!(rep.per_condition["A+B"]["mse"], 0.0);
+    assert_eq!(rep.per_condition["C+ctrl"]["pearson_delta"], 1.0);
     // Scoring the truth itself: perfect.
     let truth: BTreeMap<String, Vec<f64>> = [
         ("A+B".to_string(), vec![3.0, 0.5, 1.5, 2.0]),
@@ -360,4 +369,29 @@ fn embedding_baselines_recover_a_linear_world() {
         predict_with_embeddings(&data, &split, &partial, EmbeddingBaseline::Knn { k: 5 })
             .is_empty()
     );
+}
+
+/// Systema's matching-mean baseline on its fixture (`tests/fixtures/systema/matching_mean.csv`,
+/// computed by the loop of Systema's `src/run_matching-mean.py`): every value within 1e-6.
+#[test]
+fn matching_mean_equals_systemas() {
+    let dir = crate::common::fixture("systema");
+    let data = PerturbData::load(&dir.join("real.h5ad"), &Default::default()).unwrap();
+    let split =
+        scgenept_data::split_file::load_split(&dir.join("split.json"), &data.conditions).unwrap();
+    let ours = predict(&data, &split, Baseline::MatchingMean, 0);
+    let text = std::fs::read_to_string(dir.join("matching_mean.csv")).unwrap();
+    let mut rows = 0;
+    for line in text.lines().skip(1) {
+        let mut f = line.split(',');
+        let condition = f.next().unwrap();
+        let want: Vec<f64> = f.map(|v| v.parse().unwrap()).collect();
+        let got = &ours[condition];
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g - w).abs() < 1e-6, "{condition}: {g} vs {w}");
+        }
+        rows += 1;
+    }
+    assert_eq!(rows, split.test.len());
 }

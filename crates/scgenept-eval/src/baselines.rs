@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use scgenept_data::condition::{condition_genes, is_control, is_single};
+use scgenept_data::condition::{condition_genes, is_control, is_single, single, single_ctrl_first};
 use scgenept_data::{GearsSplit, PerturbData};
 
 use crate::method::{Baseline, Method};
@@ -34,7 +34,7 @@ pub struct MethodReport {
 }
 
 /// Mean expression per condition, by name.
-fn condition_means(data: &PerturbData) -> BTreeMap<String, Vec<f64>> {
+pub fn condition_means(data: &PerturbData) -> BTreeMap<String, Vec<f64>> {
     data.cells_by_condition()
         .iter()
         .enumerate()
@@ -64,12 +64,25 @@ pub fn score_conditions(
     conditions: &[String],
     predictions: &BTreeMap<String, Vec<f64>>,
 ) -> BTreeMap<String, Metrics> {
+    score_against(data, conditions, predictions, &condition_means(data))
+}
+
+/// The same against given true means (the split-half replicate's other half).
+fn score_against(
+    data: &PerturbData,
+    conditions: &[String],
+    predictions: &BTreeMap<String, Vec<f64>>,
+    means: &BTreeMap<String, Vec<f64>>,
+) -> BTreeMap<String, Metrics> {
     let ctrl = control_mean(data);
-    let means = condition_means(data);
     let mut per_condition = BTreeMap::new();
     let (mut pred_delta, mut true_delta) = (BTreeMap::new(), BTreeMap::new());
     for c in conditions {
-        let (Some(pred), Some(de)) = (predictions.get(c), DeGenes::of(data, c)) else {
+        let (Some(pred), Some(de), true) = (
+            predictions.get(c),
+            DeGenes::of(data, c),
+            means.contains_key(c),
+        ) else {
             continue;
         };
         let truth = &means[c];
@@ -123,6 +136,18 @@ pub fn predict(
         m
     };
     let tests = test_conditions(split, data);
+    let perturbed_cells = || {
+        let by = data.cells_by_condition();
+        let cells: Vec<u32> = train
+            .iter()
+            .flat_map(|c| {
+                by[data.conditions.iter().position(|x| x == *c).expect("known")]
+                    .iter()
+                    .copied()
+            })
+            .collect();
+        cell_mean(data, &cells)
+    };
     match method {
         Baseline::ControlMean => tests.into_iter().map(|c| (c, ctrl.clone())).collect(),
         Baseline::NonCtrlMean => {
@@ -130,18 +155,30 @@ pub fn predict(
             tests.into_iter().map(|c| (c, m.clone())).collect()
         }
         Baseline::NonCtrlMeanCells => {
-            let by = data.cells_by_condition();
-            let cells: Vec<u32> = train
-                .iter()
-                .flat_map(|c| {
-                    by[data.conditions.iter().position(|x| x == *c).expect("known")]
-                        .iter()
-                        .copied()
-                })
-                .collect();
-            let m = cell_mean(data, &cells);
+            let m = perturbed_cells();
             tests.into_iter().map(|c| (c, m.clone())).collect()
         }
+        Baseline::MatchingMean => {
+            let all = perturbed_cells();
+            let trained = |c: &String| train.contains(&c);
+            let token = |g: &str| -> Vec<f64> {
+                let (a, b) = (single(g), single_ctrl_first(g));
+                match (trained(&a), trained(&b)) {
+                    (true, _) => means[&a].clone(),
+                    (false, true) => means[&b].clone(),
+                    _ => all.clone(),
+                }
+            };
+            (tests.into_iter())
+                .map(|c| {
+                    let parts: Vec<Vec<f64>> = c.split('+').map(token).collect();
+                    let m = average(&parts.iter().collect::<Vec<_>>());
+                    (c, m)
+                })
+                .collect()
+        }
+        // Scored against the other half of the cells: `split_half_replicate`.
+        Baseline::SplitHalfReplicate => split_halves(data, split, seed).0,
         Baseline::RandomTrainPerturbation => {
             let mut rng = StdRng::seed_from_u64(seed);
             tests
@@ -176,20 +213,63 @@ pub fn predict(
     }
 }
 
-/// Every baseline, scored; the ridge and kNN rows need a knowledge table.
-pub fn evaluate_baselines(
+/// Each test condition's cells split in two at random (seeded; the first ⌊n/2⌋ of a shuffle
+/// are half A): the means of half A (the "prediction") and of half B (the truth it is scored
+/// against). Conditions with fewer than two cells are left out.
+pub fn split_halves(
+    data: &PerturbData,
+    split: &GearsSplit,
+    seed: u64,
+) -> (BTreeMap<String, Vec<f64>>, BTreeMap<String, Vec<f64>>) {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x5fa1_f4a1);
+    let by = data.cells_by_condition();
+    let (mut a, mut b) = (BTreeMap::new(), BTreeMap::new());
+    for c in test_conditions(split, data) {
+        let Some(k) = data.conditions.iter().position(|x| *x == c) else {
+            continue;
+        };
+        let mut cells = by[k].clone();
+        if cells.len() < 2 {
+            continue;
+        }
+        rand::seq::SliceRandom::shuffle(cells.as_mut_slice(), &mut rng);
+        let half = cells.len() / 2;
+        a.insert(c.clone(), cell_mean(data, &cells[..half]));
+        b.insert(c, cell_mean(data, &cells[half..]));
+    }
+    (a, b)
+}
+
+/// One method's predictions and, when they are not the dataset's condition means, the truths
+/// they are scored against (the replicate's other halves).
+pub struct Predicted {
+    pub method: Method,
+    pub predictions: BTreeMap<String, Vec<f64>>,
+    pub truths: Option<BTreeMap<String, Vec<f64>>>,
+}
+
+/// Every baseline's predictions; the ridge and kNN ones need a knowledge table.
+pub fn baseline_predictions(
     data: &PerturbData,
     split: &GearsSplit,
     seed: u64,
     table: Option<&dyn GeneVectors>,
-) -> BTreeMap<Method, MethodReport> {
-    let mut out: BTreeMap<Method, MethodReport> = Baseline::ALL
-        .iter()
-        .map(|b| {
-            (
-                Method::Baseline(*b),
-                score_predictions(data, split, &predict(data, split, *b, seed)),
-            )
+) -> Vec<Predicted> {
+    let mut out: Vec<Predicted> = (Baseline::ALL.iter())
+        .map(|&b| match b {
+            Baseline::SplitHalfReplicate => {
+                let (half_a, half_b) = split_halves(data, split, seed);
+                Predicted {
+                    method: Method::Baseline(b),
+                    predictions: half_a,
+                    truths: Some(half_b),
+                }
+            }
+            _ => Predicted {
+                method: Method::Baseline(b),
+                predictions: predict(data, split, b, seed),
+                truths: None,
+            },
         })
         .collect();
     if let Some(table) = table {
@@ -197,11 +277,41 @@ pub fn evaluate_baselines(
             EmbeddingBaseline::Ridge { lambda: 1.0 },
             EmbeddingBaseline::Knn { k: 5 },
         ] {
-            let preds = predict_with_embeddings(data, split, table, m);
-            out.insert(m.method(), score_predictions(data, split, &preds));
+            out.push(Predicted {
+                method: m.method(),
+                predictions: predict_with_embeddings(data, split, table, m),
+                truths: None,
+            });
         }
     }
     out
+}
+
+/// GEARS' metrics of one method's predictions on the split's test conditions, against its
+/// truths (the condition means unless given), summarised per test subgroup.
+pub fn report(data: &PerturbData, split: &GearsSplit, p: &Predicted) -> MethodReport {
+    let tests = test_conditions(split, data);
+    let per_condition = match &p.truths {
+        Some(truths) => score_against(data, &tests, &p.predictions, truths),
+        None => score_conditions(data, &tests, &p.predictions),
+    };
+    let summary = summarize(&per_condition, &split.test_subgroup);
+    MethodReport {
+        per_condition,
+        summary,
+    }
+}
+
+/// Every baseline, scored with GEARS' metrics; the ridge and kNN rows need a knowledge table.
+pub fn evaluate_baselines(
+    data: &PerturbData,
+    split: &GearsSplit,
+    seed: u64,
+    table: Option<&dyn GeneVectors>,
+) -> BTreeMap<Method, MethodReport> {
+    (baseline_predictions(data, split, seed, table).iter())
+        .map(|p| (p.method, report(data, split, p)))
+        .collect()
 }
 
 /// Baselines that read a perturbation through its genes' knowledge embeddings (docs/reference.md

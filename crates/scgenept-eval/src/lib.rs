@@ -20,5 +20,6 @@ pub mod metric_key;
 pub mod metrics;
 pub mod pair;
 pub mod par;
+pub mod run_scores;
 pub mod scores;
 pub mod systema;

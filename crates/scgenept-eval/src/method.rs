@@ -21,15 +21,25 @@ pub enum Baseline {
     /// For a pair whose two singles were both trained on: ctrl + Δ(A) + Δ(B). Other conditions are
     /// not scored by this baseline.
     Additive,
+    /// Systema's matching mean (`src/run_matching-mean.py`): the average, over the condition's
+    /// `+`-separated tokens, of the training centroid of that gene's single, or of all perturbed
+    /// training cells when the single was not trained on (so `ctrl` counts as the latter).
+    MatchingMean,
+    /// Not a baseline but the ceiling: each test condition's cells split in two at random
+    /// (seeded), one half's mean scored against the other half's (the VCC's split-half
+    /// replicate). It reads test cells, which no method may.
+    SplitHalfReplicate,
 }
 
 impl Baseline {
-    pub const ALL: [Baseline; 5] = [
+    pub const ALL: [Baseline; 7] = [
         Baseline::ControlMean,
         Baseline::NonCtrlMean,
         Baseline::NonCtrlMeanCells,
         Baseline::RandomTrainPerturbation,
         Baseline::Additive,
+        Baseline::MatchingMean,
+        Baseline::SplitHalfReplicate,
     ];
 
     pub fn name(self) -> &'static str {
@@ -39,7 +49,14 @@ impl Baseline {
             Baseline::NonCtrlMeanCells => "non_ctrl_mean_cells",
             Baseline::RandomTrainPerturbation => "random_train_perturbation",
             Baseline::Additive => "additive",
+            Baseline::MatchingMean => "matching_mean",
+            Baseline::SplitHalfReplicate => "split_half_replicate",
         }
+    }
+
+    /// The ceiling rather than a baseline to beat.
+    pub fn is_ceiling(self) -> bool {
+        self == Baseline::SplitHalfReplicate
     }
 }
 

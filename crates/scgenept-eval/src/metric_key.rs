@@ -108,9 +108,9 @@ const fn metric(
     }
 }
 
-/// Every metric, once: GEARS' per-condition metrics (`metrics.rs`) and the rank metric of the
-/// baselines (`baselines.rs`), in the order tables show them.
-pub const METRICS: [MetricInfo; 13] = {
+/// Every metric, once: GEARS' per-condition metrics (`metrics.rs`), the rank metric of the
+/// baselines (`baselines.rs`) and Systema's (`systema.rs`), in the order tables show them.
+pub const METRICS: [MetricInfo; 27] = {
     use Better::{Higher, Lower};
     [
         metric("pearson_delta_de", Higher, true, true),
@@ -131,6 +131,21 @@ pub const METRICS: [MetricInfo; 13] = {
             false,
             false,
         ),
+        // Systema's (`systema.rs`), in runs whose config asks for them (`eval.profiles`).
+        metric("corr_all", Higher, false, false),
+        metric("corr_20de", Higher, false, false),
+        metric("corr_all_allpert", Higher, false, false),
+        metric("corr_20de_allpert", Higher, false, false),
+        metric("mse_all", Lower, false, false),
+        metric("mse_20de", Lower, false, false),
+        metric("mse_all_allpert", Lower, false, false),
+        metric("mse_20de_allpert", Lower, false, false),
+        metric("jaccard", Higher, false, false),
+        metric("rmse_all", Lower, false, false),
+        metric("rmse_20de", Lower, false, false),
+        metric("rmse_all_allpert", Lower, false, false),
+        metric("rmse_20de_allpert", Lower, false, false),
+        metric("centroid_accuracy", Higher, false, false),
     ]
 };
 
@@ -211,15 +226,24 @@ mod tests {
         };
         let (pred, truth, ctrl) = ([1.0, 2.0, 3.5, 0.2], [1.1, 2.5, 3.0, 0.1], [1.0; 4]);
         let written = crate::metrics::condition_metrics(&pred, &truth, &ctrl, &de);
-        for name in written.keys().map(String::as_str).chain(["rank_l1_delta"]) {
+        let systema = crate::systema::SYSTEMA_METRICS.map(|m| m.0);
+        let all: Vec<&str> = (written.keys().map(String::as_str))
+            .chain(["rank_l1_delta"])
+            .chain(systema)
+            .collect();
+        for name in &all {
             assert!(metric_info(name).is_ok(), "{name} is not in METRICS");
         }
         let mut names: Vec<&str> = METRICS.iter().map(|m| m.name).collect();
         assert_eq!(
             names.len(),
-            written.len() + 1,
+            all.len(),
             "METRICS lists a metric nobody writes"
         );
+        // Each Systema metric is better the same way in both tables.
+        for (name, up) in crate::systema::SYSTEMA_METRICS {
+            assert_eq!(higher_is_better(name), up, "{name}");
+        }
         names.sort();
         names.dedup();
         assert_eq!(names.len(), METRICS.len());

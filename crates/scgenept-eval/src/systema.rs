@@ -28,7 +28,7 @@ use scgenept_data::PerturbData;
 use scgenept_data::h5ad::H5ad;
 
 use crate::gears::{load_gears, predicted_means};
-use crate::metrics::{pearson_or_nan, DeGenes};
+use crate::metrics::{pearson_or_nan, DeGenes, Metrics};
 use crate::pair::{numpy_mean, Cells};
 use crate::scores::Scores;
 
@@ -104,25 +104,87 @@ pub fn systema_profile(
     }
     let refs = references(&data, &train, sparse);
     let truths = real_centroids(&data, predictions.keys(), sparse);
-    let mut values = Vec::with_capacity(predictions.len());
-    for (condition, p) in &predictions {
-        let Some(de) = DeGenes::of(&data, condition) else {
-            bail!(
-                "{}: no DE genes for '{condition}' in uns (top_non_dropout_de_20); Systema's \
-                 20-gene metrics need them",
-                real.display()
-            );
-        };
-        let mut row = shift_metrics(p, &truths[condition], &refs, &de.top20_non_dropout);
-        row.push(Some(centroid_accuracy(condition, p, &truths)));
-        values.push(row);
+    if let Some(c) = (predictions.keys()).find(|c| DeGenes::of(&data, c).is_none()) {
+        bail!(
+            "{}: no DE genes for '{c}' in uns (top_non_dropout_de_20); Systema's 20-gene \
+             metrics need them",
+            real.display()
+        );
     }
+    let rows = score_rows(&data, &predictions, &truths, &refs);
     let scores = Scores {
-        perts: predictions.into_keys().collect(),
+        perts: rows.keys().cloned().collect(),
         metrics: SYSTEMA_METRICS.iter().map(|m| m.0).collect(),
-        values,
+        values: (rows.into_values())
+            .map(|r| r.into_iter().map(Some).collect())
+            .collect(),
     };
     Ok((scores, data.synthetic.is_some()))
+}
+
+/// Systema's metrics of each predicted condition that has a truth and DE genes, in
+/// `SYSTEMA_METRICS` order; centroid accuracy ranks among those conditions.
+fn score_rows(
+    data: &PerturbData,
+    predictions: &BTreeMap<String, Vec<f64>>,
+    truths: &BTreeMap<String, Vec<f64>>,
+    refs: &References,
+) -> BTreeMap<String, Vec<f64>> {
+    let scored: BTreeMap<String, Vec<f64>> = (truths.iter())
+        .filter(|(c, _)| predictions.contains_key(*c))
+        .map(|(c, t)| (c.clone(), t.clone()))
+        .collect();
+    let mut out = BTreeMap::new();
+    for (condition, truth) in &scored {
+        let Some(de) = DeGenes::of(data, condition) else {
+            continue;
+        };
+        let p = &predictions[condition];
+        let mut row = shift_metrics(p, truth, refs, &de.top20_non_dropout);
+        row.push(centroid_accuracy(condition, p, &scored));
+        out.insert(condition.clone(), row);
+    }
+    out
+}
+
+/// Systema's metrics for a training run, per test condition: the model's (or a baseline's)
+/// predicted means against `truths` (the dataset's condition means, or the replicate's other
+/// halves), the references from the split's training perturbations (means in f64). A value
+/// Systema leaves undefined (the correlation of a constant shift: the control-mean baseline) is
+/// left out, so that a subgroup's mean is over the conditions where it is defined.
+pub fn run_metrics(
+    data: &PerturbData,
+    split: &GearsSplit,
+    predictions: &BTreeMap<String, Vec<f64>>,
+    truths: &BTreeMap<String, Vec<f64>>,
+) -> BTreeMap<String, Metrics> {
+    let by_condition = data.cells_by_condition();
+    let mean = |k: usize| crate::metrics::cell_mean(data, &by_condition[k]);
+    let train: BTreeSet<&str> = split.train.iter().map(String::as_str).collect();
+    let train_perts: Vec<usize> = (0..data.conditions.len())
+        .filter(|&k| {
+            train.contains(data.conditions[k].as_str()) && !is_control(&data.conditions[k])
+        })
+        .collect();
+    let mut perturbed = vec![0f64; data.n_genes()];
+    for &k in &train_perts {
+        perturbed.iter_mut().zip(mean(k)).for_each(|(s, v)| *s += v);
+    }
+    let n = train_perts.len().max(1) as f64;
+    perturbed.iter_mut().for_each(|s| *s /= n);
+    let refs = References {
+        control: mean(data.control_index()),
+        perturbed,
+    };
+    (score_rows(data, predictions, truths, &refs).into_iter())
+        .map(|(c, row)| {
+            let m: Metrics = (SYSTEMA_METRICS.iter().zip(row))
+                .filter(|(_, v)| v.is_finite())
+                .map(|((name, _), v)| (name.to_string(), v))
+                .collect();
+            (c, m)
+        })
+        .collect()
 }
 
 /// The control mean over the training split's control cells and the perturbed centroid: the
@@ -197,7 +259,7 @@ fn corr(a: &[f64], b: &[f64]) -> f64 {
 }
 
 /// The shift metrics of one perturbation, in `SYSTEMA_METRICS` order up to the RMSEs.
-fn shift_metrics(pred: &[f64], truth: &[f64], refs: &References, de: &[usize]) -> Vec<Option<f64>> {
+fn shift_metrics(pred: &[f64], truth: &[f64], refs: &References, de: &[usize]) -> Vec<f64> {
     let (dt, dp) = (shift(truth, &refs.control), shift(pred, &refs.control));
     let (at_, ap) = (shift(truth, &refs.perturbed), shift(pred, &refs.perturbed));
     let mut de_sorted = de.to_vec();
@@ -217,7 +279,7 @@ fn shift_metrics(pred: &[f64], truth: &[f64], refs: &References, de: &[usize]) -
     row.extend(mse);
     row.push(jaccard(&de_sorted, &top_moved(&dp, 20)));
     row.extend(mse.iter().map(|m| m.sqrt()));
-    row.into_iter().map(Some).collect()
+    row
 }
 
 /// The `k` genes with the largest |shift| (`np.argsort(np.abs(diff))[-k:]`).
