@@ -52,8 +52,8 @@ fn words(line: &str) -> Vec<String> {
     out
 }
 
-/// `configs/` copied into `dir`, with the demo run configs shrunk (model and sampled genes only).
-fn shrunk_configs(dir: &Path) {
+/// `configs/` (its files and `sweeps/`) copied into `dir`.
+fn copy_configs(dir: &Path) {
     let copy = |from: &Path, to: &Path| {
         std::fs::create_dir_all(to).unwrap();
         for e in std::fs::read_dir(from).unwrap() {
@@ -65,6 +65,11 @@ fn shrunk_configs(dir: &Path) {
     };
     copy(&root().join("configs"), &dir.join("configs"));
     copy(&root().join("configs/sweeps"), &dir.join("configs/sweeps"));
+}
+
+/// `configs/` copied into `dir`, with the demo run configs shrunk (model and sampled genes only).
+fn shrunk_configs(dir: &Path) {
+    copy_configs(dir);
     for name in ["demo.toml", "demo_scgpt.toml", "demo_go_c.toml"] {
         let path = dir.join("configs").join(name);
         let mut cfg: toml::Table =
@@ -136,6 +141,55 @@ fn readme_commands_run_as_written() {
     // The screen: every pair of the 8 listed genes, ranked, and its figure.
     let screen = std::fs::read_to_string(dir.join("runs/screen.csv")).unwrap();
     assert_eq!(screen.lines().count(), 1 + 28, "{screen}");
+    // Over five control draws: intervals, rank ranges and the ranking's stability.
+    let header = screen.lines().next().unwrap();
+    assert!(header.contains(",mag_ci95,") && header.ends_with(",rank_min,rank_max"));
+    let provenance = std::fs::read_to_string(dir.join("runs/screen.csv.provenance.json")).unwrap();
+    assert!(
+        provenance.contains("\"control_draws\": \"5\""),
+        "{provenance}"
+    );
+    assert!(provenance.contains("rank_spearman_mean"), "{provenance}");
     assert!(dir.join("runs/screen.png").is_file());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The README quotes the main job's findings (`runs/sweeps/demo/findings.md`, which the sweep
+/// builds from its own comparisons) between two markers. This runs the main job as the README
+/// does, at full size, and fails when the quoted block differs, printing the block to paste: the
+/// README's findings cannot drift from what the main job finds.
+#[test]
+fn readme_findings_are_the_main_jobs() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let (start, end) = (
+        "<!-- findings: runs/sweeps/demo/findings.md -->\n",
+        "<!-- /findings -->",
+    );
+    let from = readme.find(start).expect("README: findings start marker") + start.len();
+    let to = from
+        + readme[from..]
+            .find(end)
+            .expect("README: findings end marker");
+    let quoted = &readme[from..to];
+    let dir = std::env::temp_dir().join(format!("scgenept-findings-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    copy_configs(&dir);
+    let o = Command::new(env!("CARGO_BIN_EXE_scgenept"))
+        .args(["sweep", "--config", "configs/sweeps/demo.toml"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let found = std::fs::read_to_string(dir.join("runs/sweeps/demo/findings.md")).unwrap();
+    assert_eq!(
+        quoted.trim(),
+        found.trim(),
+        "the README's findings differ from the main job's; paste this between the markers:\n{found}"
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("## Against the strongest baseline"),
+        "{stdout}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use scgenept_data::batches::GeneSampling;
 use scgenept_data::ObsColumns;
+use scgenept_eval::run_scores::RunProfile;
 use scgenept_model::vocab::OovMode;
 use scgenept_model::Precision;
 
@@ -28,6 +29,9 @@ pub struct TrainConfig {
     pub train: TrainSection,
     #[serde(default)]
     pub output: OutputSection,
+    /// Left out of a saved config when default, so runs saved before it existed stay current.
+    #[serde(default, skip_serializing_if = "EvalSection::is_default")]
+    pub eval: EvalSection,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -194,6 +198,28 @@ impl Default for OutputSection {
     }
 }
 
+/// `[eval]`: the rulebooks a run is scored with (docs/evaluation.md).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalSection {
+    /// `gears` (always: GEARS' metrics are the run's report) and optionally `systema`.
+    pub profiles: Vec<RunProfile>,
+}
+
+impl Default for EvalSection {
+    fn default() -> Self {
+        Self {
+            profiles: vec![RunProfile::Gears],
+        }
+    }
+}
+
+impl EvalSection {
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 impl TrainConfig {
     /// Reads a config, applies `key=value` overrides (dotted paths, TOML values), resolves paths
     /// relative to the config file, and validates. An error caused by an override names the
@@ -267,6 +293,13 @@ impl TrainConfig {
         // The network as this config sizes it (`--set model.nhead=3` included), checked before
         // anything in the run directory is touched (`--overwrite` deletes only after this).
         self.sized_model(self.model.d_llm).validate()?;
+        if !self.eval.profiles.contains(&RunProfile::Gears) {
+            bail!(
+                "eval.profiles = {:?} leaves out \"gears\": GEARS' metrics are every run's report; \
+                 list it first (e.g. profiles = [\"gears\", \"systema\"])",
+                self.eval.profiles
+            );
+        }
         if self.model.pretrained.is_some() && self.model.vocab != VocabKind::Scgpt {
             bail!("model.pretrained needs model.vocab = \"scgpt\" (the checkpoint's rows are scGPT tokens)");
         }

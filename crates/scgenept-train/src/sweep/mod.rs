@@ -5,6 +5,8 @@
 //! (`metrics.json` is written last and atomically), so a sweep can be re-run after a crash, fanned
 //! out to a scheduler with `--emit-jobs`, and collected later with `--collect`.
 
+pub mod against_best;
+pub mod findings;
 pub mod jobs;
 pub mod slurm;
 pub mod slurm_settings;
@@ -326,6 +328,29 @@ pub struct SweepReport {
     pub written: Vec<PathBuf>,
 }
 
+/// The sweep's verdicts in Markdown (knowledge against no knowledge and random knowledge on the
+/// headline metric; every model against the strongest baseline on every listed metric) and its
+/// findings in words (`findings.md`).
+fn verdicts(
+    sweep: &SweepConfig,
+    runs: &[SweepRun],
+    finished: &[FinishedRun],
+    labels: &[String],
+) -> (String, String) {
+    use crate::sweep::{against_best, findings, verdict};
+    let arms = arms_of(runs);
+    let comparisons = verdict::compare(finished, &arms, &sweep.headline);
+    let mut md = verdict::markdown(&comparisons, &arms, &sweep.headline);
+    let best = against_best::against_best(finished, labels, &sweep.headline);
+    let words = findings::findings(&comparisons, &best, &arms, labels, &sweep.headline);
+    for metric in &sweep.metrics {
+        let results = against_best::against_best(finished, labels, metric);
+        md.push('\n');
+        md.push_str(&against_best::markdown(&results, labels, metric));
+    }
+    (md, words)
+}
+
 /// Builds the table from the finished runs of `runs` and writes `sweep.csv`, `sweep.md`,
 /// `bars.png` and `runs.csv` (every planned run with its state) into the sweep's `out` directory.
 pub fn collect(sweep: &SweepConfig, runs: &[SweepRun]) -> Result<SweepReport> {
@@ -374,9 +399,7 @@ pub fn collect(sweep: &SweepConfig, runs: &[SweepRun]) -> Result<SweepReport> {
     // Synthetic data must not pass for cells: every title says so (the data crate's synth/write.rs marks the file).
     let synthetic = finished.iter().any(|f| f.synthetic);
     let tag = if synthetic { " — SYNTHETIC data" } else { "" };
-    let arms = arms_of(runs);
-    let comparisons = crate::sweep::verdict::compare(&finished, &arms, &sweep.headline);
-    let verdict = crate::sweep::verdict::markdown(&comparisons, &arms, &sweep.headline);
+    let (verdict, findings) = verdicts(sweep, runs, &finished, &labels);
     let md = markdown(
         &format!("Sweep {}{tag}", sweep.name),
         &rows,
@@ -398,6 +421,7 @@ pub fn collect(sweep: &SweepConfig, runs: &[SweepRun]) -> Result<SweepReport> {
         write("sweep.csv", &csv(&rows))?,
         write("sweep.md", &md)?,
         write("runs.csv", &listing)?,
+        write("findings.md", &findings)?,
     ];
     let bars = out.join("bars.png");
     draw_bars(

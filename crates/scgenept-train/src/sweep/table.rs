@@ -13,12 +13,14 @@ use scgenept_eval::method::{Baseline, Method};
 use scgenept_eval::metric_key::{direction, SUBGROUP_ORDER};
 
 /// Baselines in the order the table lists them (the embedding rows follow alphabetically).
-const BASELINE_ORDER: [Baseline; 5] = [
+const BASELINE_ORDER: [Baseline; 7] = [
     Baseline::NonCtrlMean,
     Baseline::NonCtrlMeanCells,
+    Baseline::MatchingMean,
     Baseline::RandomTrainPerturbation,
     Baseline::ControlMean,
     Baseline::Additive,
+    Baseline::SplitHalfReplicate,
 ];
 
 /// Mean over seeds with its 95% t-interval.

@@ -44,7 +44,7 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    fn of(diff: &SeedStat, metric: &str) -> Self {
+    pub fn of(diff: &SeedStat, metric: &str) -> Self {
         if diff.n < 2 || !diff.ci95.is_finite() {
             return Self::TooFewSeeds;
         }
@@ -141,15 +141,7 @@ pub fn markdown(comparisons: &[Comparison], arms: &[(String, Arm)], metric: &str
             groups.push(sg);
         }
     }
-    let describe = |label: &str| match arms.iter().find(|(l, _)| l == label).map(|(_, a)| a) {
-        Some(Arm::NoKnowledge) => format!("{label} (no knowledge)"),
-        Some(Arm::RandomKnowledge) => format!("{label} (random knowledge)"),
-        Some(Arm::Knowledge(s)) => {
-            let names: Vec<String> = s.iter().map(|k| k.to_string()).collect();
-            format!("{label} ({})", names.join(" + "))
-        }
-        None => label.to_string(),
-    };
+    let describe = |label: &str| describe(arms, label);
     let mut s = format!(
         "## Does gene knowledge help?\n\n{metric} {}: the model with knowledge minus the reference, \
          per seed, then the mean ± 95% t-interval over seeds. ▲ better, ▼ worse (the interval \
@@ -214,7 +206,21 @@ pub fn markdown(comparisons: &[Comparison], arms: &[(String, Arm)], metric: &str
     s
 }
 
-fn sentence(model: &str, against: &str, row: &[&Comparison]) -> String {
+/// An arm's label with what it feeds the network: `scgpt (no knowledge)`.
+pub fn describe(arms: &[(String, Arm)], label: &str) -> String {
+    match arms.iter().find(|(l, _)| l == label).map(|(_, a)| a) {
+        Some(Arm::NoKnowledge) => format!("{label} (no knowledge)"),
+        Some(Arm::RandomKnowledge) => format!("{label} (random knowledge)"),
+        Some(Arm::Knowledge(s)) => {
+            let names: Vec<String> = s.iter().map(|k| k.to_string()).collect();
+            format!("{label} ({})", names.join(" + "))
+        }
+        None => label.to_string(),
+    }
+}
+
+/// What one (model, reference) row allows one to say.
+pub fn sentence(model: &str, against: &str, row: &[&Comparison]) -> String {
     let n = row.first().map_or(0, |c| c.diff.n);
     if n < 2 {
         return format!("{model} vs {against}: one seed, so no interval; run more seeds.");

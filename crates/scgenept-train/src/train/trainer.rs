@@ -20,8 +20,9 @@ use crate::train::evaluate::predict_test;
 use crate::train::prepare::{prepare, Prepared};
 use crate::train::train_loop::{interrupt_point, TrainLoop};
 use crate::train_config::TrainConfig;
-use scgenept_eval::baselines::{evaluate_baselines, score_predictions, GeneVectors, MethodReport};
+use scgenept_eval::baselines::{GeneVectors, MethodReport};
 use scgenept_eval::method::Method;
+use scgenept_eval::run_scores::{score_baselines, score_model};
 
 /// What a finished run reports.
 #[derive(Debug)]
@@ -230,10 +231,13 @@ fn test_and_report<B: AutodiffBackend>(
     }) {
         tracing::warn!("plots not written: {e:#}");
     }
-    let report = timed("metrics", || score_predictions(&p.data, &p.split, &preds));
+    let profiles = &cfg.eval.profiles;
+    let report = timed("metrics", || {
+        score_model(&p.data, &p.split, &preds, profiles)
+    });
     let baselines = timed("baselines", || {
         let table = p.baseline_table().map(|t| t as &dyn GeneVectors);
-        evaluate_baselines(&p.data, &p.split, t.seed, table)
+        score_baselines(&p.data, &p.split, t.seed, table, profiles)
     });
     let synthetic = p.data.synthetic.is_some();
     let (data_bytes, data_sha256) = data_identity(&cfg.data.path);
