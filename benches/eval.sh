@@ -3,7 +3,7 @@
 # machine: wall time, peak memory (GNU time's max RSS) and the largest difference between their
 # results.csv / agg_results.csv. Numbers go to benches/README.md ("eval"), never into a test.
 #
-#   benches/eval.sh PYTHON CELLS GENES PERTS [WORK_DIR]
+#   [SKIP_METRICS=pearson_edistance] benches/eval.sh PYTHON CELLS GENES PERTS [WORK_DIR]
 #
 # PYTHON has cell-eval 0.8.2 installed (python3 -m venv /tmp/ce && /tmp/ce/bin/pip install
 # "cell-eval==0.8.2"); the scgenept binary is $SCGENEPT_BIN, else target/debug/scgenept
@@ -14,16 +14,25 @@ work=${5:-$(mktemp -d)}
 here=$(cd "$(dirname "$0")/.." && pwd)
 bin=${SCGENEPT_BIN:-$here/target/debug/scgenept}
 [ -x "$bin" ] || { echo "error: $bin is missing; run cargo build first" >&2; exit 1; }
-"$py" "$here/benches/make_eval_pair.py" "$cells" "$genes" "$perts" "$work"
+# The pair is made once per (cells, genes, perturbations) and work dir, then reused.
+if [ "$(cat "$work/pair.args" 2>/dev/null)" != "$cells $genes $perts" ]; then
+  "$py" "$here/benches/make_eval_pair.py" "$cells" "$genes" "$perts" "$work"
+  echo "$cells $genes $perts" > "$work/pair.args"
+fi
+# SKIP_METRICS (comma-separated cell-eval names) is skipped by both tools, clustering_agreement
+# always (we do not compute it).
+skip="clustering_agreement${SKIP_METRICS:+,$SKIP_METRICS}"
+ours_skip=()
+[ -n "${SKIP_METRICS:-}" ] && ours_skip=(--skip-metrics "$SKIP_METRICS")
 cli="$(dirname "$py")/cell-eval"
 # cell-eval gets at most $CE_TIMEOUT seconds (default 1800, the issue's 30 minutes).
 timeout "${CE_TIMEOUT:-1800}" /usr/bin/time -f "%e %M" -o "$work/ce.time" "$cli" run -ap "$work/pred.h5ad" -ar "$work/real.h5ad" \
   --pert-col target --control-pert non-targeting --profile full \
-  --skip-metrics clustering_agreement -o "$work/ce" --num-threads "$(nproc)" > "$work/ce.log" 2>&1 \
+  --skip-metrics "$skip" -o "$work/ce" --num-threads "$(nproc)" > "$work/ce.log" 2>&1 \
   || { echo "cell-eval did not finish within ${CE_TIMEOUT:-1800} s (or failed: $work/ce.log)"; exit 1; }
 /usr/bin/time -f "%e %M" -o "$work/ours.time" "$bin" eval --pred "$work/pred.h5ad" \
   --real "$work/real.h5ad" --pert-col target --control-pert non-targeting --profile cell-eval \
-  --out "$work/ours" > "$work/ours.log" 2>&1
+  --out "$work/ours" "${ours_skip[@]}" > "$work/ours.log" 2>&1
 "$py" - "$work" <<'PY'
 import csv, sys
 work = sys.argv[1]

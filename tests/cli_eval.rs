@@ -193,6 +193,55 @@ fn abs_discrimination_equals_cell_eval_0_5() {
     eprintln!("--discrimination-effect abs: largest difference from cell-eval 0.5.45: {worst:e}");
 }
 
+/// `--skip-metrics` (as `cell-eval run --skip-metrics`): the named columns are not computed or
+/// written, the others equal cell-eval's; an unknown name is refused with the known ones.
+#[test]
+fn skip_metrics_leaves_out_what_it_names() {
+    let dir = fixture("cell_eval");
+    let (pred, real) = (dir.join("pred.h5ad"), dir.join("real.h5ad"));
+    let out = tempdir("eval-skip");
+    let skip = [
+        "--skip-metrics",
+        "pearson_edistance,de_nsig_counts,clustering_agreement",
+    ];
+    ok(&eval_with(&pred, &real, "cell-eval", &out, &skip));
+    for file in ["results.csv", "agg_results.csv"] {
+        let (got_h, got) = table(&out.join(file));
+        let (want_h, want) = table(&dir.join("full").join(file));
+        let gone = [
+            "pearson_edistance",
+            "de_nsig_counts_real",
+            "de_nsig_counts_pred",
+        ];
+        assert!(
+            gone.iter().all(|g| !got_h.iter().any(|h| h == g)),
+            "{got_h:?}"
+        );
+        assert_eq!(got_h.len(), want_h.len() - 3);
+        for (c, name) in got_h.iter().enumerate().skip(1) {
+            let w = want_h.iter().position(|h| h == name).unwrap();
+            for (g, wr) in got.iter().zip(&want) {
+                let (a, b) = (g.1[c - 1], wr.1[w - 1]);
+                let same = match (a, b) {
+                    (Some(a), Some(b)) => (a - b).abs() <= 1e-6 || (a.is_nan() && b.is_nan()),
+                    (a, b) => a == b,
+                };
+                assert!(same, "{file} {name}: {a:?} vs {b:?}");
+            }
+        }
+    }
+    one_line_error(
+        &eval_with(
+            &pred,
+            &real,
+            "cell-eval",
+            &tempdir("eval-skip-bad"),
+            &["--skip-metrics", "pearson"],
+        ),
+        &["'pearson' is not a cell-eval metric", "pearson_edistance"],
+    );
+}
+
 /// A small pair in cell-eval's layout written by our own h5ad writer.
 fn write(path: &Path, labels: &[&str], genes: &[&str], value: impl Fn(usize, usize) -> f32) {
     write_with_col(path, "target", labels, genes, value)

@@ -80,6 +80,10 @@ pub struct EvalArgs {
     /// absolute values (earlier cell-eval; cell-eval#189).
     #[arg(long, value_enum, default_value = "signed")]
     discrimination_effect: DiscriminationArg,
+    /// cell-eval profiles: metrics not to compute or write, comma-separated, by cell-eval's
+    /// names (as `cell-eval run --skip-metrics`), e.g. `pearson_edistance`, the costliest.
+    #[arg(long, value_delimiter = ',')]
+    skip_metrics: Vec<String>,
     /// systema: the split file (JSON from `scgenept data split`, or GEARS' .pkl) whose training
     /// perturbations make the perturbed centroid.
     #[arg(long, conflicts_with = "split_seed")]
@@ -137,6 +141,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
             ControlSourceArg::Pred => ControlSource::Pred,
             ControlSourceArg::Real => ControlSource::Real,
         },
+        skip: a.skip_metrics,
         discrimination: match a.discrimination_effect {
             DiscriminationArg::Signed => DiscriminationEffect::Signed,
             DiscriminationArg::Abs => DiscriminationEffect::Abs,

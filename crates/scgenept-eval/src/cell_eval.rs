@@ -32,8 +32,9 @@ pub enum DiscriminationEffect {
     Abs,
 }
 
-/// Scores `pair` with the `anndata` profile.
-pub fn anndata_profile(pair: &Pair, effect: DiscriminationEffect) -> Scores {
+/// Scores `pair` with the `anndata` profile; `pearson_edistance` (its costliest metric: every
+/// perturbed cell against every control cell) only when `edistance`.
+pub fn anndata_profile(pair: &Pair, effect: DiscriminationEffect, edistance: bool) -> Scores {
     let bulk = pair.bulk();
     let n = pair.perts.len();
     // Each perturbation's effect, predicted and real, once.
@@ -58,7 +59,10 @@ pub fn anndata_profile(pair: &Pair, effect: DiscriminationEffect) -> Scores {
         discrimination(pair, &dpred, &dreal, Distance::L1),
         discrimination(pair, &dpred, &dreal, Distance::L2),
         discrimination(pair, &dpred, &dreal, Distance::Cosine),
-        vec![timed_edistance(pair); n],
+        match edistance {
+            true => vec![timed_edistance(pair); n],
+            false => vec![f64::NAN; n],
+        },
     ];
     Scores {
         perts: pair.perts.clone(),

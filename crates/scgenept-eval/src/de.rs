@@ -78,24 +78,60 @@ impl SortedReference {
     }
 
     /// [`mann_whitney_u`] of `x` against these values: the same U and p-value (the rank sum and
-    /// tie term are sums of half-integers and integers, exact in f64 either way).
+    /// tie term are sums of half-integers and integers, exact in f64 either way). The zeros of a
+    /// sparse column are one tie group: counted, not sorted.
     pub fn test(&self, x: &[f64]) -> (f64, f64) {
-        let mut x = x.to_vec();
-        x.sort_by(f64::total_cmp);
-        let (mut r1, mut tie_term, mut i) = (0.0f64, self.tie_term, 0usize);
+        let zeros = x.iter().filter(|v| **v == 0.0).count();
+        let mut rest: Vec<f64> = x.iter().copied().filter(|v| *v != 0.0).collect();
+        rest.sort_by(f64::total_cmp);
+        let negative = rest.partition_point(|v| *v < 0.0);
+        let mut acc = RankSum {
+            r1: 0.0,
+            tie_term: self.tie_term,
+            below: 0,
+        };
+        self.add_groups(&rest[..negative], &mut acc);
+        if zeros > 0 {
+            self.add_group(0.0, zeros, &mut acc);
+        }
+        self.add_groups(&rest[negative..], &mut acc);
+        u_and_p(
+            acc.r1,
+            x.len() as f64,
+            self.values.len() as f64,
+            acc.tie_term,
+        )
+    }
+
+    /// Each group of equal values of sorted `x`, in order.
+    fn add_groups(&self, x: &[f64], acc: &mut RankSum) {
+        let mut i = 0;
         while i < x.len() {
             let g = x[i..].partition_point(|v| *v == x[i]);
-            let (below_ref, equal_ref) = self.below_and_equal(x[i]);
-            // Combined: `i` perturbed and `below_ref` reference values lie below this tie group.
-            let t = (g + equal_ref) as f64;
-            let first = (i + below_ref) as f64;
-            r1 += g as f64 * (first + (t + 1.0) / 2.0);
-            let c = equal_ref as f64;
-            tie_term += (t * t * t - t) - (c * c * c - c);
+            self.add_group(x[i], g, acc);
             i += g;
         }
-        u_and_p(r1, x.len() as f64, self.values.len() as f64, tie_term)
     }
+
+    /// `g` perturbed values equal to `v`, all perturbed values below it already added.
+    fn add_group(&self, v: f64, g: usize, acc: &mut RankSum) {
+        let (below_ref, equal_ref) = self.below_and_equal(v);
+        // Combined: `acc.below` perturbed and `below_ref` reference values lie below this group.
+        let t = (g + equal_ref) as f64;
+        let first = (acc.below + below_ref) as f64;
+        acc.r1 += g as f64 * (first + (t + 1.0) / 2.0);
+        let c = equal_ref as f64;
+        acc.tie_term += (t * t * t - t) - (c * c * c - c);
+        acc.below += g;
+    }
+}
+
+/// The running rank sum of the perturbed values, the tie term, and how many perturbed values
+/// are already placed.
+struct RankSum {
+    r1: f64,
+    tie_term: f64,
+    below: usize,
 }
 
 /// U1 and the two-sided asymptotic p-value from a rank sum (numba_mwu's
@@ -263,9 +299,16 @@ mod tests {
             &[0.0, 0.0, 4.0],
             &[9.0],
             &[2.0, 2.0, 2.0, 0.0, 7.5],
+            // Predictions may be negative: below the zero group, which is counted, not sorted.
+            &[-1.0, 0.0, -3.0, 0.0, 2.0, -1.0],
+            &[0.0, 0.0, 0.0],
         ] {
             assert_eq!(r.test(x), mann_whitney_u(x, &y), "{x:?}");
         }
+        let with_negatives = [-2.0, 0.0, 0.0, 1.0, -0.5];
+        let r = SortedReference::new(with_negatives.to_vec());
+        let x = [-2.0, 0.0, 3.0, -0.5, -0.5];
+        assert_eq!(r.test(&x), mann_whitney_u(&x, &with_negatives));
     }
 
     #[test]

@@ -71,10 +71,29 @@ pub struct EvalRequest {
     pub controls: ControlSource,
     /// What the discrimination scores rank (cell-eval profiles).
     pub discrimination: DiscriminationEffect,
+    /// cell-eval metrics not to compute or write (cell-eval's `--skip-metrics`, its names).
+    pub skip: Vec<String>,
+}
+
+/// The metric names `--skip-metrics` accepts for the cell-eval profiles: cell-eval's registry
+/// names (`clustering_agreement`, which we never compute, included so its command lines work).
+fn skippable() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = (ANNDATA_METRICS.iter().chain(&DE_METRICS))
+        .map(|m| m.0)
+        .filter(|m| !m.starts_with("de_nsig_counts_"))
+        .collect();
+    names.extend(["de_nsig_counts", "clustering_agreement"]);
+    names
 }
 
 /// Reads, scores and writes; returns the scores.
 pub fn evaluate(req: &EvalRequest) -> Result<Scores> {
+    if !req.skip.is_empty() && !matches!(req.profile, Profile::CellEval(_)) {
+        bail!(
+            "--skip-metrics names cell-eval metrics; the {} profile has none to skip",
+            req.profile.name()
+        );
+    }
     match req.profile {
         Profile::Gears => {
             let (scores, synthetic) =
@@ -107,6 +126,14 @@ pub fn evaluate(req: &EvalRequest) -> Result<Scores> {
 /// cell-eval's metrics: the checked pair, its DE tables when the set needs them (or
 /// `--write-de`), the scores.
 fn cell_eval(req: &EvalRequest, set: CellEvalSet) -> Result<Scores> {
+    let known = skippable();
+    if let Some(bad) = req.skip.iter().find(|s| !known.contains(&s.as_str())) {
+        bail!(
+            "--skip-metrics: '{bad}' is not a cell-eval metric; known: {}",
+            known.join(", ")
+        );
+    }
+    let edistance = !req.skip.iter().any(|s| s == "pearson_edistance");
     let t0 = std::time::Instant::now();
     let real = Cells::read(&req.real, &req.pert_col)?;
     let pred = Cells::read(&req.pred, &req.pert_col)?;
@@ -138,7 +165,7 @@ fn cell_eval(req: &EvalRequest, set: CellEvalSet) -> Result<Scores> {
     };
     let (scores, de) = match set {
         CellEvalSet::Anndata => (
-            anndata_profile(&pair, req.discrimination),
+            anndata_profile(&pair, req.discrimination, edistance),
             req.write_de.then(de_tables),
         ),
         CellEvalSet::De => {
@@ -147,10 +174,15 @@ fn cell_eval(req: &EvalRequest, set: CellEvalSet) -> Result<Scores> {
         }
         CellEvalSet::Full => {
             let (real, pred) = de_tables();
-            let s = de_profile(&real, &pred).beside(anndata_profile(&pair, req.discrimination));
+            let s = de_profile(&real, &pred).beside(anndata_profile(
+                &pair,
+                req.discrimination,
+                edistance,
+            ));
             (s, Some((real, pred)))
         }
     };
+    let scores = scores.without(&req.skip);
     write_tables(req, &scores, pair.real.synthetic.is_some())?;
     if let (true, Some((real, pred))) = (req.write_de, &de) {
         write(&req.out.join("real_de.csv"), &de_csv(real))?;

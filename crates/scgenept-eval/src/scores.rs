@@ -21,6 +21,23 @@ impl Scores {
         self
     }
 
+    /// Without the columns `skip` names (cell-eval's `--skip-metrics`: a metric's registry name
+    /// is its column's, `de_nsig_counts` stands for both count columns).
+    pub fn without(mut self, skip: &[String]) -> Scores {
+        let skipped = |m: &str| {
+            (skip.iter())
+                .any(|s| s == m || (s == "de_nsig_counts" && m.starts_with("de_nsig_counts_")))
+        };
+        let keep: Vec<usize> = (0..self.metrics.len())
+            .filter(|&m| !skipped(self.metrics[m]))
+            .collect();
+        self.metrics = keep.iter().map(|&m| self.metrics[m]).collect();
+        for row in &mut self.values {
+            *row = keep.iter().map(|&m| row[m]).collect();
+        }
+        self
+    }
+
     /// Column `m`'s non-null values.
     fn column(&self, m: usize) -> Vec<f64> {
         self.values.iter().filter_map(|r| r[m]).collect()
