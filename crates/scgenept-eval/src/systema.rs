@@ -161,11 +161,7 @@ pub fn run_metrics(
     let by_condition = data.cells_by_condition();
     let mean = |k: usize| crate::metrics::cell_mean(data, &by_condition[k]);
     let train: BTreeSet<&str> = split.train.iter().map(String::as_str).collect();
-    let train_perts: Vec<usize> = (0..data.conditions.len())
-        .filter(|&k| {
-            train.contains(data.conditions[k].as_str()) && !is_control(&data.conditions[k])
-        })
-        .collect();
+    let train_perts = training_perturbations(data, &train);
     let mut perturbed = vec![0f64; data.n_genes()];
     for &k in &train_perts {
         perturbed.iter_mut().zip(mean(k)).for_each(|(s, v)| *s += v);
@@ -187,17 +183,22 @@ pub fn run_metrics(
         .collect()
 }
 
+/// Positions (in `data.conditions`) of the training perturbations, the control left out.
+fn training_perturbations(data: &PerturbData, train: &BTreeSet<&str>) -> Vec<usize> {
+    (0..data.conditions.len())
+        .filter(|&k| {
+            train.contains(data.conditions[k].as_str()) && !is_control(&data.conditions[k])
+        })
+        .collect()
+}
+
 /// The control mean over the training split's control cells and the perturbed centroid: the
 /// mean of the training perturbations' centroids (`average_of_perturbation_centroids`).
 fn references(data: &PerturbData, train: &BTreeSet<&str>, sparse: bool) -> References {
     let by_condition = data.cells_by_condition();
     let centroid = |k: usize| centroid(data, &by_condition[k], sparse);
     let control = centroid(data.control_index());
-    let train_perts: Vec<usize> = (0..data.conditions.len())
-        .filter(|&k| {
-            train.contains(data.conditions[k].as_str()) && !is_control(&data.conditions[k])
-        })
-        .collect();
+    let train_perts = training_perturbations(data, train);
     // np.mean(axis=0) of the stacked float32 centroids: added row by row, divided, in float32.
     let mut perturbed = vec![0f32; data.n_genes()];
     for &k in &train_perts {
