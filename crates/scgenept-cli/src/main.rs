@@ -61,8 +61,9 @@ enum Command {
     /// Screen every pair of a gene list in silico: predicted alone and together, ranked by GEARS'
     /// genetic-interaction scores (resumable).
     Screen(screen_cmd::ScreenArgs),
-    /// Score the simple baselines (control mean, non-ctrl mean, random perturbation, additive)
-    /// on a dataset's test split with GEARS' metrics, per subgroup.
+    /// Score the simple baselines (control mean, non-ctrl mean, random perturbation, additive,
+    /// Systema's matching mean; ridge and kNN given a knowledge table) and the split-half
+    /// replicate ceiling on a dataset's test split with GEARS' metrics, per subgroup.
     Baselines(baselines_cmd::BaselinesArgs),
     /// Score predicted cells against real cells with a rulebook's metrics (cell-eval's names and
     /// files: results.csv per perturbation, agg_results.csv, summary.md).

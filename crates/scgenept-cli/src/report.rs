@@ -72,6 +72,13 @@ pub fn tables(rows: &[(String, &MethodReport)], split: &GearsSplit, synthetic: b
         s,
         "\n↑ higher is better, ↓ lower is better. {RANK_L1_LEGEND}"
     );
+    if rows.iter().any(|(n, _)| n == "split_half_replicate") {
+        let _ = writeln!(
+            s,
+            "split_half_replicate is the ceiling, not a baseline: one half of each test \
+             perturbation's cells scored against the other half."
+        );
+    }
     if !partial.is_empty() {
         let _ = writeln!(
             s,
