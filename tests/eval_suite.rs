@@ -4,6 +4,8 @@
 mod common;
 #[path = "eval_de.rs"]
 mod eval_de;
+#[path = "eval_runs.rs"]
+mod eval_runs;
 #[path = "gi_scores.rs"]
 mod gi_scores;
 #[path = "metrics.rs"]

@@ -221,9 +221,23 @@ pub fn split_halves(
     split: &GearsSplit,
     seed: u64,
 ) -> (BTreeMap<String, Vec<f64>>, BTreeMap<String, Vec<f64>>) {
+    let (mut a, mut b) = (BTreeMap::new(), BTreeMap::new());
+    for (c, (half_a, half_b)) in split_half_cells(data, split, seed) {
+        a.insert(c.clone(), cell_mean(data, &half_a));
+        b.insert(c, cell_mean(data, &half_b));
+    }
+    (a, b)
+}
+
+/// The cells of [`split_halves`]: per test condition, half A and half B.
+pub fn split_half_cells(
+    data: &PerturbData,
+    split: &GearsSplit,
+    seed: u64,
+) -> BTreeMap<String, (Vec<u32>, Vec<u32>)> {
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5fa1_f4a1);
     let by = data.cells_by_condition();
-    let (mut a, mut b) = (BTreeMap::new(), BTreeMap::new());
+    let mut out = BTreeMap::new();
     for c in test_conditions(split, data) {
         let Some(k) = data.conditions.iter().position(|x| *x == c) else {
             continue;
@@ -233,11 +247,10 @@ pub fn split_halves(
             continue;
         }
         rand::seq::SliceRandom::shuffle(cells.as_mut_slice(), &mut rng);
-        let half = cells.len() / 2;
-        a.insert(c.clone(), cell_mean(data, &cells[..half]));
-        b.insert(c, cell_mean(data, &cells[half..]));
+        let half_b = cells.split_off(cells.len() / 2);
+        out.insert(c, (cells, half_b));
     }
-    (a, b)
+    out
 }
 
 /// One method's predictions and, when they are not the dataset's condition means, the truths

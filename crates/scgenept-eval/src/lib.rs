@@ -20,6 +20,7 @@ pub mod metric_key;
 pub mod metrics;
 pub mod pair;
 pub mod par;
+pub mod run_cells;
 pub mod run_scores;
 pub mod scores;
 pub mod systema;

@@ -110,7 +110,7 @@ const fn metric(
 
 /// Every metric, once: GEARS' per-condition metrics (`metrics.rs`), the rank metric of the
 /// baselines (`baselines.rs`) and Systema's (`systema.rs`), in the order tables show them.
-pub const METRICS: [MetricInfo; 27] = {
+pub const METRICS: [MetricInfo; 52] = {
     use Better::{Higher, Lower};
     [
         metric("pearson_delta_de", Higher, true, true),
@@ -146,6 +146,33 @@ pub const METRICS: [MetricInfo; 27] = {
         metric("rmse_all_allpert", Lower, false, false),
         metric("rmse_20de_allpert", Lower, false, false),
         metric("centroid_accuracy", Higher, false, false),
+        // cell-eval's (`cell_eval.rs`, `cell_eval_de.rs`) in runs that ask for them, but for its
+        // `pearson_delta` and `mse`, which are GEARS' there (`run_cells.rs`).
+        metric("mae", Lower, false, false),
+        metric("mse_delta", Lower, false, false),
+        metric("mae_delta", Lower, false, false),
+        metric("discrimination_score_l1", Higher, false, false),
+        metric("discrimination_score_l2", Higher, false, false),
+        metric("discrimination_score_cosine", Higher, false, false),
+        metric("pearson_edistance", Higher, false, false),
+        metric("overlap_at_N", Higher, false, false),
+        metric("overlap_at_50", Higher, false, false),
+        metric("overlap_at_100", Higher, false, false),
+        metric("overlap_at_200", Higher, false, false),
+        metric("overlap_at_500", Higher, false, false),
+        metric("precision_at_N", Higher, false, false),
+        metric("precision_at_50", Higher, false, false),
+        metric("precision_at_100", Higher, false, false),
+        metric("precision_at_200", Higher, false, false),
+        metric("precision_at_500", Higher, false, false),
+        metric("de_spearman_sig", Higher, false, false),
+        metric("de_direction_match", Higher, false, false),
+        metric("de_spearman_lfc_sig", Higher, false, false),
+        metric("de_sig_genes_recall", Higher, false, false),
+        metric("de_nsig_counts_real", Higher, false, false),
+        metric("de_nsig_counts_pred", Higher, false, false),
+        metric("pr_auc", Higher, false, false),
+        metric("roc_auc", Higher, false, false),
     ]
 };
 
@@ -227,9 +254,14 @@ mod tests {
         let (pred, truth, ctrl) = ([1.0, 2.0, 3.5, 0.2], [1.1, 2.5, 3.0, 0.1], [1.0; 4]);
         let written = crate::metrics::condition_metrics(&pred, &truth, &ctrl, &de);
         let systema = crate::systema::SYSTEMA_METRICS.map(|m| m.0);
+        let cell_eval = (crate::cell_eval::ANNDATA_METRICS.iter())
+            .chain(&crate::cell_eval_de::DE_METRICS)
+            .map(|m| m.0)
+            .filter(|m| !crate::run_cells::SAME_AS_GEARS.contains(m));
         let all: Vec<&str> = (written.keys().map(String::as_str))
             .chain(["rank_l1_delta"])
             .chain(systema)
+            .chain(cell_eval)
             .collect();
         for name in &all {
             assert!(metric_info(name).is_ok(), "{name} is not in METRICS");
@@ -240,8 +272,11 @@ mod tests {
             all.len(),
             "METRICS lists a metric nobody writes"
         );
-        // Each Systema metric is better the same way in both tables.
-        for (name, up) in crate::systema::SYSTEMA_METRICS {
+        // Each Systema and cell-eval metric is better the same way in both tables.
+        let profiles = (crate::systema::SYSTEMA_METRICS.iter())
+            .chain(&crate::cell_eval::ANNDATA_METRICS)
+            .chain(&crate::cell_eval_de::DE_METRICS);
+        for &(name, up) in profiles {
             assert_eq!(higher_is_better(name), up, "{name}");
         }
         names.sort();

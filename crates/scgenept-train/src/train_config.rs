@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+pub use crate::train::eval_section::EvalSection;
 use scgenept_data::batches::GeneSampling;
 use scgenept_data::ObsColumns;
 use scgenept_eval::run_scores::RunProfile;
@@ -198,28 +199,6 @@ impl Default for OutputSection {
     }
 }
 
-/// `[eval]`: the rulebooks a run is scored with (docs/evaluation.md).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct EvalSection {
-    /// `gears` (always: GEARS' metrics are the run's report) and optionally `systema`.
-    pub profiles: Vec<RunProfile>,
-}
-
-impl Default for EvalSection {
-    fn default() -> Self {
-        Self {
-            profiles: vec![RunProfile::Gears],
-        }
-    }
-}
-
-impl EvalSection {
-    pub fn is_default(&self) -> bool {
-        *self == Self::default()
-    }
-}
-
 impl TrainConfig {
     /// Reads a config, applies `key=value` overrides (dotted paths, TOML values), resolves paths
     /// relative to the config file, and validates. An error caused by an override names the
@@ -298,6 +277,12 @@ impl TrainConfig {
                 "eval.profiles = {:?} leaves out \"gears\": GEARS' metrics are every run's report; \
                  list it first (e.g. profiles = [\"gears\", \"systema\"])",
                 self.eval.profiles
+            );
+        }
+        if let Some(m) = (self.eval.skip_metrics.iter()).find(|m| *m != "pearson_edistance") {
+            bail!(
+                "eval.skip_metrics: '{m}' cannot be skipped in a run; only \"pearson_edistance\" \
+                 (the costliest cell-eval metric) can"
             );
         }
         if self.model.pretrained.is_some() && self.model.vocab != VocabKind::Scgpt {

@@ -10,8 +10,10 @@ use burn::tensor::ElementConversion;
 use scgenept_data::batches::{
     build_batch, condition_pert_genes, Batch, BatchConfig, BatchLoader, GeneSampling,
 };
+use scgenept_data::csr::CsrMatrix;
 use scgenept_data::pairing::PairedSet;
 use scgenept_data::PerturbData;
+use scgenept_eval::run_cells::PredictedCells;
 use scgenept_model::vocab::VocabMapping;
 use scgenept_model::ScGenePT;
 
@@ -54,8 +56,22 @@ pub fn predict_test<B: Backend>(
     p: &Prepared,
     eval_batch: usize,
     device: &B::Device,
-) -> BTreeMap<String, Vec<f64>> {
-    predict_means(model, &p.data, &p.test, &p.mapping, eval_batch, device)
+    keep_cells: bool,
+) -> (BTreeMap<String, Vec<f64>>, Option<PredictedCells>) {
+    let mut cells = keep_cells.then(|| PredictedCells {
+        x: CsrMatrix::with_cols(p.data.n_genes()),
+        labels: Vec::new(),
+    });
+    let means = predict_into(
+        model,
+        &p.data,
+        &p.test,
+        &p.mapping,
+        eval_batch,
+        device,
+        cells.as_mut(),
+    );
+    (means, cells)
 }
 
 /// Mean predicted expression per condition of `set` over all genes, in batches of `eval_batch`
@@ -67,6 +83,19 @@ pub fn predict_means<B: Backend>(
     mapping: &VocabMapping,
     eval_batch: usize,
     device: &B::Device,
+) -> BTreeMap<String, Vec<f64>> {
+    predict_into(model, data, set, mapping, eval_batch, device, None)
+}
+
+/// [`predict_means`], also keeping every predicted cell in `cells` when given.
+fn predict_into<B: Backend>(
+    model: &ScGenePT<B>,
+    data: &PerturbData,
+    set: &PairedSet,
+    mapping: &VocabMapping,
+    eval_batch: usize,
+    device: &B::Device,
+    mut cells: Option<&mut PredictedCells>,
 ) -> BTreeMap<String, Vec<f64>> {
     let pert = condition_pert_genes(data);
     let cfg = BatchConfig {
@@ -88,6 +117,10 @@ pub fn predict_means<B: Backend>(
             .into_vec()
             .expect("f32 output");
         for (r, e) in b.examples.iter().enumerate() {
+            if let Some(c) = cells.as_deref_mut() {
+                c.x.push_dense_row(&out[r * g..(r + 1) * g]);
+                c.labels.push(data.conditions[e.condition as usize].clone());
+            }
             let entry = sums.entry(e.condition).or_insert_with(|| (vec![0.0; g], 0));
             entry
                 .0

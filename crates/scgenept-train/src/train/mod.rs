@@ -1,6 +1,7 @@
 //! `scgenept train`: prepare the inputs, run the epochs (checkpointed, resumable, interruptible),
 //! evaluate, and hand the outputs to `run/`.
 
+pub mod eval_section;
 pub mod evaluate;
 pub mod grad_clip;
 pub mod inputs;

@@ -22,7 +22,6 @@ use crate::train::train_loop::{interrupt_point, TrainLoop};
 use crate::train_config::TrainConfig;
 use scgenept_eval::baselines::{GeneVectors, MethodReport};
 use scgenept_eval::method::Method;
-use scgenept_eval::run_scores::{score_baselines, score_model};
 
 /// What a finished run reports.
 #[derive(Debug)]
@@ -218,8 +217,9 @@ fn test_and_report<B: AutodiffBackend>(
 ) -> Result<TrainOutcome> {
     let t = &cfg.train;
     let (tested, tested_epoch) = lp.tested();
-    let preds = timed("test predictions", || {
-        predict_test(&tested, p, t.eval_batch_size, device)
+    let judge = cfg.eval.judge(&p.data, &p.split);
+    let (preds, cells) = timed("test predictions", || {
+        predict_test(&tested, p, t.eval_batch_size, device, judge.wants_cells())
     });
     timed("predictions.h5ad", || {
         write_predictions(&run.predictions(), p, &preds)
@@ -231,13 +231,10 @@ fn test_and_report<B: AutodiffBackend>(
     }) {
         tracing::warn!("plots not written: {e:#}");
     }
-    let profiles = &cfg.eval.profiles;
-    let report = timed("metrics", || {
-        score_model(&p.data, &p.split, &preds, profiles)
-    });
+    let report = timed("metrics", || judge.model(&preds, cells.as_ref()));
     let baselines = timed("baselines", || {
         let table = p.baseline_table().map(|t| t as &dyn GeneVectors);
-        score_baselines(&p.data, &p.split, t.seed, table, profiles)
+        judge.baselines(t.seed, table)
     });
     let synthetic = p.data.synthetic.is_some();
     let (data_bytes, data_sha256) = data_identity(&cfg.data.path);

@@ -1,0 +1,76 @@
+//! `[eval]` of a run config: the rulebooks its test set is scored with (docs/evaluation.md, "In
+//! training runs and sweeps").
+
+use serde::{Deserialize, Serialize};
+
+use scgenept_data::{GearsSplit, PerturbData};
+use scgenept_eval::run_scores::{RunJudge, RunProfile};
+
+/// `[eval]`: the rulebooks a run is scored with (docs/evaluation.md).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalSection {
+    /// `gears` (always: GEARS' metrics are the run's report), and optionally `systema` and
+    /// `cell-eval`.
+    pub profiles: Vec<RunProfile>,
+    /// cell-eval metrics not computed (only `pearson_edistance` can be: the costliest).
+    pub skip_metrics: Vec<String>,
+}
+
+impl Default for EvalSection {
+    fn default() -> Self {
+        Self {
+            profiles: vec![RunProfile::Gears],
+            skip_metrics: Vec::new(),
+        }
+    }
+}
+
+impl EvalSection {
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// The judge of a run's test predictions under these profiles.
+    pub fn judge<'a>(&self, data: &'a PerturbData, split: &'a GearsSplit) -> RunJudge<'a> {
+        let edistance = !self.skip_metrics.iter().any(|m| m == "pearson_edistance");
+        RunJudge::new(data, split, &self.profiles, edistance)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::train_config::TrainConfig;
+    use scgenept_eval::run_scores::RunProfile;
+
+    #[test]
+    fn eval_profiles_keep_gears_skip_only_the_edistance_and_stay_out_of_saved_defaults() {
+        let base = "name = \"t\"\n[data]\npath = \"d.h5ad\"\n[model]\nmodel_type = \"scgpt\"\n";
+        let with = |eval: &str| -> TrainConfig {
+            toml::from_str(&format!("{base}[eval]\n{eval}\n")).unwrap()
+        };
+        let cfg = with("profiles = [\"gears\", \"systema\", \"cell-eval\"]");
+        assert_eq!(
+            cfg.eval.profiles,
+            [RunProfile::Gears, RunProfile::Systema, RunProfile::CellEval]
+        );
+        let e = with("profiles = [\"systema\"]")
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("leaves out \"gears\""), "{e}");
+        let e = with("skip_metrics = [\"mse\"]")
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("'mse' cannot be skipped"), "{e}");
+        let e = toml::from_str::<TrainConfig>(&format!("{base}[eval]\nprofiles = [\"vcc\"]\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown variant `vcc`"), "{e}");
+        // A default [eval] is not written, so runs saved before it existed are not stale.
+        let plain: TrainConfig = toml::from_str(base).unwrap();
+        assert!(!toml::to_string(&plain).unwrap().contains("[eval]"));
+        assert!(toml::to_string(&cfg).unwrap().contains("[eval]"));
+    }
+}
