@@ -424,7 +424,15 @@ fn predict(r: &Reference, model: &ScGenePT<Flex>) -> Predictions {
         examples: r.test_examples(),
     };
     let batch = r.settings().batch_size;
-    predict_means(model, &r.data, &set, &r.mapping, batch, &Default::default())
+    predict_means(
+        model,
+        &r.data,
+        &set,
+        &r.mapping,
+        batch,
+        &Default::default(),
+        None,
+    )
 }
 
 /// Our metrics under the names of `like` (`condition metric`, `overall metric`).

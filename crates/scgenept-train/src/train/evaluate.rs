@@ -62,7 +62,7 @@ pub fn predict_test<B: Backend>(
         x: CsrMatrix::with_cols(p.data.n_genes()),
         labels: Vec::new(),
     });
-    let means = predict_into(
+    let means = predict_means(
         model,
         &p.data,
         &p.test,
@@ -75,20 +75,9 @@ pub fn predict_test<B: Backend>(
 }
 
 /// Mean predicted expression per condition of `set` over all genes, in batches of `eval_batch`
-/// cells in the set's order (the reference's test loader: no shuffling, every gene).
+/// cells in the set's order (the reference's test loader: no shuffling, every gene); every
+/// predicted cell also goes to `cells` when given.
 pub fn predict_means<B: Backend>(
-    model: &ScGenePT<B>,
-    data: &PerturbData,
-    set: &PairedSet,
-    mapping: &VocabMapping,
-    eval_batch: usize,
-    device: &B::Device,
-) -> BTreeMap<String, Vec<f64>> {
-    predict_into(model, data, set, mapping, eval_batch, device, None)
-}
-
-/// [`predict_means`], also keeping every predicted cell in `cells` when given.
-fn predict_into<B: Backend>(
     model: &ScGenePT<B>,
     data: &PerturbData,
     set: &PairedSet,
