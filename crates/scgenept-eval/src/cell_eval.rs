@@ -45,9 +45,13 @@ pub fn anndata_profile(pair: &Pair, effect: DiscriminationEffect, edistance: boo
             .map(|e| e.iter().map(|x| x.abs()).collect())
             .collect()
     };
+    let absolute;
     let (dpred, dreal) = match effect {
-        DiscriminationEffect::Signed => (pred.clone(), real.clone()),
-        DiscriminationEffect::Abs => (abs(&pred), abs(&real)),
+        DiscriminationEffect::Signed => (&pred, &real),
+        DiscriminationEffect::Abs => {
+            absolute = (abs(&pred), abs(&real));
+            (&absolute.0, &absolute.1)
+        }
     };
     let per = |f: &dyn Fn(usize) -> f64| -> Vec<f64> { (0..n).map(f).collect() };
     let columns: Vec<Vec<f64>> = vec![
@@ -56,9 +60,9 @@ pub fn anndata_profile(pair: &Pair, effect: DiscriminationEffect, edistance: boo
         per(&|i| mae(&bulk.pred[i], &bulk.real[i])),
         per(&|i| mse(&pred[i], &real[i])),
         per(&|i| mae(&pred[i], &real[i])),
-        discrimination(pair, &dpred, &dreal, Distance::L1),
-        discrimination(pair, &dpred, &dreal, Distance::L2),
-        discrimination(pair, &dpred, &dreal, Distance::Cosine),
+        discrimination(pair, dpred, dreal, Distance::L1),
+        discrimination(pair, dpred, dreal, Distance::L2),
+        discrimination(pair, dpred, dreal, Distance::Cosine),
         match edistance {
             true => vec![timed_edistance(pair); n],
             false => vec![f64::NAN; n],

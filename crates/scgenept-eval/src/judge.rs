@@ -13,7 +13,7 @@ use crate::de::{de_csv, de_table, FdrScope};
 use crate::gears::gears_profile;
 use crate::pair::{Cells, ControlSource, Pair};
 use crate::scores::{describe, Scores};
-use crate::systema::{systema_profile, SplitSource, SYSTEMA_METRICS};
+use crate::systema::{systema_profile, SplitSource};
 
 /// A rulebook: which metrics, computed how.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -283,13 +283,11 @@ fn summary(s: &Scores, req: &EvalRequest, synthetic: bool) -> String {
         settings(req)
     );
     for (m, name) in s.metrics.iter().enumerate() {
-        let up = (ANNDATA_METRICS
-            .iter()
-            .chain(&DE_METRICS)
-            .chain(&SYSTEMA_METRICS))
-        .find(|x| x.0 == *name)
-        .map_or_else(|| crate::metric_key::higher_is_better(name), |x| x.1);
-        let dir = if up { "↑ higher" } else { "↓ lower" };
+        // Every metric a profile writes is in the one metric table (metric_key.rs checks it).
+        let dir = match crate::metric_key::higher_is_better(name) {
+            true => "↑ higher",
+            false => "↓ lower",
+        };
         let _ = writeln!(
             out,
             "| {name} | {dir} | {:.4} | {:.4} |",

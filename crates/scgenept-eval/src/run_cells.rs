@@ -111,10 +111,12 @@ impl RealSide {
         let mut labels = pred.labels.clone();
         labels.extend(controls.iter().map(|_| CTRL.to_string()));
         let pred_cells = Cells {
+            path: self.cells.path.clone(),
             x,
+            genes: self.cells.genes.clone(),
             labels,
             sparse: false,
-            ..self.cells.clone()
+            synthetic: None,
         };
         let Ok(pair) = Pair::new(
             self.cells.clone(),

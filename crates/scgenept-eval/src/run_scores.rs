@@ -15,6 +15,7 @@ use crate::baselines::{
 use crate::method::{Baseline, Method};
 use crate::metrics::{summarize, test_conditions, Metrics};
 use crate::run_cells::{PredictedCells, RealSide};
+use crate::systema::{run_metrics, run_references, References};
 
 /// A rulebook a run can score with.
 #[derive(
@@ -36,7 +37,8 @@ pub enum RunProfile {
 pub struct RunJudge<'a> {
     data: &'a PerturbData,
     split: &'a GearsSplit,
-    profiles: Vec<RunProfile>,
+    /// Systema's references and the condition means (the truths), when it scores the run.
+    systema: Option<(References, BTreeMap<String, Vec<f64>>)>,
     real: Option<RealSide>,
     /// cell-eval's `pearson_edistance` (off with `eval.skip_metrics`).
     edistance: bool,
@@ -51,10 +53,12 @@ impl<'a> RunJudge<'a> {
     ) -> RunJudge<'a> {
         let real = (profiles.contains(&RunProfile::CellEval))
             .then(|| RealSide::new(data, &test_conditions(split, data)));
+        let systema = (profiles.contains(&RunProfile::Systema))
+            .then(|| (run_references(data, split), condition_means(data)));
         RunJudge {
             data,
             split,
-            profiles: profiles.to_vec(),
+            systema,
             real,
             edistance,
         }
@@ -126,21 +130,9 @@ impl<'a> RunJudge<'a> {
         let (data, split) = (self.data, self.split);
         let mut r = report(data, split, p);
         let mut more: Vec<BTreeMap<String, Metrics>> = Vec::new();
-        if self.profiles.contains(&RunProfile::Systema) {
-            let means;
-            let truths = match &p.truths {
-                Some(t) => t,
-                None => {
-                    means = condition_means(data);
-                    &means
-                }
-            };
-            more.push(crate::systema::run_metrics(
-                data,
-                split,
-                &p.predictions,
-                truths,
-            ));
+        if let Some((refs, means)) = &self.systema {
+            let truths = p.truths.as_ref().unwrap_or(means);
+            more.push(run_metrics(data, refs, &p.predictions, truths));
         }
         if let Some((real, cells)) = cell_eval {
             more.push(real.score(cells, self.edistance));

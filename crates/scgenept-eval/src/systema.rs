@@ -60,7 +60,7 @@ pub enum SplitSource {
 }
 
 /// The two references Systema subtracts: the control mean and the perturbed centroid.
-struct References {
+pub struct References {
     control: Vec<f64>,
     perturbed: Vec<f64>,
 }
@@ -147,17 +147,9 @@ fn score_rows(
     out
 }
 
-/// Systema's metrics for a training run, per test condition: the model's (or a baseline's)
-/// predicted means against `truths` (the dataset's condition means, or the replicate's other
-/// halves), the references from the split's training perturbations (means in f64). A value
-/// Systema leaves undefined (the correlation of a constant shift: the control-mean baseline) is
-/// left out, so that a subgroup's mean is over the conditions where it is defined.
-pub fn run_metrics(
-    data: &PerturbData,
-    split: &GearsSplit,
-    predictions: &BTreeMap<String, Vec<f64>>,
-    truths: &BTreeMap<String, Vec<f64>>,
-) -> BTreeMap<String, Metrics> {
+/// The references of a training run's Systema metrics, from its split's training
+/// perturbations (means in f64); made once per run.
+pub fn run_references(data: &PerturbData, split: &GearsSplit) -> References {
     let by_condition = data.cells_by_condition();
     let mean = |k: usize| crate::metrics::cell_mean(data, &by_condition[k]);
     let train: BTreeSet<&str> = split.train.iter().map(String::as_str).collect();
@@ -168,11 +160,24 @@ pub fn run_metrics(
     }
     let n = train_perts.len().max(1) as f64;
     perturbed.iter_mut().for_each(|s| *s /= n);
-    let refs = References {
+    References {
         control: mean(data.control_index()),
         perturbed,
-    };
-    (score_rows(data, predictions, truths, &refs).into_iter())
+    }
+}
+
+/// Systema's metrics for a training run, per test condition: the model's (or a baseline's)
+/// predicted means against `truths` (the dataset's condition means, or the replicate's other
+/// halves), with the run's references. A value Systema leaves undefined (the correlation of a
+/// constant shift: the control-mean baseline) is left out, so that a subgroup's mean is over the
+/// conditions where it is defined.
+pub fn run_metrics(
+    data: &PerturbData,
+    refs: &References,
+    predictions: &BTreeMap<String, Vec<f64>>,
+    truths: &BTreeMap<String, Vec<f64>>,
+) -> BTreeMap<String, Metrics> {
+    (score_rows(data, predictions, truths, refs).into_iter())
         .map(|(c, row)| {
             let m: Metrics = (SYSTEMA_METRICS.iter().zip(row))
                 .filter(|(_, v)| v.is_finite())

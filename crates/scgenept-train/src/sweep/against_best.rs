@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use crate::run::finished::FinishedRun;
-use crate::sweep::table::SeedStat;
+use crate::sweep::table::{baseline_row_name, SeedStat};
 use crate::sweep::verdict::Verdict;
 use scgenept_eval::method::{Baseline, Method};
 use scgenept_eval::metric_key::{direction, higher_is_better, MetricKey, SUBGROUP_ORDER};
@@ -34,14 +34,6 @@ pub struct AgainstBest {
     pub ceiling: Option<f64>,
 }
 
-/// A baseline's row name in the tables (embedding baselines carry their knowledge source).
-fn baseline_name(method: Method, run: &FinishedRun) -> String {
-    match (method.is_embedding(), &run.baseline_source) {
-        (true, Some(s)) => format!("{method} ({s})"),
-        _ => method.to_string(),
-    }
-}
-
 /// The models' (by label) and the baselines' (by row name) values of `metric` in `subgroup`,
 /// per seed; a baseline's mean over part of the subgroup is left out, as in the tables.
 fn values(runs: &[FinishedRun], subgroup: &str, metric: &str) -> (BySeed, BySeed) {
@@ -61,7 +53,9 @@ fn values(runs: &[FinishedRun], subgroup: &str, metric: &str) -> (BySeed, BySeed
             if partial.is_some_and(|p| p.iter().any(|(sg, _, _)| sg == subgroup)) {
                 continue;
             }
-            let row = baselines.entry(baseline_name(*method, run)).or_default();
+            let row = baselines
+                .entry(baseline_row_name(*method, run))
+                .or_default();
             row.entry(run.seed).or_insert(*v);
         }
     }

@@ -76,6 +76,14 @@ pub struct MethodRow {
     pub values: BTreeMap<(String, String), Vec<f64>>,
 }
 
+/// A baseline's row name in the tables: embedding baselines carry their knowledge source.
+pub fn baseline_row_name(method: Method, run: &FinishedRun) -> String {
+    match (method.is_embedding(), &run.baseline_source) {
+        (true, Some(s)) => format!("{method} ({s})"),
+        _ => method.to_string(),
+    }
+}
+
 /// Rows from finished runs: one per model label (in `labels` order), then one per baseline. A
 /// baseline that does not depend on the model is taken once per seed (from the first run of that
 /// seed); the embedding baselines get one row per knowledge source.
@@ -98,10 +106,7 @@ pub fn method_rows(runs: &[FinishedRun], labels: &[String]) -> Vec<MethodRow> {
                     None => continue,
                 }
             } else {
-                let name = match (method.is_embedding(), &run.baseline_source) {
-                    (true, Some(s)) => format!("{method} ({s})"),
-                    _ => method.to_string(),
-                };
+                let name = baseline_row_name(*method, run);
                 if !taken.insert((name.clone(), run.seed)) {
                     continue;
                 }
