@@ -18,6 +18,8 @@
 //! awkward shapes, with and without dropout (ARCHITECTURE.md, "Recipes").
 
 pub mod bert;
+#[cfg(feature = "cube")]
+pub mod fused;
 pub mod host;
 pub mod infer;
 pub mod kernels;
@@ -48,16 +50,7 @@ pub fn self_attention<B: Backend>(
     let device = qkv.device();
     let training = B::ad_enabled(&device);
     if !on_host::<B>() {
-        if training && tiled_on_device() {
-            let drop = (dropout > 0.0).then(|| DropMask {
-                keep: (1.0 - dropout) as f32,
-                seed: draw_seed::<B>(&device),
-            });
-            if let Some(out) = device_tracked(qkv.clone(), heads, drop, precision) {
-                return out;
-            }
-        }
-        return materialised(qkv, heads, training.then_some(dropout), precision);
+        return on_device(qkv, heads, training.then_some(dropout), precision);
     }
     // bf16 is refused on the CPU before a model is built (`ScGenePT::set_precision`).
     debug_assert_eq!(precision, Precision::F32, "bf16 on the host attention");
@@ -89,28 +82,88 @@ pub fn self_attention<B: Backend>(
     Tensor::from_data(TensorData::new(ctx, [b, l, dims.d]), &device)
 }
 
-/// Training attention on a GPU backend goes through `tiled.rs` unless
-/// `SCGENEPT_GPU_ATTENTION=materialised` asks for burn's ops with every score kept (the earlier
-/// path, kept for comparison in `benches/gpu.sh`).
-fn tiled_on_device() -> bool {
-    std::env::var("SCGENEPT_GPU_ATTENTION").map_or(true, |v| v != "materialised")
+/// Which attention a device backend (CUDA, wgpu) runs, from `SCGENEPT_GPU_ATTENTION`:
+/// `fused` (the default: the CubeCL kernels of `fused/`, training and inference), `tiled` (burn
+/// ops over query tiles, training; burn's fused `attention` for inference) or `materialised`
+/// (burn ops with every score kept). The last two are kept for comparison in `benches/gpu.sh`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceAttention {
+    Fused,
+    Tiled,
+    Materialised,
 }
 
-/// The tiled op on the GPU backends this build has (`None` for any other backend).
-fn device_tracked<B: Backend>(
+impl DeviceAttention {
+    /// This process's choice (read once); an unknown value is the default.
+    pub fn chosen() -> DeviceAttention {
+        static CHOSEN: std::sync::OnceLock<DeviceAttention> = std::sync::OnceLock::new();
+        *CHOSEN.get_or_init(
+            || match std::env::var("SCGENEPT_GPU_ATTENTION").as_deref() {
+                Ok("tiled") => DeviceAttention::Tiled,
+                Ok("materialised") => DeviceAttention::Materialised,
+                _ => DeviceAttention::Fused,
+            },
+        )
+    }
+}
+
+/// Attention on a device backend: the chosen implementation ([`DeviceAttention`]), falling back
+/// to [`materialised`] where it does not apply (a backend without CubeCL kernels, inference on
+/// the tiled path).
+fn on_device<B: Backend>(
     qkv: Tensor<B, 3>,
     heads: usize,
-    drop: Option<DropMask>,
+    dropout: Option<f64>,
     precision: Precision,
-) -> Option<Tensor<B, 3>> {
-    let op = TiledOp {
-        heads,
-        drop,
-        precision,
+) -> Tensor<B, 3> {
+    let device = qkv.device();
+    let choice = DeviceAttention::chosen();
+    let drop = |p: f64| {
+        (p > 0.0).then(|| DropMask {
+            keep: (1.0 - p) as f32,
+            seed: draw_seed::<B>(&device),
+        })
     };
-    on_autodiff::<B, _>(qkv.into_primitive().tensor(), op)
-        .ok()
-        .map(|out| Tensor::from_primitive(TensorPrimitive::Float(out)))
+    #[cfg(feature = "cube")]
+    let qkv = match choice {
+        DeviceAttention::Fused => {
+            let t = qkv.into_primitive().tensor();
+            let out = match dropout {
+                Some(p) => fused::training::<B>(
+                    t,
+                    fused::Call {
+                        heads,
+                        drop: drop(p),
+                    },
+                ),
+                None => fused::inference::<B>(t, heads),
+            };
+            match out {
+                Ok(out) => return Tensor::from_primitive(TensorPrimitive::Float(out)),
+                Err(t) => Tensor::from_primitive(TensorPrimitive::Float(t)),
+            }
+        }
+        _ => qkv,
+    };
+    if let (Some(p), true) = (dropout, choice != DeviceAttention::Materialised) {
+        let op = TiledOp {
+            heads,
+            drop: drop(p),
+            precision,
+        };
+        match on_autodiff::<B, _>(qkv.into_primitive().tensor(), op) {
+            Ok(out) => return Tensor::from_primitive(TensorPrimitive::Float(out)),
+            Err((t, _)) => {
+                return materialised(
+                    Tensor::from_primitive(TensorPrimitive::Float(t)),
+                    heads,
+                    dropout,
+                    precision,
+                )
+            }
+        }
+    }
+    materialised(qkv, heads, dropout, precision)
 }
 
 /// The host op under autodiff: burn-flex only (`on_host`); other backends never reach it.

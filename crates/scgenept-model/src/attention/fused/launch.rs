@@ -1,0 +1,204 @@
+//! Launching the fused kernels (`kernels.rs`) on burn's CubeCL tensors: output buffers, the
+//! per-head dropout seeds, the block size that fits the device's shared memory, and the grid.
+
+use burn::tensor::{DType, Shape, TensorMetadata};
+use burn_cubecl::kernel::into_contiguous;
+use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
+use burn_cubecl::tensor::CubeTensor;
+use burn_cubecl::CubeRuntime;
+use cubecl::prelude::*;
+
+use super::{kernels, Call};
+use crate::attention::mask::{head_seed, keep_threshold};
+
+/// Rows per block: the largest power of two up to 64 whose staged rows (two `block × dh` tiles
+/// plus two `block` vectors, f32) fit the device's shared memory and whose units fit a cube.
+pub fn block_rows(dh: usize, shared_bytes: usize, max_units: usize) -> usize {
+    let mut block = 64;
+    while block > 1 && ((2 * block * dh + 2 * block) * 4 > shared_bytes || block > max_units) {
+        block /= 2;
+    }
+    block
+}
+
+/// The shape of one launch: sizes, block and the dropout arguments.
+struct Plan {
+    b: usize,
+    l: usize,
+    d: usize,
+    dh: usize,
+    block: usize,
+    scale: f32,
+    threshold: u32,
+    keep_scale: f32,
+}
+
+impl Plan {
+    fn new<R: CubeRuntime>(qkv: &CubeTensor<R>, call: &Call) -> Plan {
+        let [b, l, d3] = qkv.shape().dims::<3>();
+        let d = d3 / 3;
+        let dh = d / call.heads;
+        let hw = &qkv.client.properties().hardware;
+        let block = block_rows(
+            dh,
+            hw.max_shared_memory_size,
+            hw.max_units_per_cube as usize,
+        );
+        let (threshold, keep_scale) = match call.drop {
+            // keep < 1, so the threshold is below 2³².
+            Some(drop) => (keep_threshold(drop.keep) as u32, 1.0 / drop.keep),
+            None => (0, 1.0),
+        };
+        Plan {
+            b,
+            l,
+            d,
+            dh,
+            block,
+            scale: (dh as f32).powf(-0.5),
+            threshold,
+            keep_scale,
+        }
+    }
+
+    /// One cube per block of rows and per (sequence, head).
+    fn grid(&self, heads: usize) -> (CubeCount, CubeDim) {
+        let blocks = self.l.div_ceil(self.block) as u32;
+        (
+            CubeCount::Static(blocks, (self.b * heads) as u32, 1),
+            CubeDim::new_1d(self.block as u32),
+        )
+    }
+}
+
+/// A new contiguous f32 tensor on `like`'s device.
+fn empty<R: CubeRuntime>(like: &CubeTensor<R>, shape: Shape) -> CubeTensor<R> {
+    empty_device_contiguous_dtype(like.client.clone(), like.device.clone(), shape, DType::F32)
+}
+
+/// Each (sequence, head)'s dropout seed (`mask::head_seed`), or one unused zero.
+fn seeds<R: CubeRuntime>(like: &CubeTensor<R>, b: usize, call: &Call) -> CubeTensor<R> {
+    let values: Vec<u32> = match call.drop {
+        Some(drop) => (0..b * call.heads)
+            .map(|bh| head_seed(drop.seed, bh / call.heads, bh % call.heads, call.heads))
+            .collect(),
+        None => vec![0],
+    };
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_ne_bytes()).collect();
+    let handle = like.client.create_from_slice(&bytes);
+    CubeTensor::new_contiguous(
+        like.client.clone(),
+        like.device.clone(),
+        Shape::new([values.len()]),
+        handle,
+        DType::U32,
+    )
+}
+
+/// Forward: the context `[B, L, D]` and the log-sum-exp `[B·H·L]` of packed f32 projections.
+pub fn forward<R: CubeRuntime>(qkv: CubeTensor<R>, call: &Call) -> (CubeTensor<R>, CubeTensor<R>) {
+    let qkv = into_contiguous(qkv);
+    let p = Plan::new(&qkv, call);
+    let ctx = empty(&qkv, Shape::new([p.b, p.l, p.d]));
+    let lse = empty(&qkv, Shape::new([p.b * call.heads * p.l]));
+    let seeds = seeds(&qkv, p.b, call);
+    let (count, dim) = p.grid(call.heads);
+    kernels::forward::launch::<R>(
+        &qkv.client.clone(),
+        count,
+        dim,
+        qkv.into_tensor_arg(),
+        seeds.into_tensor_arg(),
+        ctx.clone().into_tensor_arg(),
+        lse.clone().into_tensor_arg(),
+        call.heads as u32,
+        p.scale,
+        p.threshold,
+        p.keep_scale,
+        p.dh,
+        p.block,
+        call.drop.is_some(),
+    );
+    (ctx, lse)
+}
+
+/// Backward: the gradient `[B, L, 3·D]` of the packed projections from the forward's saved
+/// context and log-sum-exp and the context's gradient `dctx`.
+pub fn backward<R: CubeRuntime>(
+    qkv: CubeTensor<R>,
+    ctx: CubeTensor<R>,
+    lse: CubeTensor<R>,
+    dctx: CubeTensor<R>,
+    call: &Call,
+) -> CubeTensor<R> {
+    let qkv = into_contiguous(qkv);
+    let dctx = into_contiguous(dctx);
+    let p = Plan::new(&qkv, call);
+    let client = qkv.client.clone();
+    let delta = empty(&qkv, Shape::new([p.b * call.heads * p.l]));
+    let (count, dim) = p.grid(call.heads);
+    kernels::delta::launch::<R>(
+        &client,
+        count.clone(),
+        dim,
+        dctx.clone().into_tensor_arg(),
+        into_contiguous(ctx).into_tensor_arg(),
+        delta.clone().into_tensor_arg(),
+        call.heads as u32,
+        p.dh,
+    );
+    let dqkv = empty(&qkv, Shape::new([p.b, p.l, 3 * p.d]));
+    let seeds = seeds(&qkv, p.b, call);
+    kernels::backward_dq::launch::<R>(
+        &client,
+        count.clone(),
+        dim,
+        qkv.clone().into_tensor_arg(),
+        dctx.clone().into_tensor_arg(),
+        lse.clone().into_tensor_arg(),
+        delta.clone().into_tensor_arg(),
+        seeds.clone().into_tensor_arg(),
+        dqkv.clone().into_tensor_arg(),
+        call.heads as u32,
+        p.scale,
+        p.threshold,
+        p.keep_scale,
+        p.dh,
+        p.block,
+        call.drop.is_some(),
+    );
+    kernels::backward_dkv::launch::<R>(
+        &client,
+        count,
+        dim,
+        qkv.into_tensor_arg(),
+        dctx.into_tensor_arg(),
+        lse.into_tensor_arg(),
+        delta.into_tensor_arg(),
+        seeds.into_tensor_arg(),
+        dqkv.clone().into_tensor_arg(),
+        call.heads as u32,
+        p.scale,
+        p.threshold,
+        p.keep_scale,
+        p.dh,
+        p.block,
+        call.drop.is_some(),
+    );
+    dqkv
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_fit_shared_memory_and_cubes() {
+        assert_eq!(block_rows(8, 49152, 1024), 64);
+        assert_eq!(block_rows(64, 49152, 1024), 64);
+        assert_eq!(block_rows(128, 49152, 1024), 32);
+        assert_eq!(block_rows(128, 16384, 1024), 8);
+        assert_eq!(block_rows(16, 16384, 32), 32);
+        assert_eq!(block_rows(1024, 64, 1024), 1);
+    }
+}

@@ -1,0 +1,263 @@
+//! The fused attention on CubeCL backends (CUDA, wgpu): the op of `host.rs` — same function,
+//! same saved state (the packed projections, the context, the log-sum-exp), the same dropout
+//! mask bit for bit — as GPU kernels that never hold an `L × L` tensor (docs/attention.md,
+//! "Fused kernels").
+//!
+//! - `kernels.rs` — the portable f32 kernels (shared memory only: CUDA, and wgpu down to Mesa's
+//!   lavapipe);
+//! - `launch.rs` — launching them on burn's `CubeTensor`s;
+//! - this file — [`FusedBackend`] for `CubeBackend` and for burn-fusion's `Fusion` over it (each
+//!   kernel call a custom op in the fusion stream), the op under autodiff, and the run-time
+//!   dispatch from generic code ([`training`], [`inference`]).
+
+mod kernels;
+pub mod launch;
+
+use std::any::Any;
+
+use burn::tensor::backend::Backend;
+use burn::tensor::ops::FloatTensor;
+use burn::tensor::{DType, Shape};
+use burn_autodiff::checkpoint::base::Checkpointer;
+use burn_autodiff::checkpoint::strategy::NoCheckpointing;
+use burn_autodiff::grads::Gradients;
+use burn_autodiff::ops::{unary, Backward, Ops, OpsKind};
+use burn_autodiff::Autodiff;
+use burn_cubecl::{BoolElement, CubeBackend, CubeRuntime, FloatElement, IntElement};
+use burn_fusion::stream::{Operation, OperationStreams};
+use burn_fusion::{Fusion, FusionBackend, FusionRuntime};
+use burn_ir::{CustomOpIr, HandleContainer, OperationIr, TensorIr};
+
+use crate::dropout::DropMask;
+
+/// One call's settings: heads and the attention dropout (training only).
+#[derive(Clone, Copy, Debug)]
+pub struct Call {
+    pub heads: usize,
+    pub drop: Option<DropMask>,
+}
+
+/// Backends that run the fused kernels. Tensors are f32 (`[B, L, 3·D]` projections).
+pub trait FusedBackend: Backend {
+    /// The context `[B, L, D]` and the log-sum-exp `[B·H·L]`.
+    fn fused_attention(
+        qkv: FloatTensor<Self>,
+        call: Call,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
+
+    /// The gradient `[B, L, 3·D]` of the projections.
+    fn fused_attention_backward(
+        qkv: FloatTensor<Self>,
+        ctx: FloatTensor<Self>,
+        lse: FloatTensor<Self>,
+        dctx: FloatTensor<Self>,
+        call: Call,
+    ) -> FloatTensor<Self>;
+}
+
+impl<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement> FusedBackend
+    for CubeBackend<R, F, I, BT>
+{
+    fn fused_attention(
+        qkv: FloatTensor<Self>,
+        call: Call,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        launch::forward(qkv, &call)
+    }
+
+    fn fused_attention_backward(
+        qkv: FloatTensor<Self>,
+        ctx: FloatTensor<Self>,
+        lse: FloatTensor<Self>,
+        dctx: FloatTensor<Self>,
+        call: Call,
+    ) -> FloatTensor<Self> {
+        launch::backward(qkv, ctx, lse, dctx, &call)
+    }
+}
+
+/// A fused kernel call queued in burn-fusion's stream: run on the inner backend when the stream
+/// reaches it.
+#[derive(Clone, Debug)]
+struct FusionCall<B> {
+    desc: CustomOpIr,
+    call: Call,
+    _backend: std::marker::PhantomData<B>,
+}
+
+impl<B: FusionBackend + FusedBackend> Operation<B::FusionRuntime> for FusionCall<B> {
+    fn execute(
+        &self,
+        handles: &mut HandleContainer<<B::FusionRuntime as FusionRuntime>::FusionHandle>,
+    ) {
+        let get = |h: &mut HandleContainer<_>, t: &TensorIr| h.get_float_tensor::<B>(t);
+        if self.desc.inputs.len() == 1 {
+            let ([qkv], [ctx, lse]) = self.desc.as_fixed();
+            let (c, l) = B::fused_attention(get(handles, qkv), self.call);
+            handles.register_float_tensor::<B>(&ctx.id, c);
+            handles.register_float_tensor::<B>(&lse.id, l);
+        } else {
+            let ([qkv, ctx, lse, dctx], [dqkv]) = self.desc.as_fixed();
+            let inputs = [qkv, ctx, lse, dctx].map(|t| get(handles, t));
+            let [q, c, l, g] = inputs;
+            let out = B::fused_attention_backward(q, c, l, g, self.call);
+            handles.register_float_tensor::<B>(&dqkv.id, out);
+        }
+    }
+}
+
+impl<B: FusionBackend + FusedBackend> FusedBackend for Fusion<B> {
+    fn fused_attention(
+        qkv: FloatTensor<Self>,
+        call: Call,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let client = qkv.client.clone();
+        let [b, l, d3] = qkv.shape.dims::<3>();
+        let out = |shape: Shape| TensorIr::uninit(client.create_empty_handle(), shape, DType::F32);
+        let ctx = out(Shape::new([b, l, d3 / 3]));
+        let lse = out(Shape::new([b * call.heads * l]));
+        let streams = OperationStreams::with_inputs([&qkv]);
+        let desc = CustomOpIr::new("scgenept_fused_attention", &[qkv.into_ir()], &[ctx, lse]);
+        let mut outs = client.register(
+            streams,
+            OperationIr::Custom(desc.clone()),
+            FusionCall::<B> {
+                desc,
+                call,
+                _backend: std::marker::PhantomData,
+            },
+        );
+        let lse = outs.pop().expect("two outputs");
+        (outs.pop().expect("two outputs"), lse)
+    }
+
+    fn fused_attention_backward(
+        qkv: FloatTensor<Self>,
+        ctx: FloatTensor<Self>,
+        lse: FloatTensor<Self>,
+        dctx: FloatTensor<Self>,
+        call: Call,
+    ) -> FloatTensor<Self> {
+        let client = qkv.client.clone();
+        let out = TensorIr::uninit(client.create_empty_handle(), qkv.shape.clone(), DType::F32);
+        let streams = OperationStreams::with_inputs([&qkv, &ctx, &lse, &dctx]);
+        let inputs = [qkv, ctx, lse, dctx].map(|t| t.into_ir());
+        let desc = CustomOpIr::new("scgenept_fused_attention_backward", &inputs, &[out]);
+        client
+            .register(
+                streams,
+                OperationIr::Custom(desc.clone()),
+                FusionCall::<B> {
+                    desc,
+                    call,
+                    _backend: std::marker::PhantomData,
+                },
+            )
+            .pop()
+            .expect("one output")
+    }
+}
+
+/// What backward needs, on the device.
+#[derive(Clone, Debug)]
+struct Saved<I: Backend> {
+    qkv: FloatTensor<I>,
+    ctx: FloatTensor<I>,
+    lse: FloatTensor<I>,
+    call: Call,
+}
+
+#[derive(Debug)]
+struct FusedAttentionOp;
+
+impl<I: FusedBackend> Backward<I, 1> for FusedAttentionOp {
+    type State = Saved<I>;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let s = ops.state;
+        unary::<I, _>(ops.parents, ops.node, grads, |g| {
+            I::fused_attention_backward(s.qkv, s.ctx, s.lse, g, s.call)
+        });
+    }
+}
+
+/// The op under autodiff: context `[B, L, D]` from packed `[B, L, 3·D]` projections.
+pub fn tracked<I: FusedBackend>(
+    qkv: FloatTensor<Autodiff<I>>,
+    call: Call,
+) -> FloatTensor<Autodiff<I>> {
+    let inner = qkv.primitive.clone();
+    let (ctx, lse) = I::fused_attention(inner.clone(), call);
+    match FusedAttentionOp
+        .prepare::<NoCheckpointing>([qkv.node.clone()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(
+            Saved {
+                qkv: inner,
+                ctx: ctx.clone(),
+                lse,
+                call,
+            },
+            ctx,
+        ),
+        OpsKind::UnTracked(prep) => prep.finish(ctx),
+    }
+}
+
+/// The fused op under autodiff when `B` is `Autodiff` over a CubeCL backend of this build
+/// (CUDA, wgpu); otherwise the tensor back, untouched.
+pub fn training<B: Backend>(
+    t: FloatTensor<B>,
+    call: Call,
+) -> Result<FloatTensor<B>, FloatTensor<B>> {
+    let prim: Box<dyn Any> = Box::new(t);
+    macro_rules! attempt {
+        ($prim:expr, $inner:ty) => {
+            match $prim.downcast::<FloatTensor<Autodiff<$inner>>>() {
+                Ok(t) => {
+                    let out: Box<dyn Any> = Box::new(tracked::<$inner>(*t, call));
+                    return Ok(*out.downcast::<FloatTensor<B>>().expect("B is this backend"));
+                }
+                Err(p) => p,
+            }
+        };
+    }
+    #[cfg(feature = "cuda")]
+    let prim = attempt!(prim, burn::backend::Cuda);
+    #[cfg(feature = "wgpu")]
+    let prim = attempt!(prim, burn::backend::Wgpu);
+    Err(*prim
+        .downcast::<FloatTensor<B>>()
+        .expect("the primitive of B"))
+}
+
+/// The fused forward without autodiff (inference, no dropout) when `B` is a CubeCL backend of
+/// this build; otherwise the tensor back, untouched.
+pub fn inference<B: Backend>(
+    t: FloatTensor<B>,
+    heads: usize,
+) -> Result<FloatTensor<B>, FloatTensor<B>> {
+    let call = Call { heads, drop: None };
+    let prim: Box<dyn Any> = Box::new(t);
+    macro_rules! attempt {
+        ($prim:expr, $inner:ty) => {
+            match $prim.downcast::<FloatTensor<$inner>>() {
+                Ok(t) => {
+                    let (ctx, _) = <$inner as FusedBackend>::fused_attention(*t, call);
+                    let out: Box<dyn Any> = Box::new(ctx);
+                    return Ok(*out.downcast::<FloatTensor<B>>().expect("B is this backend"));
+                }
+                Err(p) => p,
+            }
+        };
+    }
+    #[cfg(feature = "cuda")]
+    let prim = attempt!(prim, burn::backend::Cuda);
+    #[cfg(feature = "wgpu")]
+    let prim = attempt!(prim, burn::backend::Wgpu);
+    Err(*prim
+        .downcast::<FloatTensor<B>>()
+        .expect("the primitive of B"))
+}

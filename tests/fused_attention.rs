@@ -1,0 +1,143 @@
+//! The fused attention kernels (`attention/fused/`) on a real wgpu device — in CI, Mesa's CPU
+//! Vulkan driver lavapipe (`.ci/run` installs it; `VK_ICD_FILENAMES` points at it) — against
+//! the host op of `attention/host.rs`, itself tested against burn's autodiff: the context, the
+//! log-sum-exp and every gradient within 1e-5 (relative to values above 1), with and without
+//! dropout (the same counter-hash mask on both), at awkward shapes; and two runs byte-identical.
+//! Built with `--features wgpu` only (in the CLI's test binary, which CI already builds with
+//! wgpu for `cli_wgpu`); the names all contain `fused_attention`, so
+//! `cargo test -p scgenept-cli --features wgpu --test cli_suite fused_attention` runs them.
+#![cfg(feature = "wgpu")]
+
+use burn::backend::wgpu::WgpuDevice;
+use burn::backend::{Autodiff, Wgpu};
+use burn::tensor::{Tensor, TensorData, TensorPrimitive};
+use scgenept_model::attention::fused::{self, Call, FusedBackend};
+use scgenept_model::attention::host::{backward_host, forward_host};
+use scgenept_model::attention::Dims;
+use scgenept_model::dropout::DropMask;
+
+/// Deterministic values, roughly N(0, 1) (sum of uniforms).
+fn values(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..n)
+        .map(|_| {
+            let mut sum = 0.0f32;
+            for _ in 0..4 {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                sum += (s >> 40) as f32 / (1u64 << 24) as f32;
+            }
+            (sum - 2.0) * 1.7
+        })
+        .collect()
+}
+
+/// The largest difference relative to max(1, |want|).
+fn worst(got: &[f32], want: &[f32]) -> f32 {
+    assert_eq!(got.len(), want.len());
+    got.iter()
+        .zip(want)
+        .map(|(g, w)| (g - w).abs() / w.abs().max(1.0))
+        .fold(0.0, f32::max)
+}
+
+/// What one fused run gives: context, log-sum-exp (forward alone) and the gradient of
+/// `sum(ctx ⊙ w)` through autodiff.
+struct Run {
+    ctx: Vec<f32>,
+    lse: Vec<f32>,
+    grad: Vec<f32>,
+}
+
+fn run(qkv: &[f32], w: &[f32], dims: Dims, drop: Option<DropMask>) -> Run {
+    let device = WgpuDevice::DefaultDevice;
+    let Dims { b, l, d, heads } = dims;
+    let call = Call { heads, drop };
+    let x = Tensor::<Autodiff<Wgpu>, 3>::from_data(
+        TensorData::new(qkv.to_vec(), [b, l, 3 * d]),
+        &device,
+    )
+    .require_grad();
+    let out = fused::tracked::<Wgpu>(x.clone().into_primitive().tensor(), call);
+    let out = Tensor::<Autodiff<Wgpu>, 3>::from_primitive(TensorPrimitive::Float(out));
+    let wt =
+        Tensor::<Autodiff<Wgpu>, 3>::from_data(TensorData::new(w.to_vec(), [b, l, d]), &device);
+    let grads = (out.clone() * wt).sum().backward();
+    let plain = Tensor::<Wgpu, 3>::from_data(TensorData::new(qkv.to_vec(), [b, l, 3 * d]), &device);
+    let (_, lse) = <Wgpu as FusedBackend>::fused_attention(plain.into_primitive().tensor(), call);
+    let lse = Tensor::<Wgpu, 1>::from_primitive(TensorPrimitive::Float(lse));
+    let vec = |d: TensorData| d.into_vec::<f32>().expect("f32");
+    Run {
+        ctx: vec(out.into_data()),
+        lse: vec(lse.into_data()),
+        grad: vec(x.grad(&grads).expect("a gradient").into_data()),
+    }
+}
+
+/// Fused against host at one shape; returns the worst relative difference.
+fn compare(b: usize, l: usize, heads: usize, dh: usize, dropout: f32) -> f32 {
+    let dims = Dims {
+        b,
+        l,
+        d: heads * dh,
+        heads,
+    };
+    let drop = (dropout > 0.0).then_some(DropMask {
+        keep: 1.0 - dropout,
+        seed: 7 + l as u64,
+    });
+    let qkv = values(b * l * 3 * dims.d, l as u64);
+    let w = values(b * l * dims.d, 1000 + l as u64);
+    let got = run(&qkv, &w, dims, drop);
+    let (ctx, lse) = forward_host(&qkv, dims, drop);
+    let grad = backward_host(&qkv, &ctx, &lse, &w, dims, drop);
+    let e = [
+        worst(&got.ctx, &ctx),
+        worst(&got.lse, &lse),
+        worst(&got.grad, &grad),
+    ];
+    let e = e.into_iter().fold(0.0, f32::max);
+    println!("fused_attention b {b} l {l} heads {heads} dh {dh} dropout {dropout}: {e:.2e}");
+    assert!(
+        e <= 1e-5,
+        "b {b} l {l} dh {dh} dropout {dropout}: {e:e} from the host op"
+    );
+    e
+}
+
+#[test]
+fn fused_attention_equals_the_host_op_at_awkward_shapes() {
+    let mut all = 0.0f32;
+    for (i, l) in [1, 7, 130, 1000].into_iter().enumerate() {
+        for (j, dh) in [8, 16, 64].into_iter().enumerate() {
+            let b = if (i + j) % 2 == 0 { 1 } else { 3 };
+            for dropout in [0.0, 0.2] {
+                all = all.max(compare(b, l, 2, dh, dropout));
+            }
+        }
+    }
+    println!("fused_attention: worst relative difference {all:.2e}");
+}
+
+#[test]
+fn fused_attention_runs_are_byte_identical() {
+    let dims = Dims {
+        b: 2,
+        l: 130,
+        d: 64,
+        heads: 4,
+    };
+    let drop = Some(DropMask {
+        keep: 0.8,
+        seed: 11,
+    });
+    let qkv = values(2 * 130 * 3 * 64, 3);
+    let w = values(2 * 130 * 64, 4);
+    let a = run(&qkv, &w, dims, drop);
+    let b = run(&qkv, &w, dims, drop);
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&a.ctx), bits(&b.ctx));
+    assert_eq!(bits(&a.lse), bits(&b.lse));
+    assert_eq!(bits(&a.grad), bits(&b.grad));
+}
