@@ -206,31 +206,41 @@ pub fn tracked<I: FusedBackend>(
     }
 }
 
+/// Runs `$f` (a generic function of the backend, given as `|$x: $Inner| expr` over the inner
+/// type `$I` and the primitive type `$P`) on `$t` when `B`'s primitive is `$P` for one of this
+/// build's CubeCL backends (CUDA, wgpu); otherwise gives the primitive back.
+macro_rules! on_cube_backends {
+    ($B:ty, $t:expr, |$x:ident: $P:ident<$I:ident>| $body:expr) => {{
+        let prim: Box<dyn Any> = Box::new($t);
+        #[cfg(feature = "cuda")]
+        let prim = on_cube_backends!(@try $B, prim, burn::backend::Cuda, |$x: $P<$I>| $body);
+        #[cfg(feature = "wgpu")]
+        let prim = on_cube_backends!(@try $B, prim, burn::backend::Wgpu, |$x: $P<$I>| $body);
+        Err(*prim.downcast::<FloatTensor<$B>>().expect("the primitive of B"))
+    }};
+    (@try $B:ty, $prim:ident, $backend:ty, |$x:ident: $P:ident<$I:ident>| $body:expr) => {{
+        type $I = $backend;
+        match $prim.downcast::<$P<$I>>() {
+            Ok($x) => {
+                let $x = *$x;
+                let out: Box<dyn Any> = Box::new($body);
+                return Ok(*out.downcast::<FloatTensor<$B>>().expect("B is this backend"));
+            }
+            Err(p) => p,
+        }
+    }};
+}
+
+/// The primitive of `Autodiff<I>`, for [`on_cube_backends`].
+type AdPrim<I> = FloatTensor<Autodiff<I>>;
+
 /// The fused op under autodiff when `B` is `Autodiff` over a CubeCL backend of this build
 /// (CUDA, wgpu); otherwise the tensor back, untouched.
 pub fn training<B: Backend>(
     t: FloatTensor<B>,
     call: Call,
 ) -> Result<FloatTensor<B>, FloatTensor<B>> {
-    let prim: Box<dyn Any> = Box::new(t);
-    macro_rules! attempt {
-        ($prim:expr, $inner:ty) => {
-            match $prim.downcast::<FloatTensor<Autodiff<$inner>>>() {
-                Ok(t) => {
-                    let out: Box<dyn Any> = Box::new(tracked::<$inner>(*t, call));
-                    return Ok(*out.downcast::<FloatTensor<B>>().expect("B is this backend"));
-                }
-                Err(p) => p,
-            }
-        };
-    }
-    #[cfg(feature = "cuda")]
-    let prim = attempt!(prim, burn::backend::Cuda);
-    #[cfg(feature = "wgpu")]
-    let prim = attempt!(prim, burn::backend::Wgpu);
-    Err(*prim
-        .downcast::<FloatTensor<B>>()
-        .expect("the primitive of B"))
+    on_cube_backends!(B, t, |x: AdPrim<I>| tracked::<I>(x, call))
 }
 
 /// The fused forward without autodiff (inference, no dropout) when `B` is a CubeCL backend of
@@ -240,24 +250,7 @@ pub fn inference<B: Backend>(
     heads: usize,
 ) -> Result<FloatTensor<B>, FloatTensor<B>> {
     let call = Call { heads, drop: None };
-    let prim: Box<dyn Any> = Box::new(t);
-    macro_rules! attempt {
-        ($prim:expr, $inner:ty) => {
-            match $prim.downcast::<FloatTensor<$inner>>() {
-                Ok(t) => {
-                    let (ctx, _) = <$inner as FusedBackend>::fused_attention(*t, call);
-                    let out: Box<dyn Any> = Box::new(ctx);
-                    return Ok(*out.downcast::<FloatTensor<B>>().expect("B is this backend"));
-                }
-                Err(p) => p,
-            }
-        };
-    }
-    #[cfg(feature = "cuda")]
-    let prim = attempt!(prim, burn::backend::Cuda);
-    #[cfg(feature = "wgpu")]
-    let prim = attempt!(prim, burn::backend::Wgpu);
-    Err(*prim
-        .downcast::<FloatTensor<B>>()
-        .expect("the primitive of B"))
+    on_cube_backends!(B, t, |x: FloatTensor<I>| {
+        <I as FusedBackend>::fused_attention(x, call).0
+    })
 }
