@@ -186,8 +186,12 @@ for amp in off bf16; do
             --json "$LOGS/torch-predict-$amp.json"
     fi
 done
-# Last and least: the earlier materialised attention at 16 cells, for the before/after. In the
-# dry run its estimate never fits, so the skip branch runs there too.
+# The earlier attentions at 16 cells beside the fused default (docs/attention.md): burn ops over
+# query tiles, then with every score kept. In the dry run (CPU) the first runs the host op; the
+# last one's estimate never fits, so the skip branch runs there too.
+SCGENEPT_GPU_ATTENTION=tiled run "ours-f32-b16-tiled" $E_STEP \
+    "$BIN" bench step --size "$([ $DRY = 1 ] && echo small || echo full)" --device "$DEVICE" \
+    --batch 16 --steps 2 --json "$LOGS/ours-f32-b16-tiled.json"
 SCGENEPT_GPU_ATTENTION=materialised run "ours-f32-b16-materialised" $((E_STEP + E_BIG)) \
     "$BIN" bench step --size "$([ $DRY = 1 ] && echo small || echo full)" --device "$DEVICE" \
     --batch 16 --steps 2 --json "$LOGS/ours-f32-b16-materialised.json"

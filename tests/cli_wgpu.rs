@@ -187,7 +187,8 @@ fn step_memory(
 
 /// The memory plan (`scgenept bench plan`, `memory_plan.rs`) against cubecl's allocator read-out
 /// through forward and backward, at small shapes (64 and 256 genes, tiles of a few query rows):
-/// within 15%; and the read-out grows linearly with the genes, as the plan does. (Where one
+/// within 15% (the plan follows the attention that runs, the fused kernels by default); and the
+/// read-out grows linearly with the genes, as the plan does. (For the tiled op, where one
 /// whole tile of scores makes the peak inside backward, the plan was within 4%:
 /// benches/README.md, "Memory plan".) The run also shows the kernel cache (`kernel_cache.rs`) in
 /// use: autotune results land in `$SCGENEPT_CACHE/cubecl/`.

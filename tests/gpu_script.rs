@@ -54,7 +54,7 @@ fn gpu_script_dry_run_returns_every_branch() {
         );
     }
     let all = runs(&out);
-    assert_eq!(all.len(), 17, "one line per planned run:\n{log}");
+    assert_eq!(all.len(), 18, "one line per planned run:\n{log}");
     let status = |name: &str| -> String {
         let r = all.iter().find(|r| r["name"] == name).expect(name);
         r["status"].as_str().unwrap().to_string()
@@ -83,7 +83,7 @@ fn gpu_script_dry_run_returns_every_branch() {
     let out = dir.join("late");
     dry_run(&out, Some(1));
     let all = runs(&out);
-    assert_eq!(all.len(), 17);
+    assert_eq!(all.len(), 18);
     assert!(all
         .iter()
         .all(|r| r["status"].as_str().unwrap().starts_with("skipped")));

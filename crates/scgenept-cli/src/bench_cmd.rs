@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 
+use scgenept_model::attention::DeviceAttention;
 use scgenept_train::bench::memory_plan::{MemoryPlan, PlanSpec};
 use scgenept_train::bench::predict::PredictBench;
 use scgenept_train::bench::step::StepBench;
@@ -38,6 +39,22 @@ impl PlanBackend {
             PlanBackend::Cuda => DeviceKind::Cuda,
             PlanBackend::Wgpu => DeviceKind::Wgpu,
         })
+    }
+}
+
+/// The GPU attention a plan is for (`SCGENEPT_GPU_ATTENTION`, docs/attention.md).
+#[derive(Clone, Copy, ValueEnum)]
+pub enum PlanAttention {
+    Fused,
+    Tiled,
+}
+
+impl PlanAttention {
+    fn choice(self) -> DeviceAttention {
+        match self {
+            PlanAttention::Fused => DeviceAttention::Fused,
+            PlanAttention::Tiled => DeviceAttention::Tiled,
+        }
     }
 }
 
@@ -121,7 +138,11 @@ pub enum BenchCommand {
         /// The GPU backend: cuda (booleans take 1 byte) or wgpu (4 bytes).
         #[arg(long, value_enum, default_value = "cuda")]
         backend: PlanBackend,
-        /// Scores per attention tile (default: SCGENEPT_ATTENTION_TILE, else 2^28).
+        /// The GPU attention to plan for (default: SCGENEPT_GPU_ATTENTION, else fused).
+        #[arg(long, value_enum)]
+        attention: Option<PlanAttention>,
+        /// Scores per attention tile, for the tiled attention (default: SCGENEPT_ATTENTION_TILE,
+        /// else 2^28).
         #[arg(long)]
         tile: Option<usize>,
         /// Leave Adam's state out, as `bench step` (forward and backward only) runs.
@@ -174,6 +195,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             seq_len,
             precision,
             backend,
+            attention,
             tile,
             no_optimizer,
             json,
@@ -187,6 +209,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
                 batch: batch.unwrap_or(b.batch).max(1),
                 seq_len: seq_len.unwrap_or(b.seq_len).max(1),
                 precision,
+                attention: attention.map_or_else(DeviceAttention::chosen, PlanAttention::choice),
                 tile_elements: tile
                     .unwrap_or_else(scgenept_model::attention::tiled::tile_elements)
                     .max(1),

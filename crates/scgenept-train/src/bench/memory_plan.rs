@@ -3,7 +3,8 @@
 //!
 //! The plan follows the code's save lists: what each op of the forward keeps for backward under
 //! burn 0.21's `Autodiff` (no checkpointing), as written in `transformer.rs`, `encoders.rs`,
-//! `decoder.rs`, `precision.rs`, `dropout.rs` and `attention/tiled.rs`:
+//! `decoder.rs`, `precision.rs`, `dropout.rs` and the attention that runs (`attention/fused/`,
+//! or `attention/tiled.rs` under `SCGENEPT_GPU_ATTENTION=tiled`):
 //! - `matmul` keeps its left operand when the right one is tracked (a Linear keeps its input;
 //!   under bf16 the bf16 copy of it, and the bf16 copy of the weight);
 //! - `relu` keeps its input; `mul` by an untracked tensor keeps that tensor (burn's dropout keeps
@@ -13,12 +14,16 @@
 //!   normalised output (plus two values per row);
 //! - the tiled attention keeps the packed projections, the context `[B, H, L, Dh]` and the
 //!   log-sum-exp; its output is the context merged to `[B, L, D]` (a copy), which `out_proj`
-//!   keeps.
+//!   keeps;
+//! - the fused attention keeps the packed projections, the context `[B, L, D]` and the
+//!   log-sum-exp; its output is that context, so under f32 `out_proj` keeps the same tensor
+//!   (under bf16, its bf16 copy).
 //!
 //! The peak is the largest of four moments: the end of forward (every saved activation); the last
-//! layer's attention backward (the other layers' saves, that layer's attention saves, one
-//! attention tile's score-sized tensors — P, the dropout mask and P ⊙ M, or P alone without
-//! dropout, plus its product — and the gradients in flight, about 5·D values per token); the
+//! layer's attention backward (the other layers' saves, that layer's attention saves, and what
+//! its backward allocates: tiled, one tile's score-sized tensors — P, the dropout mask and P ⊙ M,
+//! or P alone without dropout, plus its product — and the gradients in flight, about 5·D values
+//! per token; fused, no scores: the incoming gradient, δ and the packed gradient, 4·D + H); the
 //! input embeddings' backward (every parameter gradient); and, in training, the Adam update
 //! (weights, gradients and both moments). Checked against cubecl's allocator on lavapipe
 //! (`tests/cli_wgpu.rs`, `wgpu_memory_plan_matches_the_allocator`) and, on a GPU, by `bench step`
@@ -26,6 +31,7 @@
 
 use serde::Serialize;
 
+use scgenept_model::attention::DeviceAttention;
 use scgenept_model::{ModelConfig, Precision};
 
 /// What the plan is for.
@@ -35,7 +41,10 @@ pub struct PlanSpec {
     pub batch: usize,
     pub seq_len: usize,
     pub precision: Precision,
-    /// Scores per attention tile (`attention::tiled::tile_elements`).
+    /// The attention that runs (`DeviceAttention::chosen`); `Materialised` is not modelled and is
+    /// planned as the tiled op with one tile of every query row (a lower bound).
+    pub attention: DeviceAttention,
+    /// Scores per attention tile (`attention::tiled::tile_elements`), for the tiled op.
     pub tile_elements: usize,
     /// Bytes of one boolean element on the backend: 1 on CUDA (`u8`), 4 on wgpu (`u32`).
     pub bool_bytes: usize,
@@ -105,6 +114,11 @@ fn layer_saves(s: &PlanSpec) -> Vec<(String, f64)> {
         Precision::Bf16 => (2.0, "bf16"),
     };
     let drop = m.dropout > 0.0;
+    // The fused op's output is its saved context: under f32 `out_proj` keeps that same tensor.
+    let out_proj_input = match (s.attention, s.precision) {
+        (DeviceAttention::Fused, Precision::F32) => 0.0,
+        _ => d * lin.0,
+    };
     let mut v = vec![
         (format!("in_proj input ({})", lin.1), d * lin.0),
         ("attention: packed Q, K, V (f32)".into(), 3.0 * d * 4.0),
@@ -114,7 +128,7 @@ fn layer_saves(s: &PlanSpec) -> Vec<(String, f64)> {
         ),
         (
             format!("out_proj input, the merged context ({})", lin.1),
-            d * lin.0,
+            out_proj_input,
         ),
         (
             "norm1: centred input, normalised output".into(),
@@ -170,13 +184,22 @@ fn decoder_saves(s: &PlanSpec) -> f64 {
     3.0 * d * 4.0 + 2.0 * d * s.bool_bytes as f64 + 4.0
 }
 
-/// The score-sized tensors of one attention tile alive at once in backward, and the tile's size.
-fn tile_transient(s: &PlanSpec) -> (f64, usize) {
+/// What one layer's attention backward allocates beyond the saves, and the query rows per tile
+/// (tiled: one tile's score-sized tensors plus about 5·D gradient values per token; fused: the
+/// incoming gradient, δ and the packed gradient, 4·D + H values per token, no scores).
+fn attention_transient(s: &PlanSpec) -> (f64, usize) {
     let (b, h, l) = (s.batch, s.model.nhead, s.seq_len);
-    let rows = (s.tile_elements / (b * h * l).max(1)).clamp(1, l.max(1));
+    let tokens = (b * l) as f64;
+    let d = s.model.d_model as f64;
+    let tile = match s.attention {
+        DeviceAttention::Fused => return ((4.0 * d + h as f64) * 4.0 * tokens, l),
+        DeviceAttention::Tiled => s.tile_elements,
+        DeviceAttention::Materialised => b * h * l * l,
+    };
+    let rows = (tile / (b * h * l).max(1)).clamp(1, l.max(1));
     let scores = (b * h * rows * l) as f64;
     let live = if s.model.dropout > 0.0 { 3.0 } else { 2.0 };
-    (live * scores * 4.0, rows)
+    (live * scores * 4.0 + 5.0 * d * 4.0 * tokens, rows)
 }
 
 /// A step's memory, component by component, in bytes.
@@ -192,8 +215,7 @@ struct Parts {
     decoder: f64,
     /// The attention's own saves (in_proj input, Q/K/V, context): kept until its backward.
     attention_saves: f64,
-    /// One tile's score-sized tensors and the gradients in flight there: dO, dK, dV, the
-    /// incoming gradient and a transposed operand's copy (about 5·D values per token).
+    /// What the attention's backward allocates (`attention_transient`).
     attention_backward: f64,
     /// Query rows per attention tile.
     rows: usize,
@@ -208,7 +230,7 @@ impl Parts {
         let layer_params =
             (m.d_model * 3 * m.d_model + m.d_model * m.d_model + 2 * m.d_model * m.d_hid) as f64;
         let layer = per_layer.iter().map(|(_, b)| b).sum::<f64>() * tokens;
-        let (tile, rows) = tile_transient(s);
+        let (transient, rows) = attention_transient(s);
         Self {
             params,
             weights,
@@ -223,7 +245,7 @@ impl Parts {
             layers: layer * m.nlayers as f64,
             decoder: decoder_saves(s) * tokens,
             attention_saves: per_layer.iter().take(3).map(|(_, b)| b).sum::<f64>() * tokens,
-            attention_backward: tile + 5.0 * m.d_model as f64 * 4.0 * tokens,
+            attention_backward: transient,
             rows,
         }
     }
@@ -275,10 +297,16 @@ impl Parts {
             lines.push(line(what, self.bf16_weights));
         }
         let layers = format!("saved activations: {} encoder layers", s.model.nlayers);
-        let transient = format!(
-            "largest transient: attention backward, one tile ({} query rows: P, mask, P ⊙ M) + dO, dK, dV",
-            self.rows
-        );
+        let transient = match s.attention {
+            DeviceAttention::Fused => {
+                "largest transient: attention backward, fused (dO, δ, the packed gradient; no scores)"
+                    .to_string()
+            }
+            _ => format!(
+                "largest transient: attention backward, one tile ({} query rows: P, mask, P ⊙ M) + dO, dK, dV",
+                self.rows
+            ),
+        };
         lines.extend([
             line("batch (ids, values, flags, target)", self.inputs),
             line("saved activations: input embeddings", self.embed),
@@ -318,10 +346,14 @@ impl MemoryPlan {
                 m.dropout,
                 if s.optimizer { ", with Adam" } else { ", forward + backward" }
             ),
-            attention: format!(
-                "attention: the tiled op of attention/tiled.rs (burn tensor ops), {} scores per tile, no L×L tensor kept",
-                s.tile_elements
-            ),
+            attention: match s.attention {
+                DeviceAttention::Fused => "attention: the fused kernels of attention/fused/ (CubeCL), no score tile, no L×L tensor kept".to_string(),
+                DeviceAttention::Tiled => format!(
+                    "attention: the tiled op of attention/tiled.rs (burn tensor ops), {} scores per tile, no L×L tensor kept",
+                    s.tile_elements
+                ),
+                DeviceAttention::Materialised => "attention: materialised (every score kept) is not modelled; planned as the tiled op with one tile of every query row, a lower bound".to_string(),
+            },
             lines: parts.lines(s),
             per_layer: per_layer.iter().map(|(c, b)| line(c, b * tokens)).collect(),
             peak_at: peak_at.to_string(),
@@ -383,6 +415,7 @@ mod tests {
             batch: 64,
             seq_len: l,
             precision: Precision::Bf16,
+            attention: DeviceAttention::Tiled,
             tile_elements: 1 << 20,
             bool_bytes: 1,
             optimizer: true,
@@ -397,5 +430,44 @@ mod tests {
         };
         assert_eq!(layers(&b), 2 * layers(&a));
         assert!(b.peak_bytes < 2 * a.peak_bytes);
+    }
+
+    /// The fused attention's plan: no score tile (its transient doubles with the tokens, as the
+    /// saves do), no second copy of the context under f32, and below the tiled op's.
+    #[test]
+    fn the_fused_attention_keeps_no_scores_and_no_merged_copy() {
+        let spec = |l, attention, precision| PlanSpec {
+            model: StepBench::full(64, l).model,
+            batch: 64,
+            seq_len: l,
+            precision,
+            attention,
+            tile_elements: 1 << 28,
+            bool_bytes: 1,
+            optimizer: true,
+        };
+        let transient = |p: &MemoryPlan| {
+            p.lines
+                .iter()
+                .find(|l| l.component.starts_with("largest transient"))
+                .unwrap()
+                .bytes
+        };
+        let fused = |l, p| MemoryPlan::new(&spec(l, DeviceAttention::Fused, p));
+        let (a, b) = (fused(768, Precision::F32), fused(1536, Precision::F32));
+        assert_eq!(transient(&b), 2 * transient(&a));
+        let out_proj = |p: &MemoryPlan| {
+            p.per_layer
+                .iter()
+                .find(|l| l.component.starts_with("out_proj input"))
+                .unwrap()
+                .bytes
+        };
+        assert_eq!(out_proj(&b), 0);
+        assert!(out_proj(&fused(1536, Precision::Bf16)) > 0);
+        for p in [Precision::F32, Precision::Bf16] {
+            let tiled = MemoryPlan::new(&spec(1536, DeviceAttention::Tiled, p));
+            assert!(fused(1536, p).peak_bytes < tiled.peak_bytes);
+        }
     }
 }

@@ -183,6 +183,7 @@ fn plan_for(b: &StepBench, label: &str) -> crate::bench::memory_plan::MemoryPlan
         batch: b.batch,
         seq_len: b.seq_len,
         precision: b.precision,
+        attention: scgenept_model::attention::DeviceAttention::chosen(),
         tile_elements: scgenept_model::attention::tiled::tile_elements(),
         bool_bytes: (label.parse::<crate::Device>())
             .map_or(1, |d| crate::bench::memory_plan::bool_bytes(d.kind)),
