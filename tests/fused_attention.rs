@@ -141,3 +141,46 @@ fn fused_attention_runs_are_byte_identical() {
     assert_eq!(bits(&a.lse), bits(&b.lse));
     assert_eq!(bits(&a.grad), bits(&b.grad));
 }
+
+/// The device dropout (`attention/fused/dropout.rs`): the output is the input times the hashed
+/// mask computed on the host (`mask::device_kept`), the gradient the incoming gradient times the
+/// same mask (regenerated, not stored), and the mask keeps its share.
+#[test]
+fn fused_dropout_is_the_hashed_mask_in_forward_and_backward() {
+    use scgenept_model::attention::fused::HashDrop;
+    use scgenept_model::attention::mask::{device_kept, keep_threshold};
+    let device = WgpuDevice::DefaultDevice;
+    let shape = [4, 300, 70];
+    let n = 4 * 300 * 70;
+    let (x, w) = (values(n, 21), values(n, 22));
+    let drop = HashDrop {
+        keep: 0.8,
+        seed: 0xdead_beef,
+    };
+    let xt = Tensor::<Autodiff<Wgpu>, 3>::from_data(TensorData::new(x.clone(), shape), &device)
+        .require_grad();
+    let out = fused::dropout::<Autodiff<Wgpu>>(xt.clone().into_primitive().tensor(), drop)
+        .unwrap_or_else(|_| panic!("wgpu runs the hashed dropout"));
+    let out = Tensor::<Autodiff<Wgpu>, 3>::from_primitive(TensorPrimitive::Float(out));
+    let wt = Tensor::<Autodiff<Wgpu>, 3>::from_data(TensorData::new(w.clone(), shape), &device);
+    let grads = (out.clone() * wt).sum().backward();
+    let vec = |d: TensorData| d.into_vec::<f32>().expect("f32");
+    let (got, grad) = (
+        vec(out.into_data()),
+        vec(xt.grad(&grads).expect("a gradient").into_data()),
+    );
+    let threshold = keep_threshold(drop.keep) as u32;
+    let mask: Vec<f32> = (0..n)
+        .map(|i| match device_kept(drop.seed, i, threshold) {
+            true => 1.0 / drop.keep,
+            false => 0.0,
+        })
+        .collect();
+    let want: Vec<f32> = x.iter().zip(&mask).map(|(a, m)| a * m).collect();
+    let want_grad: Vec<f32> = w.iter().zip(&mask).map(|(a, m)| a * m).collect();
+    let kept = mask.iter().filter(|&&m| m > 0.0).count() as f64 / n as f64;
+    let e = worst(&got, &want).max(worst(&grad, &want_grad));
+    println!("fused dropout: kept {kept:.4}, worst relative difference {e:.2e}");
+    assert!(e <= 1e-6, "{e:e}");
+    assert!((kept - 0.8).abs() < 0.005, "kept {kept}");
+}

@@ -7,8 +7,10 @@
 //! demo network that was a quarter of a CPU training step, nearly all of it the `B×H×L×L`
 //! attention-probability mask. Here the seed of each call is one draw from the backend's seeded
 //! generator (so `B::seed` per step still fixes every mask, and resumed runs replay them), the
-//! mask is written on the host already scaled by `1/keep`, and applied with one multiply. GPU
-//! backends keep burn's dropout, whose mask is drawn on the device.
+//! mask is written on the host already scaled by `1/keep`, and applied with one multiply. On
+//! CubeCL backends (CUDA, wgpu) the mask is a 32-bit counter hash computed in a kernel and applied
+//! again to the gradient, so it is never stored (`attention/fused/dropout.rs`); any other device
+//! backend keeps burn's dropout.
 
 use burn::module::Module;
 use burn::tensor::backend::Backend;
@@ -46,7 +48,7 @@ impl Dropout {
             return x;
         }
         if !on_host::<B>() {
-            return burn::nn::DropoutConfig::new(self.prob).init().forward(x);
+            return on_device(x, self.prob);
         }
         let seed = draw_seed::<B>(&device);
         let shape = x.shape();
@@ -54,6 +56,27 @@ impl Dropout {
         fill_scaled_mask(seed, 1.0 - self.prob, &mut mask);
         x * Tensor::from_data(TensorData::new(mask, shape), &device)
     }
+}
+
+/// Dropout on a device backend: the hashed kernel on CubeCL backends (f32), else burn's.
+fn on_device<B: Backend, const D: usize>(x: Tensor<B, D>, prob: f64) -> Tensor<B, D> {
+    #[cfg(feature = "cube")]
+    let x = match x.dtype() {
+        burn::tensor::DType::F32 => {
+            use burn::tensor::TensorPrimitive;
+            let seed = draw_seed::<B>(&x.device());
+            let drop = crate::attention::fused::HashDrop {
+                keep: (1.0 - prob) as f32,
+                seed: (seed ^ (seed >> 32)) as u32,
+            };
+            match crate::attention::fused::dropout::<B>(x.into_primitive().tensor(), drop) {
+                Ok(out) => return Tensor::from_primitive(TensorPrimitive::Float(out)),
+                Err(t) => Tensor::from_primitive(TensorPrimitive::Float(t)),
+            }
+        }
+        _ => x,
+    };
+    burn::nn::DropoutConfig::new(prob).init().forward(x)
 }
 
 /// One 64-bit seed from the backend's seeded generator: two integers drawn over their whole

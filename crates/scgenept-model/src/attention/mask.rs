@@ -12,7 +12,7 @@ pub fn keep_threshold(keep: f32) -> u64 {
 
 /// A 32-bit avalanche mix (Wellons' `lowbias32`): cheap in 32-bit lanes on a CPU or a GPU.
 #[inline(always)]
-fn mix32(mut x: u32) -> u32 {
+pub fn mix32(mut x: u32) -> u32 {
     x ^= x >> 16;
     x = x.wrapping_mul(0x7feb_352d);
     x ^= x >> 15;
@@ -39,6 +39,12 @@ pub fn mask_row(head_seed: u32, i: usize, l: usize, keep: f32, out: &mut [f32]) 
             0.0
         };
     }
+}
+
+/// Whether element `index` is kept by the device dropout (`fused/kernels.rs`, `dropout`) with
+/// this 32-bit seed and [`keep_threshold`]: the kernel's hash, for tests on the host.
+pub fn device_kept(seed: u32, index: usize, threshold: u32) -> bool {
+    mix32((index as u32).wrapping_mul(0x9e37_79b9) ^ seed) < threshold
 }
 
 #[cfg(test)]

@@ -7,9 +7,11 @@
 //! or `attention/tiled.rs` under `SCGENEPT_GPU_ATTENTION=tiled`):
 //! - `matmul` keeps its left operand when the right one is tracked (a Linear keeps its input;
 //!   under bf16 the bf16 copy of it, and the bf16 copy of the weight);
-//! - `relu` keeps its input; `mul` by an untracked tensor keeps that tensor (burn's dropout keeps
-//!   its f32 mask; the frozen-row embeddings keep a `[B, L, 1]` factor); `mask_where` keeps its
-//!   mask (LeakyReLU); add, sub, casts, reshapes and scalar ops keep nothing;
+//! - `relu` keeps its input; `mul` by an untracked tensor keeps that tensor (the frozen-row
+//!   embeddings keep a `[B, L, 1]` factor); `mask_where` keeps its mask (LeakyReLU); add, sub,
+//!   casts, reshapes and scalar ops keep nothing;
+//! - dropout keeps nothing: on CubeCL backends its mask is a counter hash applied again in
+//!   backward (`attention/fused/dropout.rs`);
 //! - burn's LayerNorm is decomposed under autodiff: it keeps the centred input and the
 //!   normalised output (plus two values per row);
 //! - the tiled attention keeps the packed projections, the context `[B, H, L, Dh]` and the
@@ -113,13 +115,12 @@ fn layer_saves(s: &PlanSpec) -> Vec<(String, f64)> {
         Precision::F32 => (4.0, "f32"),
         Precision::Bf16 => (2.0, "bf16"),
     };
-    let drop = m.dropout > 0.0;
     // The fused op's output is its saved context: under f32 `out_proj` keeps that same tensor.
     let out_proj_input = match (s.attention, s.precision) {
         (DeviceAttention::Fused, Precision::F32) => 0.0,
         _ => d * lin.0,
     };
-    let mut v = vec![
+    vec![
         (format!("in_proj input ({})", lin.1), d * lin.0),
         ("attention: packed Q, K, V (f32)".into(), 3.0 * d * 4.0),
         (
@@ -141,14 +142,7 @@ fn layer_saves(s: &PlanSpec) -> Vec<(String, f64)> {
             "norm2: centred input, normalised output".into(),
             (2.0 * d + 2.0) * 4.0,
         ),
-    ];
-    if drop {
-        v.push((
-            "dropout masks after attention, ReLU and linear2 (f32)".into(),
-            (2.0 * d + dh) * 4.0,
-        ));
-    }
-    v
+    ]
 }
 
 /// Bytes kept per token by the input embeddings and their sum.
@@ -162,8 +156,8 @@ fn embedding_saves(s: &PlanSpec) -> f64 {
         b += frozen_row + ln;
     }
     if m.inputs.counts {
-        // Linear(1, d) input, ReLU input, Linear(d, d) input, LayerNorm, dropout mask.
-        b += 4.0 + 2.0 * d * 4.0 + ln + if m.dropout > 0.0 { d * 4.0 } else { 0.0 };
+        // Linear(1, d) input, ReLU input, Linear(d, d) input, LayerNorm (dropout keeps nothing).
+        b += 4.0 + 2.0 * d * 4.0 + ln;
     }
     for k in &m.knowledge_sources {
         b += frozen_row + k.d_llm as f64 * 4.0 + ln;

@@ -11,7 +11,8 @@
 //! - [`forward`]: online softmax, the context `[B, L, D]` and the log-sum-exp `[B·H·L]`;
 //! - [`delta`]: `δ = rowsum(dO ⊙ O)` per query row;
 //! - [`backward_dq`]: `dQ = scale · Σ_j dS_ij K_j`, one unit per query row;
-//! - [`backward_dkv`]: `dV = Σ_i P̃_ij dO_i`, `dK = scale · Σ_i dS_ij Q_i`, one unit per key row.
+//! - [`backward_dkv`]: `dV = Σ_i P̃_ij dO_i`, `dK = scale · Σ_i dS_ij Q_i`, one unit per key row;
+//! - [`dropout`]: the other dropouts of the network, their mask a counter hash of (seed, index).
 //!
 //! Backward recomputes `P = exp(S − lse)` and the dropout mask; each output element is written
 //! by exactly one unit after a fixed-order loop, so results are deterministic.
@@ -383,5 +384,19 @@ pub fn backward_dkv(
             dqkv[at + d + c] = dk[c] * scale;
             dqkv[at + 2 * d + c] = dv[c];
         }
+    }
+}
+
+/// Dropout as a counter hash (`dropout::device_kept`): `out[i] = x[i] · scale` when element `i`
+/// is kept, else 0. Applied again to the gradient in backward, so no mask is stored.
+#[cube(launch)]
+pub fn dropout(x: &Tensor<f32>, out: &mut Tensor<f32>, seed: u32, threshold: u32, scale: f32) {
+    let i = ((CUBE_POS_Y * CUBE_COUNT_X + CUBE_POS_X) * CUBE_DIM_X + UNIT_POS_X) as usize;
+    if i < out.len() {
+        let mut v = 0.0f32;
+        if mix32((u32::cast_from(i) * 0x9e37_79b9u32) ^ seed) < threshold {
+            v = x[i] * scale;
+        }
+        out[i] = v;
     }
 }

@@ -188,6 +188,29 @@ pub fn backward<R: CubeRuntime>(
     dqkv
 }
 
+/// Dropout with keep probability `keep` and a 32-bit seed: `x` times its hashed, scaled mask.
+pub fn dropout<R: CubeRuntime>(x: CubeTensor<R>, seed: u32, keep: f32) -> CubeTensor<R> {
+    let x = into_contiguous(x);
+    let n = x.shape().num_elements();
+    let out = empty(&x, x.shape());
+    const UNITS: usize = 256;
+    let cubes = n.div_ceil(UNITS).max(1);
+    // At most 65,535 cubes per grid dimension (WebGPU's limit).
+    let cx = cubes.min(65_535);
+    let count = CubeCount::Static(cx as u32, cubes.div_ceil(cx) as u32, 1);
+    kernels::dropout::launch::<R>(
+        &x.client.clone(),
+        count,
+        CubeDim::new_1d(UNITS as u32),
+        x.into_tensor_arg(),
+        out.clone().into_tensor_arg(),
+        seed,
+        keep_threshold(keep) as u32,
+        1.0 / keep,
+    );
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,12 +6,42 @@
 //! - `kernels.rs` — the portable f32 kernels (shared memory only: CUDA, and wgpu down to Mesa's
 //!   lavapipe);
 //! - `launch.rs` — launching them on burn's `CubeTensor`s;
+//! - `dropout.rs` — the network's other dropouts as a counter-hash kernel whose mask is applied
+//!   again in backward, never stored;
 //! - this file — [`FusedBackend`] for `CubeBackend` and for burn-fusion's `Fusion` over it (each
 //!   kernel call a custom op in the fusion stream), the op under autodiff, and the run-time
 //!   dispatch from generic code ([`training`], [`inference`]).
 
+/// Runs `$f` (a generic function of the backend, given as `|$x: $Inner| expr` over the inner
+/// type `$I` and the primitive type `$P`) on `$t` when `B`'s primitive is `$P` for one of this
+/// build's CubeCL backends (CUDA, wgpu); otherwise gives the primitive back.
+macro_rules! on_cube_backends {
+    ($B:ty, $t:expr, |$x:ident: $P:ident<$I:ident>| $body:expr) => {{
+        let prim: Box<dyn Any> = Box::new($t);
+        #[cfg(feature = "cuda")]
+        let prim = on_cube_backends!(@try $B, prim, burn::backend::Cuda, |$x: $P<$I>| $body);
+        #[cfg(feature = "wgpu")]
+        let prim = on_cube_backends!(@try $B, prim, burn::backend::Wgpu, |$x: $P<$I>| $body);
+        Err(*prim.downcast::<FloatTensor<$B>>().expect("the primitive of B"))
+    }};
+    (@try $B:ty, $prim:ident, $backend:ty, |$x:ident: $P:ident<$I:ident>| $body:expr) => {{
+        type $I = $backend;
+        match $prim.downcast::<$P<$I>>() {
+            Ok($x) => {
+                let $x = *$x;
+                let out: Box<dyn Any> = Box::new($body);
+                return Ok(*out.downcast::<FloatTensor<$B>>().expect("B is this backend"));
+            }
+            Err(p) => p,
+        }
+    }};
+}
+
+mod dropout;
 mod kernels;
 pub mod launch;
+
+pub use dropout::{dropout, HashDrop};
 
 use std::any::Any;
 
@@ -53,6 +83,9 @@ pub trait FusedBackend: Backend {
         dctx: FloatTensor<Self>,
         call: Call,
     ) -> FloatTensor<Self>;
+
+    /// `x` times its hashed dropout mask (`HashDrop`), f32.
+    fn hashed_dropout(x: FloatTensor<Self>, drop: HashDrop) -> FloatTensor<Self>;
 }
 
 impl<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement> FusedBackend
@@ -74,6 +107,18 @@ impl<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement> FusedBacke
     ) -> FloatTensor<Self> {
         launch::backward(qkv, ctx, lse, dctx, &call)
     }
+
+    fn hashed_dropout(x: FloatTensor<Self>, drop: HashDrop) -> FloatTensor<Self> {
+        launch::dropout(x, drop.seed, drop.keep)
+    }
+}
+
+/// Which kernel call a [`FusionCall`] makes.
+#[derive(Clone, Copy, Debug)]
+enum Kernel {
+    Forward(Call),
+    Backward(Call),
+    Dropout(HashDrop),
 }
 
 /// A fused kernel call queued in burn-fusion's stream: run on the inner backend when the stream
@@ -81,8 +126,31 @@ impl<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement> FusedBacke
 #[derive(Clone, Debug)]
 struct FusionCall<B> {
     desc: CustomOpIr,
-    call: Call,
+    kernel: Kernel,
     _backend: std::marker::PhantomData<B>,
+}
+
+impl<B: FusionBackend + FusedBackend> FusionCall<B> {
+    /// Queues `kernel` with `inputs`, returning the outputs described by `outputs`.
+    fn queue(
+        inputs: &[&FloatTensor<Fusion<B>>],
+        outputs: &[Shape],
+        kernel: Kernel,
+    ) -> Vec<FloatTensor<Fusion<B>>> {
+        let client = inputs[0].client.clone();
+        let outs: Vec<TensorIr> = (outputs.iter())
+            .map(|s| TensorIr::uninit(client.create_empty_handle(), s.clone(), DType::F32))
+            .collect();
+        let streams = OperationStreams::with_inputs(inputs.iter().copied());
+        let ir: Vec<TensorIr> = inputs.iter().map(|t| (*t).clone().into_ir()).collect();
+        let desc = CustomOpIr::new("scgenept_fused", &ir, &outs);
+        let op = FusionCall::<B> {
+            desc: desc.clone(),
+            kernel,
+            _backend: std::marker::PhantomData,
+        };
+        client.register(streams, OperationIr::Custom(desc), op)
+    }
 }
 
 impl<B: FusionBackend + FusedBackend> Operation<B::FusionRuntime> for FusionCall<B> {
@@ -90,18 +158,23 @@ impl<B: FusionBackend + FusedBackend> Operation<B::FusionRuntime> for FusionCall
         &self,
         handles: &mut HandleContainer<<B::FusionRuntime as FusionRuntime>::FusionHandle>,
     ) {
-        let get = |h: &mut HandleContainer<_>, t: &TensorIr| h.get_float_tensor::<B>(t);
-        if self.desc.inputs.len() == 1 {
-            let ([qkv], [ctx, lse]) = self.desc.as_fixed();
-            let (c, l) = B::fused_attention(get(handles, qkv), self.call);
-            handles.register_float_tensor::<B>(&ctx.id, c);
-            handles.register_float_tensor::<B>(&lse.id, l);
-        } else {
-            let ([qkv, ctx, lse, dctx], [dqkv]) = self.desc.as_fixed();
-            let inputs = [qkv, ctx, lse, dctx].map(|t| get(handles, t));
-            let [q, c, l, g] = inputs;
-            let out = B::fused_attention_backward(q, c, l, g, self.call);
-            handles.register_float_tensor::<B>(&dqkv.id, out);
+        let inputs: Vec<_> = (self.desc.inputs.iter())
+            .map(|t| handles.get_float_tensor::<B>(t))
+            .collect();
+        let outs: Vec<FloatTensor<B>> = match (self.kernel, <[_; 1]>::try_from(inputs)) {
+            (Kernel::Forward(call), Ok([qkv])) => {
+                let (ctx, lse) = B::fused_attention(qkv, call);
+                vec![ctx, lse]
+            }
+            (Kernel::Dropout(drop), Ok([x])) => vec![B::hashed_dropout(x, drop)],
+            (Kernel::Backward(call), Err(inputs)) => {
+                let [q, c, l, g] = <[_; 4]>::try_from(inputs).expect("four inputs");
+                vec![B::fused_attention_backward(q, c, l, g, call)]
+            }
+            _ => unreachable!("inputs as queued"),
+        };
+        for (ir, t) in self.desc.outputs.iter().zip(outs) {
+            handles.register_float_tensor::<B>(&ir.id, t);
         }
     }
 }
@@ -111,22 +184,9 @@ impl<B: FusionBackend + FusedBackend> FusedBackend for Fusion<B> {
         qkv: FloatTensor<Self>,
         call: Call,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
-        let client = qkv.client.clone();
         let [b, l, d3] = qkv.shape.dims::<3>();
-        let out = |shape: Shape| TensorIr::uninit(client.create_empty_handle(), shape, DType::F32);
-        let ctx = out(Shape::new([b, l, d3 / 3]));
-        let lse = out(Shape::new([b * call.heads * l]));
-        let streams = OperationStreams::with_inputs([&qkv]);
-        let desc = CustomOpIr::new("scgenept_fused_attention", &[qkv.into_ir()], &[ctx, lse]);
-        let mut outs = client.register(
-            streams,
-            OperationIr::Custom(desc.clone()),
-            FusionCall::<B> {
-                desc,
-                call,
-                _backend: std::marker::PhantomData,
-            },
-        );
+        let shapes = [Shape::new([b, l, d3 / 3]), Shape::new([b * call.heads * l])];
+        let mut outs = FusionCall::<B>::queue(&[&qkv], &shapes, Kernel::Forward(call));
         let lse = outs.pop().expect("two outputs");
         (outs.pop().expect("two outputs"), lse)
     }
@@ -138,23 +198,16 @@ impl<B: FusionBackend + FusedBackend> FusedBackend for Fusion<B> {
         dctx: FloatTensor<Self>,
         call: Call,
     ) -> FloatTensor<Self> {
-        let client = qkv.client.clone();
-        let out = TensorIr::uninit(client.create_empty_handle(), qkv.shape.clone(), DType::F32);
-        let streams = OperationStreams::with_inputs([&qkv, &ctx, &lse, &dctx]);
-        let inputs = [qkv, ctx, lse, dctx].map(|t| t.into_ir());
-        let desc = CustomOpIr::new("scgenept_fused_attention_backward", &inputs, &[out]);
-        client
-            .register(
-                streams,
-                OperationIr::Custom(desc.clone()),
-                FusionCall::<B> {
-                    desc,
-                    call,
-                    _backend: std::marker::PhantomData,
-                },
-            )
-            .pop()
-            .expect("one output")
+        let shape = [qkv.shape.clone()];
+        let inputs = [&qkv, &ctx, &lse, &dctx];
+        let mut outs = FusionCall::<B>::queue(&inputs, &shape, Kernel::Backward(call));
+        outs.pop().expect("one output")
+    }
+
+    fn hashed_dropout(x: FloatTensor<Self>, drop: HashDrop) -> FloatTensor<Self> {
+        let shape = [x.shape.clone()];
+        let mut outs = FusionCall::<B>::queue(&[&x], &shape, Kernel::Dropout(drop));
+        outs.pop().expect("one output")
     }
 }
 
@@ -206,33 +259,8 @@ pub fn tracked<I: FusedBackend>(
     }
 }
 
-/// Runs `$f` (a generic function of the backend, given as `|$x: $Inner| expr` over the inner
-/// type `$I` and the primitive type `$P`) on `$t` when `B`'s primitive is `$P` for one of this
-/// build's CubeCL backends (CUDA, wgpu); otherwise gives the primitive back.
-macro_rules! on_cube_backends {
-    ($B:ty, $t:expr, |$x:ident: $P:ident<$I:ident>| $body:expr) => {{
-        let prim: Box<dyn Any> = Box::new($t);
-        #[cfg(feature = "cuda")]
-        let prim = on_cube_backends!(@try $B, prim, burn::backend::Cuda, |$x: $P<$I>| $body);
-        #[cfg(feature = "wgpu")]
-        let prim = on_cube_backends!(@try $B, prim, burn::backend::Wgpu, |$x: $P<$I>| $body);
-        Err(*prim.downcast::<FloatTensor<$B>>().expect("the primitive of B"))
-    }};
-    (@try $B:ty, $prim:ident, $backend:ty, |$x:ident: $P:ident<$I:ident>| $body:expr) => {{
-        type $I = $backend;
-        match $prim.downcast::<$P<$I>>() {
-            Ok($x) => {
-                let $x = *$x;
-                let out: Box<dyn Any> = Box::new($body);
-                return Ok(*out.downcast::<FloatTensor<$B>>().expect("B is this backend"));
-            }
-            Err(p) => p,
-        }
-    }};
-}
-
 /// The primitive of `Autodiff<I>`, for [`on_cube_backends`].
-type AdPrim<I> = FloatTensor<Autodiff<I>>;
+pub(crate) type AdPrim<I> = FloatTensor<Autodiff<I>>;
 
 /// The fused op under autodiff when `B` is `Autodiff` over a CubeCL backend of this build
 /// (CUDA, wgpu); otherwise the tensor back, untouched.
