@@ -3,9 +3,10 @@
 //! the host op of `attention/host.rs`, itself tested against burn's autodiff: the context, the
 //! log-sum-exp and every gradient within 1e-5 (relative to values above 1), with and without
 //! dropout (the same counter-hash mask on both), at awkward shapes; and two runs byte-identical.
-//! Built with `--features wgpu` only (in the CLI's test binary, which CI already builds with
-//! wgpu for `cli_wgpu`); the names all contain `fused_attention`, so
-//! `cargo test -p scgenept-cli --features wgpu --test cli_suite fused_attention` runs them.
+//! Also the lighter saves beside it: the device dropout against its hashed mask and the lean
+//! LayerNorm against burn's. Built with `--features wgpu` only (in the CLI's test binary, which
+//! CI already builds with wgpu for `cli_wgpu`); `cargo test -p scgenept-cli --features wgpu
+//! --test cli_suite -- fused_attention fused_dropout lean_layer_norm` runs them.
 #![cfg(feature = "wgpu")]
 
 use burn::backend::wgpu::WgpuDevice;
@@ -183,4 +184,49 @@ fn fused_dropout_is_the_hashed_mask_in_forward_and_backward() {
     println!("fused dropout: kept {kept:.4}, worst relative difference {e:.2e}");
     assert!(e <= 1e-6, "{e:e}");
     assert!((kept - 0.8).abs() < 0.005, "kept {kept}");
+}
+
+/// The lean LayerNorm (`layer_norm.rs`, saving `x̂` and `rstd` only) against burn's LayerNorm on
+/// the same device: the output and the gradients of the input, γ and β within 1e-5.
+#[test]
+fn lean_layer_norm_equals_burns_on_wgpu() {
+    use burn::module::Param;
+    use burn::nn::LayerNormConfig;
+    use scgenept_model::layer_norm::layer_norm;
+    type A = Autodiff<Wgpu>;
+    let device = WgpuDevice::DefaultDevice;
+    let (b, l, d) = (3, 37, 48);
+    let run = |lean: bool| {
+        let mut norm = LayerNormConfig::new(d)
+            .with_epsilon(1e-5)
+            .init::<A>(&device);
+        let vec1 = |v: Vec<f32>| Tensor::<A, 1>::from_data(TensorData::new(v, [d]), &device);
+        norm.gamma = Param::from_tensor(vec1(values(d, 31)));
+        norm.beta = Some(Param::from_tensor(vec1(values(d, 32))));
+        let x =
+            Tensor::<A, 3>::from_data(TensorData::new(values(b * l * d, 33), [b, l, d]), &device)
+                .require_grad();
+        let w =
+            Tensor::<A, 3>::from_data(TensorData::new(values(b * l * d, 34), [b, l, d]), &device);
+        let y = match lean {
+            true => layer_norm(&norm, x.clone(), 1e-5),
+            false => norm.forward(x.clone()),
+        };
+        let grads = (y.clone() * w).sum().backward();
+        let v = |t: Tensor<Wgpu, 1>| t.into_data().into_vec::<f32>().expect("f32");
+        let v3 = |t: Tensor<Wgpu, 3>| t.into_data().into_vec::<f32>().expect("f32");
+        let beta = norm.beta.as_ref().expect("beta").val();
+        [
+            v3(y.inner()),
+            v3(x.grad(&grads).expect("dx")),
+            v(norm.gamma.val().grad(&grads).expect("dγ")),
+            v(beta.grad(&grads).expect("dβ")),
+        ]
+    };
+    let (lean, burn) = (run(true), run(false));
+    let e = (lean.iter().zip(&burn))
+        .map(|(a, b)| worst(a, b))
+        .fold(0.0, f32::max);
+    println!("lean layer norm: worst relative difference {e:.2e}");
+    assert!(e <= 1e-5, "{e:e}");
 }

@@ -16,6 +16,7 @@ pub mod encoders;
 pub mod error;
 pub mod host;
 pub mod knowledge_source;
+pub mod layer_norm;
 pub mod memory_probe;
 pub mod model;
 pub mod model_type;

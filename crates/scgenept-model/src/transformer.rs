@@ -13,6 +13,7 @@ use burn::tensor::{activation, backend::Backend, Tensor};
 use crate::attention::self_attention;
 use crate::config::ModelConfig;
 use crate::dropout::Dropout;
+use crate::layer_norm::layer_norm;
 use crate::memory_probe::mark;
 use crate::params::{join, NamedParams, ParamSlot, Visitor};
 use crate::precision::{linear, Precision};
@@ -76,6 +77,8 @@ pub struct EncoderLayer<B: Backend> {
     dropout1: Dropout,
     dropout2: Dropout,
     bf16: bool,
+    /// The norms' epsilon, for the lean LayerNorm (`layer_norm.rs`).
+    eps: f64,
 }
 
 impl<B: Backend> EncoderLayer<B> {
@@ -96,6 +99,7 @@ impl<B: Backend> EncoderLayer<B> {
             dropout1: drop(),
             dropout2: drop(),
             bf16: false,
+            eps: cfg.layer_norm_eps,
         }
     }
 
@@ -109,10 +113,18 @@ impl<B: Backend> EncoderLayer<B> {
         let p = Precision::from_bf16(self.bf16);
         // `mark`: allocator read-outs for `bench step`, a no-op otherwise (`memory_probe.rs`).
         let attn = mark(self.self_attn.forward(x.clone()));
-        let x = mark(self.norm1.forward(x + self.dropout1.forward(attn)));
+        let x = mark(layer_norm(
+            &self.norm1,
+            x + self.dropout1.forward(attn),
+            self.eps,
+        ));
         let ff = mark(activation::relu(linear(&self.linear1, x.clone(), p)));
         let ff = mark(linear(&self.linear2, self.dropout.forward(ff), p));
-        mark(self.norm2.forward(x + self.dropout2.forward(ff)))
+        mark(layer_norm(
+            &self.norm2,
+            x + self.dropout2.forward(ff),
+            self.eps,
+        ))
     }
 }
 

@@ -13,7 +13,9 @@
 //! - dropout keeps nothing: on CubeCL backends its mask is a counter hash applied again in
 //!   backward (`attention/fused/dropout.rs`);
 //! - burn's LayerNorm is decomposed under autodiff: it keeps the centred input and the
-//!   normalised output (plus two values per row);
+//!   normalised output (plus two values per row); the encoder layers' norms are the lean op of
+//!   `layer_norm.rs` on device backends: the normalised output (which `· γ` keeps too, one
+//!   buffer) and one value per row;
 //! - the tiled attention keeps the packed projections, the context `[B, H, L, Dh]` and the
 //!   log-sum-exp; its output is the context merged to `[B, L, D]` (a copy), which `out_proj`
 //!   keeps;
@@ -132,15 +134,15 @@ fn layer_saves(s: &PlanSpec) -> Vec<(String, f64)> {
             out_proj_input,
         ),
         (
-            "norm1: centred input, normalised output".into(),
-            (2.0 * d + 2.0) * 4.0,
+            "norm1: normalised output and rstd (layer_norm.rs)".into(),
+            (d + 1.0) * 4.0,
         ),
         (format!("linear1 input ({})", lin.1), d * lin.0),
         ("ReLU input (f32)".into(), dh * 4.0),
         (format!("linear2 input ({})", lin.1), dh * lin.0),
         (
-            "norm2: centred input, normalised output".into(),
-            (2.0 * d + 2.0) * 4.0,
+            "norm2: normalised output and rstd (layer_norm.rs)".into(),
+            (d + 1.0) * 4.0,
         ),
     ]
 }
