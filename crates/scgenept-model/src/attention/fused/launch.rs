@@ -149,42 +149,31 @@ pub fn backward<R: CubeRuntime>(
     );
     let dqkv = empty(&qkv, Shape::new([p.b, p.l, 3 * p.d]));
     let seeds = seeds(&qkv, p.b, call);
-    kernels::backward_dq::launch::<R>(
-        &client,
-        count.clone(),
-        dim,
-        qkv.clone().into_tensor_arg(),
-        dctx.clone().into_tensor_arg(),
-        lse.clone().into_tensor_arg(),
-        delta.clone().into_tensor_arg(),
-        seeds.clone().into_tensor_arg(),
-        dqkv.clone().into_tensor_arg(),
-        call.heads as u32,
-        p.scale,
-        p.threshold,
-        p.keep_scale,
-        p.dh,
-        p.block,
-        call.drop.is_some(),
-    );
-    kernels::backward_dkv::launch::<R>(
-        &client,
-        count,
-        dim,
-        qkv.into_tensor_arg(),
-        dctx.into_tensor_arg(),
-        lse.into_tensor_arg(),
-        delta.into_tensor_arg(),
-        seeds.into_tensor_arg(),
-        dqkv.clone().into_tensor_arg(),
-        call.heads as u32,
-        p.scale,
-        p.threshold,
-        p.keep_scale,
-        p.dh,
-        p.block,
-        call.drop.is_some(),
-    );
+    // dQ, then dK and dV: the same arguments, each kernel writing its own parts of `dqkv`.
+    macro_rules! gradient {
+        ($kernel:ident) => {
+            kernels::$kernel::launch::<R>(
+                &client,
+                count.clone(),
+                dim,
+                qkv.clone().into_tensor_arg(),
+                dctx.clone().into_tensor_arg(),
+                lse.clone().into_tensor_arg(),
+                delta.clone().into_tensor_arg(),
+                seeds.clone().into_tensor_arg(),
+                dqkv.clone().into_tensor_arg(),
+                call.heads as u32,
+                p.scale,
+                p.threshold,
+                p.keep_scale,
+                p.dh,
+                p.block,
+                call.drop.is_some(),
+            )
+        };
+    }
+    gradient!(backward_dq);
+    gradient!(backward_dkv);
     dqkv
 }
 
