@@ -16,15 +16,8 @@ use burn::module::Module;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 
+pub use crate::counter_hash::{hash, DropMask};
 use crate::host::on_host;
-
-/// Attention dropout of one call: keep probability and the call's seed (the mask of element `i`
-/// is `hash(seed, i) < keep`, regenerated wherever it is needed).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct DropMask {
-    pub keep: f32,
-    pub seed: u64,
-}
 
 /// Zeroes each element with probability `prob` while training and scales the rest by
 /// `1 / (1 - prob)`; the identity without autodiff (inference) or at `prob = 0`.
@@ -88,15 +81,6 @@ pub fn draw_seed<B: Backend>(device: &B::Device) -> u64 {
         .into_vec::<i64>()
         .expect("two integers");
     ((words[0] as u64) << 32) ^ (words[1] as u64 & 0xffff_ffff)
-}
-
-/// A 64-bit mix of (seed, index): SplitMix64's finaliser over `seed + index · γ`.
-#[inline(always)]
-pub fn hash(seed: u64, index: u64) -> u64 {
-    let mut z = seed.wrapping_add(index.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// `out[i] = 1/keep` if element `i` is kept, else 0. Each hash gives two 32-bit draws

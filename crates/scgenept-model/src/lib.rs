@@ -10,6 +10,7 @@ pub mod attention;
 pub mod autodiff_inner;
 pub mod checkpoint;
 pub mod config;
+pub mod counter_hash;
 pub mod decoder;
 pub mod dropout;
 pub mod encoders;

@@ -3,7 +3,7 @@
 //! backend can draw the same bits (docs/attention.md). The call's seed is one draw from the
 //! backend's seeded generator, so `B::seed` per step fixes every mask.
 
-use crate::dropout::hash;
+use crate::counter_hash::hash;
 
 /// `round(keep · 2³²)`: an element is kept when its 32-bit hash is below it.
 pub fn keep_threshold(keep: f32) -> u64 {

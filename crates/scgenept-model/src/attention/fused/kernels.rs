@@ -387,7 +387,7 @@ pub fn backward_dkv(
     }
 }
 
-/// Dropout as a counter hash (`dropout::device_kept`): `out[i] = x[i] · scale` when element `i`
+/// Dropout as a counter hash (`attention::mask::device_kept`): `out[i] = x[i] · scale` when element `i`
 /// is kept, else 0. Applied again to the gradient in backward, so no mask is stored.
 #[cube(launch)]
 pub fn dropout(x: &Tensor<f32>, out: &mut Tensor<f32>, seed: u32, threshold: u32, scale: f32) {

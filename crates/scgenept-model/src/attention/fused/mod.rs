@@ -58,7 +58,7 @@ use burn_fusion::stream::{Operation, OperationStreams};
 use burn_fusion::{Fusion, FusionBackend, FusionRuntime};
 use burn_ir::{CustomOpIr, HandleContainer, OperationIr, TensorIr};
 
-use crate::dropout::DropMask;
+use crate::counter_hash::DropMask;
 
 /// One call's settings: heads and the attention dropout (training only).
 #[derive(Clone, Copy, Debug)]
