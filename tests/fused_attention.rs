@@ -145,22 +145,28 @@ fn fused_attention_runs_are_byte_identical() {
 
 /// The device dropout (`attention/fused/dropout.rs`): the output is the input times the hashed
 /// mask computed on the host (`mask::device_kept`), the gradient the incoming gradient times the
-/// same mask (regenerated, not stored), and the mask keeps its share.
+/// same mask (regenerated, not stored), and the mask keeps its share. The seed is a device
+/// integer with its sign bit set, so the kernel's reading of its bits is checked too.
 #[test]
 fn fused_dropout_is_the_hashed_mask_in_forward_and_backward() {
-    use scgenept_model::attention::fused::HashDrop;
+    use burn::tensor::Int;
     use scgenept_model::attention::mask::{device_kept, keep_threshold};
     let device = WgpuDevice::DefaultDevice;
     let shape = [4, 300, 70];
     let n = 4 * 300 * 70;
     let (x, w) = (values(n, 21), values(n, 22));
-    let drop = HashDrop {
-        keep: 0.8,
-        seed: 0xdead_beef,
-    };
+    let (keep, seed) = (0.8f32, 0xdead_beef_u32);
+    let seed_t = Tensor::<Autodiff<Wgpu>, 1, Int>::from_data(
+        TensorData::new(vec![seed as i32], [1]),
+        &device,
+    );
     let xt = Tensor::<Autodiff<Wgpu>, 3>::from_data(TensorData::new(x.clone(), shape), &device)
         .require_grad();
-    let out = fused::dropout::<Autodiff<Wgpu>>(xt.clone().into_primitive().tensor(), drop)
+    let (t, s) = (
+        xt.clone().into_primitive().tensor(),
+        seed_t.into_primitive(),
+    );
+    let out = fused::dropout::<Autodiff<Wgpu>>(t, s, keep)
         .unwrap_or_else(|_| panic!("wgpu runs the hashed dropout"));
     let out = Tensor::<Autodiff<Wgpu>, 3>::from_primitive(TensorPrimitive::Float(out));
     let wt = Tensor::<Autodiff<Wgpu>, 3>::from_data(TensorData::new(w.clone(), shape), &device);
@@ -170,10 +176,10 @@ fn fused_dropout_is_the_hashed_mask_in_forward_and_backward() {
         vec(out.into_data()),
         vec(xt.grad(&grads).expect("a gradient").into_data()),
     );
-    let threshold = keep_threshold(drop.keep) as u32;
+    let threshold = keep_threshold(keep) as u32;
     let mask: Vec<f32> = (0..n)
-        .map(|i| match device_kept(drop.seed, i, threshold) {
-            true => 1.0 / drop.keep,
+        .map(|i| match device_kept(seed, i, threshold) {
+            true => 1.0 / keep,
             false => 0.0,
         })
         .collect();

@@ -57,12 +57,10 @@ fn on_device<B: Backend, const D: usize>(x: Tensor<B, D>, prob: f64) -> Tensor<B
     let x = match x.dtype() {
         burn::tensor::DType::F32 => {
             use burn::tensor::TensorPrimitive;
-            let seed = draw_seed::<B>(&x.device());
-            let drop = crate::attention::fused::HashDrop {
-                keep: (1.0 - prob) as f32,
-                seed: (seed ^ (seed >> 32)) as u32,
-            };
-            match crate::attention::fused::dropout::<B>(x.into_primitive().tensor(), drop) {
+            // Drawn and read on the device: no read-back.
+            let seed = Tensor::<B, 1, Int>::random([1], Distribution::Default, &x.device());
+            let (t, seed) = (x.into_primitive().tensor(), seed.into_primitive());
+            match crate::attention::fused::dropout::<B>(t, seed, (1.0 - prob) as f32) {
                 Ok(out) => return Tensor::from_primitive(TensorPrimitive::Float(out)),
                 Err(t) => Tensor::from_primitive(TensorPrimitive::Float(t)),
             }

@@ -387,14 +387,22 @@ pub fn backward_dkv(
     }
 }
 
-/// Dropout as a counter hash (`attention::mask::device_kept`): `out[i] = x[i] · scale` when element `i`
-/// is kept, else 0. Applied again to the gradient in backward, so no mask is stored.
+/// Dropout as a counter hash (`attention::mask::device_kept`): `out[i] = x[i] · scale` when
+/// element `i` is kept, else 0. Applied again to the gradient in backward, so no mask is stored.
+/// The 32-bit seed is the bits of `seed[0]`, an integer drawn on the device (never read back).
 #[cube(launch)]
-pub fn dropout(x: &Tensor<f32>, out: &mut Tensor<f32>, seed: u32, threshold: u32, scale: f32) {
+pub fn dropout<I: Int>(
+    x: &Tensor<f32>,
+    seed: &Tensor<I>,
+    out: &mut Tensor<f32>,
+    threshold: u32,
+    scale: f32,
+    #[define(I)] _int: StorageType,
+) {
     let i = ((CUBE_POS_Y * CUBE_COUNT_X + CUBE_POS_X) * CUBE_DIM_X + UNIT_POS_X) as usize;
     if i < out.len() {
         let mut v = 0.0f32;
-        if mix32((u32::cast_from(i) * 0x9e37_79b9u32) ^ seed) < threshold {
+        if mix32((u32::cast_from(i) * 0x9e37_79b9u32) ^ u32::cast_from(seed[0])) < threshold {
             v = x[i] * scale;
         }
         out[i] = v;

@@ -177,8 +177,9 @@ pub fn backward<R: CubeRuntime>(
     dqkv
 }
 
-/// Dropout with keep probability `keep` and a 32-bit seed: `x` times its hashed, scaled mask.
-pub fn dropout<R: CubeRuntime>(x: CubeTensor<R>, seed: u32, keep: f32) -> CubeTensor<R> {
+/// Dropout with keep probability `keep`: `x` times its hashed, scaled mask, the seed the bits of
+/// the device integer `seed[0]`.
+pub fn dropout<R: CubeRuntime>(x: CubeTensor<R>, seed: CubeTensor<R>, keep: f32) -> CubeTensor<R> {
     let x = into_contiguous(x);
     let n = x.shape().num_elements();
     let out = empty(&x, x.shape());
@@ -192,10 +193,11 @@ pub fn dropout<R: CubeRuntime>(x: CubeTensor<R>, seed: u32, keep: f32) -> CubeTe
         count,
         CubeDim::new_1d(UNITS as u32),
         x.into_tensor_arg(),
+        seed.clone().into_tensor_arg(),
         out.clone().into_tensor_arg(),
-        seed,
         keep_threshold(keep) as u32,
         1.0 / keep,
+        seed.dtype.into(),
     );
     out
 }

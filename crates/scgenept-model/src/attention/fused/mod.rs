@@ -41,12 +41,12 @@ mod dropout;
 mod kernels;
 pub mod launch;
 
-pub use dropout::{dropout, HashDrop};
+pub use dropout::dropout;
 
 use std::any::Any;
 
 use burn::tensor::backend::Backend;
-use burn::tensor::ops::FloatTensor;
+use burn::tensor::ops::{FloatTensor, IntTensor};
 use burn::tensor::{DType, Shape};
 use burn_autodiff::checkpoint::base::Checkpointer;
 use burn_autodiff::checkpoint::strategy::NoCheckpointing;
@@ -84,8 +84,9 @@ pub trait FusedBackend: Backend {
         call: Call,
     ) -> FloatTensor<Self>;
 
-    /// `x` times its hashed dropout mask (`HashDrop`), f32.
-    fn hashed_dropout(x: FloatTensor<Self>, drop: HashDrop) -> FloatTensor<Self>;
+    /// `x` (f32) times its hashed dropout mask with keep probability `keep`, seeded by the bits
+    /// of the device integer `seed[0]`.
+    fn hashed_dropout(x: FloatTensor<Self>, seed: IntTensor<Self>, keep: f32) -> FloatTensor<Self>;
 }
 
 impl<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement> FusedBackend
@@ -108,8 +109,8 @@ impl<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement> FusedBacke
         launch::backward(qkv, ctx, lse, dctx, &call)
     }
 
-    fn hashed_dropout(x: FloatTensor<Self>, drop: HashDrop) -> FloatTensor<Self> {
-        launch::dropout(x, drop.seed, drop.keep)
+    fn hashed_dropout(x: FloatTensor<Self>, seed: IntTensor<Self>, keep: f32) -> FloatTensor<Self> {
+        launch::dropout(x, seed, keep)
     }
 }
 
@@ -118,7 +119,8 @@ impl<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement> FusedBacke
 enum Kernel {
     Forward(Call),
     Backward(Call),
-    Dropout(HashDrop),
+    /// Keep probability; inputs `x` (float) and `seed` (int).
+    Dropout(f32),
 }
 
 /// A fused kernel call queued in burn-fusion's stream: run on the inner backend when the stream
@@ -158,6 +160,15 @@ impl<B: FusionBackend + FusedBackend> Operation<B::FusionRuntime> for FusionCall
         &self,
         handles: &mut HandleContainer<<B::FusionRuntime as FusionRuntime>::FusionHandle>,
     ) {
+        if let Kernel::Dropout(keep) = self.kernel {
+            let ([x, seed], [out]) = self.desc.as_fixed();
+            let (x, seed) = (
+                handles.get_float_tensor::<B>(x),
+                handles.get_int_tensor::<B>(seed),
+            );
+            let y = B::hashed_dropout(x, seed, keep);
+            return handles.register_float_tensor::<B>(&out.id, y);
+        }
         let inputs: Vec<_> = (self.desc.inputs.iter())
             .map(|t| handles.get_float_tensor::<B>(t))
             .collect();
@@ -166,7 +177,6 @@ impl<B: FusionBackend + FusedBackend> Operation<B::FusionRuntime> for FusionCall
                 let (ctx, lse) = B::fused_attention(qkv, call);
                 vec![ctx, lse]
             }
-            (Kernel::Dropout(drop), Ok([x])) => vec![B::hashed_dropout(x, drop)],
             (Kernel::Backward(call), Err(inputs)) => {
                 let [q, c, l, g] = <[_; 4]>::try_from(inputs).expect("four inputs");
                 vec![B::fused_attention_backward(q, c, l, g, call)]
@@ -204,9 +214,9 @@ impl<B: FusionBackend + FusedBackend> FusedBackend for Fusion<B> {
         outs.pop().expect("one output")
     }
 
-    fn hashed_dropout(x: FloatTensor<Self>, drop: HashDrop) -> FloatTensor<Self> {
+    fn hashed_dropout(x: FloatTensor<Self>, seed: IntTensor<Self>, keep: f32) -> FloatTensor<Self> {
         let shape = [x.shape.clone()];
-        let mut outs = FusionCall::<B>::queue(&[&x], &shape, Kernel::Dropout(drop));
+        let mut outs = FusionCall::<B>::queue(&[&x, &seed], &shape, Kernel::Dropout(keep));
         outs.pop().expect("one output")
     }
 }
