@@ -12,9 +12,9 @@
 //!   kernel call a custom op in the fusion stream), the op under autodiff, and the run-time
 //!   dispatch from generic code ([`training`], [`inference`]).
 
-/// Runs `$f` (a generic function of the backend, given as `|$x: $Inner| expr` over the inner
-/// type `$I` and the primitive type `$P`) on `$t` when `B`'s primitive is `$P` for one of this
-/// build's CubeCL backends (CUDA, wgpu); otherwise gives the primitive back.
+/// `on_cube_backends!(B, t, |x: P<I>| body)`: for each CubeCL backend of this build in turn
+/// (CUDA, wgpu) as `I`, when `t` (a `FloatTensor<B>`) is a `P<I>`, returns `Ok(body)` with `x`
+/// bound to it; otherwise evaluates to `Err(t)`, untouched.
 macro_rules! on_cube_backends {
     ($B:ty, $t:expr, |$x:ident: $P:ident<$I:ident>| $body:expr) => {{
         let prim: Box<dyn Any> = Box::new($t);
