@@ -11,7 +11,7 @@
 
 use burn::backend::wgpu::WgpuDevice;
 use burn::backend::{Autodiff, Wgpu};
-use burn::tensor::{Tensor, TensorData, TensorPrimitive};
+use burn::tensor::{DType, Tensor, TensorData, TensorPrimitive};
 use scgenept_model::attention::fused::{self, Call, FusedBackend};
 use scgenept_model::attention::host::{backward_host, forward_host};
 use scgenept_model::attention::Dims;
@@ -143,39 +143,90 @@ fn fused_attention_runs_are_byte_identical() {
     assert_eq!(bits(&a.grad), bits(&b.grad));
 }
 
-/// The device dropout (`attention/fused/dropout.rs`): the output is the input times the hashed
-/// mask computed on the host (`mask::device_kept`), the gradient the incoming gradient times the
-/// same mask (regenerated, not stored), and the mask keeps its share. The seed is a device
-/// integer with its sign bit set, so the kernel's reading of its bits is checked too.
+/// The kernels store the projections, the context and their gradients in the compute precision
+/// (bf16 under `precision = "bf16"`) and compute in f32. lavapipe has no bf16, so f16 stands in:
+/// the same generic kernels, another 16-bit type. Against the host op on the same rounded
+/// inputs: the log-sum-exp (f32) within 1e-5, the context and the gradient within f16's
+/// rounding of the values they are made of.
+#[test]
+fn fused_attention_reads_and_writes_half_precision() {
+    use burn::tensor::FloatDType;
+    let device = WgpuDevice::DefaultDevice;
+    let dims = Dims {
+        b: 2,
+        l: 130,
+        d: 64,
+        heads: 4,
+    };
+    let drop = Some(DropMask {
+        keep: 0.8,
+        seed: 13,
+    });
+    let (n, m) = (2 * 130 * 3 * 64, 2 * 130 * 64);
+    let round = |v: Vec<f32>| {
+        let t = Tensor::<Wgpu, 1>::from_data(TensorData::new(v.clone(), [v.len()]), &device);
+        let t = t.cast(FloatDType::F16).cast(FloatDType::F32);
+        t.into_data().into_vec::<f32>().expect("f32")
+    };
+    let (qkv, w) = (round(values(n, 41)), round(values(m, 42)));
+    let x = Tensor::<Autodiff<Wgpu>, 3>::from_data(
+        TensorData::new(qkv.clone(), [2, 130, 3 * 64]),
+        &device,
+    )
+    .require_grad();
+    let half = x.clone().cast(FloatDType::F16).into_primitive().tensor();
+    let call = Call { heads: 4, drop };
+    let ctx = fused::tracked::<Wgpu>(half, call);
+    let ctx = Tensor::<Autodiff<Wgpu>, 3>::from_primitive(TensorPrimitive::Float(ctx));
+    assert_eq!(
+        ctx.dtype(),
+        DType::F16,
+        "the context in the projections' type"
+    );
+    let ctx = ctx.cast(FloatDType::F32);
+    let wt =
+        Tensor::<Autodiff<Wgpu>, 3>::from_data(TensorData::new(w.clone(), [2, 130, 64]), &device);
+    let grads = (ctx.clone() * wt).sum().backward();
+    let plain = Tensor::<Wgpu, 3>::from_data(TensorData::new(qkv.clone(), [2, 130, 192]), &device);
+    let plain = plain.cast(FloatDType::F16).into_primitive().tensor();
+    let (_, lse) = <Wgpu as FusedBackend>::fused_attention(plain, call);
+    let lse = Tensor::<Wgpu, 1>::from_primitive(TensorPrimitive::Float(lse));
+    assert_eq!(lse.dtype(), DType::F32, "the log-sum-exp in f32");
+    let vec = |d: TensorData| d.into_vec::<f32>().expect("f32");
+    let (want_ctx, want_lse) = forward_host(&qkv, dims, drop);
+    let want_grad = backward_host(&qkv, &want_ctx, &want_lse, &w, dims, drop);
+    let e = [
+        worst(&vec(ctx.into_data()), &want_ctx),
+        worst(&vec(lse.into_data()), &want_lse),
+        worst(
+            &vec(x.grad(&grads).expect("a gradient").into_data()),
+            &want_grad,
+        ),
+    ];
+    println!(
+        "fused_attention in f16: context {:.2e}, lse {:.2e}, gradient {:.2e}",
+        e[0], e[1], e[2]
+    );
+    assert!(e[1] <= 1e-5, "lse {:e}", e[1]);
+    assert!(
+        e[0] <= 1e-3 && e[2] <= 4e-3,
+        "context {:e}, gradient {:e}",
+        e[0],
+        e[2]
+    );
+}
+
+/// The device dropout (`attention/fused/dropout.rs`): the output is the input (with ReLU,
+/// `max(x, 0)`) times the hashed mask computed on the host (`mask::device_kept`), the gradient
+/// the incoming gradient times the same mask (regenerated, not stored; with ReLU, read off the
+/// output alone), and the mask keeps its share. The seed is a device integer with its sign bit
+/// set, so the kernel's reading of its bits is checked too.
 #[test]
 fn fused_dropout_is_the_hashed_mask_in_forward_and_backward() {
-    use burn::tensor::Int;
     use scgenept_model::attention::mask::{device_kept, keep_threshold};
-    let device = WgpuDevice::DefaultDevice;
-    let shape = [4, 300, 70];
     let n = 4 * 300 * 70;
     let (x, w) = (values(n, 21), values(n, 22));
     let (keep, seed) = (0.8f32, 0xdead_beef_u32);
-    let seed_t = Tensor::<Autodiff<Wgpu>, 1, Int>::from_data(
-        TensorData::new(vec![seed as i32], [1]),
-        &device,
-    );
-    let xt = Tensor::<Autodiff<Wgpu>, 3>::from_data(TensorData::new(x.clone(), shape), &device)
-        .require_grad();
-    let (t, s) = (
-        xt.clone().into_primitive().tensor(),
-        seed_t.into_primitive(),
-    );
-    let out = fused::dropout::<Autodiff<Wgpu>>(t, s, keep)
-        .unwrap_or_else(|_| panic!("wgpu runs the hashed dropout"));
-    let out = Tensor::<Autodiff<Wgpu>, 3>::from_primitive(TensorPrimitive::Float(out));
-    let wt = Tensor::<Autodiff<Wgpu>, 3>::from_data(TensorData::new(w.clone(), shape), &device);
-    let grads = (out.clone() * wt).sum().backward();
-    let vec = |d: TensorData| d.into_vec::<f32>().expect("f32");
-    let (got, grad) = (
-        vec(out.into_data()),
-        vec(xt.grad(&grads).expect("a gradient").into_data()),
-    );
     let threshold = keep_threshold(keep) as u32;
     let mask: Vec<f32> = (0..n)
         .map(|i| match device_kept(seed, i, threshold) {
@@ -183,13 +234,64 @@ fn fused_dropout_is_the_hashed_mask_in_forward_and_backward() {
             false => 0.0,
         })
         .collect();
-    let want: Vec<f32> = x.iter().zip(&mask).map(|(a, m)| a * m).collect();
-    let want_grad: Vec<f32> = w.iter().zip(&mask).map(|(a, m)| a * m).collect();
     let kept = mask.iter().filter(|&&m| m > 0.0).count() as f64 / n as f64;
-    let e = worst(&got, &want).max(worst(&grad, &want_grad));
-    println!("fused dropout: kept {kept:.4}, worst relative difference {e:.2e}");
-    assert!(e <= 1e-6, "{e:e}");
     assert!((kept - 0.8).abs() < 0.005, "kept {kept}");
+    for relu in [false, true] {
+        let (got, grad) = device_dropout(&x, &w, seed, keep, relu, DType::F32);
+        let r = |a: f32| if relu { a.max(0.0) } else { a };
+        let want: Vec<f32> = x.iter().zip(&mask).map(|(&a, m)| r(a) * m).collect();
+        let want_grad: Vec<f32> = (w.iter().zip(&mask).zip(&x))
+            .map(|((a, m), &xi)| if relu && xi <= 0.0 { 0.0 } else { a * m })
+            .collect();
+        let e = worst(&got, &want).max(worst(&grad, &want_grad));
+        println!("fused dropout (relu {relu}): kept {kept:.4}, worst relative difference {e:.2e}");
+        assert!(e <= 1e-6, "relu {relu}: {e:e}");
+        // Written in a 16-bit type (bf16 under bf16; f16 on lavapipe): one rounding of each.
+        if relu {
+            let (got, grad) = device_dropout(&x, &w, seed, keep, relu, DType::F16);
+            let e = worst(&got, &want).max(worst(&grad, &want_grad));
+            println!("fused dropout (relu, written in f16): worst relative difference {e:.2e}");
+            assert!(e <= 1e-3, "relu in f16: {e:e}");
+        }
+    }
+}
+
+/// The hashed dropout on wgpu: output (as f32) and the gradient of `sum(y ⊙ w)` for input `x`
+/// `[4, 300, 70]`, the output written as `out`.
+fn device_dropout(
+    x: &[f32],
+    w: &[f32],
+    seed: u32,
+    keep: f32,
+    relu: bool,
+    out: DType,
+) -> (Vec<f32>, Vec<f32>) {
+    use burn::tensor::{FloatDType, Int};
+    let device = WgpuDevice::DefaultDevice;
+    let shape = [4, 300, 70];
+    let seed_t = Tensor::<Autodiff<Wgpu>, 1, Int>::from_data(
+        TensorData::new(vec![seed as i32], [1]),
+        &device,
+    );
+    let xt = Tensor::<Autodiff<Wgpu>, 3>::from_data(TensorData::new(x.to_vec(), shape), &device)
+        .require_grad();
+    let (t, s) = (
+        xt.clone().into_primitive().tensor(),
+        seed_t.into_primitive(),
+    );
+    let drop = fused::Drop { keep, relu, out };
+    let y = fused::dropout::<Autodiff<Wgpu>>(t, s, drop)
+        .unwrap_or_else(|_| panic!("wgpu runs the hashed dropout"));
+    let y = Tensor::<Autodiff<Wgpu>, 3>::from_primitive(TensorPrimitive::Float(y));
+    assert_eq!(y.dtype(), out);
+    let y = y.cast(FloatDType::F32);
+    let wt = Tensor::<Autodiff<Wgpu>, 3>::from_data(TensorData::new(w.to_vec(), shape), &device);
+    let grads = (y.clone() * wt).sum().backward();
+    let vec = |d: TensorData| d.into_vec::<f32>().expect("f32");
+    (
+        vec(y.into_data()),
+        vec(xt.grad(&grads).expect("a gradient").into_data()),
+    )
 }
 
 /// The lean LayerNorm (`layer_norm.rs`, saving `x̂` and `rstd` only) against burn's LayerNorm on

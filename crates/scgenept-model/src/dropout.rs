@@ -14,7 +14,7 @@
 
 use burn::module::Module;
 use burn::tensor::backend::Backend;
-use burn::tensor::{Distribution, Int, Tensor, TensorData};
+use burn::tensor::{DType, Distribution, FloatDType, Int, Tensor, TensorData};
 
 pub use crate::counter_hash::{hash, DropMask};
 use crate::host::on_host;
@@ -51,23 +51,66 @@ impl Dropout {
     }
 }
 
+/// `dropout(relu(x))` written as `out`: on CubeCL backends while training, one hashed-dropout
+/// op that keeps only its output (the next matmul's operand, `attention/fused/dropout.rs`);
+/// elsewhere burn's `relu`, [`Dropout::forward`] and the cast, as before.
+pub fn relu_dropout<B: Backend, const D: usize>(
+    x: Tensor<B, D>,
+    dropout: &Dropout,
+    out: FloatDType,
+) -> Tensor<B, D> {
+    #[cfg(feature = "cube")]
+    let x = {
+        let training = B::ad_enabled(&x.device()) && dropout.prob > 0.0;
+        if training && x.dtype() == DType::F32 && !on_host::<B>() {
+            match hashed::<B, D>(x, dropout.prob, true, out.into()) {
+                Ok(y) => return y,
+                Err(x) => x,
+            }
+        } else {
+            x
+        }
+    };
+    let y = dropout.forward(burn::tensor::activation::relu(x));
+    if y.dtype() == DType::from(out) {
+        y
+    } else {
+        y.cast(out)
+    }
+}
+
 /// Dropout on a device backend: the hashed kernel on CubeCL backends (f32), else burn's.
 fn on_device<B: Backend, const D: usize>(x: Tensor<B, D>, prob: f64) -> Tensor<B, D> {
     #[cfg(feature = "cube")]
     let x = match x.dtype() {
-        burn::tensor::DType::F32 => {
-            use burn::tensor::TensorPrimitive;
-            // Drawn and read on the device: no read-back.
-            let seed = Tensor::<B, 1, Int>::random([1], Distribution::Default, &x.device());
-            let (t, seed) = (x.into_primitive().tensor(), seed.into_primitive());
-            match crate::attention::fused::dropout::<B>(t, seed, (1.0 - prob) as f32) {
-                Ok(out) => return Tensor::from_primitive(TensorPrimitive::Float(out)),
-                Err(t) => Tensor::from_primitive(TensorPrimitive::Float(t)),
-            }
-        }
+        DType::F32 => match hashed::<B, D>(x, prob, false, DType::F32) {
+            Ok(y) => return y,
+            Err(x) => x,
+        },
         _ => x,
     };
     burn::nn::DropoutConfig::new(prob).init().forward(x)
+}
+
+/// The hashed-dropout op of `attention/fused/dropout.rs` when `B` is `Autodiff` over a CubeCL
+/// backend; otherwise `x` back. The seed is drawn and read on the device: no read-back.
+#[cfg(feature = "cube")]
+fn hashed<B: Backend, const D: usize>(
+    x: Tensor<B, D>,
+    prob: f64,
+    relu: bool,
+    out: DType,
+) -> Result<Tensor<B, D>, Tensor<B, D>> {
+    use crate::attention::fused::{dropout, Drop};
+    use burn::tensor::TensorPrimitive;
+    let seed = Tensor::<B, 1, Int>::random([1], Distribution::Default, &x.device());
+    let (t, seed) = (x.into_primitive().tensor(), seed.into_primitive());
+    let keep = (1.0 - prob) as f32;
+    let drop = Drop { keep, relu, out };
+    match dropout::<B>(t, seed, drop) {
+        Ok(y) => Ok(Tensor::from_primitive(TensorPrimitive::Float(y))),
+        Err(t) => Err(Tensor::from_primitive(TensorPrimitive::Float(t))),
+    }
 }
 
 /// One 64-bit seed from the backend's seeded generator: two integers drawn over their whole

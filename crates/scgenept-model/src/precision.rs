@@ -7,7 +7,7 @@
 
 use burn::nn::Linear;
 use burn::tensor::backend::Backend;
-use burn::tensor::{FloatDType, Tensor};
+use burn::tensor::{DType, FloatDType, Tensor};
 use serde::{Deserialize, Serialize};
 
 /// The precision of a training run's matmuls.
@@ -31,6 +31,14 @@ impl Precision {
             );
         }
         Ok(())
+    }
+
+    /// The type of a matmul operand: bf16 under bf16, else f32.
+    pub fn operand(self) -> FloatDType {
+        match self {
+            Precision::F32 => FloatDType::F32,
+            Precision::Bf16 => FloatDType::BF16,
+        }
     }
 
     /// From a module's stored flag (modules keep a `bool`, which burn's `Module` derive takes).
@@ -59,7 +67,10 @@ pub const PLAN: [(&str, &str); 10] = [
         "bf16 operands, f32 result",
     ),
     ("attention scores Q · Kᵀ", "bf16 operands, f32 result"),
-    ("attention context P · V", "bf16 operands, f32 result"),
+    (
+        "attention context P · V",
+        "bf16 operands, f32 sums; stored bf16 by the fused kernels (out_proj's operand)",
+    ),
     ("linear biases", "f32"),
     ("softmax and its row statistics", "f32"),
     ("LayerNorm", "f32"),
@@ -80,10 +91,18 @@ pub fn linear<B: Backend, const D: usize>(
         return layer.forward(x);
     }
     let w = layer.weight.val().cast(FloatDType::BF16).unsqueeze::<D>();
-    let y = x.cast(FloatDType::BF16).matmul(w).cast(FloatDType::F32);
+    let y = bf16(x).matmul(w).cast(FloatDType::F32);
     match &layer.bias {
         Some(b) => y + b.val().unsqueeze::<D>(),
         None => y,
+    }
+}
+
+/// `x` in bf16; a tensor already bf16 as it is (the same buffer, which its producer may keep).
+pub fn bf16<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    match x.dtype() {
+        DType::BF16 => x,
+        _ => x.cast(FloatDType::BF16),
     }
 }
 

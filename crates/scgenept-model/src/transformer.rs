@@ -8,11 +8,11 @@
 
 use burn::module::Module;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::{activation, backend::Backend, Tensor};
+use burn::tensor::{backend::Backend, Tensor};
 
 use crate::attention::self_attention;
 use crate::config::ModelConfig;
-use crate::dropout::Dropout;
+use crate::dropout::{relu_dropout, Dropout};
 use crate::layer_norm::layer_norm;
 use crate::memory_probe::mark;
 use crate::params::{join, NamedParams, ParamSlot, Visitor};
@@ -118,8 +118,13 @@ impl<B: Backend> EncoderLayer<B> {
             x + self.dropout1.forward(attn),
             self.eps,
         ));
-        let ff = mark(activation::relu(linear(&self.linear1, x.clone(), p)));
-        let ff = mark(linear(&self.linear2, self.dropout.forward(ff), p));
+        // `linear2`'s operand: bf16 under bf16, so the op's saved output is the one `linear2` keeps.
+        let ff = relu_dropout(
+            linear(&self.linear1, x.clone(), p),
+            &self.dropout,
+            p.operand(),
+        );
+        let ff = mark(linear(&self.linear2, mark(ff), p));
         mark(layer_norm(
             &self.norm2,
             x + self.dropout2.forward(ff),

@@ -127,7 +127,13 @@ fn on_device<B: Backend>(
     #[cfg(feature = "cube")]
     let qkv = match choice {
         DeviceAttention::Fused => {
-            let t = qkv.into_primitive().tensor();
+            // Under bf16 the kernels read bf16 projections (the matmul operands of the other
+            // implementations) and write a bf16 context, `out_proj`'s operand: both kept in bf16.
+            let t = match precision {
+                Precision::F32 => qkv,
+                Precision::Bf16 => precision::bf16(qkv),
+            };
+            let t = t.into_primitive().tensor();
             let out = match dropout {
                 Some(p) => fused::training::<B>(
                     t,
@@ -140,7 +146,9 @@ fn on_device<B: Backend>(
             };
             match out {
                 Ok(out) => return Tensor::from_primitive(TensorPrimitive::Float(out)),
-                Err(t) => Tensor::from_primitive(TensorPrimitive::Float(t)),
+                Err(t) => {
+                    Tensor::<B, 3>::from_primitive(TensorPrimitive::Float(t)).cast(FloatDType::F32)
+                }
             }
         }
         _ => qkv,

@@ -7,7 +7,8 @@
 //! or `attention/tiled.rs` under `SCGENEPT_GPU_ATTENTION=tiled`):
 //! - `matmul` keeps its left operand when the right one is tracked (a Linear keeps its input;
 //!   under bf16 the bf16 copy of it, and the bf16 copy of the weight);
-//! - `relu` keeps its input; `mul` by an untracked tensor keeps that tensor (the frozen-row
+//! - `relu` keeps its input, except in the feed-forward block with dropout, where
+//!   `dropout(relu(·))` is one op keeping its output (`linear2`'s operand); `mul` by an untracked tensor keeps that tensor (the frozen-row
 //!   embeddings keep a `[B, L, 1]` factor); `mask_where` keeps its mask (LeakyReLU); add, sub,
 //!   casts, reshapes and scalar ops keep nothing;
 //! - dropout keeps nothing: on CubeCL backends its mask is a counter hash applied again in
@@ -19,9 +20,9 @@
 //! - the tiled attention keeps the packed projections, the context `[B, H, L, Dh]` and the
 //!   log-sum-exp; its output is the context merged to `[B, L, D]` (a copy), which `out_proj`
 //!   keeps;
-//! - the fused attention keeps the packed projections, the context `[B, L, D]` and the
-//!   log-sum-exp; its output is that context, so under f32 `out_proj` keeps the same tensor
-//!   (under bf16, its bf16 copy).
+//! - the fused attention keeps the packed projections, the context `[B, L, D]` (both in the
+//!   matmuls' operand type: bf16 under bf16) and the log-sum-exp (f32); its output is that
+//!   context, so `out_proj` keeps the same tensor.
 //!
 //! The peak is the largest of four moments: the end of forward (every saved activation); the last
 //! layer's attention backward (the other layers' saves, that layer's attention saves, and what
@@ -117,17 +118,26 @@ fn layer_saves(s: &PlanSpec) -> Vec<(String, f64)> {
         Precision::F32 => (4.0, "f32"),
         Precision::Bf16 => (2.0, "bf16"),
     };
-    // The fused op's output is its saved context: under f32 `out_proj` keeps that same tensor.
-    let out_proj_input = match (s.attention, s.precision) {
-        (DeviceAttention::Fused, Precision::F32) => 0.0,
-        _ => d * lin.0,
+    let fused = s.attention == DeviceAttention::Fused;
+    // The fused kernels read and write the matmuls' operand type; the tiled op works in f32.
+    let att = if fused { lin } else { (4.0, "f32") };
+    // The fused op's output is its saved context, `out_proj`'s operand: the same tensor.
+    let out_proj_input = if fused { 0.0 } else { d * lin.0 };
+    // With dropout, `dropout(relu(·))` is one hashed op keeping only its output, which is
+    // `linear2`'s operand (dropout.rs, `relu_dropout`); without, burn's ReLU keeps its f32 input.
+    let relu = match m.dropout > 0.0 {
+        true => ("ReLU + dropout: its output, linear2's input (0 extra)", 0.0),
+        false => ("ReLU input (f32)", dh * 4.0),
     };
     vec![
         (format!("in_proj input ({})", lin.1), d * lin.0),
-        ("attention: packed Q, K, V (f32)".into(), 3.0 * d * 4.0),
         (
-            "attention: context and log-sum-exp (f32)".into(),
-            (d + h) * 4.0,
+            format!("attention: packed Q, K, V ({})", att.1),
+            3.0 * d * att.0,
+        ),
+        (
+            format!("attention: context ({}) and log-sum-exp (f32)", att.1),
+            d * att.0 + h * 4.0,
         ),
         (
             format!("out_proj input, the merged context ({})", lin.1),
@@ -138,7 +148,7 @@ fn layer_saves(s: &PlanSpec) -> Vec<(String, f64)> {
             (d + 1.0) * 4.0,
         ),
         (format!("linear1 input ({})", lin.1), d * lin.0),
-        ("ReLU input (f32)".into(), dh * 4.0),
+        (relu.0.into(), relu.1),
         (format!("linear2 input ({})", lin.1), dh * lin.0),
         (
             "norm2: normalised output and rstd (layer_norm.rs)".into(),
@@ -182,13 +192,20 @@ fn decoder_saves(s: &PlanSpec) -> f64 {
 
 /// What one layer's attention backward allocates beyond the saves, and the query rows per tile
 /// (tiled: one tile's score-sized tensors plus about 5·D gradient values per token; fused: the
-/// incoming gradient, δ and the packed gradient, 4·D + H values per token, no scores).
+/// incoming gradient, δ and the packed gradient, 4·D + H values per token, no scores; under bf16
+/// those gradients are bf16, and the packed one then meets its f32 copy for `in_proj`'s cast).
 fn attention_transient(s: &PlanSpec) -> (f64, usize) {
     let (b, h, l) = (s.batch, s.model.nhead, s.seq_len);
     let tokens = (b * l) as f64;
     let d = s.model.d_model as f64;
     let tile = match s.attention {
-        DeviceAttention::Fused => return ((4.0 * d + h as f64) * 4.0 * tokens, l),
+        DeviceAttention::Fused => {
+            let per_token = match s.precision {
+                Precision::F32 => (4.0 * d + h as f64) * 4.0,
+                Precision::Bf16 => f64::max(4.0 * d * 2.0 + h as f64 * 4.0, 3.0 * d * 6.0),
+            };
+            return (per_token * tokens, l);
+        }
         DeviceAttention::Tiled => s.tile_elements,
         DeviceAttention::Materialised => b * h * l * l,
     };
@@ -429,7 +446,8 @@ mod tests {
     }
 
     /// The fused attention's plan: no score tile (its transient doubles with the tokens, as the
-    /// saves do), no second copy of the context under f32, and below the tiled op's.
+    /// saves do), no second copy of the context, bf16 projections under bf16, and below the
+    /// tiled op's.
     #[test]
     fn the_fused_attention_keeps_no_scores_and_no_merged_copy() {
         let spec = |l, attention, precision| PlanSpec {
@@ -460,7 +478,16 @@ mod tests {
                 .bytes
         };
         assert_eq!(out_proj(&b), 0);
-        assert!(out_proj(&fused(1536, Precision::Bf16)) > 0);
+        assert_eq!(out_proj(&fused(1536, Precision::Bf16)), 0);
+        // Under bf16 the kernels keep bf16 projections: half the f32 bytes.
+        let qkv = |p: &MemoryPlan| {
+            p.per_layer
+                .iter()
+                .find(|l| l.component.starts_with("attention: packed"))
+                .unwrap()
+                .bytes
+        };
+        assert_eq!(2 * qkv(&fused(1536, Precision::Bf16)), qkv(&b));
         for p in [Precision::F32, Precision::Bf16] {
             let tiled = MemoryPlan::new(&spec(1536, DeviceAttention::Tiled, p));
             assert!(fused(1536, p).peak_bytes < tiled.peak_bytes);

@@ -1,5 +1,5 @@
 //! The portable fused attention kernels in CubeCL (docs/attention.md, "Fused kernels"): f32
-//! throughout, shared memory only — no plane (subgroup) operations, no cooperative matrices, no
+//! arithmetic, shared memory only — no plane (subgroup) operations, no cooperative matrices, no
 //! float atomics — so the same code runs on CUDA and on wgpu, Mesa's lavapipe included.
 //!
 //! Every kernel reads the packed projections `[B, L, 3·D]` in place (row `[q | k | v]`, heads
@@ -13,6 +13,9 @@
 //! - [`backward_dq`]: `dQ = scale · Σ_j dS_ij K_j`, one unit per query row;
 //! - [`backward_dkv`]: `dV = Σ_i P̃_ij dO_i`, `dK = scale · Σ_i dS_ij Q_i`, one unit per key row;
 //! - [`dropout`]: the other dropouts of the network, their mask a counter hash of (seed, index).
+//!
+//! The projections, the context and their gradients are stored as `E` (f32, or bf16 under
+//! `precision = "bf16"`) and read into f32: every sum, the softmax and the log-sum-exp are f32.
 //!
 //! Backward recomputes `P = exp(S − lse)` and the dropout mask; each output element is written
 //! by exactly one unit after a fixed-order loop, so results are deterministic.
@@ -56,8 +59,8 @@ fn dot_shared(a: &Array<f32>, shared: &SharedMemory<f32>, at: usize, #[comptime]
 /// Copies row `row` of one head's part `part` (0 q, 1 k, 2 v) of `qkv` into `out` (zeros past
 /// the sequence), times `factor`.
 #[cube]
-fn load_row(
-    qkv: &Tensor<f32>,
+fn load_row<E: Float>(
+    qkv: &Tensor<E>,
     out: &mut Array<f32>,
     base: usize,
     row: usize,
@@ -72,7 +75,7 @@ fn load_row(
     for c in 0..dh {
         out[c] = 0.0f32;
         if row < len {
-            out[c] = qkv[at + c] * factor;
+            out[c] = f32::cast_from(qkv[at + c]) * factor;
         }
     }
 }
@@ -80,8 +83,8 @@ fn load_row(
 /// Unit `u` stages row `row` of one head's part `part` into `shared[u·dh ..]` (zeros past the
 /// sequence).
 #[cube]
-fn stage_row(
-    qkv: &Tensor<f32>,
+fn stage_row<E: Float>(
+    qkv: &Tensor<E>,
     shared: &mut SharedMemory<f32>,
     base: usize,
     row: usize,
@@ -96,7 +99,7 @@ fn stage_row(
     for c in 0..dh {
         shared[u * dh + c] = 0.0f32;
         if row < len {
-            shared[u * dh + c] = qkv[at + c];
+            shared[u * dh + c] = f32::cast_from(qkv[at + c]);
         }
     }
 }
@@ -104,10 +107,10 @@ fn stage_row(
 /// Forward. Units: `block` query rows of one (sequence, head) (`CUBE_POS_Y = b·H + h`); the
 /// keys and values walk through shared memory a block at a time.
 #[cube(launch)]
-pub fn forward(
-    qkv: &Tensor<f32>,
+pub fn forward<E: Float>(
+    qkv: &Tensor<E>,
     seeds: &Tensor<u32>,
-    ctx: &mut Tensor<f32>,
+    ctx: &mut Tensor<E>,
     lse: &mut Tensor<f32>,
     heads: u32,
     scale: f32,
@@ -116,6 +119,7 @@ pub fn forward(
     #[comptime] dh: usize,
     #[comptime] block: usize,
     #[comptime] dropout: bool,
+    #[define(E)] _e: StorageType,
 ) {
     let len = qkv.shape(1);
     let bh = CUBE_POS_Y as usize;
@@ -177,7 +181,7 @@ pub fn forward(
         let at = (b * len + i) * d + h * dh;
         #[unroll]
         for c in 0..dh {
-            ctx[at + c] = acc[c] / sum;
+            ctx[at + c] = E::cast_from(acc[c] / sum);
         }
         lse[bh * len + i] = m + sum.ln();
     }
@@ -185,12 +189,13 @@ pub fn forward(
 
 /// `δ[b·H·L + h·L + i] = Σ_c dO ⊙ O` over one head's width; one unit per query row.
 #[cube(launch)]
-pub fn delta(
-    dctx: &Tensor<f32>,
-    ctx: &Tensor<f32>,
+pub fn delta<E: Float>(
+    dctx: &Tensor<E>,
+    ctx: &Tensor<E>,
     out: &mut Tensor<f32>,
     heads: u32,
     #[comptime] dh: usize,
+    #[define(E)] _e: StorageType,
 ) {
     let len = ctx.shape(1);
     let bh = CUBE_POS_Y as usize;
@@ -202,7 +207,7 @@ pub fn delta(
         let mut sum = 0.0f32;
         #[unroll]
         for c in 0..dh {
-            sum += dctx[at + c] * ctx[at + c];
+            sum += f32::cast_from(dctx[at + c]) * f32::cast_from(ctx[at + c]);
         }
         out[bh * len + i] = sum;
     }
@@ -210,13 +215,13 @@ pub fn delta(
 
 /// The gradient of the queries, written into the q part of `dqkv`. Units: `block` query rows.
 #[cube(launch)]
-pub fn backward_dq(
-    qkv: &Tensor<f32>,
-    dctx: &Tensor<f32>,
+pub fn backward_dq<E: Float>(
+    qkv: &Tensor<E>,
+    dctx: &Tensor<E>,
     lse: &Tensor<f32>,
     delta: &Tensor<f32>,
     seeds: &Tensor<u32>,
-    dqkv: &mut Tensor<f32>,
+    dqkv: &mut Tensor<E>,
     heads: u32,
     scale: f32,
     threshold: u32,
@@ -224,6 +229,7 @@ pub fn backward_dq(
     #[comptime] dh: usize,
     #[comptime] block: usize,
     #[comptime] dropout: bool,
+    #[define(E)] _e: StorageType,
 ) {
     let len = qkv.shape(1);
     let width = qkv.shape(2);
@@ -243,7 +249,7 @@ pub fn backward_dq(
     for c in 0..dh {
         go[c] = 0.0f32;
         if i < len {
-            go[c] = dctx[at_o + c];
+            go[c] = f32::cast_from(dctx[at_o + c]);
         }
         dq[c] = 0.0f32;
     }
@@ -286,7 +292,7 @@ pub fn backward_dq(
         let at = (b * len + i) * width + h * dh;
         #[unroll]
         for c in 0..dh {
-            dqkv[at + c] = dq[c] * scale;
+            dqkv[at + c] = E::cast_from(dq[c] * scale);
         }
     }
 }
@@ -294,13 +300,13 @@ pub fn backward_dq(
 /// The gradients of the keys and values, written into the k and v parts of `dqkv`. Units:
 /// `block` key rows; query rows, their output gradients, log-sum-exps and δ staged per block.
 #[cube(launch)]
-pub fn backward_dkv(
-    qkv: &Tensor<f32>,
-    dctx: &Tensor<f32>,
+pub fn backward_dkv<E: Float>(
+    qkv: &Tensor<E>,
+    dctx: &Tensor<E>,
     lse: &Tensor<f32>,
     delta: &Tensor<f32>,
     seeds: &Tensor<u32>,
-    dqkv: &mut Tensor<f32>,
+    dqkv: &mut Tensor<E>,
     heads: u32,
     scale: f32,
     threshold: u32,
@@ -308,6 +314,7 @@ pub fn backward_dkv(
     #[comptime] dh: usize,
     #[comptime] block: usize,
     #[comptime] dropout: bool,
+    #[define(E)] _e: StorageType,
 ) {
     let len = qkv.shape(1);
     let width = qkv.shape(2);
@@ -343,7 +350,7 @@ pub fn backward_dkv(
         for c in 0..dh {
             gos[u * dh + c] = 0.0f32;
             if i < len {
-                gos[u * dh + c] = dctx[at_o + c];
+                gos[u * dh + c] = f32::cast_from(dctx[at_o + c]);
             }
         }
         lses[u] = 0.0f32;
@@ -381,30 +388,37 @@ pub fn backward_dkv(
         let at = (b * len + j) * width + h * dh;
         #[unroll]
         for c in 0..dh {
-            dqkv[at + d + c] = dk[c] * scale;
-            dqkv[at + 2 * d + c] = dv[c];
+            dqkv[at + d + c] = E::cast_from(dk[c] * scale);
+            dqkv[at + 2 * d + c] = E::cast_from(dv[c]);
         }
     }
 }
 
 /// Dropout as a counter hash (`attention::mask::device_kept`): `out[i] = x[i] · scale` when
-/// element `i` is kept, else 0. Applied again to the gradient in backward, so no mask is stored.
-/// The 32-bit seed is the bits of `seed[0]`, an integer drawn on the device (never read back).
+/// element `i` is kept, else 0, computed in f32 and written as `Y`; with `relu`, `max(x[i], 0)`
+/// in place of `x[i]` (`relu_dropout.rs`). Applied again to the gradient in backward, so no mask
+/// is stored. The 32-bit seed is the bits of `seed[0]`, an integer drawn on the device (never
+/// read back).
 #[cube(launch)]
-pub fn dropout<I: Int>(
-    x: &Tensor<f32>,
+pub fn dropout<I: Int, X: Float, Y: Float>(
+    x: &Tensor<X>,
     seed: &Tensor<I>,
-    out: &mut Tensor<f32>,
+    out: &mut Tensor<Y>,
     threshold: u32,
     scale: f32,
-    #[define(I)] _int: StorageType,
+    #[comptime] relu: bool,
+    #[define(I, X, Y)] _types: [StorageType; 3],
 ) {
     let i = ((CUBE_POS_Y * CUBE_COUNT_X + CUBE_POS_X) * CUBE_DIM_X + UNIT_POS_X) as usize;
     if i < out.len() {
         let mut v = 0.0f32;
         if mix32((u32::cast_from(i) * 0x9e37_79b9u32) ^ u32::cast_from(seed[0])) < threshold {
-            v = x[i] * scale;
+            v = f32::cast_from(x[i]);
+            if relu && v < 0.0f32 {
+                v = 0.0f32;
+            }
+            v *= scale;
         }
-        out[i] = v;
+        out[i] = Y::cast_from(v);
     }
 }

@@ -2,7 +2,7 @@
 //! per-head dropout seeds, the block size that fits the device's shared memory, and the grid.
 
 use burn::tensor::{DType, Shape, TensorMetadata};
-use burn_cubecl::kernel::into_contiguous;
+use burn_cubecl::kernel::{cast, into_contiguous};
 use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::CubeRuntime;
@@ -71,9 +71,15 @@ impl Plan {
     }
 }
 
-/// A new contiguous f32 tensor on `like`'s device.
-fn empty<R: CubeRuntime>(like: &CubeTensor<R>, shape: Shape) -> CubeTensor<R> {
-    empty_device_contiguous_dtype(like.client.clone(), like.device.clone(), shape, DType::F32)
+/// A new contiguous tensor of `dtype` on `like`'s device.
+fn empty<R: CubeRuntime>(like: &CubeTensor<R>, shape: Shape, dtype: DType) -> CubeTensor<R> {
+    empty_device_contiguous_dtype(like.client.clone(), like.device.clone(), shape, dtype)
+}
+
+/// `t` contiguous and of `dtype` (the projections' type: the gradient of a bf16 context may
+/// arrive in f32).
+fn as_dtype<R: CubeRuntime>(t: CubeTensor<R>, dtype: DType) -> CubeTensor<R> {
+    into_contiguous(cast(t, dtype))
 }
 
 /// Each (sequence, head)'s dropout seed (`mask::head_seed`), or one unused zero.
@@ -95,12 +101,14 @@ fn seeds<R: CubeRuntime>(like: &CubeTensor<R>, b: usize, call: &Call) -> CubeTen
     )
 }
 
-/// Forward: the context `[B, L, D]` and the log-sum-exp `[B·H·L]` of packed f32 projections.
+/// Forward: the context `[B, L, D]` (the projections' type) and the log-sum-exp `[B·H·L]` (f32)
+/// of packed projections (f32 or bf16).
 pub fn forward<R: CubeRuntime>(qkv: CubeTensor<R>, call: &Call) -> (CubeTensor<R>, CubeTensor<R>) {
     let qkv = into_contiguous(qkv);
     let p = Plan::new(&qkv, call);
-    let ctx = empty(&qkv, Shape::new([p.b, p.l, p.d]));
-    let lse = empty(&qkv, Shape::new([p.b * call.heads * p.l]));
+    let dtype = qkv.dtype;
+    let ctx = empty(&qkv, Shape::new([p.b, p.l, p.d]), dtype);
+    let lse = empty(&qkv, Shape::new([p.b * call.heads * p.l]), DType::F32);
     let seeds = seeds(&qkv, p.b, call);
     let (count, dim) = p.grid(call.heads);
     kernels::forward::launch::<R>(
@@ -118,6 +126,7 @@ pub fn forward<R: CubeRuntime>(qkv: CubeTensor<R>, call: &Call) -> (CubeTensor<R
         p.dh,
         p.block,
         call.drop.is_some(),
+        dtype.into(),
     );
     (ctx, lse)
 }
@@ -132,22 +141,24 @@ pub fn backward<R: CubeRuntime>(
     call: &Call,
 ) -> CubeTensor<R> {
     let qkv = into_contiguous(qkv);
-    let dctx = into_contiguous(dctx);
+    let dtype = qkv.dtype;
+    let dctx = as_dtype(dctx, dtype);
     let p = Plan::new(&qkv, call);
     let client = qkv.client.clone();
-    let delta = empty(&qkv, Shape::new([p.b * call.heads * p.l]));
+    let delta = empty(&qkv, Shape::new([p.b * call.heads * p.l]), DType::F32);
     let (count, dim) = p.grid(call.heads);
     kernels::delta::launch::<R>(
         &client,
         count.clone(),
         dim,
         dctx.clone().into_tensor_arg(),
-        into_contiguous(ctx).into_tensor_arg(),
+        as_dtype(ctx, dtype).into_tensor_arg(),
         delta.clone().into_tensor_arg(),
         call.heads as u32,
         p.dh,
+        dtype.into(),
     );
-    let dqkv = empty(&qkv, Shape::new([p.b, p.l, 3 * p.d]));
+    let dqkv = empty(&qkv, Shape::new([p.b, p.l, 3 * p.d]), dtype);
     let seeds = seeds(&qkv, p.b, call);
     // dQ, then dK and dV: the same arguments, each kernel writing its own parts of `dqkv`.
     macro_rules! gradient {
@@ -169,6 +180,7 @@ pub fn backward<R: CubeRuntime>(
                 p.dh,
                 p.block,
                 call.drop.is_some(),
+                dtype.into(),
             )
         };
     }
@@ -177,29 +189,38 @@ pub fn backward<R: CubeRuntime>(
     dqkv
 }
 
-/// Dropout with keep probability `keep`: `x` times its hashed, scaled mask, the seed the bits of
-/// the device integer `seed[0]`.
-pub fn dropout<R: CubeRuntime>(x: CubeTensor<R>, seed: CubeTensor<R>, keep: f32) -> CubeTensor<R> {
+/// Dropout with keep probability `keep`: `x` (with `relu`, `max(x, 0)`) times its hashed,
+/// scaled mask, written as `out` (f32 or bf16); the seed is the bits of the device integer
+/// `seed[0]`.
+pub fn dropout<R: CubeRuntime>(
+    x: CubeTensor<R>,
+    seed: CubeTensor<R>,
+    keep: f32,
+    relu: bool,
+    out: DType,
+) -> CubeTensor<R> {
     let x = into_contiguous(x);
     let n = x.shape().num_elements();
-    let out = empty(&x, x.shape());
+    let y = empty(&x, x.shape(), out);
     const UNITS: usize = 256;
     let cubes = n.div_ceil(UNITS).max(1);
     // At most 65,535 cubes per grid dimension (WebGPU's limit).
     let cx = cubes.min(65_535);
     let count = CubeCount::Static(cx as u32, cubes.div_ceil(cx) as u32, 1);
+    let types = [seed.dtype.into(), x.dtype.into(), out.into()];
     kernels::dropout::launch::<R>(
         &x.client.clone(),
         count,
         CubeDim::new_1d(UNITS as u32),
         x.into_tensor_arg(),
         seed.clone().into_tensor_arg(),
-        out.clone().into_tensor_arg(),
+        y.clone().into_tensor_arg(),
         keep_threshold(keep) as u32,
         1.0 / keep,
-        seed.dtype.into(),
+        relu,
+        types,
     );
-    out
+    y
 }
 
 #[cfg(test)]

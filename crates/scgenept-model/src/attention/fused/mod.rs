@@ -67,7 +67,8 @@ pub struct Call {
     pub drop: Option<DropMask>,
 }
 
-/// Backends that run the fused kernels. Tensors are f32 (`[B, L, 3·D]` projections).
+/// Backends that run the fused kernels. The projections `[B, L, 3·D]`, the context and their
+/// gradients are f32 or bf16 (one type per call); the log-sum-exp is f32.
 pub trait FusedBackend: Backend {
     /// The context `[B, L, D]` and the log-sum-exp `[B·H·L]`.
     fn fused_attention(
@@ -84,9 +85,18 @@ pub trait FusedBackend: Backend {
         call: Call,
     ) -> FloatTensor<Self>;
 
-    /// `x` (f32) times its hashed dropout mask with keep probability `keep`, seeded by the bits
-    /// of the device integer `seed[0]`.
-    fn hashed_dropout(x: FloatTensor<Self>, seed: IntTensor<Self>, keep: f32) -> FloatTensor<Self>;
+    /// `x` (with `drop.relu`, `max(x, 0)`) times its hashed dropout mask with keep probability
+    /// `drop.keep`, seeded by the bits of the device integer `seed[0]`, as `drop.out`.
+    fn hashed_dropout(x: FloatTensor<Self>, seed: IntTensor<Self>, drop: Drop)
+        -> FloatTensor<Self>;
+}
+
+/// One hashed dropout call: keep probability (below 1), ReLU first or not, the output's type.
+#[derive(Clone, Copy, Debug)]
+pub struct Drop {
+    pub keep: f32,
+    pub relu: bool,
+    pub out: DType,
 }
 
 impl<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement> FusedBackend
@@ -109,8 +119,12 @@ impl<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement> FusedBacke
         launch::backward(qkv, ctx, lse, dctx, &call)
     }
 
-    fn hashed_dropout(x: FloatTensor<Self>, seed: IntTensor<Self>, keep: f32) -> FloatTensor<Self> {
-        launch::dropout(x, seed, keep)
+    fn hashed_dropout(
+        x: FloatTensor<Self>,
+        seed: IntTensor<Self>,
+        drop: Drop,
+    ) -> FloatTensor<Self> {
+        launch::dropout(x, seed, drop.keep, drop.relu, drop.out)
     }
 }
 
@@ -119,8 +133,8 @@ impl<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement> FusedBacke
 enum Kernel {
     Forward(Call),
     Backward(Call),
-    /// Keep probability; inputs `x` (float) and `seed` (int).
-    Dropout(f32),
+    /// Inputs `x` (float) and `seed` (int).
+    Dropout(Drop),
 }
 
 /// A fused kernel call queued in burn-fusion's stream: run on the inner backend when the stream
@@ -136,12 +150,12 @@ impl<B: FusionBackend + FusedBackend> FusionCall<B> {
     /// Queues `kernel` with `inputs`, returning the outputs described by `outputs`.
     fn queue(
         inputs: &[&FloatTensor<Fusion<B>>],
-        outputs: &[Shape],
+        outputs: &[(Shape, DType)],
         kernel: Kernel,
     ) -> Vec<FloatTensor<Fusion<B>>> {
         let client = inputs[0].client.clone();
         let outs: Vec<TensorIr> = (outputs.iter())
-            .map(|s| TensorIr::uninit(client.create_empty_handle(), s.clone(), DType::F32))
+            .map(|(s, t)| TensorIr::uninit(client.create_empty_handle(), s.clone(), *t))
             .collect();
         let streams = OperationStreams::with_inputs(inputs.iter().copied());
         let ir: Vec<TensorIr> = inputs.iter().map(|t| (*t).clone().into_ir()).collect();
@@ -160,13 +174,13 @@ impl<B: FusionBackend + FusedBackend> Operation<B::FusionRuntime> for FusionCall
         &self,
         handles: &mut HandleContainer<<B::FusionRuntime as FusionRuntime>::FusionHandle>,
     ) {
-        if let Kernel::Dropout(keep) = self.kernel {
+        if let Kernel::Dropout(drop) = self.kernel {
             let ([x, seed], [out]) = self.desc.as_fixed();
             let (x, seed) = (
                 handles.get_float_tensor::<B>(x),
                 handles.get_int_tensor::<B>(seed),
             );
-            let y = B::hashed_dropout(x, seed, keep);
+            let y = B::hashed_dropout(x, seed, drop);
             return handles.register_float_tensor::<B>(&out.id, y);
         }
         let inputs: Vec<_> = (self.desc.inputs.iter())
@@ -195,7 +209,10 @@ impl<B: FusionBackend + FusedBackend> FusedBackend for Fusion<B> {
         call: Call,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
         let [b, l, d3] = qkv.shape.dims::<3>();
-        let shapes = [Shape::new([b, l, d3 / 3]), Shape::new([b * call.heads * l])];
+        let shapes = [
+            (Shape::new([b, l, d3 / 3]), qkv.dtype),
+            (Shape::new([b * call.heads * l]), DType::F32),
+        ];
         let mut outs = FusionCall::<B>::queue(&[&qkv], &shapes, Kernel::Forward(call));
         let lse = outs.pop().expect("two outputs");
         (outs.pop().expect("two outputs"), lse)
@@ -208,15 +225,19 @@ impl<B: FusionBackend + FusedBackend> FusedBackend for Fusion<B> {
         dctx: FloatTensor<Self>,
         call: Call,
     ) -> FloatTensor<Self> {
-        let shape = [qkv.shape.clone()];
+        let shape = [(qkv.shape.clone(), qkv.dtype)];
         let inputs = [&qkv, &ctx, &lse, &dctx];
         let mut outs = FusionCall::<B>::queue(&inputs, &shape, Kernel::Backward(call));
         outs.pop().expect("one output")
     }
 
-    fn hashed_dropout(x: FloatTensor<Self>, seed: IntTensor<Self>, keep: f32) -> FloatTensor<Self> {
-        let shape = [x.shape.clone()];
-        let mut outs = FusionCall::<B>::queue(&[&x, &seed], &shape, Kernel::Dropout(keep));
+    fn hashed_dropout(
+        x: FloatTensor<Self>,
+        seed: IntTensor<Self>,
+        drop: Drop,
+    ) -> FloatTensor<Self> {
+        let shape = [(x.shape.clone(), drop.out)];
+        let mut outs = FusionCall::<B>::queue(&[&x, &seed], &shape, Kernel::Dropout(drop));
         outs.pop().expect("one output")
     }
 }
