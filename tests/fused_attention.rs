@@ -112,7 +112,8 @@ fn fused_attention_equals_the_host_op_at_awkward_shapes() {
     let mut all = 0.0f32;
     for (i, l) in [1, 7, 130, 1000].into_iter().enumerate() {
         for (j, dh) in [8, 16, 64].into_iter().enumerate() {
-            let b = if (i + j) % 2 == 0 { 1 } else { 3 };
+            // Batch 3 at the short lengths, batch 1 at 1,000 (its compute dominates on lavapipe).
+            let b = if (i + j) % 2 == 1 && l < 1000 { 3 } else { 1 };
             for dropout in [0.0, 0.2] {
                 all = all.max(compare(b, l, 2, dh, dropout));
             }

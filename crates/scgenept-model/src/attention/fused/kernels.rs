@@ -118,7 +118,7 @@ pub fn forward<E: Float>(
     keep_scale: f32,
     #[comptime] dh: usize,
     #[comptime] block: usize,
-    #[comptime] dropout: bool,
+    dropout: u32,
     #[define(E)] _e: StorageType,
 ) {
     let len = qkv.shape(1);
@@ -164,7 +164,7 @@ pub fn forward<E: Float>(
                 let p = (v - m).exp();
                 sum += p;
                 let mut w = p;
-                if dropout {
+                if dropout != 0u32 {
                     w = p * mask(seed, i, j0 + jj, len, threshold, keep_scale);
                 }
                 #[unroll]
@@ -228,7 +228,7 @@ pub fn backward_dq<E: Float>(
     keep_scale: f32,
     #[comptime] dh: usize,
     #[comptime] block: usize,
-    #[comptime] dropout: bool,
+    dropout: u32,
     #[define(E)] _e: StorageType,
 ) {
     let len = qkv.shape(1);
@@ -275,7 +275,7 @@ pub fn backward_dq<E: Float>(
             for jj in 0..n {
                 let p = (dot_shared(&q, &ks, jj * dh, dh) - lse_i).exp();
                 let mut dp = dot_shared(&go, &vs, jj * dh, dh);
-                if dropout {
+                if dropout != 0u32 {
                     dp *= mask(seed, i, j0 + jj, len, threshold, keep_scale);
                 }
                 let ds = p * (dp - delta_i);
@@ -313,7 +313,7 @@ pub fn backward_dkv<E: Float>(
     keep_scale: f32,
     #[comptime] dh: usize,
     #[comptime] block: usize,
-    #[comptime] dropout: bool,
+    dropout: u32,
     #[define(E)] _e: StorageType,
 ) {
     let len = qkv.shape(1);
@@ -368,7 +368,7 @@ pub fn backward_dkv<E: Float>(
             for ii in 0..n {
                 let p = (dot_shared(&k, &qs, ii * dh, dh) - lses[ii]).exp();
                 let mut w = 1.0f32;
-                if dropout {
+                if dropout != 0u32 {
                     w = mask(seed, i0 + ii, j, len, threshold, keep_scale);
                 }
                 let dp = dot_shared(&v, &gos, ii * dh, dh) * w;
@@ -396,7 +396,7 @@ pub fn backward_dkv<E: Float>(
 
 /// Dropout as a counter hash (`attention::mask::device_kept`): `out[i] = x[i] · scale` when
 /// element `i` is kept, else 0, computed in f32 and written as `Y`; with `relu`, `max(x[i], 0)`
-/// in place of `x[i]` (`relu_dropout.rs`). Applied again to the gradient in backward, so no mask
+/// in place of `x[i]` (`crate::dropout::relu_dropout`). Applied again to the gradient in backward, so no mask
 /// is stored. The 32-bit seed is the bits of `seed[0]`, an integer drawn on the device (never
 /// read back).
 #[cube(launch)]

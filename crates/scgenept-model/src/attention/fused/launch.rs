@@ -125,7 +125,7 @@ pub fn forward<R: CubeRuntime>(qkv: CubeTensor<R>, call: &Call) -> (CubeTensor<R
         p.keep_scale,
         p.dh,
         p.block,
-        call.drop.is_some(),
+        call.drop.is_some() as u32,
         dtype.into(),
     );
     (ctx, lse)
@@ -179,7 +179,7 @@ pub fn backward<R: CubeRuntime>(
                 p.keep_scale,
                 p.dh,
                 p.block,
-                call.drop.is_some(),
+                call.drop.is_some() as u32,
                 dtype.into(),
             )
         };
