@@ -470,24 +470,19 @@ mod tests {
         let fused = |l, p| MemoryPlan::new(&spec(l, DeviceAttention::Fused, p));
         let (a, b) = (fused(768, Precision::F32), fused(1536, Precision::F32));
         assert_eq!(transient(&b), 2 * transient(&a));
-        let out_proj = |p: &MemoryPlan| {
-            p.per_layer
-                .iter()
-                .find(|l| l.component.starts_with("out_proj input"))
-                .unwrap()
-                .bytes
+        // One encoder layer's bytes on the line starting with `op`.
+        let layer = |p: &MemoryPlan, op: &str| {
+            let line = p.per_layer.iter().find(|l| l.component.starts_with(op));
+            line.unwrap().bytes
         };
-        assert_eq!(out_proj(&b), 0);
-        assert_eq!(out_proj(&fused(1536, Precision::Bf16)), 0);
+        assert_eq!(layer(&b, "out_proj input"), 0);
+        let bf16 = fused(1536, Precision::Bf16);
+        assert_eq!(layer(&bf16, "out_proj input"), 0);
         // Under bf16 the kernels keep bf16 projections: half the f32 bytes.
-        let qkv = |p: &MemoryPlan| {
-            p.per_layer
-                .iter()
-                .find(|l| l.component.starts_with("attention: packed"))
-                .unwrap()
-                .bytes
-        };
-        assert_eq!(2 * qkv(&fused(1536, Precision::Bf16)), qkv(&b));
+        assert_eq!(
+            2 * layer(&bf16, "attention: packed"),
+            layer(&b, "attention: packed")
+        );
         for p in [Precision::F32, Precision::Bf16] {
             let tiled = MemoryPlan::new(&spec(1536, DeviceAttention::Tiled, p));
             assert!(fused(1536, p).peak_bytes < tiled.peak_bytes);
