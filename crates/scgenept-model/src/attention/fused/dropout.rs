@@ -67,19 +67,9 @@ impl<I: FusedBackend> Backward<I, 1> for ReluDropOp {
         let SavedOut { y, keep, input } = ops.state;
         unary::<I, _>(ops.parents, ops.node, grads, |g| {
             // `y > 0` exactly where the element was kept and the input positive.
-            let g = I::float_cast(g, float_dtype(input));
+            let g = I::float_cast(g, FloatDType::from(input));
             I::float_mul_scalar(I::relu_backward(y, g), (1.0 / keep).into())
         });
-    }
-}
-
-/// The float type of a float tensor's `DType`.
-fn float_dtype(t: DType) -> FloatDType {
-    match t {
-        DType::BF16 => FloatDType::BF16,
-        DType::F16 => FloatDType::F16,
-        DType::F64 => FloatDType::F64,
-        _ => FloatDType::F32,
     }
 }
 
