@@ -9,7 +9,9 @@
 //! - no module over 600 lines (the pickle interpreter excepted);
 //! - the training crate's root holds only `lib.rs`, its configuration and folders by concern;
 //! - the control label is spelled once (`scgenept-data/src/condition.rs`): no other library
-//!   code writes a `"ctrl"`, `"A+ctrl"`-style or `"ctrl_…"` literal.
+//!   code writes a `"ctrl"`, `"A+ctrl"`-style or `"ctrl_…"` literal;
+//! - no AVX-512 float code on the CPU: no manifest turns on gemm's `x86-v4` or macerator's
+//!   `avx512`, and macerator comes from `vendor/` without it (docs/features.md, reproducibility).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -385,6 +387,80 @@ fn tidy_control_label_spelled_once() {
     }
 }
 
+/// Features that give the CPU kernels a second, AVX-512 code path (another summation order).
+const AVX512_FEATURES: [&str; 2] = ["x86-v4", "avx512"];
+
+/// The features a manifest's dependency tables turn on, as `crate/feature`.
+fn enabled_features(manifest: &toml::Table) -> Vec<String> {
+    let tables = ["dependencies", "dev-dependencies"].map(|k| manifest.get(k));
+    let workspace = manifest
+        .get("workspace")
+        .and_then(|w| w.get("dependencies"));
+    let deps = tables
+        .into_iter()
+        .chain([workspace])
+        .flatten()
+        .filter_map(|t| t.as_table());
+    let mut out = Vec::new();
+    for (name, spec) in deps.flat_map(|t| t.iter()) {
+        let features = spec.get("features").and_then(|f| f.as_array());
+        for f in features.into_iter().flatten().filter_map(|f| f.as_str()) {
+            out.push(format!("{name}/{f}"));
+        }
+    }
+    let own = manifest.get("features").and_then(|f| f.as_table());
+    for list in own
+        .into_iter()
+        .flat_map(|t| t.values())
+        .filter_map(|v| v.as_array())
+    {
+        out.extend(list.iter().filter_map(|f| f.as_str()).map(str::to_string));
+    }
+    out
+}
+
+fn is_avx512(feature: &str) -> bool {
+    let name = feature.rsplit('/').next().unwrap_or(feature);
+    AVX512_FEATURES.contains(&name)
+}
+
+#[test]
+fn tidy_no_avx512_on_the_cpu() {
+    let read = |path: PathBuf| -> toml::Table {
+        let text = std::fs::read_to_string(&path).unwrap();
+        toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    let crates = LAYERS
+        .iter()
+        .map(|k| root().join("crates").join(k).join("Cargo.toml"));
+    for path in std::iter::once(root().join("Cargo.toml")).chain(crates) {
+        let on: Vec<String> = enabled_features(&read(path.clone()));
+        let bad: Vec<&String> = on.iter().filter(|f| is_avx512(f)).collect();
+        assert!(
+            bad.is_empty(),
+            "{}: {bad:?} gives the CPU kernels an AVX-512 path, and CPU results then depend on the \
+             machine; remove it (docs/features.md#reproducibility-on-the-cpu)",
+            path.display()
+        );
+    }
+    let vendored = read(root().join("vendor/macerator/Cargo.toml"));
+    let defaults = &vendored["features"]["default"];
+    assert!(
+        !defaults
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f.as_str() == Some("avx512")),
+        "vendor/macerator/Cargo.toml: `avx512` is a default feature again; see vendor/README.md"
+    );
+    let workspace = read(root().join("Cargo.toml"));
+    assert_eq!(
+        workspace["patch"]["crates-io"]["macerator"]["path"].as_str(),
+        Some("vendor/macerator"),
+        "Cargo.toml: [patch.crates-io] must take macerator from vendor/ (vendor/README.md)"
+    );
+}
+
 #[test]
 fn tidy_finds_what_it_looks_for() {
     // The checks themselves: a planted circle, a long function.
@@ -416,4 +492,12 @@ fn tidy_finds_what_it_looks_for() {
     assert_eq!(lits, ["ctrl", "{a}+ctrl", "not a+ctrl label", "a\\\"b"]);
     let flagged: Vec<&str> = lits.into_iter().filter(|l| spells_control(l)).collect();
     assert_eq!(flagged, ["ctrl", "{a}+ctrl"]);
+    let manifest: toml::Table = toml::from_str(
+        "[dependencies]\ngemm = { version = \"0.19\", features = [\"std\", \"x86-v4\"] }\n\
+         [features]\nfast = [\"macerator/avx512\", \"bytemuck/avx512_simd\"]",
+    )
+    .unwrap();
+    let on = enabled_features(&manifest);
+    let flagged: Vec<&String> = on.iter().filter(|f| is_avx512(f)).collect();
+    assert_eq!(flagged, ["gemm/x86-v4", "macerator/avx512"]);
 }
