@@ -146,13 +146,21 @@ fn data_commands_fail_in_one_line_and_write_nothing() {
     assert!(o.status.success(), "{}", text(&o).1);
     one_line_error(
         &scgenept(&["data", "fetch", "replogle", "--dir", dir.to_str().unwrap()]),
-        "unknown dataset",
+        "unknown dataset 'replogle'; choose one of norman, adamson, dixit, \
+         replogle_k562_essential, replogle_rpe1_essential",
     );
 }
 
 /// A loopback stand-in for Dataverse: file metadata with an MD5, and the file with Range support.
-/// The first download is cut off half way to exercise resume.
-fn serve(zip: Vec<u8>, md5: String, cut_first: bool) -> (String, Arc<AtomicUsize>) {
+/// The first download is cut off half way to exercise resume. `file` is the dataset's Dataverse
+/// file id and name.
+fn serve(
+    file: (u64, &str),
+    zip: Vec<u8>,
+    md5: String,
+    cut_first: bool,
+) -> (String, Arc<AtomicUsize>) {
+    let (id, name) = (file.0, file.1.to_string());
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let downloads = Arc::new(AtomicUsize::new(0));
@@ -174,16 +182,16 @@ fn serve(zip: Vec<u8>, md5: String, cut_first: bool) -> (String, Arc<AtomicUsize
                 }
             }
             let path = request.split_whitespace().nth(1).unwrap_or("").to_string();
-            if path == "/api/files/6154417" {
+            if path == format!("/api/files/{id}") {
                 let body = format!(
-                    r#"{{"status":"OK","data":{{"dataFile":{{"filename":"adamson.zip","md5":"{md5}"}}}}}}"#
+                    r#"{{"status":"OK","data":{{"dataFile":{{"filename":"{name}.zip","md5":"{md5}"}}}}}}"#
                 );
                 let _ = write!(
                     stream,
                     "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                     body.len()
                 );
-            } else if path == "/api/access/datafile/6154417" {
+            } else if path == format!("/api/access/datafile/{id}") {
                 let n = counter.fetch_add(1, Ordering::SeqCst);
                 let body = &zip[range_start..];
                 let status = if range_start > 0 {
@@ -216,7 +224,8 @@ fn serve(zip: Vec<u8>, md5: String, cut_first: bool) -> (String, Arc<AtomicUsize
     (url, downloads)
 }
 
-fn adamson_zip(dir: &Path) -> Vec<u8> {
+/// A GEARS-layout zip: `<name>/perturb_processed.h5ad`, a tiny synthetic file.
+fn dataset_zip(dir: &Path, name: &str) -> Vec<u8> {
     let h5 = dir.join("src.h5ad");
     assert!(scgenept(&[
         "data",
@@ -233,8 +242,8 @@ fn adamson_zip(dir: &Path) -> Vec<u8> {
         let mut z = zip::ZipWriter::new(&mut buf);
         let opts = zip::write::SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Deflated);
-        z.add_directory("adamson/", opts).unwrap();
-        z.start_file("adamson/perturb_processed.h5ad", opts)
+        z.add_directory(format!("{name}/"), opts).unwrap();
+        z.start_file(format!("{name}/perturb_processed.h5ad"), opts)
             .unwrap();
         z.write_all(&std::fs::read(&h5).unwrap()).unwrap();
         z.finish().unwrap();
@@ -245,9 +254,9 @@ fn adamson_zip(dir: &Path) -> Vec<u8> {
 #[test]
 fn fetch_resumes_verifies_and_unpacks_atomically() {
     let dir = tempdir("fetch");
-    let zip = adamson_zip(&dir);
+    let zip = dataset_zip(&dir, "adamson");
     let md5 = format!("{:x}", md5::compute(&zip));
-    let (url, downloads) = serve(zip.clone(), md5, true);
+    let (url, downloads) = serve((6154417, "adamson"), zip.clone(), md5, true);
     let data_dir = dir.join("data");
     let args = [
         "data",
@@ -289,7 +298,7 @@ fn fetch_resumes_verifies_and_unpacks_atomically() {
     one_line_error(&scgenept(&args), "already exists");
 
     // A corrupt download is caught by the published MD5 and removed.
-    let (bad_url, _) = serve(zip, "0".repeat(32), false);
+    let (bad_url, _) = serve((6154417, "adamson"), zip, "0".repeat(32), false);
     let o = scgenept(&[
         "data",
         "fetch",
@@ -306,6 +315,37 @@ fn fetch_resumes_verifies_and_unpacks_atomically() {
         h5.exists(),
         "the good dataset is untouched by a failed refetch"
     );
+}
+
+/// The Replogle essential screens come from the Dataverse files GEARS names, in the same layout.
+#[test]
+fn fetch_knows_the_replogle_screens() {
+    let dir = tempdir("fetch_replogle");
+    for (id, name) in [
+        (7458695, "replogle_k562_essential"),
+        (7458694, "replogle_rpe1_essential"),
+    ] {
+        let zip = dataset_zip(&dir, name);
+        let md5 = format!("{:x}", md5::compute(&zip));
+        let (url, downloads) = serve((id, name), zip, md5, false);
+        let data_dir = dir.join("data");
+        let o = scgenept(&[
+            "data",
+            "fetch",
+            name,
+            "--dir",
+            data_dir.to_str().unwrap(),
+            "--base-url",
+            &url,
+        ]);
+        let (out, err) = text(&o);
+        assert!(o.status.success(), "{name}: {err}");
+        assert!(out.contains("MD5 verified"), "{out}");
+        assert_eq!(downloads.load(Ordering::SeqCst), 1);
+        let h5 = data_dir.join(name).join("perturb_processed.h5ad");
+        let o = scgenept(&["data", "inspect", h5.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", text(&o).1);
+    }
 }
 
 #[test]

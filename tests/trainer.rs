@@ -255,7 +255,7 @@ fn every_shipped_run_config_parses_and_names_a_real_model_type() {
     let root = crate::common::root().join("configs");
     let mut n = 0;
     let mut paths = vec![root.join("demo.toml"), root.join("demo_scgpt.toml")];
-    for ds in ["norman", "adamson"] {
+    for ds in ["norman", "adamson", "replogle_k562", "replogle_rpe1"] {
         for e in std::fs::read_dir(root.join(ds)).unwrap() {
             paths.push(e.unwrap().path());
         }
@@ -270,7 +270,7 @@ fn every_shipped_run_config_parses_and_names_a_real_model_type() {
         );
         n += 1;
     }
-    assert_eq!(n, 22);
+    assert_eq!(n, 42);
 }
 
 #[test]
@@ -291,7 +291,8 @@ fn every_shipped_sweep_plans_distinct_runs_of_its_dataset() {
             "{}: two runs share a directory",
             path.display()
         );
-        let dataset = sweep.name.split('_').next().unwrap();
+        let dataset = (sweep.name.strip_suffix("_knowledge_sources"))
+            .unwrap_or_else(|| sweep.name.split('_').next().unwrap());
         for r in &runs {
             assert!(
                 r.config.name.starts_with(dataset),
@@ -302,5 +303,5 @@ fn every_shipped_sweep_plans_distinct_runs_of_its_dataset() {
         }
         n += 1;
     }
-    assert_eq!(n, 3);
+    assert_eq!(n, 5);
 }

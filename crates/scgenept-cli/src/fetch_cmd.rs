@@ -10,7 +10,7 @@ use scgenept_data::fetch::{fetch, FetchRequest, DATAVERSE};
 
 #[derive(Args)]
 pub struct FetchArgs {
-    /// norman, adamson or dixit.
+    /// norman, adamson, dixit, replogle_k562_essential or replogle_rpe1_essential.
     pub dataset: String,
     /// Data directory; the dataset lands in <dir>/<dataset>/perturb_processed.h5ad.
     #[arg(long, default_value = "data")]

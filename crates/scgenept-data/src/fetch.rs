@@ -15,12 +15,20 @@ use crate::files::write_atomic;
 /// Public Dataverse server; overridable (tests use a loopback server).
 pub const DATAVERSE: &str = "https://dataverse.harvard.edu";
 
-/// GEARS' datasets and their Dataverse file ids.
-pub const DATASETS: [(&str, u64); 3] = [
+/// GEARS' datasets and their Dataverse file ids (GEARS' `PertData.load`; the two Replogle files
+/// are GEARS' filtered versions of the essential-gene screens, in the same zip layout).
+pub const DATASETS: [(&str, u64); 5] = [
     ("norman", 6154020),
     ("adamson", 6154417),
     ("dixit", 6154416),
+    ("replogle_k562_essential", 7458695),
+    ("replogle_rpe1_essential", 7458694),
 ];
+
+/// The dataset names, for messages: `norman, adamson, …`.
+pub fn dataset_names() -> String {
+    DATASETS.map(|(n, _)| n).join(", ")
+}
 
 pub fn file_id(name: &str) -> Result<u64> {
     DATASETS
@@ -30,7 +38,10 @@ pub fn file_id(name: &str) -> Result<u64> {
         .ok_or_else(|| {
             DataError::new(
                 "data fetch",
-                format!("unknown dataset '{name}'; choose norman, adamson or dixit"),
+                format!(
+                    "unknown dataset '{name}'; choose one of {}",
+                    dataset_names()
+                ),
             )
         })
 }
