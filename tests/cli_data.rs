@@ -357,6 +357,45 @@ fn knowledge_coverage_reads_genes_from_an_h5ad() {
     // The fixture's var.gene_name: five real targets (FOSB, CEBPB, KLF1, JUN, SET) and 35 made-up names.
     assert!(out.contains("go_all        5/40 genes with text"), "{out}");
     assert!(out.contains("ncbi_uniprot  5/40"), "{out}");
+    // Its perturbation targets, from obs.condition: the same five, each with text.
+    assert!(
+        out.contains("perturbation targets (5, from obs.condition):"),
+        "{out}"
+    );
+    assert!(
+        out.contains("go_c          5/5 targets with text\n"),
+        "{out}"
+    );
+    // A synthetic file's targets (real Norman genes) are counted the same way.
+    let dir = tempdir("coverage_targets");
+    let synth = dir.join("tiny.h5ad");
+    assert!(scgenept(&[
+        "data",
+        "synth",
+        "--preset",
+        "tiny",
+        "--out",
+        synth.to_str().unwrap()
+    ])
+    .status
+    .success());
+    let o = scgenept(&["knowledge", "coverage", "--genes", synth.to_str().unwrap()]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("go_all") && l.contains("targets"));
+    let line = line.unwrap_or_else(|| panic!("no target line: {out}"));
+    let (k, n) = line
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .split_once('/')
+        .unwrap();
+    assert!(
+        k.parse::<usize>().unwrap() <= n.parse::<usize>().unwrap() && n != "0",
+        "{line}"
+    );
 }
 
 #[test]

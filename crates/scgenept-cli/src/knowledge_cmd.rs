@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 
-use scgenept_data::gene_list::read_gene_list;
+use scgenept_data::gene_list::{read_gene_list, read_perturbation_targets};
 use scgenept_knowledge::build::{coverage, embed_source, BuildSource};
 use scgenept_knowledge::EmbedMode;
 use scgenept_knowledge::{GeneText, KnowledgeTable, Resolved, TableFormat, TextSource};
@@ -137,14 +137,7 @@ pub enum KnowledgeCommand {
 pub fn run(cmd: KnowledgeCommand) -> Result<()> {
     match cmd {
         KnowledgeCommand::Show { gene, source, text } => show(&gene, source, &text),
-        KnowledgeCommand::Coverage { genes, text } => {
-            let genes = read_gene_list(&genes)?;
-            for (s, c) in coverage(&text.load()?, &genes) {
-                println!("{s:<13} {}/{} genes with text", c.covered, genes.len());
-                print_matches(&c.via_alias, &c.ambiguous, &c.without_text, "ambiguous");
-            }
-            Ok(())
-        }
+        KnowledgeCommand::Coverage { genes, text } => print_coverage(&genes, &text),
         KnowledgeCommand::Build(a) => build(a),
         KnowledgeCommand::Import {
             file,
@@ -172,6 +165,38 @@ pub fn run(cmd: KnowledgeCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `knowledge coverage`: per source, the genes with text; for an h5ad also its perturbation
+/// targets (a target without text keeps the model's random row, like any gene without text).
+fn print_coverage(path: &std::path::Path, text: &TextFiles) -> Result<()> {
+    let genes = read_gene_list(path)?;
+    let text = text.load()?;
+    for (s, c) in coverage(&text, &genes) {
+        println!("{s:<13} {}/{} genes with text", c.covered, genes.len());
+        print_matches(&c.via_alias, &c.ambiguous, &c.without_text, "ambiguous");
+    }
+    let Some(targets) = read_perturbation_targets(path)? else {
+        return Ok(());
+    };
+    println!(
+        "perturbation targets ({}, from obs.condition):",
+        targets.len()
+    );
+    for (s, c) in coverage(&text, &targets) {
+        let missing = scgenept_data::perturb_data::preview(&c.without_text);
+        let missing = if c.without_text.is_empty() {
+            String::new()
+        } else {
+            format!("; without: {missing}")
+        };
+        println!(
+            "{s:<13} {}/{} targets with text{missing}",
+            c.covered,
+            targets.len()
+        );
+    }
+    Ok(())
 }
 
 /// Genes of an imported table that are not HGNC symbols as written but are in another case

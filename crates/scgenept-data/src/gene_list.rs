@@ -1,5 +1,5 @@
 //! Gene lists users give: symbols one a line (`#` comments allowed), or an h5ad's genes
-//! (`var.gene_name`, var_names when that column is absent).
+//! (`var.gene_name`, var_names when that column is absent); and an h5ad's perturbation targets.
 
 use std::path::Path;
 
@@ -30,4 +30,21 @@ pub fn read_gene_list(path: &Path) -> Result<Vec<String>, DataError> {
         return Err(bad("no gene symbols in the file".into()));
     }
     Ok(genes)
+}
+
+/// The genes an h5ad's cells are perturbed at (GEARS' `obs.condition`, `ctrl` left out), sorted
+/// and unique; `None` for a plain gene list or an h5ad without that column.
+pub fn read_perturbation_targets(path: &Path) -> Result<Option<Vec<String>>, DataError> {
+    if !path.extension().is_some_and(|e| e == "h5ad") {
+        return Ok(None);
+    }
+    let f = crate::h5ad::H5ad::open(path)?;
+    let Ok(col) = f.column("obs", "condition") else {
+        return Ok(None);
+    };
+    let labels = crate::h5ad::column_strings(col, path, "obs.condition")?;
+    let targets: std::collections::BTreeSet<&str> = (labels.iter())
+        .flat_map(|c| crate::condition::condition_genes(c))
+        .collect();
+    Ok(Some(targets.into_iter().map(String::from).collect()))
 }
