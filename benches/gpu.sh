@@ -16,11 +16,12 @@
 #                   memory plan beside the allocator, skipped runs and why
 #   torch_check.txt the torch-only reference checked against the scgpt fixture
 #   logs.tar.gz     every run's stdout and stderr
-# Runs go most valuable first: ours bf16 and PyTorch AMP (bf16) at 64 cells, then 16 and 32,
-# then f32 (PyTorch fp32), then inference over 5,045 genes. A run starts only if its estimated
-# time fits in what is left of DEADLINE seconds (default 420); its own time limit is what is
-# left. Runs that cannot fit are listed as skipped. PYTHON (default python3) must import torch
-# for the PyTorch runs; without it they are skipped and say so.
+# Runs go most valuable first: the fused kernels against their references, then ours bf16 and
+# PyTorch AMP (bf16) at 64 cells, then 16 and 32, then f32 (PyTorch fp32), then inference over
+# 5,045 genes. A run starts only if its estimated time fits in what is left of DEADLINE seconds
+# (default 420); its own time limit is what is left. Runs that cannot fit are listed as skipped.
+# PYTHON (default python3) must import torch for the PyTorch runs; without it they are skipped
+# and say so.
 set -u
 DRY=0
 if [ "${1:-}" = "--dry-run" ]; then
@@ -155,6 +156,10 @@ torch_step() { # AMP BATCH
 # Estimates (s) from the H100 runs of benches/README.md, doubled, with the first run paying for
 # compilation and autotuning; the dry run's are what its tiny shapes take on 2 CPU cores.
 if [ $DRY = 1 ]; then E_FIRST=20 E_STEP=10 E_PRED=20 E_BIG=100000; else E_FIRST=120 E_STEP=40 E_PRED=60 E_BIG=0; fi
+# The fused kernels against their references on this device (scgenept bench kernels): the
+# CUDA kernels checked before anything is timed with them. The dry run's CPU refuses it.
+E_KERN=$([ $DRY = 1 ] && echo 20 || echo 90)
+run "kernels" $E_KERN "$BIN" bench kernels --device "$DEVICE" --json "$LOGS/kernels.json"
 ours_step bf16 64 $E_FIRST
 torch_step bf16 64 $E_STEP
 for b in 16 32; do

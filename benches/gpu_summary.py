@@ -86,6 +86,18 @@ def predict_rows(runs):
     return rows
 
 
+def kernel_rows(runs):
+    """`scgenept bench kernels`: each check's worst difference against its bound."""
+    r = runs.get("kernels")
+    if not r:
+        return []
+    checks = (r.get("result") or {}).get("checks") or []
+    if not checks:
+        return [["(no checks)", r["status"], "", ""]]
+    return [[c["name"], "ok" if c["worst"] <= c["bound"] else "OVER",
+             f"{c['worst']:.2e}", f"{c['bound']:.0e}"] for c in checks]
+
+
 def table(header, rows):
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -101,7 +113,9 @@ def main():
           f"device {meta.get('device')}, deadline {meta.get('deadline_s')} s; "
           f"{len(runs)} runs recorded, "
           f"{sum(r['status'] == 'ok' for r in runs.values())} ok.\n")
-    print("## One training step\n")
+    print("## Fused kernels against their references\n")
+    print(table(["check", "status", "worst", "bound"], kernel_rows(runs)))
+    print("\n## One training step\n")
     print(table(["run", "status", "ms/step", "cells/s", "peak MiB", "peak from", "plan MiB",
                  "time vs torch", "memory vs torch"], step_rows(runs)))
     print("\n## Inference\n")

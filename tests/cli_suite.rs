@@ -18,8 +18,6 @@ mod cli_train;
 #[path = "cli_wgpu.rs"]
 mod cli_wgpu;
 mod common;
-#[path = "fused_attention.rs"]
-mod fused_attention;
 #[path = "gpu_script.rs"]
 mod gpu_script;
 #[path = "readme.rs"]

@@ -218,3 +218,51 @@ fn wgpu_memory_plan_matches_the_allocator() {
     eprintln!("64 → 256 genes: the allocator's peak grew {growth:.2}×");
     assert!(growth < 4.2, "grew {growth:.2}× for 4× the genes");
 }
+
+/// The fused kernels on lavapipe (`scgenept bench kernels`, `crates/scgenept-train/src/bench/
+/// kernels/`): the attention's context, log-sum-exp and gradient against the host op at L = 1, 7,
+/// 130 and 1,000, head widths 8, 16 and 64, batch 1 and 3, dropout 0 and 0.2, within 1e-5; two
+/// runs bit for bit; f16 storage; the hashed dropout against its host mask; the lean LayerNorm
+/// against burn's. Every check is in the JSON with its worst difference and bound.
+#[test]
+fn fused_attention_kernels_equal_their_references_on_lavapipe() {
+    let dir = tempdir("kernels");
+    let out = dir.join("kernels.json");
+    let o = run(&[
+        "bench",
+        "kernels",
+        "--device",
+        "wgpu",
+        "--json",
+        out.to_str().unwrap(),
+    ]);
+    println!("{}", String::from_utf8_lossy(&o.stdout));
+    ok(&o);
+    let report = json(&out);
+    let checks = report["checks"].as_array().unwrap();
+    let named = |part: &str| -> Vec<&serde_json::Value> {
+        let has = |c: &&serde_json::Value| c["name"].as_str().unwrap().contains(part);
+        checks.iter().filter(has).collect()
+    };
+    assert_eq!(
+        named("attention b ").len(),
+        24,
+        "4 lengths × 3 head widths × 2 dropouts"
+    );
+    for l in ["l 1 ", "l 7 ", "l 130 ", "l 1000 "] {
+        assert_eq!(named(l).len(), 6, "{l}");
+    }
+    assert_eq!(named("two runs")[0]["worst"], 0.0);
+    assert_eq!(named("attention in f16").len(), 3);
+    assert_eq!(
+        named("dropout (").len(),
+        3,
+        "plain, ReLU, ReLU written in f16"
+    );
+    assert_eq!(named("dropout: share kept").len(), 1);
+    assert_eq!(named("lean layer norm").len(), 1);
+    for c in checks {
+        let (worst, bound) = (c["worst"].as_f64().unwrap(), c["bound"].as_f64().unwrap());
+        assert!(worst <= bound, "{c}");
+    }
+}

@@ -54,7 +54,7 @@ fn gpu_script_dry_run_returns_every_branch() {
         );
     }
     let all = runs(&out);
-    assert_eq!(all.len(), 18, "one line per planned run:\n{log}");
+    assert_eq!(all.len(), 19, "one line per planned run:\n{log}");
     let status = |name: &str| -> String {
         let r = all.iter().find(|r| r["name"] == name).expect(name);
         r["status"].as_str().unwrap().to_string()
@@ -63,6 +63,12 @@ fn gpu_script_dry_run_returns_every_branch() {
     assert_eq!(status("ours-f32-b64"), "ok");
     assert_eq!(status("predict-ours-f32"), "ok");
     assert!(status("ours-bf16-b64").starts_with("failed (exit 1): error: bf16 runs on a GPU"));
+    // The kernel checks need a GPU backend; the CPU binary refuses them in one line.
+    let kernels = status("kernels");
+    assert!(
+        kernels.starts_with("failed (exit 1): error: bench kernels checks the GPU kernels"),
+        "{kernels}"
+    );
     // PyTorch ran, or is skipped with the reason where python3 has no torch.
     let torch = status("torch-off-b64");
     assert!(
@@ -78,12 +84,16 @@ fn gpu_script_dry_run_returns_every_branch() {
         "{summary}"
     );
     assert!(summary.contains("predicted peak:"), "{summary}");
+    assert!(
+        summary.contains("## Fused kernels against their references"),
+        "{summary}"
+    );
 
     // A deadline nothing fits in: every run is skipped and listed, and the files still come.
     let out = dir.join("late");
     dry_run(&out, Some(1));
     let all = runs(&out);
-    assert_eq!(all.len(), 18);
+    assert_eq!(all.len(), 19);
     assert!(all
         .iter()
         .all(|r| r["status"].as_str().unwrap().starts_with("skipped")));

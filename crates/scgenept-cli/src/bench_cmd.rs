@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 
 use scgenept_model::attention::DeviceAttention;
@@ -152,6 +152,16 @@ pub enum BenchCommand {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Run the fused GPU kernels (attention forward and backward, hashed dropout, lean
+    /// LayerNorm) against their references on a device; fails if any is over its bound.
+    Kernels {
+        /// wgpu[:N] or cuda[:N].
+        #[arg(long)]
+        device: Device,
+        /// Also write the checks as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Time h5ad → GEARS split → paired training examples → first batch (64 × 1536 genes).
     Data {
         /// A GEARS-format h5ad (e.g. `scgenept data synth --preset norman`).
@@ -225,6 +235,19 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             write_json(json.as_deref(), &r)
         }
         BenchCommand::Step(a) => step(a),
+        BenchCommand::Kernels { device, json } => {
+            let report = scgenept_train::bench::kernels::check_kernels(&device)?;
+            println!("{report}");
+            write_json(json.as_deref(), &report)?;
+            let failed = report.failures().len();
+            if failed > 0 {
+                bail!(
+                    "{failed} kernel check(s) over their bound on {}",
+                    report.device
+                );
+            }
+            Ok(())
+        }
     }
 }
 

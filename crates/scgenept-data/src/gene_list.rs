@@ -35,7 +35,7 @@ pub fn read_gene_list(path: &Path) -> Result<Vec<String>, DataError> {
 /// The genes an h5ad's cells are perturbed at (GEARS' `obs.condition`, `ctrl` left out), sorted
 /// and unique; `None` for a plain gene list or an h5ad without that column.
 pub fn read_perturbation_targets(path: &Path) -> Result<Option<Vec<String>>, DataError> {
-    if !path.extension().is_some_and(|e| e == "h5ad") {
+    if path.extension().is_none_or(|e| e != "h5ad") {
         return Ok(None);
     }
     let f = crate::h5ad::H5ad::open(path)?;

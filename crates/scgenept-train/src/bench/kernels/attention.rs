@@ -1,0 +1,185 @@
+//! The fused attention (`attention/fused/`) against the host op (`attention/host.rs`): the
+//! context, the log-sum-exp and the gradient of `sum(ctx ⊙ w)` at awkward shapes, with and
+//! without dropout (the same counter-hash mask on both); two runs byte for byte; and the kernels
+//! reading and writing a 16-bit storage type (f16, which every device here has; bf16 under
+//! `precision = "bf16"` is the same generic kernel) with f32 sums.
+
+use anyhow::{anyhow, Result};
+use burn::backend::Autodiff;
+use burn::tensor::{DType, FloatDType, Tensor, TensorData, TensorPrimitive};
+use scgenept_model::attention::fused::{self, Call, FusedBackend};
+use scgenept_model::attention::host::{backward_host, forward_host};
+use scgenept_model::attention::Dims;
+use scgenept_model::dropout::DropMask;
+
+use super::{floats, values, worst, Check};
+
+/// f32 kernels against the host op (relative to values above 1).
+const F32_BOUND: f32 = 1e-5;
+
+/// What one fused run gives: context and log-sum-exp (forward alone) and the input gradient.
+struct Run {
+    ctx: Vec<f32>,
+    lse: Vec<f32>,
+    grad: Vec<f32>,
+}
+
+/// The fused op on `qkv` `[b, l, 3d]` stored as `half` (or f32), through autodiff.
+fn run<I: FusedBackend>(
+    qkv: &[f32],
+    w: &[f32],
+    dims: Dims,
+    drop: Option<DropMask>,
+    half: Option<FloatDType>,
+    device: &I::Device,
+) -> Result<Run> {
+    let Dims { b, l, d, heads } = dims;
+    let call = Call { heads, drop };
+    let shape = [b, l, 3 * d];
+    let x = Tensor::<Autodiff<I>, 3>::from_data(TensorData::new(qkv.to_vec(), shape), device)
+        .require_grad();
+    let stored = match half {
+        Some(h) => x.clone().cast(h),
+        None => x.clone(),
+    };
+    let out = fused::tracked::<I>(stored.into_primitive().tensor(), call);
+    let out = Tensor::<Autodiff<I>, 3>::from_primitive(TensorPrimitive::Float(out));
+    let want = half.map(DType::from).unwrap_or(DType::F32);
+    if out.dtype() != want {
+        return Err(anyhow!(
+            "the context came back as {:?}, not {want:?}",
+            out.dtype()
+        ));
+    }
+    let out = out.cast(FloatDType::F32);
+    let wt = Tensor::<Autodiff<I>, 3>::from_data(TensorData::new(w.to_vec(), [b, l, d]), device);
+    let grads = (out.clone() * wt).sum().backward();
+    let plain = Tensor::<I, 3>::from_data(TensorData::new(qkv.to_vec(), shape), device);
+    let plain = match half {
+        Some(h) => plain.cast(h),
+        None => plain,
+    };
+    let (_, lse) = I::fused_attention(plain.into_primitive().tensor(), call);
+    let lse = Tensor::<I, 1>::from_primitive(TensorPrimitive::Float(lse));
+    if lse.dtype() != DType::F32 {
+        return Err(anyhow!(
+            "the log-sum-exp came back as {:?}, not F32",
+            lse.dtype()
+        ));
+    }
+    let grad = x
+        .grad(&grads)
+        .ok_or_else(|| anyhow!("no gradient reached the input"))?;
+    Ok(Run {
+        ctx: floats(out.into_data())?,
+        lse: floats(lse.into_data())?,
+        grad: floats(grad.into_data())?,
+    })
+}
+
+/// The three worst differences (context, log-sum-exp, gradient) from the host op.
+fn against_host<I: FusedBackend>(
+    qkv: &[f32],
+    w: &[f32],
+    dims: Dims,
+    drop: Option<DropMask>,
+    half: Option<FloatDType>,
+    device: &I::Device,
+) -> Result<[f32; 3]> {
+    let got = run::<I>(qkv, w, dims, drop, half, device)?;
+    let (ctx, lse) = forward_host(qkv, dims, drop);
+    let grad = backward_host(qkv, &ctx, &lse, w, dims, drop);
+    Ok([
+        worst(&got.ctx, &ctx),
+        worst(&got.lse, &lse),
+        worst(&got.grad, &grad),
+    ])
+}
+
+fn dims(b: usize, l: usize, heads: usize, dh: usize) -> Dims {
+    Dims {
+        b,
+        l,
+        d: heads * dh,
+        heads,
+    }
+}
+
+/// L = 1, 7, 130, 1,000; head widths 8, 16, 64; batch 1 and 3; dropout 0 and 0.2.
+fn awkward_shapes<I: FusedBackend>(device: &I::Device) -> Result<Vec<Check>> {
+    let mut checks = Vec::new();
+    for (i, l) in [1, 7, 130, 1000].into_iter().enumerate() {
+        for (j, dh) in [8, 16, 64].into_iter().enumerate() {
+            // Batch 3 at the short lengths, batch 1 at 1,000 (its compute dominates on lavapipe).
+            let b = if (i + j) % 2 == 1 && l < 1000 { 3 } else { 1 };
+            for dropout in [0.0f32, 0.2] {
+                let d = dims(b, l, 2, dh);
+                let drop = (dropout > 0.0).then_some(DropMask {
+                    keep: 1.0 - dropout,
+                    seed: 7 + l as u64,
+                });
+                let qkv = values(b * l * 3 * d.d, l as u64);
+                let w = values(b * l * d.d, 1000 + l as u64);
+                let e = against_host::<I>(&qkv, &w, d, drop, None, device)?;
+                let name = format!("attention b {b} l {l} heads 2 dh {dh} dropout {dropout}");
+                checks.push(Check::new(
+                    name,
+                    e.into_iter().fold(0.0, f32::max),
+                    F32_BOUND,
+                ));
+            }
+        }
+    }
+    Ok(checks)
+}
+
+/// Two sequences of 130 tokens, four heads of width 16, dropout 0.2 with `seed`.
+fn mid_shape(seed: u64) -> (Dims, Option<DropMask>) {
+    (dims(2, 130, 4, 16), Some(DropMask { keep: 0.8, seed }))
+}
+
+/// Two runs of the same input: the number of bits that differ (0 means byte-identical).
+fn repeatable<I: FusedBackend>(device: &I::Device) -> Result<Check> {
+    let (d, drop) = mid_shape(11);
+    let qkv = values(2 * 130 * 3 * 64, 3);
+    let w = values(2 * 130 * 64, 4);
+    let a = run::<I>(&qkv, &w, d, drop, None, device)?;
+    let b = run::<I>(&qkv, &w, d, drop, None, device)?;
+    let differ = |x: &[f32], y: &[f32]| {
+        x.iter()
+            .zip(y)
+            .filter(|(p, q)| p.to_bits() != q.to_bits())
+            .count()
+    };
+    let n = differ(&a.ctx, &b.ctx) + differ(&a.lse, &b.lse) + differ(&a.grad, &b.grad);
+    Ok(Check::new(
+        "attention, two runs: values that differ in any bit",
+        n as f32,
+        0.0,
+    ))
+}
+
+/// f16 storage, f32 sums: against the host op on the same rounded inputs, the log-sum-exp (f32)
+/// within 1e-5, the context and the gradient within f16's rounding of what they are made of.
+fn half_precision<I: FusedBackend>(device: &I::Device) -> Result<Vec<Check>> {
+    let (d, drop) = mid_shape(13);
+    let round = |v: Vec<f32>| -> Result<Vec<f32>> {
+        let t = Tensor::<I, 1>::from_data(TensorData::new(v.clone(), [v.len()]), device);
+        floats(t.cast(FloatDType::F16).cast(FloatDType::F32).into_data())
+    };
+    let qkv = round(values(2 * 130 * 3 * 64, 41))?;
+    let w = round(values(2 * 130 * 64, 42))?;
+    let [ctx, lse, grad] = against_host::<I>(&qkv, &w, d, drop, Some(FloatDType::F16), device)?;
+    Ok(vec![
+        Check::new("attention in f16: context", ctx, 1e-3),
+        Check::new("attention in f16: log-sum-exp (f32)", lse, F32_BOUND),
+        Check::new("attention in f16: gradient", grad, 4e-3),
+    ])
+}
+
+pub(super) fn checks<I: FusedBackend>(device: &I::Device) -> Result<Vec<Check>> {
+    let mut checks = awkward_shapes::<I>(device)?;
+    checks.push(repeatable::<I>(device)?);
+    checks.extend(half_precision::<I>(device)?);
+    Ok(checks)
+}
