@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use crate::common::{bin, root, tempdir};
+use crate::common::{bin, root, synth_tiny, tempdir};
 
 fn scgenept(args: &[&str]) -> Output {
     Command::new(bin())
@@ -227,16 +227,7 @@ fn serve(
 /// A GEARS-layout zip: `<name>/perturb_processed.h5ad`, a tiny synthetic file.
 fn dataset_zip(dir: &Path, name: &str) -> Vec<u8> {
     let h5 = dir.join("src.h5ad");
-    assert!(scgenept(&[
-        "data",
-        "synth",
-        "--preset",
-        "tiny",
-        "--out",
-        h5.to_str().unwrap()
-    ])
-    .status
-    .success());
+    assert!(synth_tiny(&h5).status.success());
     let mut buf = std::io::Cursor::new(Vec::new());
     {
         let mut z = zip::ZipWriter::new(&mut buf);
@@ -369,16 +360,7 @@ fn knowledge_coverage_reads_genes_from_an_h5ad() {
     // A synthetic file's targets (real Norman genes) are counted the same way.
     let dir = tempdir("coverage_targets");
     let synth = dir.join("tiny.h5ad");
-    assert!(scgenept(&[
-        "data",
-        "synth",
-        "--preset",
-        "tiny",
-        "--out",
-        synth.to_str().unwrap()
-    ])
-    .status
-    .success());
+    assert!(synth_tiny(&synth).status.success());
     let o = scgenept(&["knowledge", "coverage", "--genes", synth.to_str().unwrap()]);
     let (out, err) = text(&o);
     assert!(o.status.success(), "{err}");
@@ -402,16 +384,7 @@ fn knowledge_coverage_reads_genes_from_an_h5ad() {
 fn baselines_print_a_table_per_subgroup() {
     let dir = tempdir("baselines");
     let h5 = dir.join("tiny.h5ad");
-    assert!(scgenept(&[
-        "data",
-        "synth",
-        "--preset",
-        "tiny",
-        "--out",
-        h5.to_str().unwrap()
-    ])
-    .status
-    .success());
+    assert!(synth_tiny(&h5).status.success());
     let json = dir.join("baselines.json");
     let o = scgenept(&[
         "baselines",

@@ -184,12 +184,14 @@ fn print_coverage(path: &std::path::Path, text: &TextFiles) -> Result<()> {
         targets.len()
     );
     for (s, c) in coverage(&text, &targets) {
-        let missing = scgenept_data::perturb_data::preview(&c.without_text);
-        let missing = if c.without_text.is_empty() {
-            String::new()
-        } else {
-            format!("; without: {missing}")
-        };
+        let ambiguous: Vec<String> = c.ambiguous.iter().map(|(g, _)| g.clone()).collect();
+        let mut missing = String::new();
+        for (what, genes) in [("without", &c.without_text), ("ambiguous", &ambiguous)] {
+            if !genes.is_empty() {
+                let list = scgenept_data::perturb_data::preview(genes);
+                missing.push_str(&format!("; {what}: {list}"));
+            }
+        }
         println!(
             "{s:<13} {}/{} targets with text{missing}",
             c.covered,
