@@ -589,3 +589,21 @@ fn imported_symbols_in_another_case_are_named() {
     );
     assert!(out.is_file());
 }
+
+/// `scgenept … | head -1`: the reader of stdout goes away before the command has printed. The
+/// command ends quietly with status 0, not with an "internal failure … this is a bug" line.
+#[test]
+fn a_closed_stdout_ends_the_command_quietly() {
+    let genes = root().join("tests/fixtures/h5ad/ad08_gears.h5ad");
+    let mut child = std::process::Command::new(bin())
+        .args(["knowledge", "coverage", "--genes", genes.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{:?}: {err}", o.status);
+    assert!(!err.contains("internal failure"), "{err}");
+}

@@ -5,6 +5,10 @@
 //! for the work is not told: on an H100, `bench step --size full --batch 32` printed a step time
 //! measured on failed kernels and exited 0, and a training run would go on the same way. Ending
 //! the process at the first panic, whichever thread it is in, makes that a visible failure.
+//!
+//! One panic is not a failure: `println!` panics when the program reading stdout has gone
+//! (`scgenept … | head -1`). The process then ends quietly with status 0, as ripgrep does, instead
+//! of reporting a bug.
 
 use std::panic::PanicHookInfo;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,6 +27,9 @@ pub fn install() {
             // with RUST_BACKTRACE set; `-v` shows the panic's own words.
             tracing::debug!("device probe panicked: {}", payload(info));
             return;
+        }
+        if stdout_closed(&payload(info)) {
+            exit_now(0);
         }
         if ENDING.swap(true, Ordering::SeqCst) {
             // Another thread is already reporting and ending the process.
@@ -75,6 +82,11 @@ fn payload(info: &PanicHookInfo<'_>) -> String {
         .map(|s| s.to_string())
         .or_else(|| p.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "(no message)".into())
+}
+
+/// `print!`'s panic when stdout is a pipe whose reader has exited (EPIPE).
+fn stdout_closed(message: &str) -> bool {
+    message.starts_with("failed printing to stdout") && message.contains("Broken pipe")
 }
 
 /// The one line for a panic `message` raised in `thread` at `place`.
@@ -133,6 +145,18 @@ mod tests {
             line.starts_with("the GPU ran out of memory: lower"),
             "{line}"
         );
+    }
+
+    #[test]
+    fn a_closed_stdout_is_not_a_bug() {
+        // What std's `println!` panicked with under `scgenept knowledge build … | head -1`.
+        assert!(stdout_closed(
+            "failed printing to stdout: Broken pipe (os error 32)"
+        ));
+        assert!(!stdout_closed(
+            "failed printing to stdout: No space left on device (os error 28)"
+        ));
+        assert!(!stdout_closed("index out of bounds"));
     }
 
     #[test]
