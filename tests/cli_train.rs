@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::common::{tempdir, tiny_config as config, train, wait_for};
+use crate::common::{tempdir, tiny_config as config, tiny_run_config, train, wait_for};
 
 fn metrics(dir: &Path, name: &str) -> serde_json::Value {
     let p = dir.join(format!("runs/{name}/seed_42/metrics.json"));
@@ -64,6 +64,32 @@ fn killed_and_resumed_equals_uninterrupted() {
     let o = train(&cut, &[]).output().unwrap();
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("--overwrite"));
+
+    // Cells streamed from the disk cache train exactly as cells in memory; the cache is built
+    // once next to the data and reused while the file is unchanged.
+    let streamed = tiny_run_config(
+        &dir.join("streamed.toml"),
+        "streamed",
+        "scgenept_random",
+        &[("data.cells", "\"disk\"")],
+    );
+    let o = train(&streamed, &[]).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("converting X"), "the cache is built: {err}");
+    assert!(dir.join("tiny.h5ad.scgenept-cells/meta.json").exists());
+    assert_eq!(
+        metrics(&dir, "streamed"),
+        metrics(&dir, "whole"),
+        "streamed = in memory"
+    );
+    assert_eq!(losses(log("streamed")), losses(log("whole")));
+    let o = train(&streamed, &["--overwrite"]).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.success() && !err.contains("converting X"),
+        "the cache is reused: {err}"
+    );
 }
 
 /// The divergence guard: a step whose loss or gradient norm is not finite stops the run with one
@@ -480,4 +506,75 @@ fn check_per_cell(bin: &str, bundle: &Path, dir: &Path, perts: &str, mean_csv: &
         .unwrap();
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains(".h5ad"));
     assert!(!bad.exists());
+}
+
+/// A transfer run (docs/data.md): trained on one dataset, tested on every perturbation of
+/// another, genes aligned by symbol; scored like every run, with the alignment in `run.json` and
+/// the test subgroups saying what training saw.
+#[test]
+fn a_transfer_run_trains_on_one_dataset_and_is_scored_on_another() {
+    let dir = tempdir("transfer");
+    let target = dir.join("target.h5ad");
+    let o = crate::common::scgenept(&[
+        "data",
+        "synth",
+        "--preset",
+        "tiny",
+        "--seed",
+        "0",
+        "--cells",
+        "900",
+        "--predictability",
+        "0.3",
+        "--out",
+        target.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let cfg = tiny_run_config(
+        &dir.join("transfer.toml"),
+        "transfer",
+        "scgenept_random",
+        &[
+            ("data.transfer_to", "{ path = \"target.h5ad\" }"),
+            ("train.epochs", "2"),
+        ],
+    );
+    let o = train(&cfg, &[]).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("genes aligned by symbol: 64 kept"), "{err}");
+    let run = dir.join("runs/transfer/seed_42");
+    let manifest = crate::common::json(&run.join("run.json"));
+    assert_eq!(manifest["transfer"]["alignment"]["genes_kept"], 64);
+    assert!(manifest["transfer"]["data"]
+        .as_str()
+        .unwrap()
+        .ends_with("target.h5ad"));
+    let results = std::fs::read_to_string(run.join("results.csv")).unwrap();
+    // Same genes and perturbations on both sides: every single and both genes of every pair
+    // were perturbed in training (on the source).
+    for group in ["seen_single", "combo_seen2"] {
+        assert!(
+            results.contains(group),
+            "{group} in results.csv:\n{results}"
+        );
+    }
+    let metrics = metrics(&dir, "transfer");
+    assert!(metrics.to_string().contains("pearson_delta"), "{metrics}");
+    // A transfer with a profile that cannot score it is refused before anything runs.
+    let o = train(
+        &cfg,
+        &[
+            "--set",
+            "eval.profiles=[\"gears\",\"systema\"]",
+            "--overwrite",
+        ],
+    )
+    .output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("does not score transfer runs"),
+        "{err}"
+    );
 }

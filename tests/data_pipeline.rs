@@ -8,6 +8,7 @@ use std::sync::Arc;
 use scgenept_data::batches::{
     build_batch, condition_pert_genes, epoch_plan, BatchConfig, BatchLoader, GeneSampling,
 };
+use scgenept_data::cells::CellStorage;
 use scgenept_data::de::compute_de_keys;
 use scgenept_data::pairing::pair_controls;
 use scgenept_data::perturb_data::condition_genes;
@@ -77,7 +78,7 @@ fn synthetic_files_are_deterministic_small_and_self_consistent() {
     assert!(d.synthetic.as_deref().unwrap().contains("SYNTHETIC"));
     assert!(!d.de_computed);
     let recomputed = compute_de_keys(
-        &d.x,
+        d.x.in_memory().expect("a small file loads in memory"),
         &d.cell_condition,
         &d.condition_names,
         d.control_index(),
@@ -87,6 +88,25 @@ fn synthetic_files_are_deterministic_small_and_self_consistent() {
         recomputed, d.de,
         "stored DE keys are the ones our DE code computes"
     );
+    // The block-at-a-time writer writes what the in-memory generator draws, and the cells cache
+    // reads back the same rows.
+    let s = generate(
+        &SynthConfig::preset(SynthPreset::Tiny),
+        0,
+        &GeneText::embedded(),
+    )
+    .unwrap();
+    assert_eq!(d.x.in_memory().unwrap(), &s.x);
+    let counts = scgenept_data::h5ad::H5ad::open(&path)
+        .unwrap()
+        .read_matrix("layers/counts")
+        .unwrap();
+    assert_eq!(counts, s.counts);
+    let disk = PerturbData::load_with(&path, &ObsColumns::default(), CellStorage::Disk).unwrap();
+    assert!(disk.x.in_memory().is_none());
+    let all: Vec<usize> = (0..disk.n_cells()).collect();
+    assert_eq!(disk.x.select_rows(&all), s.x);
+    assert_eq!(disk.de, d.de);
 }
 
 /// `scripts/check_synth_with_anndata.py` recorded what anndata 0.12.19 and 0.9.2 read from the
@@ -103,7 +123,13 @@ fn real_anndata_reads_what_we_write() {
             serde_json::json!([d.n_cells(), d.n_genes()]),
             "{file}"
         );
-        let sum: f64 = d.x.data.iter().map(|x| *x as f64).sum();
+        let sum: f64 =
+            d.x.in_memory()
+                .expect("in memory")
+                .data
+                .iter()
+                .map(|x| *x as f64)
+                .sum();
         assert!(
             (sum - v["x_sum"].as_f64().unwrap()).abs() < 1e-3,
             "{file}: X sum"
@@ -151,7 +177,7 @@ fn delta(d: &PerturbData, k: usize) -> Vec<f64> {
     let mean = |cells: &[u32]| -> Vec<f64> {
         let mut m = vec![0f64; d.n_genes()];
         for c in cells {
-            let (cols, vals) = d.x.row(*c as usize);
+            let (cols, vals) = d.x.in_memory().expect("in memory").row(*c as usize);
             for (j, v) in cols.iter().zip(vals) {
                 m[*j as usize] += *v as f64 / cells.len() as f64;
             }
@@ -385,4 +411,100 @@ fn batches_sample_genes_and_set_flags() {
             "reshuffled each epoch"
         );
     }
+}
+
+/// A transfer (docs/data.md): two datasets aligned by gene symbol keep their shared genes in the
+/// source's order with the same values, conditions on dropped genes are reported, the cells cache
+/// aligns like the in-memory matrix, and the split tests the whole target, grouped by what
+/// training saw.
+#[test]
+fn transfer_aligns_genes_by_symbol_and_groups_tests_by_what_training_saw() {
+    use scgenept_data::transfer::align_genes;
+    let (_, source) = tiny();
+    let other = tmp("tiny_seed1_transfer.h5ad");
+    let cfg = SynthConfig::preset(SynthPreset::Tiny);
+    write_synthetic(&cfg, 1, &GeneText::embedded(), &other).unwrap();
+    let target = PerturbData::load(&other, &ObsColumns::default()).unwrap();
+    let (a, b, report) = align_genes(&source, &target).unwrap();
+    let shared: Vec<&String> = (source.gene_names.iter())
+        .filter(|g| target.gene_names.contains(g))
+        .collect();
+    assert!(
+        !shared.is_empty() && shared.len() < source.n_genes(),
+        "{report:?}"
+    );
+    assert_eq!(report.genes_kept, shared.len());
+    assert_eq!(a.gene_names.iter().collect::<Vec<_>>(), shared);
+    assert_eq!(b.gene_names, a.gene_names);
+    assert_eq!(report.source_only.len() + shared.len(), source.n_genes());
+    assert_eq!(report.target_only.len() + shared.len(), target.n_genes());
+    // Values follow their genes.
+    let (mut full, mut kept) = (vec![0f32; target.n_genes()], vec![0f32; b.n_genes()]);
+    for cell in [0, 7, 99] {
+        target.x.row_into(cell, &mut full);
+        b.x.row_into(cell, &mut kept);
+        for (j, g) in b.gene_names.iter().enumerate() {
+            let t = target.gene_names.iter().position(|x| x == g).unwrap();
+            assert_eq!(kept[j], full[t], "cell {cell}, gene {g}");
+        }
+    }
+    let unflaggable: Vec<String> = (target.conditions.iter())
+        .filter(|c| {
+            c.as_str() != "ctrl"
+                && condition_genes(c)
+                    .iter()
+                    .any(|g| !b.gene_names.iter().any(|x| x == g))
+        })
+        .cloned()
+        .collect();
+    assert_eq!(report.target_conditions_dropped, unflaggable);
+    // The cells cache aligns to the same matrix.
+    let on_disk =
+        PerturbData::load_with(&other, &ObsColumns::default(), CellStorage::Disk).unwrap();
+    let (_, b_disk, _) = align_genes(&source, &on_disk).unwrap();
+    let all: Vec<usize> = (0..b.n_cells()).collect();
+    assert_eq!(b_disk.x.select_rows(&all), b.x.select_rows(&all));
+    // DE keys restricted to every gene are the keys.
+    let every: Vec<usize> = (0..source.n_genes()).collect();
+    assert_eq!(source.de.restrict(&source.gene_ids, &every), source.de);
+    let de = b.de_idx(&b.flaggable_conditions()[0]).unwrap();
+    assert_eq!(
+        de.len(),
+        b.n_genes().min(20),
+        "top DE genes among the kept ones"
+    );
+    // The split: train and val from the source, the whole flaggable target as test.
+    let split = GearsSplit::transfer(
+        &a.flaggable_conditions(),
+        &b.flaggable_conditions(),
+        SimulationSplitConfig::default(),
+    );
+    assert_eq!(split.test, b.flaggable_conditions());
+    let trained: HashSet<&str> = (split.train.iter())
+        .filter(|c| c.as_str() != "ctrl")
+        .flat_map(|c| condition_genes(c))
+        .collect();
+    for c in &split.test_subgroup.seen_single {
+        assert!(trained.contains(condition_genes(c)[0]), "{c}");
+    }
+    for c in &split.test_subgroup.unseen_single {
+        assert!(!trained.contains(condition_genes(c)[0]), "{c}");
+    }
+    let sub = &split.test_subgroup;
+    println!(
+        "{}; test: {} seen singles, {} unseen singles, combos seen 0/1/2: {}/{}/{}",
+        report.summary(),
+        sub.seen_single.len(),
+        sub.unseen_single.len(),
+        sub.combo_seen0.len(),
+        sub.combo_seen1.len(),
+        sub.combo_seen2.len()
+    );
+    assert!(!sub.seen_single.is_empty() && !sub.unseen_single.is_empty());
+    let grouped = split.test_subgroup.all().count();
+    assert_eq!(
+        grouped,
+        split.test.len(),
+        "every test perturbation has a subgroup"
+    );
 }

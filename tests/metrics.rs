@@ -52,7 +52,11 @@ fn dataset(
     let flat: Vec<f32> = x.iter().flatten().map(|v| *v as f32).collect();
     PerturbData {
         source: PathBuf::from("<test>"),
-        x: CsrMatrix::from_dense(x.len(), gene_ids.len(), &flat),
+        x: scgenept_data::cells::Cells::Memory(CsrMatrix::from_dense(
+            x.len(),
+            gene_ids.len(),
+            &flat,
+        )),
         gene_names: gene_ids.clone(),
         gene_ids,
         condition_names: conditions.iter().map(|c| names[c].clone()).collect(),

@@ -270,7 +270,7 @@ fn every_shipped_run_config_parses_and_names_a_real_model_type() {
         );
         n += 1;
     }
-    assert_eq!(n, 42);
+    assert_eq!(n, 43);
 }
 
 #[test]

@@ -162,11 +162,18 @@ pub enum BenchCommand {
         #[arg(long)]
         json: Option<PathBuf>,
     },
-    /// Time h5ad → GEARS split → paired training examples → first batch (64 × 1536 genes).
+    /// Time h5ad → GEARS split → paired training examples → first batch (64 × 1536 genes), and
+    /// with `--epoch` a whole epoch of batches.
     Data {
         /// A GEARS-format h5ad (e.g. `scgenept data synth --preset norman`).
         #[arg(long)]
         data: PathBuf,
+        /// Where the cells live: auto, memory or disk (a cache converted once next to the file).
+        #[arg(long, default_value = "auto")]
+        cells: scgenept_data::cells::CellStorage,
+        /// Also batch one whole training epoch and report its examples per second.
+        #[arg(long)]
+        epoch: bool,
         /// Also write the result as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -229,8 +236,13 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             println!("{plan}");
             write_json(json.as_deref(), &plan)
         }
-        BenchCommand::Data { data, json } => {
-            let r = data_bench(&data)?;
+        BenchCommand::Data {
+            data,
+            cells,
+            epoch,
+            json,
+        } => {
+            let r = data_bench(&data, cells, epoch)?;
             println!("{}", serde_json::to_string_pretty(&r)?);
             write_json(json.as_deref(), &r)
         }
@@ -304,7 +316,11 @@ fn parse_precision(s: &str) -> Result<scgenept_model::Precision, String> {
         .map_err(|_| format!("'{s}' is not a precision; use f32 or bf16"))
 }
 
-fn data_bench(path: &std::path::Path) -> Result<serde_json::Value> {
+fn data_bench(
+    path: &std::path::Path,
+    cells: scgenept_data::cells::CellStorage,
+    epoch: bool,
+) -> Result<serde_json::Value> {
     use scgenept_data::batches::{BatchConfig, BatchLoader, GeneSampling};
     use scgenept_data::pairing::pair_controls;
     use scgenept_data::{GearsSplit, ObsColumns, PerturbData, SimulationSplitConfig, SplitName};
@@ -312,7 +328,7 @@ fn data_bench(path: &std::path::Path) -> Result<serde_json::Value> {
     use std::time::Instant;
 
     let t0 = Instant::now();
-    let data = PerturbData::load(path, &ObsColumns::default())?;
+    let data = PerturbData::load_with(path, &ObsColumns::default(), cells)?;
     let t_load = t0.elapsed().as_secs_f64();
     let split = GearsSplit::simulation(&data.conditions, SimulationSplitConfig::default());
     let t_split = t0.elapsed().as_secs_f64();
@@ -330,6 +346,14 @@ fn data_bench(path: &std::path::Path) -> Result<serde_json::Value> {
     let mut loader = BatchLoader::spawn(data.clone(), train.clone(), cfg, 0, 0, 4);
     let first = loader.next().context("no training batch")?;
     let t_batch = t0.elapsed().as_secs_f64();
+    let epoch_rate = epoch.then(|| {
+        let (t, mut examples) = (Instant::now(), 0);
+        for b in loader.by_ref() {
+            examples += b.len();
+        }
+        serde_json::json!({"examples": examples, "seconds": t.elapsed().as_secs_f64(),
+            "examples_per_second": examples as f64 / t.elapsed().as_secs_f64()})
+    });
     let csr_mib = data.x.heap_bytes() as f64 / (1024.0 * 1024.0);
     let peak = scgenept_train::bench::step::peak_rss_mib();
     Ok(serde_json::json!({
@@ -340,6 +364,8 @@ fn data_bench(path: &std::path::Path) -> Result<serde_json::Value> {
         "first_batch_shape": [first.len(), first.seq_len()],
         "seconds": {"load": t_load, "split": t_split - t_load, "pairing": t_pair - t_split,
                     "first_batch": t_batch - t_pair, "total": t_batch},
+        "epoch": epoch_rate,
+        "cells_on_disk": data.x.in_memory().is_none(),
         "csr_mib": csr_mib, "peak_rss_mib": peak,
         "peak_over_csr": peak.map(|p| p / csr_mib),
         "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),

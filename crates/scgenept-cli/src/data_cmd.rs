@@ -46,11 +46,16 @@ impl ColumnArgs {
 pub enum DataCommand {
     /// Write a seeded synthetic GEARS-format Perturb-seq h5ad (a testbed, marked synthetic).
     Synth {
-        /// tiny (tests), demo (README), adamson or norman (real sizes).
+        /// tiny (tests), demo (README), adamson, norman, replogle_k562 or replogle_rpe1 (the
+        /// real datasets' sizes; written a block of cells at a time, in bounded memory).
         #[arg(long, default_value = "demo")]
         preset: SynthPreset,
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Another number of cells than the preset's (same genes and conditions for a seed: a
+        /// quarter-size file for a memory comparison).
+        #[arg(long)]
+        cells: Option<usize>,
         /// Share of each perturbation's effect predictable from GO annotations (0–1).
         #[arg(long)]
         predictability: Option<f64>,
@@ -89,10 +94,20 @@ pub fn run(cmd: DataCommand) -> Result<()> {
         DataCommand::Synth {
             preset,
             seed,
+            cells,
             predictability,
             no_counts,
             out,
-        } => synth(preset, seed, predictability, no_counts, &out),
+        } => {
+            let mut cfg = SynthConfig::preset(preset);
+            if let Some(n) = cells {
+                if n < 100 {
+                    bail!("--cells {n} is too few; give at least 100 (each perturbation gets two or more cells)");
+                }
+                cfg.n_cells = n;
+            }
+            synth(cfg, seed, predictability, no_counts, &out)
+        }
         DataCommand::Inspect { file, columns } => inspect(&file, &columns.obs_columns()),
         DataCommand::Split {
             data,
@@ -130,13 +145,13 @@ pub fn run(cmd: DataCommand) -> Result<()> {
 }
 
 fn synth(
-    preset: SynthPreset,
+    mut cfg: SynthConfig,
     seed: u64,
     predictability: Option<f64>,
     no_counts: bool,
     out: &Path,
 ) -> Result<()> {
-    let mut cfg = SynthConfig::preset(preset);
+    let preset = cfg.preset.clone();
     if let Some(p) = predictability {
         if !(0.0..=1.0).contains(&p) {
             bail!("--predictability must be within 0..1");

@@ -1,6 +1,13 @@
 //! A compressed-sparse-row float32 matrix: the one in-memory form of expression data. Perturb-seq
 //! matrices are ~90% zeros; a dense cells × genes copy of Norman would be 1.8 GB, the CSR ~300 MB.
 
+/// [`CsrMatrix::looks_like_counts`] of the given stored values (the first 100,000 of a matrix).
+pub fn looks_like_counts(head: &[f32]) -> Option<f32> {
+    let whole = !head.is_empty() && head.iter().all(|v| v.fract() == 0.0);
+    let max = head.iter().copied().fold(0f32, f32::max);
+    (whole && max > 20.0).then_some(max)
+}
+
 /// CSR matrix with u32 column indices and u64 row pointers (nnz may exceed u32).
 #[derive(Clone, Debug, PartialEq)]
 pub struct CsrMatrix {
@@ -16,10 +23,7 @@ impl CsrMatrix {
     /// every one of the first 100,000 non-zeros a whole number, and the largest above 20
     /// (`log1p` of normalised counts is rarely whole and stays below ~10). Returns the largest.
     pub fn looks_like_counts(&self) -> Option<f32> {
-        let head = &self.data[..self.data.len().min(100_000)];
-        let whole = !head.is_empty() && head.iter().all(|v| v.fract() == 0.0);
-        let max = head.iter().copied().fold(0f32, f32::max);
-        (whole && max > 20.0).then_some(max)
+        looks_like_counts(&self.data[..self.data.len().min(100_000)])
     }
 
     /// Builds and checks a CSR matrix (monotone `indptr`, indices in range).
@@ -87,11 +91,16 @@ impl CsrMatrix {
         assert_eq!(other.n_cols, self.n_cols, "column count");
         for &r in rows {
             let (cols, vals) = other.row(r);
-            self.indices.extend_from_slice(cols);
-            self.data.extend_from_slice(vals);
-            self.indptr.push(self.data.len() as u64);
-            self.n_rows += 1;
+            self.push_sparse_row(cols, vals);
         }
+    }
+
+    /// Appends one row given its stored columns and values.
+    pub fn push_sparse_row(&mut self, cols: &[u32], vals: &[f32]) {
+        self.indices.extend_from_slice(cols);
+        self.data.extend_from_slice(vals);
+        self.indptr.push(self.data.len() as u64);
+        self.n_rows += 1;
     }
 
     /// Appends one dense row (length `n_cols`), keeping non-zeros: builds large outputs without a

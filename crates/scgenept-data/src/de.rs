@@ -29,36 +29,61 @@ pub struct GroupStats {
 }
 
 pub fn group_stats(x: &CsrMatrix, group_of_row: &[u32], n_groups: usize) -> GroupStats {
-    let g = x.n_cols;
-    let mut n = vec![0usize; n_groups];
-    let mut sum = vec![vec![0f64; g]; n_groups];
-    let mut sq = vec![vec![0f64; g]; n_groups];
+    let mut acc = GroupSums::new(n_groups, x.n_cols);
     for (r, &k) in group_of_row.iter().enumerate() {
-        let k = k as usize;
-        n[k] += 1;
         let (cols, vals) = x.row(r);
+        acc.add_row(k as usize, cols, vals);
+    }
+    acc.finish()
+}
+
+/// Per-group sums and sums of squares, filled a row at a time (a matrix streamed from disk).
+pub struct GroupSums {
+    n: Vec<usize>,
+    sum: Vec<Vec<f64>>,
+    sq: Vec<Vec<f64>>,
+}
+
+impl GroupSums {
+    pub fn new(n_groups: usize, n_cols: usize) -> Self {
+        Self {
+            n: vec![0; n_groups],
+            sum: vec![vec![0f64; n_cols]; n_groups],
+            sq: vec![vec![0f64; n_cols]; n_groups],
+        }
+    }
+
+    /// Adds one cell of group `k`, given its stored columns and values.
+    pub fn add_row(&mut self, k: usize, cols: &[u32], vals: &[f32]) {
+        self.n[k] += 1;
+        let (sum, sq) = (&mut self.sum[k], &mut self.sq[k]);
         for (j, v) in cols.iter().zip(vals) {
             let v = *v as f64;
-            sum[k][*j as usize] += v;
-            sq[k][*j as usize] += v * v;
+            sum[*j as usize] += v;
+            sq[*j as usize] += v * v;
         }
     }
-    let mut mean = sum;
-    let mut var = sq;
-    for k in 0..n_groups {
-        let nk = n[k] as f64;
-        for j in 0..g {
-            let m = mean[k][j] / nk;
-            let msq = var[k][j] / nk;
-            mean[k][j] = m;
-            var[k][j] = if n[k] > 1 {
-                (msq - m * m) * nk / (nk - 1.0)
-            } else {
-                f64::NAN
-            };
+
+    /// Means and unbiased variances.
+    pub fn finish(self) -> GroupStats {
+        let GroupSums { n, sum, sq } = self;
+        let mut mean = sum;
+        let mut var = sq;
+        for k in 0..n.len() {
+            let nk = n[k] as f64;
+            for j in 0..mean[k].len() {
+                let m = mean[k][j] / nk;
+                let msq = var[k][j] / nk;
+                mean[k][j] = m;
+                var[k][j] = if n[k] > 1 {
+                    (msq - m * m) * nk / (nk - 1.0)
+                } else {
+                    f64::NAN
+                };
+            }
         }
+        GroupStats { n, mean, var }
     }
-    GroupStats { n, mean, var }
 }
 
 /// Welch t scores of group `k` against group `reference` (scipy `ttest_ind_from_stats`,
@@ -102,12 +127,23 @@ pub fn compute_de_keys(
     gene_ids: &[String],
 ) -> DeKeys {
     let stats = group_stats(x, group_of_row, condition_names.len());
+    de_keys_from_stats(&stats, condition_names, control, gene_ids)
+}
+
+/// The DE keys from per-condition statistics ([`group_stats`], or [`GroupSums`] over a matrix
+/// read in blocks).
+pub fn de_keys_from_stats(
+    stats: &GroupStats,
+    condition_names: &[String],
+    control: usize,
+    gene_ids: &[String],
+) -> DeKeys {
     let mut keys = DeKeys::default();
     for (k, name) in condition_names.iter().enumerate() {
         if k == control || stats.n[k] == 0 {
             continue;
         }
-        let order = rank_by_abs(&welch_scores(&stats, k, control));
+        let order = rank_by_abs(&welch_scores(stats, k, control));
         // GEARS compares float32 means with 0; a mean is 0 exactly when every value is 0.
         let mean = &stats.mean[k];
         let ctrl = &stats.mean[control];
@@ -136,4 +172,61 @@ pub fn compute_de_keys(
         keys.non_dropout_gene_idx.insert(name.clone(), non_dropout);
     }
     keys
+}
+
+impl DeKeys {
+    /// The keys of the same data restricted to the genes `keep` (positions into `gene_ids`, in
+    /// their new order): ranked lists keep their order without the dropped genes (a gene's t
+    /// score does not depend on the others, so this is the ranking of the smaller gene set), gene
+    /// positions are renumbered, and the top-20 lists are taken again from the ranking.
+    pub fn restrict(&self, gene_ids: &[String], keep: &[usize]) -> DeKeys {
+        let kept: std::collections::HashMap<&str, usize> = keep
+            .iter()
+            .enumerate()
+            .map(|(n, j)| (gene_ids[*j].as_str(), n))
+            .collect();
+        let mut new_pos = vec![usize::MAX; gene_ids.len()];
+        for (n, j) in keep.iter().enumerate() {
+            new_pos[*j] = n;
+        }
+        let positions = |m: &BTreeMap<String, Vec<usize>>| -> BTreeMap<String, Vec<usize>> {
+            m.iter()
+                .map(|(k, v)| {
+                    let mut p: Vec<usize> = v
+                        .iter()
+                        .filter_map(|j| new_pos.get(*j).copied().filter(|n| *n != usize::MAX))
+                        .collect();
+                    p.sort_unstable();
+                    (k.clone(), p)
+                })
+                .collect()
+        };
+        let rank: BTreeMap<String, Vec<String>> = (self.rank_genes_groups_cov_all.iter())
+            .map(|(k, v)| {
+                let r = v.iter().filter(|g| kept.contains_key(g.as_str()));
+                (k.clone(), r.cloned().collect())
+            })
+            .collect();
+        let non_zeros = positions(&self.non_zeros_gene_idx);
+        let non_dropout = positions(&self.non_dropout_gene_idx);
+        let top = |allowed: &BTreeMap<String, Vec<usize>>| -> BTreeMap<String, Vec<String>> {
+            rank.iter()
+                .filter_map(|(k, ranked)| {
+                    let ok = allowed.get(k)?;
+                    let top = ranked
+                        .iter()
+                        .filter(|g| ok.binary_search(&kept[g.as_str()]).is_ok())
+                        .take(20);
+                    Some((k.clone(), top.cloned().collect()))
+                })
+                .collect()
+        };
+        DeKeys {
+            top_non_dropout_de_20: top(&non_dropout),
+            top_non_zero_de_20: top(&non_zeros),
+            rank_genes_groups_cov_all: rank,
+            non_zeros_gene_idx: non_zeros,
+            non_dropout_gene_idx: non_dropout,
+        }
+    }
 }

@@ -21,6 +21,13 @@ impl DataError {
     pub fn at(path: &Path, reason: impl Into<String>) -> Self {
         Self::new(path.display().to_string(), reason)
     }
+
+    /// The error of a write of `path` through [`crate::files::write_atomic_with`]: a `DataError`
+    /// the writer raised (carried inside the `io::Error`) as it was, else the I/O failure.
+    pub fn from_write(path: &Path, e: std::io::Error) -> Self {
+        e.downcast::<DataError>()
+            .unwrap_or_else(|e| Self::at(path, format!("cannot write ({e})")))
+    }
 }
 
 pub type Result<T, E = DataError> = std::result::Result<T, E>;

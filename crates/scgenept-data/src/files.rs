@@ -80,6 +80,48 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     })
 }
 
+/// Writes `path` atomically through `fill`, which writes the whole file at the temporary path it
+/// is given (a file too large to build in memory: a streamed h5ad, the cells cache). The same
+/// guarantees as [`write_atomic`]: the temporary is registered for removal on interrupt, removed
+/// when `fill` fails, and renamed over `path` only when it succeeds. A device or pipe gets the
+/// finished file copied into it (from a temporary in the system's temporary folder).
+pub fn write_atomic_with<T>(
+    path: &Path,
+    fill: impl FnOnce(&Path) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    let path = match destination(path)? {
+        Destination::InPlace => return write_into_device(path, fill),
+        Destination::Replace(target) => target,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    crate::tempfiles::remove_stale_siblings(&path);
+    let tmp = crate::tempfiles::temp_sibling(&path);
+    let _guard = crate::tempfiles::TempGuard::new(&tmp);
+    let written = fill(&tmp)
+        .inspect(|_| pause_for_tests())
+        .and_then(|t| std::fs::rename(&tmp, &path).map(|()| t));
+    written.inspect_err(|_| crate::tempfiles::remove(&tmp))
+}
+
+/// [`write_atomic_with`] into a device or pipe: `fill` writes a temporary file, which is then
+/// copied into `device` and removed.
+fn write_into_device<T>(
+    device: &Path,
+    fill: impl FnOnce(&Path) -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    let tmp = crate::tempfiles::temp_sibling(&std::env::temp_dir().join("scgenept-device-write"));
+    let _guard = crate::tempfiles::TempGuard::new(&tmp);
+    let written = fill(&tmp).and_then(|t| {
+        let mut out = std::fs::OpenOptions::new().write(true).open(device)?;
+        std::io::copy(&mut std::fs::File::open(&tmp)?, &mut out)?;
+        Ok(t)
+    });
+    crate::tempfiles::remove(&tmp);
+    written
+}
+
 /// A test hook: `SCGENEPT_PAUSE_WRITES=MS` holds every atomic write open for MS milliseconds
 /// between writing its temporary and renaming it, so a test can interrupt a write in progress
 /// (tests/cli_edges.rs).

@@ -51,6 +51,22 @@ fn attr_str(attrs: &HashMap<String, AttrValue>, key: &str) -> Option<String> {
     attrs.get(key).and_then(|a| a.as_str()).map(str::to_string)
 }
 
+/// How a matrix is stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MatrixLayout {
+    Dense,
+    Csr,
+    Csc,
+}
+
+/// A matrix's layout and shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MatrixInfo {
+    pub layout: MatrixLayout,
+    pub n_rows: usize,
+    pub n_cols: usize,
+}
+
 impl H5ad {
     /// Opens a file, checking the HDF5 signature first so a wrong file gets a useful message.
     pub fn open(path: &Path) -> Result<Self> {
@@ -89,15 +105,19 @@ impl H5ad {
         &self.path
     }
 
-    fn err(&self, what: impl std::fmt::Display) -> DataError {
+    pub(crate) fn err(&self, what: impl std::fmt::Display) -> DataError {
         DataError::at(&self.path, what.to_string())
     }
 
-    fn h5<T>(&self, key: &str, r: std::result::Result<T, hdf5_pure::Error>) -> Result<T> {
+    pub(crate) fn h5<T>(
+        &self,
+        key: &str,
+        r: std::result::Result<T, hdf5_pure::Error>,
+    ) -> Result<T> {
         r.map_err(|e| self.err(format!("{key}: {e}")))
     }
 
-    fn attrs(&self, key: &str) -> Result<HashMap<String, AttrValue>> {
+    pub(crate) fn attrs(&self, key: &str) -> Result<HashMap<String, AttrValue>> {
         if let Ok(g) = self.file.group(key) {
             return self.h5(key, g.attrs());
         }
@@ -110,7 +130,7 @@ impl H5ad {
         self.file.group(key).is_ok()
     }
 
-    fn exists(&self, key: &str) -> bool {
+    pub(crate) fn exists(&self, key: &str) -> bool {
         self.is_group(key) || self.file.dataset(key).is_ok()
     }
 
@@ -130,7 +150,7 @@ impl H5ad {
 
     /// Opens a numeric dataset, refusing one whose declared size an uncompressed file this small
     /// cannot hold (a damaged header would otherwise ask for petabytes).
-    fn numeric(&self, key: &str) -> Result<hdf5_pure::Dataset> {
+    pub(crate) fn numeric(&self, key: &str) -> Result<hdf5_pure::Dataset> {
         let ds = self.h5(key, self.file.dataset(key))?;
         let n: u64 = self
             .h5(key, ds.shape())?
@@ -172,13 +192,13 @@ impl H5ad {
         self.h5(key, ds.read_string())
     }
 
-    fn shape(&self, key: &str) -> Result<Vec<u64>> {
+    pub(crate) fn shape(&self, key: &str) -> Result<Vec<u64>> {
         let ds = self.h5(key, self.file.dataset(key))?;
         self.h5(key, ds.shape())
     }
 
-    /// Reads a matrix (`X` or `layers/<name>`) as CSR, whatever its storage.
-    pub fn read_matrix(&self, key: &str) -> Result<CsrMatrix> {
+    /// The layout and shape of `key`, without reading its values.
+    pub fn matrix_info(&self, key: &str) -> Result<MatrixInfo> {
         if !self.exists(key) {
             return Err(self.err(format!("has no '{key}' matrix")));
         }
@@ -187,8 +207,11 @@ impl H5ad {
             let [r, c] = shape[..] else {
                 return Err(self.err(format!("{key} is not 2-dimensional (shape {shape:?})")));
             };
-            let values = self.read_f32(key)?;
-            return Ok(CsrMatrix::from_dense(r as usize, c as usize, &values));
+            return Ok(MatrixInfo {
+                layout: MatrixLayout::Dense,
+                n_rows: r as usize,
+                n_cols: c as usize,
+            });
         }
         let attrs = self.attrs(key)?;
         let format = attr_str(&attrs, "encoding-type")
@@ -200,18 +223,36 @@ impl H5ad {
             .and_then(|a| a.to_u64s())
             .filter(|s| s.len() == 2)
             .ok_or_else(|| self.err(format!("{key} has no 2-d shape attribute")))?;
-        let (r, c) = (shape[0] as usize, shape[1] as usize);
-        let indptr = self.read_u64(&format!("{key}/indptr"))?;
-        let indices = self.read_u32(&format!("{key}/indices"))?;
-        let data = self.read_f32(&format!("{key}/data"))?;
-        let m = match format.as_str() {
-            "csr_matrix" => CsrMatrix::new(r, c, indptr, indices, data),
-            "csc_matrix" => CsrMatrix::from_csc(r, c, &indptr, &indices, &data),
+        let layout = match format.as_str() {
+            "csr_matrix" => MatrixLayout::Csr,
+            "csc_matrix" => MatrixLayout::Csc,
             other => {
                 return Err(self.err(format!(
                     "{key} has encoding '{other}'; expected csr_matrix, csc_matrix or a dense array"
                 )))
             }
+        };
+        Ok(MatrixInfo {
+            layout,
+            n_rows: shape[0] as usize,
+            n_cols: shape[1] as usize,
+        })
+    }
+
+    /// Reads a matrix (`X` or `layers/<name>`) as CSR, whatever its storage.
+    pub fn read_matrix(&self, key: &str) -> Result<CsrMatrix> {
+        let info = self.matrix_info(key)?;
+        let (r, c) = (info.n_rows, info.n_cols);
+        if info.layout == MatrixLayout::Dense {
+            let values = self.read_f32(key)?;
+            return Ok(CsrMatrix::from_dense(r, c, &values));
+        }
+        let indptr = self.read_u64(&format!("{key}/indptr"))?;
+        let indices = self.read_u32(&format!("{key}/indices"))?;
+        let data = self.read_f32(&format!("{key}/data"))?;
+        let m = match info.layout {
+            MatrixLayout::Csc => CsrMatrix::from_csc(r, c, &indptr, &indices, &data),
+            _ => CsrMatrix::new(r, c, indptr, indices, data),
         };
         m.map_err(|e| self.err(format!("{key}: {e}")))
     }

@@ -218,3 +218,167 @@ impl AnnData<'_> {
         write_atomic(path, &bytes).map_err(|e| DataError::at(path, e.to_string()))
     }
 }
+
+/// A CSR matrix whose values are appended after the file is written ([`SparseAppender`]): its
+/// shape and number of stored values, known before any value is.
+#[derive(Clone, Copy, Debug)]
+pub struct SparseShape {
+    pub n_rows: usize,
+    pub n_cols: usize,
+    pub nnz: u64,
+}
+
+impl SparseShape {
+    /// int32 offsets and indices unless nnz needs more, as anndata writes them.
+    fn wide(&self) -> bool {
+        self.nnz >= i32::MAX as u64
+    }
+}
+
+/// An h5ad written before its matrices' values: `X` and each layer (all of one shape) are empty
+/// appendable arrays, filled a block of rows at a time by [`SparseAppender`]; everything else is
+/// as [`AnnData`] writes it.
+pub struct AnnDataSkeleton<'a> {
+    pub shape: SparseShape,
+    pub layers: Vec<&'a str>,
+    pub obs: Frame,
+    pub var: Frame,
+    pub uns: Vec<(String, UnsValue)>,
+}
+
+impl AnnDataSkeleton<'_> {
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        let mut fb = FileBuilder::new();
+        fb.set_attr("encoding-type", s("anndata"));
+        fb.set_attr("encoding-version", s("0.1.0"));
+        let mut x = fb.create_group("X");
+        fill_sparse_empty(&mut x, &self.shape);
+        fb.add_group(x.finish());
+        let mut layers = fb.create_group("layers");
+        enc(&mut layers, "dict", "0.1.0");
+        for name in &self.layers {
+            let mut l = layers.create_group(name);
+            fill_sparse_empty(&mut l, &self.shape);
+            layers.add_group(l.finish());
+        }
+        fb.add_group(layers.finish());
+        for (name, frame) in [("obs", &self.obs), ("var", &self.var)] {
+            let mut g = fb.create_group(name);
+            fill_frame(&mut g, frame);
+            fb.add_group(g.finish());
+        }
+        let mut uns = fb.create_group("uns");
+        fill_uns(&mut uns, &self.uns);
+        fb.add_group(uns.finish());
+        for name in ["obsm", "obsp", "varm", "varp"] {
+            let mut g = fb.create_group(name);
+            enc(&mut g, "dict", "0.1.0");
+            fb.add_group(g.finish());
+        }
+        fb.write(path).map_err(std::io::Error::other)
+    }
+}
+
+fn fill_sparse_empty(g: &mut GroupBuilder, shape: &SparseShape) {
+    use hdf5_pure::MaxExtent::Unlimited;
+    enc(g, "csr_matrix", "0.1.0");
+    g.set_attr(
+        "shape",
+        AttrValue::I64Array(vec![shape.n_rows as i64, shape.n_cols as i64]),
+    );
+    let values = shape.nnz.clamp(1, 1 << 20);
+    let offsets = (shape.n_rows as u64 + 1).min(1 << 16);
+    g.create_dataset("data")
+        .with_f32_data(&[])
+        .with_maxshape(&[Unlimited])
+        .with_chunks(&[values]);
+    for (name, chunk) in [("indices", values), ("indptr", offsets)] {
+        let ds = g.create_dataset(name);
+        if shape.wide() {
+            ds.with_i64_data(&[]);
+        } else {
+            ds.with_i32_data(&[]);
+        }
+        ds.with_maxshape(&[Unlimited]).with_chunks(&[chunk]);
+    }
+}
+
+/// Appends rows to the empty matrices of an [`AnnDataSkeleton`], in bounded memory: each
+/// [`append`](Self::append) writes one block of rows of one matrix.
+pub struct SparseAppender {
+    file: hdf5_pure::File,
+    shape: SparseShape,
+    /// Per matrix key: stored values and rows written so far.
+    written: Vec<(String, u64, usize)>,
+}
+
+impl SparseAppender {
+    /// Opens the skeleton at `path` for appending to the matrices `keys` (`X`, `layers/counts`).
+    pub fn open(path: &Path, shape: SparseShape, keys: &[&str]) -> std::io::Result<Self> {
+        use hdf5_pure::{FileAccessProperties, MemoryStrategy, SyncPolicy};
+        let access = FileAccessProperties::new()
+            .with_memory_strategy(MemoryStrategy::Bounded)
+            .with_sync_policy(SyncPolicy::OnClose);
+        let file =
+            hdf5_pure::File::open_rw_with_options(path, access).map_err(std::io::Error::other)?;
+        let me = Self {
+            file,
+            shape,
+            written: keys.iter().map(|k| (k.to_string(), 0, 0)).collect(),
+        };
+        for k in keys {
+            me.offsets(k, &[0])?;
+        }
+        Ok(me)
+    }
+
+    fn offsets(&self, key: &str, v: &[u64]) -> std::io::Result<()> {
+        let mut ds = self.ds(key, "indptr")?;
+        let r = if self.shape.wide() {
+            ds.append(&v.iter().map(|p| *p as i64).collect::<Vec<_>>())
+        } else {
+            ds.append(&v.iter().map(|p| *p as i32).collect::<Vec<_>>())
+        };
+        r.map_err(std::io::Error::other)
+    }
+
+    fn ds(&self, key: &str, name: &str) -> std::io::Result<hdf5_pure::Dataset> {
+        self.file
+            .dataset(&format!("{key}/{name}"))
+            .map_err(std::io::Error::other)
+    }
+
+    /// Appends `block`'s rows to matrix `key`.
+    pub fn append(&mut self, key: &str, block: &CsrMatrix) -> std::io::Result<()> {
+        let i = (self.written.iter().position(|(k, _, _)| k == key))
+            .ok_or_else(|| std::io::Error::other(format!("{key} is not being written")))?;
+        let base = self.written[i].1;
+        let ds_err = std::io::Error::other;
+        self.ds(key, "data")?.append(&block.data).map_err(ds_err)?;
+        let mut idx = self.ds(key, "indices")?;
+        if self.shape.wide() {
+            idx.append(&block.indices.iter().map(|c| *c as i64).collect::<Vec<_>>())
+        } else {
+            idx.append(&block.indices.iter().map(|c| *c as i32).collect::<Vec<_>>())
+        }
+        .map_err(ds_err)?;
+        let ptr: Vec<u64> = block.indptr[1..].iter().map(|p| base + p).collect();
+        self.offsets(key, &ptr)?;
+        self.written[i].1 += block.nnz() as u64;
+        self.written[i].2 += block.n_rows;
+        Ok(())
+    }
+
+    /// Checks every matrix got all its rows and values, and closes the file.
+    pub fn finish(self) -> std::io::Result<()> {
+        for (key, nnz, rows) in &self.written {
+            if (*nnz, *rows) != (self.shape.nnz, self.shape.n_rows) {
+                return Err(std::io::Error::other(format!(
+                    "internal: {key} got {rows} rows and {nnz} values of {} and {}",
+                    self.shape.n_rows, self.shape.nnz
+                )));
+            }
+        }
+        self.file.close().map_err(std::io::Error::other)
+    }
+}

@@ -3,6 +3,7 @@
 //! and gene-knowledge text. See ARCHITECTURE.md for the map.
 
 pub mod batches;
+pub mod cells;
 pub mod condition;
 pub mod csr;
 pub mod de;
@@ -11,15 +12,18 @@ pub mod fetch;
 pub mod files;
 pub mod gene_list;
 pub mod h5ad;
+pub mod h5ad_rows;
 pub mod h5ad_write;
 pub mod numpy_rng;
 pub mod pairing;
 pub mod perturb_data;
 pub mod pickle;
+pub mod progress;
 pub mod split;
 pub mod split_file;
 pub mod synth;
 pub mod tempfiles;
+pub mod transfer;
 
 pub use error::DataError;
 pub use perturb_data::{ObsColumns, PerturbData};

@@ -1,13 +1,13 @@
-//! A GEARS perturbation dataset in memory: the CSR expression matrix, each cell's condition, the
-//! gene list and the DE keys — read from `perturb_processed.h5ad` or from a user's Perturb-seq h5ad
-//! with its own column names.
+//! A GEARS perturbation dataset: the expression matrix (in memory or streamed from disk,
+//! `cells/`), each cell's condition, the gene list and the DE keys — read from
+//! `perturb_processed.h5ad` or from a user's Perturb-seq h5ad with its own column names.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
+use crate::cells::{CellStorage, Cells, DiskCsr, RowSource, AUTO_MEMORY_LIMIT};
 use crate::condition::{is_control, single, CTRL};
-use crate::csr::CsrMatrix;
-use crate::de::{compute_de_keys, DeKeys};
+use crate::de::{de_keys_from_stats, DeKeys, GroupSums};
 use crate::error::{DataError, Result};
 use crate::h5ad::{column_strings, H5ad};
 
@@ -40,8 +40,8 @@ impl Default for ObsColumns {
 #[derive(Clone, Debug)]
 pub struct PerturbData {
     pub source: PathBuf,
-    /// log-normalised expression, cells × genes.
-    pub x: CsrMatrix,
+    /// log-normalised expression, cells × genes, in memory or streamed from disk.
+    pub x: Cells,
     /// Gene symbols (`var.gene_name`): the flag index of a perturbed gene is its position here.
     pub gene_names: Vec<String>,
     /// `var_names` (Ensembl ids in GEARS files): what the DE keys list.
@@ -96,17 +96,17 @@ pub fn preview(v: &[String]) -> String {
 pub use crate::condition::condition_genes;
 
 impl PerturbData {
-    /// Reads and validates an h5ad. DE keys are taken from `uns` when present, else computed.
+    /// Reads and validates an h5ad, its cells where [`CellStorage::Auto`] puts them. DE keys are
+    /// taken from `uns` when present, else computed.
     pub fn load(path: &Path, cols: &ObsColumns) -> Result<Self> {
+        Self::load_with(path, cols, CellStorage::Auto)
+    }
+
+    /// [`load`](Self::load) with the cells in memory or on disk as `storage` says.
+    pub fn load_with(path: &Path, cols: &ObsColumns, storage: CellStorage) -> Result<Self> {
         let f = H5ad::open(path)?;
-        let x = f.read_matrix("X")?;
-        if let Some((r, c, v)) = x.first_invalid_value() {
-            return Err(DataError::at(
-                path,
-                format!("X[{r}, {c}] = {v}: expression must be finite and non-negative (log-normalised counts)"),
-            ));
-        }
-        let n_obs = x.n_rows;
+        let x = read_cells(&f, path, storage)?;
+        let (n_obs, n_vars) = (x.n_rows(), x.n_cols());
         let labels = column_strings(
             f.column("obs", &cols.perturbation)?,
             path,
@@ -124,10 +124,10 @@ impl PerturbData {
         } else {
             column_strings(f.column("var", &cols.gene_symbol)?, path, &cols.gene_symbol)?
         };
-        if gene_names.len() != x.n_cols {
+        if gene_names.len() != n_vars {
             return Err(DataError::at(
                 path,
-                format!("var has {} genes but X has {}", gene_names.len(), x.n_cols),
+                format!("var has {} genes but X has {n_vars}", gene_names.len()),
             ));
         }
         let symbols = unique_symbols(path, &gene_names)?;
@@ -138,7 +138,7 @@ impl PerturbData {
         let (de, de_computed) = match read_de_keys(&f)? {
             Some(de) => (de, false),
             None => (
-                compute_de_keys(&x, &cells.of_cell, &condition_names, control, &gene_ids),
+                computed_de_keys(&x, &cells.of_cell, &condition_names, control, &gene_ids),
                 true,
             ),
         };
@@ -158,11 +158,11 @@ impl PerturbData {
     }
 
     pub fn n_cells(&self) -> usize {
-        self.x.n_rows
+        self.x.n_rows()
     }
 
     pub fn n_genes(&self) -> usize {
-        self.x.n_cols
+        self.x.n_cols()
     }
 
     /// Index of `ctrl` in `conditions`.
@@ -215,6 +215,48 @@ impl PerturbData {
                 .collect(),
         )
     }
+}
+
+/// X in memory (checked here) or on disk (checked as the cache is built), as `storage` says.
+fn read_cells(f: &H5ad, path: &Path, storage: CellStorage) -> Result<Cells> {
+    let on_disk = match storage {
+        CellStorage::Memory => false,
+        CellStorage::Disk => true,
+        CellStorage::Auto => in_memory_bytes(f)? > AUTO_MEMORY_LIMIT,
+    };
+    if on_disk {
+        return Ok(Cells::Disk(DiskCsr::open_or_build(path, f)?));
+    }
+    let x = f.read_matrix("X")?;
+    if let Some((r, c, v)) = x.first_invalid_value() {
+        return Err(DataError::at(
+            path,
+            format!("X[{r}, {c}] = {v}: expression must be finite and non-negative (log-normalised counts)"),
+        ));
+    }
+    Ok(Cells::Memory(x))
+}
+
+/// Bytes X's CSR arrays would take in memory (a dense X counted as if every value were stored).
+fn in_memory_bytes(f: &H5ad) -> Result<u64> {
+    let rows = f.matrix_info("X")?.n_rows as u64;
+    Ok(f.stored_values("X")? * 8 + (rows + 1) * 8)
+}
+
+/// GEARS' DE keys computed from the cells, one pass over the rows.
+fn computed_de_keys(
+    x: &Cells,
+    of_cell: &[u32],
+    condition_names: &[String],
+    control: usize,
+    gene_ids: &[String],
+) -> DeKeys {
+    let mut sums = GroupSums::new(condition_names.len(), x.n_cols());
+    let rows: Vec<usize> = (0..x.n_rows()).collect();
+    x.visit_rows(&rows, &mut |r, cols, vals| {
+        sums.add_row(of_cell[r] as usize, cols, vals)
+    });
+    de_keys_from_stats(&sums.finish(), condition_names, control, gene_ids)
 }
 
 fn read_de_keys(f: &H5ad) -> Result<Option<DeKeys>> {

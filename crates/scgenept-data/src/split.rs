@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use crate::condition::{is_control, is_pair, is_single, CTRL};
 use crate::numpy_rng::LegacyRandomState;
 
-/// The four GEARS subgroups of a test or validation set.
+/// The four GEARS subgroups of a test or validation set, and `seen_single` (transfer splits
+/// only: a single perturbation trained on in the other dataset).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Subgroups {
@@ -24,11 +25,22 @@ pub struct Subgroups {
     pub combo_seen2: Vec<String>,
     #[serde(default)]
     pub unseen_single: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seen_single: Vec<String>,
 }
 
 impl Subgroups {
-    pub const NAMES: [&'static str; 4] =
+    /// GEARS' four subgroups (what its split files and pickles hold).
+    pub const GEARS: [&'static str; 4] =
         ["combo_seen0", "combo_seen1", "combo_seen2", "unseen_single"];
+    /// Every subgroup: GEARS' four and `seen_single`.
+    pub const NAMES: [&'static str; 5] = [
+        "combo_seen0",
+        "combo_seen1",
+        "combo_seen2",
+        "unseen_single",
+        "seen_single",
+    ];
 
     pub fn get(&self, name: &str) -> Option<&[String]> {
         match name {
@@ -36,6 +48,7 @@ impl Subgroups {
             "combo_seen1" => Some(&self.combo_seen1),
             "combo_seen2" => Some(&self.combo_seen2),
             "unseen_single" => Some(&self.unseen_single),
+            "seen_single" => Some(&self.seen_single),
             _ => None,
         }
     }
@@ -46,6 +59,7 @@ impl Subgroups {
             "combo_seen1" => Some(&mut self.combo_seen1),
             "combo_seen2" => Some(&mut self.combo_seen2),
             "unseen_single" => Some(&mut self.unseen_single),
+            "seen_single" => Some(&mut self.seen_single),
             _ => None,
         }
     }
@@ -64,6 +78,7 @@ impl Subgroups {
             .chain(&self.combo_seen1)
             .chain(&self.combo_seen2)
             .chain(&self.unseen_single)
+            .chain(&self.seen_single)
     }
 }
 
@@ -198,6 +213,7 @@ fn simulation_split<'a>(perts: &[&'a str], f_gene: f64, f_combo: f64, seed: u32)
             combo_seen1: own(&combo_seen1),
             combo_seen2: own(&combo_seen2),
             unseen_single: own(&unseen_single),
+            seen_single: Vec::new(),
         },
     }
 }
@@ -226,6 +242,42 @@ impl GearsSplit {
             test: first.test.iter().map(|s| s.to_string()).collect(),
             test_subgroup: first.subgroups,
             val_subgroup: second.subgroups,
+        }
+    }
+
+    /// A transfer split (`docs/data.md`): GEARS' simulation split of the source's conditions
+    /// with its test set moved into training (train and validation come from the source), and
+    /// every given perturbation of the target as the test set. Test subgroups say what training
+    /// saw: a single is `seen_single` when its gene was perturbed in training, else
+    /// `unseen_single`; a pair is `combo_seen0/1/2` by how many of its genes were.
+    pub fn transfer(source: &[String], target: &[String], cfg: SimulationSplitConfig) -> Self {
+        let sim = Self::simulation(source, cfg);
+        let mut train = sim.train;
+        train.extend(sim.test);
+        let seen: BTreeSet<&str> = (train.iter())
+            .filter(|c| !is_control(c))
+            .flat_map(|c| crate::condition::condition_genes(c))
+            .collect();
+        let test: Vec<String> = target.iter().filter(|c| !is_control(c)).cloned().collect();
+        let mut sub = Subgroups::default();
+        for c in &test {
+            let genes = crate::condition::condition_genes(c);
+            let n_seen = genes.iter().filter(|g| seen.contains(*g)).count();
+            let group = match (genes.len(), n_seen) {
+                (1, 1) => &mut sub.seen_single,
+                (1, _) => &mut sub.unseen_single,
+                (_, 0) => &mut sub.combo_seen0,
+                (_, 1) => &mut sub.combo_seen1,
+                _ => &mut sub.combo_seen2,
+            };
+            group.push(c.clone());
+        }
+        Self {
+            train,
+            val: sim.val,
+            test,
+            test_subgroup: sub,
+            val_subgroup: sim.val_subgroup,
         }
     }
 
@@ -311,10 +363,11 @@ impl GearsSplit {
         for (label, sub) in [("test", &self.test_subgroup), ("val", &self.val_subgroup)] {
             s.push_str(&format!("Simulation split {label} composition:\n"));
             for name in Subgroups::NAMES {
-                s.push_str(&format!(
-                    "{name}:{}\n",
-                    sub.get(name).map_or(0, |l| l.len())
-                ));
+                let n = sub.get(name).map_or(0, |l| l.len());
+                // GEARS prints its four subgroups; `seen_single` only exists in transfers.
+                if name != "seen_single" || n > 0 {
+                    s.push_str(&format!("{name}:{n}\n"));
+                }
             }
         }
         s

@@ -58,7 +58,7 @@ fn subgroups(tree: StringTree, path: &Path, key: &str) -> Result<Subgroups> {
                 path,
                 format!(
                     "{key} has an unknown subgroup '{name}' (expected {})",
-                    Subgroups::NAMES.join(", ")
+                    Subgroups::GEARS.join(", ")
                 ),
             )
         })?;

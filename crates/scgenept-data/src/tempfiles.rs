@@ -40,7 +40,7 @@ pub fn remove_registered() {
 }
 
 /// A temporary file, or a directory written as a whole and renamed (a checkpoint).
-fn remove(p: &Path) {
+pub(crate) fn remove(p: &Path) {
     if p.is_dir() {
         let _ = std::fs::remove_dir_all(p);
     } else {

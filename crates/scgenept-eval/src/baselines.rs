@@ -112,15 +112,38 @@ fn score_against(
     per_condition
 }
 
+/// Where a baseline learns and where it is tested: one dataset, or (a transfer run,
+/// `docs/data.md`) the source's training conditions and the target's test conditions, aligned to
+/// the same genes. Effects learned on the source are added to the target's control mean.
+#[derive(Clone, Copy)]
+pub struct Datasets<'a> {
+    pub train: &'a PerturbData,
+    pub test: &'a PerturbData,
+}
+
+impl<'a> From<&'a PerturbData> for Datasets<'a> {
+    fn from(data: &'a PerturbData) -> Self {
+        Self {
+            train: data,
+            test: data,
+        }
+    }
+}
+
 /// The predictions of one baseline for every test condition it applies to.
-pub fn predict(
-    data: &PerturbData,
+pub fn predict<'a>(
+    data: impl Into<Datasets<'a>>,
     split: &GearsSplit,
     method: Baseline,
     seed: u64,
 ) -> BTreeMap<String, Vec<f64>> {
+    let Datasets {
+        train: source,
+        test: data,
+    } = data.into();
     let ctrl = control_mean(data);
-    let means = condition_means(data);
+    let source_ctrl = control_mean(source);
+    let means = condition_means(source);
     let train: Vec<&String> = split
         .train
         .iter()
@@ -137,16 +160,20 @@ pub fn predict(
     };
     let tests = test_conditions(split, data);
     let perturbed_cells = || {
-        let by = data.cells_by_condition();
+        let by = source.cells_by_condition();
         let cells: Vec<u32> = train
             .iter()
             .flat_map(|c| {
-                by[data.conditions.iter().position(|x| x == *c).expect("known")]
+                by[source
+                    .conditions
                     .iter()
-                    .copied()
+                    .position(|x| x == *c)
+                    .expect("known")]
+                .iter()
+                .copied()
             })
             .collect();
-        cell_mean(data, &cells)
+        cell_mean(source, &cells)
     };
     match method {
         Baseline::ControlMean => tests.into_iter().map(|c| (c, ctrl.clone())).collect(),
@@ -197,20 +224,34 @@ pub fn predict(
                     .collect();
                 (!found.is_empty()).then(|| average(&found))
             };
-            tests
-                .into_iter()
-                .filter_map(|c| {
-                    let genes = condition_genes(&c);
-                    let [a, b] = genes.as_slice() else {
-                        return None;
-                    };
-                    let (ma, mb) = (single(a)?, single(b)?);
-                    let pred = (0..g).map(|j| ma[j] + mb[j] - ctrl[j]).collect();
-                    Some((c.clone(), pred))
-                })
+            let ctrls = (!std::ptr::eq(source, data)).then_some(&source_ctrl);
+            (tests.into_iter())
+                .filter_map(|c| Some((c.clone(), additive(&c, &single, &ctrl, ctrls)?)))
                 .collect()
         }
     }
+}
+
+/// The additive prediction of a pair from its singles' means: `a + b − ctrl`; in a transfer the
+/// two effects on the source (against `source_ctrl`) added to the tested control.
+fn additive(
+    condition: &str,
+    single: &dyn Fn(&str) -> Option<Vec<f64>>,
+    ctrl: &[f64],
+    source_ctrl: Option<&Vec<f64>>,
+) -> Option<Vec<f64>> {
+    let genes = condition_genes(condition);
+    let [a, b] = genes.as_slice() else {
+        return None;
+    };
+    let (ma, mb) = (single(a)?, single(b)?);
+    let g = ctrl.len();
+    Some(match source_ctrl {
+        None => (0..g).map(|j| ma[j] + mb[j] - ctrl[j]).collect(),
+        Some(s) => (0..g)
+            .map(|j| ma[j] + mb[j] - 2.0 * s[j] + ctrl[j])
+            .collect(),
+    })
 }
 
 /// Each test condition's cells split in two at random (seeded; the first ⌊n/2⌋ of a shuffle
@@ -262,12 +303,14 @@ pub struct Predicted {
 }
 
 /// Every baseline's predictions; the ridge and kNN ones need a knowledge table.
-pub fn baseline_predictions(
-    data: &PerturbData,
+pub fn baseline_predictions<'a>(
+    datasets: impl Into<Datasets<'a>>,
     split: &GearsSplit,
     seed: u64,
     table: Option<&dyn GeneVectors>,
 ) -> Vec<Predicted> {
+    let datasets = datasets.into();
+    let data = datasets.test;
     let mut out: Vec<Predicted> = (Baseline::ALL.iter())
         .map(|&b| match b {
             Baseline::SplitHalfReplicate => {
@@ -280,7 +323,7 @@ pub fn baseline_predictions(
             }
             _ => Predicted {
                 method: Method::Baseline(b),
-                predictions: predict(data, split, b, seed),
+                predictions: predict(datasets, split, b, seed),
                 truths: None,
             },
         })
@@ -292,7 +335,7 @@ pub fn baseline_predictions(
         ] {
             out.push(Predicted {
                 method: m.method(),
-                predictions: predict_with_embeddings(data, split, table, m),
+                predictions: predict_with_embeddings(datasets, split, table, m),
                 truths: None,
             });
         }
@@ -387,21 +430,28 @@ fn cholesky_solve(a: &[f64], n: usize, b: &[f64]) -> Option<Vec<f64>> {
 }
 
 /// Predictions of an embedding baseline for every test condition whose genes all have vectors.
-pub fn predict_with_embeddings(
-    data: &PerturbData,
+pub fn predict_with_embeddings<'a>(
+    data: impl Into<Datasets<'a>>,
     split: &GearsSplit,
     table: &dyn GeneVectors,
     method: EmbeddingBaseline,
 ) -> BTreeMap<String, Vec<f64>> {
+    let Datasets {
+        train: source,
+        test: data,
+    } = data.into();
     let ctrl = control_mean(data);
-    let means = condition_means(data);
+    let source_ctrl = control_mean(source);
+    let means = condition_means(source);
     let train: Vec<(Vec<f64>, Vec<f64>)> = split
         .train
         .iter()
         .filter(|c| !is_control(c) && means.contains_key(*c))
         .filter_map(|c| {
             let x = condition_embedding(table, c)?;
-            let dy: Vec<f64> = means[c].iter().zip(&ctrl).map(|(m, c)| m - c).collect();
+            let dy: Vec<f64> = (means[c].iter().zip(&source_ctrl))
+                .map(|(m, c)| m - c)
+                .collect();
             Some((x, dy))
         })
         .collect();

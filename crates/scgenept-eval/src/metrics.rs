@@ -10,6 +10,7 @@
 use crate::metric_key::{MetricKey, Summary};
 use std::collections::BTreeMap;
 
+use scgenept_data::cells::RowSource;
 use scgenept_data::{GearsSplit, PerturbData, Subgroups};
 
 /// Metric name → value for one condition (or one summary).
@@ -178,12 +179,12 @@ pub fn condition_metrics(pred: &[f64], truth: &[f64], ctrl: &[f64], de: &DeGenes
 /// Mean expression over the given cells, in f64.
 pub fn cell_mean(data: &PerturbData, cells: &[u32]) -> Vec<f64> {
     let mut m = vec![0f64; data.n_genes()];
-    for c in cells {
-        let (cols, vals) = data.x.row(*c as usize);
+    let rows: Vec<usize> = cells.iter().map(|c| *c as usize).collect();
+    data.x.visit_rows(&rows, &mut |_, cols, vals| {
         for (j, v) in cols.iter().zip(vals) {
             m[*j as usize] += *v as f64;
         }
-    }
+    });
     let n = cells.len().max(1) as f64;
     m.iter_mut().for_each(|v| *v /= n);
     m

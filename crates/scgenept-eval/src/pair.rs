@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use scgenept_data::cells::RowSource;
 use scgenept_data::csr::CsrMatrix;
 use scgenept_data::h5ad::{column_strings, H5ad};
 
@@ -166,18 +167,17 @@ impl Cells {
 /// The float32 mean of `rows` of X, as numpy or scipy computes it: scipy's sparse mean adds
 /// `x · f32(1/n)` row by row in float32, numpy's dense mean adds `x` row by row and divides by n
 /// in float32.
-pub fn numpy_mean(x: &CsrMatrix, rows: &[usize], sparse: bool) -> Vec<f32> {
-    let mut sum = vec![0f32; x.n_cols];
+pub fn numpy_mean(x: &dyn RowSource, rows: &[usize], sparse: bool) -> Vec<f32> {
+    let mut sum = vec![0f32; x.n_cols()];
     let scale = match sparse {
         true => (1.0 / rows.len() as f64) as f32,
         false => 1.0,
     };
-    for &r in rows {
-        let (cols, vals) = x.row(r);
+    x.visit_rows(rows, &mut |_, cols, vals| {
         for (c, v) in cols.iter().zip(vals) {
             sum[*c as usize] += *v * scale;
         }
-    }
+    });
     let n = if sparse { 1.0 } else { rows.len() as f32 };
     sum.iter_mut().for_each(|s| *s /= n);
     sum

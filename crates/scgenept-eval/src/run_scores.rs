@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use scgenept_data::{GearsSplit, PerturbData};
 
 use crate::baselines::{
-    baseline_predictions, condition_means, report, split_half_cells, GeneVectors, MethodReport,
-    Predicted,
+    baseline_predictions, condition_means, report, split_half_cells, Datasets, GeneVectors,
+    MethodReport, Predicted,
 };
 use crate::method::{Baseline, Method};
 use crate::metrics::{summarize, test_conditions, Metrics};
@@ -35,7 +35,10 @@ pub enum RunProfile {
 /// Scores a run's methods with its profiles; holds what every method shares (the real side of
 /// cell-eval's metrics).
 pub struct RunJudge<'a> {
+    /// The tested dataset.
     data: &'a PerturbData,
+    /// Where the baselines learn: `data`, or a transfer run's source.
+    train_data: &'a PerturbData,
     split: &'a GearsSplit,
     /// Systema's references and the condition means (the truths), when it scores the run.
     systema: Option<(References, BTreeMap<String, Vec<f64>>)>,
@@ -46,17 +49,22 @@ pub struct RunJudge<'a> {
 
 impl<'a> RunJudge<'a> {
     pub fn new(
-        data: &'a PerturbData,
+        datasets: impl Into<Datasets<'a>>,
         split: &'a GearsSplit,
         profiles: &[RunProfile],
         edistance: bool,
     ) -> RunJudge<'a> {
+        let Datasets {
+            train: train_data,
+            test: data,
+        } = datasets.into();
         let real = (profiles.contains(&RunProfile::CellEval))
             .then(|| RealSide::new(data, &test_conditions(split, data)));
         let systema = (profiles.contains(&RunProfile::Systema))
             .then(|| (run_references(data, split), condition_means(data)));
         RunJudge {
             data,
+            train_data,
             split,
             systema,
             real,
@@ -90,7 +98,11 @@ impl<'a> RunJudge<'a> {
         seed: u64,
         table: Option<&dyn GeneVectors>,
     ) -> BTreeMap<Method, MethodReport> {
-        (baseline_predictions(self.data, self.split, seed, table).iter())
+        let datasets = Datasets {
+            train: self.train_data,
+            test: self.data,
+        };
+        (baseline_predictions(datasets, self.split, seed, table).iter())
             .map(|p| {
                 let report = match (p.method, self.wants_cells()) {
                     (_, false) => self.score(p, None),

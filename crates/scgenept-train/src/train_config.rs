@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::train::eval_section::EvalSection;
 use scgenept_data::batches::GeneSampling;
+use scgenept_data::cells::CellStorage;
 use scgenept_data::ObsColumns;
 use scgenept_eval::run_scores::RunProfile;
 use scgenept_model::vocab::OovMode;
@@ -50,6 +51,31 @@ pub struct DataSection {
     pub split_seed: u32,
     #[serde(default)]
     pub columns: ObsColumns,
+    /// Where the cells live while training: `auto` (in memory up to 1 GiB of CSR, else streamed
+    /// from a cache converted once next to the file), `memory` or `disk` (docs/data.md).
+    #[serde(default, skip_serializing_if = "is_auto")]
+    pub cells: CellStorage,
+    /// Test on another dataset's perturbations (a transfer, docs/data.md): train and validate on
+    /// `path`'s conditions, test on every perturbation of this one, genes aligned by symbol.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_to: Option<TransferTarget>,
+}
+
+/// The dataset a transfer run is tested on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferTarget {
+    /// GEARS-format h5ad. Relative paths are relative to the config file.
+    pub path: PathBuf,
+    /// Generate this `scgenept data synth` preset at `path` when the file is absent.
+    #[serde(default)]
+    pub synth_preset_if_missing: Option<scgenept_data::synth::config::SynthPreset>,
+    #[serde(default)]
+    pub columns: ObsColumns,
+}
+
+fn is_auto(c: &CellStorage) -> bool {
+    *c == CellStorage::Auto
 }
 
 fn one() -> u32 {
@@ -243,6 +269,9 @@ impl TrainConfig {
             }
         };
         resolve(&mut cfg.data.path);
+        if let Some(t) = cfg.data.transfer_to.as_mut() {
+            resolve(&mut t.path);
+        }
         if let Some(s) = cfg.data.split.as_mut() {
             resolve(s);
         }
@@ -284,6 +313,14 @@ impl TrainConfig {
                 "eval.skip_metrics: '{m}' cannot be skipped in a run; only \"pearson_edistance\" \
                  (the costliest cell-eval metric) can"
             );
+        }
+        if self.data.transfer_to.is_some() {
+            if self.data.split.is_some() {
+                bail!("data.split and data.transfer_to cannot be combined: a transfer run splits the source itself (GEARS' simulation split with data.split_seed) and tests on the whole target");
+            }
+            if let Some(p) = (self.eval.profiles.iter()).find(|p| **p != RunProfile::Gears) {
+                bail!("eval.profiles: {p:?} does not score transfer runs yet (its references come from one dataset); use [\"gears\"] with data.transfer_to");
+            }
         }
         if self.model.pretrained.is_some() && self.model.vocab != VocabKind::Scgpt {
             bail!("model.pretrained needs model.vocab = \"scgpt\" (the checkpoint's rows are scGPT tokens)");
@@ -458,6 +495,7 @@ pub fn config_differences(a: &toml::Value, b: &toml::Value) -> Vec<ConfigChange>
     }
     let ignored = |k: &str| {
         k == "data.path"
+            || k == "data.transfer_to.path"
             || k == "data.split"
             || k == "model.pretrained"
             || k.starts_with("model.knowledge.")

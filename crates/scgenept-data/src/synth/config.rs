@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use super::effects::{EffectParams, Modality};
@@ -15,6 +15,9 @@ use crate::condition::{
 
 const NORMAN_CONDITIONS: &str = include_str!("../../assets/gears/norman_conditions_normalized.txt");
 const ADAMSON_CONDITIONS: &str = include_str!("../../assets/gears/adamson_conditions.txt");
+
+/// The fixed shuffle [`ConditionSet::Essential`] draws its targets from.
+const ESSENTIAL_TARGETS_SEED: u64 = 0x5245_504c_4f47_4c45;
 
 /// Which conditions a dataset has.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -31,6 +34,11 @@ pub enum ConditionSet {
         n_pairs: usize,
         extra_singles: usize,
     },
+    /// `n_targets` single knock-downs of GO-annotated genes, as a genome-scale essential screen
+    /// (Replogle). The targets are the first `n_targets` of one fixed shuffle of the annotated
+    /// genes, whatever the seed, so a smaller screen's targets are a larger one's first ones
+    /// (K562's 2,057 among RPE1's 2,393: a transfer has shared and new perturbations).
+    Essential { n_targets: usize },
 }
 
 /// Everything that determines a synthetic dataset (with the seed).
@@ -44,21 +52,33 @@ pub struct SynthConfig {
     pub effects: EffectParams,
     /// Write `layers["counts"]` (raw counts), as GEARS' files have.
     pub with_counts: bool,
+    /// `obs.cell_type`, also the start of each `condition_name`.
+    pub cell_type: String,
 }
 
 /// The synthetic datasets `data synth` makes: `tiny` (tests), `demo` (the README's main job),
-/// `adamson` and `norman` (the real datasets' sizes).
+/// `adamson` and `norman` (the real datasets' sizes), `replogle_k562` and `replogle_rpe1` (the
+/// essential screens' sizes, single perturbations only).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum SynthPreset {
     Tiny,
     Demo,
     Adamson,
     Norman,
+    ReplogleK562,
+    ReplogleRpe1,
 }
 
 impl SynthPreset {
-    pub const ALL: [SynthPreset; 4] = [Self::Tiny, Self::Demo, Self::Adamson, Self::Norman];
+    pub const ALL: [SynthPreset; 6] = [
+        Self::Tiny,
+        Self::Demo,
+        Self::Adamson,
+        Self::Norman,
+        Self::ReplogleK562,
+        Self::ReplogleRpe1,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -66,10 +86,12 @@ impl SynthPreset {
             Self::Demo => "demo",
             Self::Adamson => "adamson",
             Self::Norman => "norman",
+            Self::ReplogleK562 => "replogle_k562",
+            Self::ReplogleRpe1 => "replogle_rpe1",
         }
     }
 
-    /// `tiny, demo, adamson, norman`.
+    /// `tiny, demo, adamson, norman, replogle_k562, replogle_rpe1`.
     pub fn names() -> String {
         Self::ALL.map(Self::name).join(", ")
     }
@@ -109,6 +131,7 @@ impl SynthConfig {
             ctrl_fraction,
             effects: effects(modality),
             with_counts: true,
+            cell_type: "K562".into(),
         };
         match preset {
             SynthPreset::Tiny => c(
@@ -141,6 +164,27 @@ impl SynthConfig {
             ),
             // Adamson: 5,060 genes; 65,899 cells as loaded by GEARS.
             SynthPreset::Adamson => c(ConditionSet::Adamson, 5_060, 65_899, 0.2, Modality::Crispri),
+            // The K562 essential screen at the size issue 32 gives (docs/data.md): 310,385 cells
+            // × 8,563 genes, 2,057 knock-downs, 10,691 non-targeting cells.
+            SynthPreset::ReplogleK562 => c(
+                ConditionSet::Essential { n_targets: 2_057 },
+                8_563,
+                310_385,
+                10_691.0 / 310_385.0,
+                Modality::Crispri,
+            ),
+            // The RPE1 essential screen, approximately: 247,914 cells × 8,749 genes, 2,393
+            // knock-downs, 11,485 non-targeting cells.
+            SynthPreset::ReplogleRpe1 => Self {
+                cell_type: "rpe1".into(),
+                ..c(
+                    ConditionSet::Essential { n_targets: 2_393 },
+                    8_749,
+                    247_914,
+                    11_485.0 / 247_914.0,
+                    Modality::Crispri,
+                )
+            },
         }
     }
 }
@@ -150,7 +194,11 @@ fn words(s: &str) -> Vec<String> {
 }
 
 /// GEARS-spelled condition labels (without ctrl) and the unordered pairs among them.
-pub(super) fn choose_conditions(set: &ConditionSet, rng: &mut StdRng) -> Vec<String> {
+pub(super) fn choose_conditions(
+    set: &ConditionSet,
+    annotated: &[&str],
+    rng: &mut StdRng,
+) -> Vec<String> {
     let norman: Vec<String> = words(NORMAN_CONDITIONS);
     let flip = |c: &str, rng: &mut StdRng| -> String {
         let g = condition_genes(c);
@@ -161,6 +209,11 @@ pub(super) fn choose_conditions(set: &ConditionSet, rng: &mut StdRng) -> Vec<Str
         }
     };
     match set {
+        ConditionSet::Essential { n_targets } => {
+            let mut pool = annotated.to_vec();
+            pool.shuffle(&mut StdRng::seed_from_u64(ESSENTIAL_TARGETS_SEED));
+            pool.into_iter().take(*n_targets).map(single).collect()
+        }
         ConditionSet::Adamson => words(ADAMSON_CONDITIONS)
             .into_iter()
             .filter(|c| !is_control(c))

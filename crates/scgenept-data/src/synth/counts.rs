@@ -88,19 +88,21 @@ pub(super) fn effects_by_condition(
         .collect()
 }
 
-/// Negative-binomial counts (Gamma–Poisson), one independent stream per cell, in parallel.
-pub(super) fn sample_counts(
-    n_cells: usize,
+/// Counts of the cells `rows`: one independent random stream per cell, so a block gives the
+/// same rows whichever blocks come before it, in parallel.
+pub(super) fn sample_rows(
     cell_condition: &[u32],
     effect_of: &[HashMap<usize, f64>],
     genes: &GeneParams,
     seed: u64,
+    rows: std::ops::Range<usize>,
 ) -> Result<CsrMatrix> {
     let g = genes.mu.len();
-    let rows: Vec<(Vec<u32>, Vec<f32>)> = cell_condition
-        .par_iter()
-        .enumerate()
-        .map(|(cell, &k)| {
+    let n_rows = rows.len();
+    let sampled: Vec<(Vec<u32>, Vec<f32>)> = rows
+        .into_par_iter()
+        .map(|cell| {
+            let k = cell_condition[cell];
             let mut rng =
                 StdRng::seed_from_u64(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (cell as u64 + 1));
             let lib = LogNormal::new(0.0, 0.35).expect("valid").sample(&mut rng);
@@ -133,28 +135,36 @@ pub(super) fn sample_counts(
         .collect();
     let mut indptr = vec![0u64];
     let (mut indices, mut data) = (Vec::new(), Vec::new());
-    for (i, v) in rows {
+    for (i, v) in sampled {
         indices.extend(i);
         data.extend(v);
         indptr.push(data.len() as u64);
     }
-    CsrMatrix::new(n_cells, g, indptr, indices, data).map_err(|e| DataError::new("synth", e))
+    CsrMatrix::new(n_rows, g, indptr, indices, data).map_err(|e| DataError::new("synth", e))
 }
 
-/// scanpy `normalize_total` (target = median total) then `log1p`.
-pub fn normalize_log1p(counts: &CsrMatrix) -> CsrMatrix {
-    let totals: Vec<f64> = (0..counts.n_rows)
+/// Each row's total count, in f64.
+pub(super) fn row_totals(counts: &CsrMatrix) -> Vec<f64> {
+    (0..counts.n_rows)
         .map(|r| counts.row(r).1.iter().map(|v| *v as f64).sum())
-        .collect();
+        .collect()
+}
+
+/// scanpy `normalize_total`'s default target: the median of the non-zero totals.
+pub(super) fn median_total(totals: &[f64]) -> f64 {
     let mut sorted: Vec<f64> = totals.iter().copied().filter(|t| *t > 0.0).collect();
     sorted.sort_by(|a, b| a.partial_cmp(b).expect("finite"));
-    let target = if sorted.is_empty() {
+    if sorted.is_empty() {
         1.0
     } else if sorted.len() % 2 == 1 {
         sorted[sorted.len() / 2]
     } else {
         (sorted[sorted.len() / 2 - 1] + sorted[sorted.len() / 2]) / 2.0
-    };
+    }
+}
+
+/// `normalize_total` to `target` then `log1p` of a block of rows with totals `totals`.
+pub(super) fn normalize_block(counts: &CsrMatrix, totals: &[f64], target: f64) -> CsrMatrix {
     let mut x = counts.clone();
     for (r, total) in totals.iter().enumerate() {
         let (a, b) = (x.indptr[r] as usize, x.indptr[r + 1] as usize);
@@ -164,4 +174,10 @@ pub fn normalize_log1p(counts: &CsrMatrix) -> CsrMatrix {
         }
     }
     x
+}
+
+/// scanpy `normalize_total` (target = median total) then `log1p`.
+pub fn normalize_log1p(counts: &CsrMatrix) -> CsrMatrix {
+    let totals = row_totals(counts);
+    normalize_block(counts, &totals, median_total(&totals))
 }

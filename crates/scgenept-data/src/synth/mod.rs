@@ -14,7 +14,7 @@ pub mod counts;
 pub mod effects;
 pub mod write;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -24,20 +24,45 @@ use crate::condition::{condition_genes, is_pair, CTRL};
 use crate::csr::CsrMatrix;
 use crate::error::{DataError, Result};
 use config::{choose_conditions, SynthConfig};
-use counts::{
-    cells_per_condition, effects_by_condition, normalize_log1p, sample_counts, GeneParams,
-};
+use counts::{cells_per_condition, effects_by_condition, normalize_log1p, sample_rows, GeneParams};
 use effects::build_effects;
 
 /// A generated dataset, before writing.
 pub struct Synthetic {
     pub x: CsrMatrix,
     pub counts: CsrMatrix,
+    pub plan: Plan,
+}
+
+/// Everything about a dataset drawn before any count: its genes, conditions, each cell's
+/// condition, the effects and the genes' count parameters. The counts follow from it a cell at a
+/// time ([`Plan::sample_rows`]), so a file of any size is written a block of cells at a time.
+pub struct Plan {
     pub gene_names: Vec<String>,
-    pub cell_condition: Vec<u32>,
     /// `ctrl` first, then the perturbations.
     pub conditions: Vec<String>,
+    pub cell_condition: Vec<u32>,
     pub interacting_pairs: usize,
+    effect_of: Vec<HashMap<usize, f64>>,
+    genes: GeneParams,
+    seed: u64,
+}
+
+impl Plan {
+    pub fn n_cells(&self) -> usize {
+        self.cell_condition.len()
+    }
+
+    /// Raw counts of the cells `rows`; the same whichever blocks are drawn before.
+    pub fn sample_rows(&self, rows: std::ops::Range<usize>) -> Result<CsrMatrix> {
+        sample_rows(
+            &self.cell_condition,
+            &self.effect_of,
+            &self.genes,
+            self.seed,
+            rows,
+        )
+    }
 }
 
 /// The GO annotations the synthetic effects follow: the knowledge crate's `GeneText` (the data
@@ -49,12 +74,20 @@ pub trait GoAnnotations {
     fn go_terms(&self, gene: &str) -> Vec<String>;
 }
 
-/// Generates the dataset; deterministic for a given config and seed, whatever the thread count.
-/// Every draw from `rng` happens in this function's order (conditions, genes, cells per
-/// condition, gene parameters), so a seed always gives the same file.
+/// Generates the dataset in memory; deterministic for a given config and seed, whatever the
+/// thread count. `write::write_synthetic` writes the same values a block at a time.
 pub fn generate(cfg: &SynthConfig, seed: u64, text: &dyn GoAnnotations) -> Result<Synthetic> {
+    let plan = plan(cfg, seed, text)?;
+    let counts = plan.sample_rows(0..plan.n_cells())?;
+    let x = normalize_log1p(&counts);
+    Ok(Synthetic { x, counts, plan })
+}
+
+/// Draws the [`Plan`]. Every draw from `rng` happens in this function's order (conditions,
+/// genes, cells per condition, gene parameters), so a seed always gives the same dataset.
+pub fn plan(cfg: &SynthConfig, seed: u64, text: &dyn GoAnnotations) -> Result<Plan> {
     let mut rng = StdRng::seed_from_u64(seed);
-    let perts = choose_conditions(&cfg.conditions, &mut rng);
+    let perts = choose_conditions(&cfg.conditions, &text.annotated_genes(), &mut rng);
     let targets: BTreeSet<String> = perts
         .iter()
         .flat_map(|c| condition_genes(c).into_iter().map(String::from))
@@ -85,15 +118,14 @@ pub fn generate(cfg: &SynthConfig, seed: u64, text: &dyn GoAnnotations) -> Resul
     let cell_condition = cells_per_condition(cfg, perts.len(), &mut rng);
     let genes = GeneParams::draw(gene_names.len(), &mut rng);
     let effect_of = effects_by_condition(&conditions, &model, &pairs);
-    let counts = sample_counts(cfg.n_cells, &cell_condition, &effect_of, &genes, seed)?;
-    let x = normalize_log1p(&counts);
-    Ok(Synthetic {
-        x,
-        counts,
+    Ok(Plan {
         gene_names,
-        cell_condition,
         conditions,
+        cell_condition,
         interacting_pairs: model.interacting.len(),
+        effect_of,
+        genes,
+        seed,
     })
 }
 

@@ -1,14 +1,21 @@
 //! A synthetic dataset written as a GEARS-format h5ad: its `obs` (condition, cell type, dose),
 //! its `uns` (the DE keys, the generator's settings, the SYNTHETIC mark).
 
+use std::ops::Range;
 use std::path::Path;
 
 use super::config::SynthConfig;
-use super::{generate, GoAnnotations, Synthetic};
+use super::counts::{median_total, normalize_block, row_totals};
+use super::{plan, GoAnnotations, Plan};
 use crate::condition::{is_control, is_pair};
-use crate::de::{compute_de_keys, DeKeys};
-use crate::error::Result;
-use crate::h5ad_write::{AnnData, Frame, FrameColumn, UnsValue};
+use crate::csr::CsrMatrix;
+use crate::de::{de_keys_from_stats, DeKeys, GroupSums};
+use crate::error::{DataError, Result};
+use crate::files::write_atomic_with;
+use crate::h5ad_write::{
+    AnnDataSkeleton, Frame, FrameColumn, SparseAppender, SparseShape, UnsValue,
+};
+use crate::progress::terminal_bar;
 
 /// What `write_synthetic` reports.
 #[derive(Debug)]
@@ -21,49 +28,103 @@ pub struct SynthReport {
     pub nonzero_fraction: f64,
 }
 
+/// Cells per block: what the writer holds at once (counts and log-normalised values).
+const BLOCK_CELLS: usize = 8192;
+
 /// Generates (effects following `text`'s GO annotations), computes the DE keys and writes a
-/// GEARS-format h5ad (atomically).
+/// GEARS-format h5ad (atomically), in memory that tracks one block of cells and the DE keys,
+/// not the file: the counts are drawn three times from the same per-cell streams (the cells'
+/// totals for the median, the DE statistics, the values written), `docs/data.md`.
 pub fn write_synthetic(
     cfg: &SynthConfig,
     seed: u64,
     text: &dyn GoAnnotations,
     path: &Path,
 ) -> Result<SynthReport> {
-    let s = generate(cfg, seed, text)?;
-    let condition_names: Vec<String> = s
+    let plan = plan(cfg, seed, text)?;
+    let n = plan.n_cells();
+    let g = plan.gene_names.len();
+    let blocks: Vec<Range<usize>> = (0..n)
+        .step_by(BLOCK_CELLS)
+        .map(|a| a..(a + BLOCK_CELLS).min(n))
+        .collect();
+    let bar = terminal_bar(
+        3 * n as u64,
+        "synth {bar:30} {pos}/{len} cell passes [{elapsed_precise} < {eta}]",
+    );
+    let (mut totals, mut nnz) = (Vec::with_capacity(n), 0u64);
+    for r in &blocks {
+        let counts = plan.sample_rows(r.clone())?;
+        totals.extend(row_totals(&counts));
+        nnz += counts.nnz() as u64;
+        bar.inc(r.len() as u64);
+    }
+    let target = median_total(&totals);
+    let block = |r: &Range<usize>| -> Result<(CsrMatrix, CsrMatrix)> {
+        let counts = plan.sample_rows(r.clone())?;
+        let x = normalize_block(&counts, &totals[r.clone()], target);
+        bar.inc(r.len() as u64);
+        Ok((counts, x))
+    };
+    let condition_names: Vec<String> = plan
         .conditions
         .iter()
-        .map(|c| format!("{CELL_TYPE}_{c}_{}", dose(c)))
+        .map(|c| format!("{}_{c}_{}", cfg.cell_type, dose(c)))
         .collect();
-    let gene_ids: Vec<String> = (0..s.gene_names.len())
-        .map(|i| format!("SYN{:06}", i + 1))
-        .collect();
-    let de = compute_de_keys(&s.x, &s.cell_condition, &condition_names, 0, &gene_ids);
+    let mut sums = GroupSums::new(plan.conditions.len(), g);
+    for r in &blocks {
+        let (_, x) = block(r)?;
+        for (i, cell) in r.clone().enumerate() {
+            let (cols, vals) = x.row(i);
+            sums.add_row(plan.cell_condition[cell] as usize, cols, vals);
+        }
+    }
+    let gene_ids: Vec<String> = (0..g).map(|i| format!("SYN{:06}", i + 1)).collect();
+    let de = de_keys_from_stats(&sums.finish(), &condition_names, 0, &gene_ids);
+    let shape = SparseShape {
+        n_rows: n,
+        n_cols: g,
+        nnz,
+    };
     let layers = if cfg.with_counts {
-        vec![("counts", &s.counts)]
+        vec!["counts"]
     } else {
         vec![]
     };
-    AnnData {
-        x: &s.x,
+    let skeleton = AnnDataSkeleton {
+        shape,
         layers,
-        obs: synthetic_obs(&s, &condition_names),
-        var: Frame::genes(&gene_ids, &s.gene_names),
-        uns: synthetic_uns(cfg, seed, &de),
-    }
-    .write(path)?;
+        obs: synthetic_obs(&plan, &cfg.cell_type, &condition_names),
+        var: Frame::genes(&gene_ids, &plan.gene_names),
+        uns: synthetic_uns(cfg, seed, de),
+    };
+    write_atomic_with(path, |tmp| {
+        skeleton.write(tmp)?;
+        drop(skeleton); // the DE keys are in the file; hold only blocks from here on
+        let keys: Vec<&str> = std::iter::once("X")
+            .chain(cfg.with_counts.then_some("layers/counts"))
+            .collect();
+        let mut out = SparseAppender::open(tmp, shape, &keys)?;
+        for r in &blocks {
+            let (counts, x) = block(r).map_err(std::io::Error::other)?;
+            out.append("X", &x)?;
+            if cfg.with_counts {
+                out.append("layers/counts", &counts)?;
+            }
+        }
+        out.finish()
+    })
+    .map_err(|e| DataError::from_write(path, e))?;
+    bar.finish_and_clear();
     Ok(SynthReport {
-        n_cells: s.x.n_rows,
-        n_genes: s.x.n_cols,
-        n_conditions: s.conditions.len(),
-        n_pairs: s.conditions.iter().filter(|c| is_pair(c)).count(),
-        interacting_pairs: s.interacting_pairs,
-        nonzero_fraction: s.x.nnz() as f64 / (s.x.n_rows as f64 * s.x.n_cols as f64),
+        n_cells: n,
+        n_genes: g,
+        n_conditions: plan.conditions.len(),
+        n_pairs: plan.conditions.iter().filter(|c| is_pair(c)).count(),
+        interacting_pairs: plan.interacting_pairs,
+        nonzero_fraction: nnz as f64 / (n as f64 * g as f64),
     })
 }
-
-/// The cell type synthetic cells are labelled with (Norman's cells are K562).
-const CELL_TYPE: &str = "K562";
 
 /// GEARS' `dose_val`: `1` for ctrl, `1+1` for any perturbation.
 fn dose(condition: &str) -> &'static str {
@@ -75,13 +136,13 @@ fn dose(condition: &str) -> &'static str {
 }
 
 /// obs as GEARS has it: condition, cell_type, dose_val, control, condition_name.
-fn synthetic_obs(s: &Synthetic, condition_names: &[String]) -> Frame {
+fn synthetic_obs(s: &Plan, cell_type: &str, condition_names: &[String]) -> Frame {
     let per_cell = |f: &dyn Fn(usize) -> String| -> Vec<String> {
         s.cell_condition.iter().map(|k| f(*k as usize)).collect()
     };
     let obs = Frame {
         index_name: "cell_barcode".into(),
-        index: (0..s.x.n_rows)
+        index: (0..s.n_cells())
             .map(|i| format!("synth_cell_{i:06}"))
             .collect(),
         columns: vec![
@@ -91,7 +152,7 @@ fn synthetic_obs(s: &Synthetic, condition_names: &[String]) -> Frame {
             ),
             (
                 "cell_type".into(),
-                FrameColumn::Categorical(vec![CELL_TYPE.to_string(); s.x.n_rows]),
+                FrameColumn::Categorical(vec![cell_type.to_string(); s.n_cells()]),
             ),
             (
                 "dose_val".into(),
@@ -111,23 +172,19 @@ fn synthetic_obs(s: &Synthetic, condition_names: &[String]) -> Frame {
 }
 
 /// uns: the synthetic marker and config, and GEARS' DE keys.
-fn synthetic_uns(cfg: &SynthConfig, seed: u64, de: &DeKeys) -> Vec<(String, UnsValue)> {
-    let strings = |m: &std::collections::BTreeMap<String, Vec<String>>| {
+fn synthetic_uns(cfg: &SynthConfig, seed: u64, de: DeKeys) -> Vec<(String, UnsValue)> {
+    // Moved, not copied: at Replogle size the ranked lists are 17.6 M strings.
+    let strings = |m: std::collections::BTreeMap<String, Vec<String>>| {
         UnsValue::Dict(
-            m.iter()
-                .map(|(k, v)| (k.clone(), UnsValue::Strings(v.clone())))
+            m.into_iter()
+                .map(|(k, v)| (k, UnsValue::Strings(v)))
                 .collect(),
         )
     };
-    let ints = |m: &std::collections::BTreeMap<String, Vec<usize>>| {
+    let ints = |m: std::collections::BTreeMap<String, Vec<usize>>| {
         UnsValue::Dict(
-            m.iter()
-                .map(|(k, v)| {
-                    (
-                        k.clone(),
-                        UnsValue::Ints(v.iter().map(|i| *i as i64).collect()),
-                    )
-                })
+            m.into_iter()
+                .map(|(k, v)| (k, UnsValue::Ints(v.into_iter().map(|i| i as i64).collect())))
                 .collect(),
         )
     };
@@ -142,10 +199,10 @@ fn synthetic_uns(cfg: &SynthConfig, seed: u64, de: &DeKeys) -> Vec<(String, UnsV
             )]),
         ),
         ("synthetic_config".to_string(), UnsValue::Strings(vec![params])),
-        ("rank_genes_groups_cov_all".to_string(), strings(&de.rank_genes_groups_cov_all)),
-        ("top_non_dropout_de_20".to_string(), strings(&de.top_non_dropout_de_20)),
-        ("top_non_zero_de_20".to_string(), strings(&de.top_non_zero_de_20)),
-        ("non_dropout_gene_idx".to_string(), ints(&de.non_dropout_gene_idx)),
-        ("non_zeros_gene_idx".to_string(), ints(&de.non_zeros_gene_idx)),
+        ("rank_genes_groups_cov_all".to_string(), strings(de.rank_genes_groups_cov_all)),
+        ("top_non_dropout_de_20".to_string(), strings(de.top_non_dropout_de_20)),
+        ("top_non_zero_de_20".to_string(), strings(de.top_non_zero_de_20)),
+        ("non_dropout_gene_idx".to_string(), ints(de.non_dropout_gene_idx)),
+        ("non_zeros_gene_idx".to_string(), ints(de.non_zeros_gene_idx)),
     ]
 }

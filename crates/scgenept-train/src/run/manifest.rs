@@ -40,6 +40,19 @@ pub struct RunManifest {
     /// Which model the test metrics are of; absent in the oldest manifests.
     pub tested: Option<TestModel>,
     pub tested_epoch: Option<usize>,
+    /// A transfer run's tested dataset and how the two datasets were aligned (docs/data.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<TransferRecord>,
+}
+
+/// The target of a transfer run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TransferRecord {
+    pub data: String,
+    pub data_bytes: Option<u64>,
+    pub data_sha256: Option<String>,
+    pub alignment: scgenept_data::transfer::GeneAlignment,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

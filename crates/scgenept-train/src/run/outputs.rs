@@ -22,7 +22,7 @@ pub fn write_predictions(
     use scgenept_data::h5ad_write::{AnnData, Frame, FrameColumn};
     let names: Vec<String> = preds.keys().cloned().collect();
     let flat: Vec<f32> = preds.values().flatten().map(|v| *v as f32).collect();
-    let x = scgenept_data::csr::CsrMatrix::from_dense(names.len(), p.data.n_genes(), &flat);
+    let x = scgenept_data::csr::CsrMatrix::from_dense(names.len(), p.test_data.n_genes(), &flat);
     let subgroup = |c: &String| {
         p.split
             .test_subgroup
@@ -44,7 +44,7 @@ pub fn write_predictions(
                 ),
             ],
         },
-        var: Frame::genes(&p.data.gene_ids, &p.data.gene_names),
+        var: Frame::genes(&p.test_data.gene_ids, &p.test_data.gene_names),
         uns: vec![scgenept_data::h5ad_write::output_kind("predicted means")],
     }
     .write(path)?;
@@ -113,12 +113,12 @@ pub fn write_run_plots(
     };
     crate::figures::learning_curve::LearningCurve::read(run, Some(tested), &title)?.draw(&curve)?;
     written.push(curve);
-    let ctrl = scgenept_eval::metrics::control_mean(&p.data);
+    let ctrl = scgenept_eval::metrics::control_mean(&p.test_data);
     for group in scgenept_data::Subgroups::NAMES {
         let members = p.split.test_subgroup.get(group).unwrap_or(&[]);
         for condition in members.iter().filter(|c| preds.contains_key(*c)).take(2) {
             let fig = crate::figures::plots::PerturbationFigure::new(
-                &p.data,
+                &p.test_data,
                 &ctrl,
                 condition,
                 &preds[condition],

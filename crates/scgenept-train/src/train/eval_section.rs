@@ -3,7 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use scgenept_data::{GearsSplit, PerturbData};
+use scgenept_data::GearsSplit;
+use scgenept_eval::baselines::Datasets;
 use scgenept_eval::run_scores::{RunJudge, RunProfile};
 
 /// `[eval]`: the rulebooks a run is scored with (docs/evaluation.md).
@@ -32,9 +33,13 @@ impl EvalSection {
     }
 
     /// The judge of a run's test predictions under these profiles.
-    pub fn judge<'a>(&self, data: &'a PerturbData, split: &'a GearsSplit) -> RunJudge<'a> {
+    pub fn judge<'a>(
+        &self,
+        datasets: impl Into<Datasets<'a>>,
+        split: &'a GearsSplit,
+    ) -> RunJudge<'a> {
         let edistance = !self.skip_metrics.iter().any(|m| m == "pearson_edistance");
-        RunJudge::new(data, split, &self.profiles, edistance)
+        RunJudge::new(datasets, split, &self.profiles, edistance)
     }
 }
 

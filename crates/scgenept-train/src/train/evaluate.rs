@@ -59,12 +59,12 @@ pub fn predict_test<B: Backend>(
     keep_cells: bool,
 ) -> (BTreeMap<String, Vec<f64>>, Option<PredictedCells>) {
     let mut cells = keep_cells.then(|| PredictedCells {
-        x: CsrMatrix::with_cols(p.data.n_genes()),
+        x: CsrMatrix::with_cols(p.test_data.n_genes()),
         labels: Vec::new(),
     });
     let means = predict_means(
         model,
-        &p.data,
+        &p.test_data,
         &p.test,
         &p.mapping,
         eval_batch,

@@ -14,13 +14,19 @@ use scgenept_model::vocab::{GeneVocab, VocabMapping};
 use scgenept_model::KnowledgeSource;
 use scgenept_model::ModelConfig;
 
-use crate::train_config::{TrainConfig, VocabKind};
+use crate::train_config::{TrainConfig, TransferTarget, VocabKind};
+use scgenept_data::transfer::{align_genes, GeneAlignment};
 
 pub use scgenept_model::KnowledgeRows;
 
 /// Everything the loop needs that does not depend on the backend.
 pub struct Prepared {
+    /// The training (and validation) data.
     pub data: Arc<PerturbData>,
+    /// The tested data: `data`, or a transfer run's target aligned to the same genes.
+    pub test_data: Arc<PerturbData>,
+    /// What aligning a transfer's two datasets kept and dropped.
+    pub alignment: Option<GeneAlignment>,
     pub split: GearsSplit,
     pub train: Arc<PairedSet>,
     pub val: Arc<PairedSet>,
@@ -76,6 +82,17 @@ pub fn ensure_inputs(cfg: &TrainConfig) -> Result<()> {
             scgenept_data::synth::write::write_synthetic(&sc, 0, &text, &cfg.data.path)?;
         }
     }
+    if let Some(t) = &cfg.data.transfer_to {
+        if let (false, Some(preset)) = (t.path.exists(), &t.synth_preset_if_missing) {
+            tracing::info!(
+                "{} is absent: generating the synthetic '{preset}' dataset",
+                t.path.display()
+            );
+            let sc = scgenept_data::synth::config::SynthConfig::preset(*preset);
+            let text = scgenept_knowledge::GeneText::embedded();
+            scgenept_data::synth::write::write_synthetic(&sc, 0, &text, &t.path)?;
+        }
+    }
     let missing: Vec<_> = cfg
         .model
         .knowledge
@@ -94,7 +111,7 @@ pub fn ensure_inputs(cfg: &TrainConfig) -> Result<()> {
 /// Reads the data and builds split, pairs, vocabulary mapping, model config and tables.
 pub fn prepare(cfg: &TrainConfig) -> Result<Prepared> {
     ensure_inputs(cfg)?;
-    let data = PerturbData::load(&cfg.data.path, &cfg.data.columns)?;
+    let data = PerturbData::load_with(&cfg.data.path, &cfg.data.columns, cfg.data.cells)?;
     if let Some(max) = data.x.looks_like_counts() {
         tracing::warn!(
             "{}: X holds whole numbers up to {max}: raw counts? scGenePT expects log-normalised \
@@ -102,11 +119,28 @@ pub fn prepare(cfg: &TrainConfig) -> Result<Prepared> {
             cfg.data.path.display()
         );
     }
-    let split = split_of(cfg, &data)?;
+    let Sides {
+        data,
+        test_data,
+        split,
+        alignment,
+    } = match &cfg.data.transfer_to {
+        None => {
+            let split = split_of(cfg, &data)?;
+            let data = Arc::new(data);
+            Sides {
+                data: data.clone(),
+                test_data: data,
+                split,
+                alignment: None,
+            }
+        }
+        Some(t) => transfer(cfg, &data, t)?,
+    };
     let seed = cfg.train.pairing_seed;
     let train = pair_controls(&data, &split, SplitName::Train, seed);
     let val = pair_controls(&data, &split, SplitName::Val, seed);
-    let test = pair_controls(&data, &split, SplitName::Test, seed);
+    let test = pair_controls(&test_data, &split, SplitName::Test, seed);
     if train.examples.len() < cfg.train.batch_size {
         bail!(
             "{} training cells, fewer than one batch of {}",
@@ -130,7 +164,9 @@ pub fn prepare(cfg: &TrainConfig) -> Result<Prepared> {
     }
     let baseline_source = cfg.baseline_knowledge(&model)?;
     Ok(Prepared {
-        data: Arc::new(data),
+        data,
+        test_data,
+        alignment,
         split,
         train: Arc::new(train),
         val: Arc::new(val),
@@ -140,6 +176,42 @@ pub fn prepare(cfg: &TrainConfig) -> Result<Prepared> {
         pretrained_prefixes,
         tables,
         baseline_source,
+    })
+}
+
+/// The datasets a run trains and tests on (the same one but in a transfer), and its split.
+struct Sides {
+    data: Arc<PerturbData>,
+    test_data: Arc<PerturbData>,
+    split: GearsSplit,
+    alignment: Option<GeneAlignment>,
+}
+
+/// A transfer run's datasets, aligned to their shared genes, and its split (docs/data.md).
+fn transfer(cfg: &TrainConfig, source: &PerturbData, t: &TransferTarget) -> Result<Sides> {
+    let target = PerturbData::load_with(&t.path, &t.columns, cfg.data.cells)?;
+    let (source, target, alignment) = align_genes(source, &target)?;
+    tracing::info!("transfer to {}: {}", t.path.display(), alignment.summary());
+    let split = GearsSplit::transfer(
+        &source.flaggable_conditions(),
+        &target.flaggable_conditions(),
+        SimulationSplitConfig {
+            seed: cfg.data.split_seed,
+            ..Default::default()
+        },
+    );
+    if split.test.is_empty() || split.val.is_empty() {
+        bail!(
+            "{}: the transfer has no test perturbations or the source no validation ones after aligning genes ({})",
+            t.path.display(),
+            alignment.summary()
+        );
+    }
+    Ok(Sides {
+        data: Arc::new(source),
+        test_data: Arc::new(target),
+        split,
+        alignment: Some(alignment),
     })
 }
 

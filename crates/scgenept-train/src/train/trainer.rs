@@ -14,13 +14,13 @@ use scgenept_model::ScGenePT;
 
 use crate::device::WithBackend;
 use crate::run::dir::RunDir;
-use crate::run::manifest::{data_identity, git_commit, CrateVersions, RunManifest};
+use crate::run::manifest::{data_identity, git_commit, CrateVersions, RunManifest, TransferRecord};
 use crate::run::outputs::{write_metrics, write_predictions, write_results_csv, write_run_plots};
 use crate::train::evaluate::predict_test;
 use crate::train::prepare::{prepare, Prepared};
 use crate::train::train_loop::{interrupt_point, TrainLoop};
 use crate::train_config::TrainConfig;
-use scgenept_eval::baselines::{GeneVectors, MethodReport};
+use scgenept_eval::baselines::{Datasets, GeneVectors, MethodReport};
 use scgenept_eval::method::Method;
 
 /// What a finished run reports.
@@ -207,6 +207,18 @@ fn train_epochs<B: AutodiffBackend>(
 
 /// Tests the chosen model, scores it beside the baselines and writes predictions, figures,
 /// `results.csv`, `run.json` and, last, `metrics.json`.
+/// What `run.json` records of a transfer's target.
+fn transfer_record(cfg: &TrainConfig, p: &Prepared) -> Option<TransferRecord> {
+    let (t, alignment) = (cfg.data.transfer_to.as_ref()?, p.alignment.clone()?);
+    let (data_bytes, data_sha256) = data_identity(&t.path);
+    Some(TransferRecord {
+        data: t.path.display().to_string(),
+        data_bytes,
+        data_sha256,
+        alignment,
+    })
+}
+
 fn test_and_report<B: AutodiffBackend>(
     lp: &TrainLoop<B>,
     p: &Prepared,
@@ -217,7 +229,11 @@ fn test_and_report<B: AutodiffBackend>(
 ) -> Result<TrainOutcome> {
     let t = &cfg.train;
     let (tested, tested_epoch) = lp.tested();
-    let judge = cfg.eval.judge(&p.data, &p.split);
+    let datasets = Datasets {
+        train: &p.data,
+        test: &p.test_data,
+    };
+    let judge = cfg.eval.judge(datasets, &p.split);
     let (preds, cells) = timed("test predictions", || {
         predict_test(&tested, p, t.eval_batch_size, device, judge.wants_cells())
     });
@@ -258,6 +274,7 @@ fn test_and_report<B: AutodiffBackend>(
         synthetic,
         tested: Some(t.test_model),
         tested_epoch: Some(tested_epoch),
+        transfer: transfer_record(cfg, p),
     }
     .write(run)?;
     write_results_csv(&run.results(), &p.split, &report, &baselines)?;
