@@ -162,6 +162,23 @@ fn fill_uns(g: &mut GroupBuilder, items: &[(String, UnsValue)]) {
     }
 }
 
+/// `obs`, `var`, `uns` and the empty `obsm`/`obsp`/`varm`/`varp` of a file being built.
+fn fill_frames_and_uns(fb: &mut FileBuilder, obs: &Frame, var: &Frame, uns: &[(String, UnsValue)]) {
+    for (name, frame) in [("obs", obs), ("var", var)] {
+        let mut g = fb.create_group(name);
+        fill_frame(&mut g, frame);
+        fb.add_group(g.finish());
+    }
+    let mut u = fb.create_group("uns");
+    fill_uns(&mut u, uns);
+    fb.add_group(u.finish());
+    for name in ["obsm", "obsp", "varm", "varp"] {
+        let mut g = fb.create_group(name);
+        enc(&mut g, "dict", "0.1.0");
+        fb.add_group(g.finish());
+    }
+}
+
 /// Everything an h5ad holds that we write.
 pub struct AnnData<'a> {
     pub x: &'a CsrMatrix,
@@ -199,19 +216,7 @@ impl AnnData<'_> {
             layers.add_group(l.finish());
         }
         fb.add_group(layers.finish());
-        for (name, frame) in [("obs", &self.obs), ("var", &self.var)] {
-            let mut g = fb.create_group(name);
-            fill_frame(&mut g, frame);
-            fb.add_group(g.finish());
-        }
-        let mut uns = fb.create_group("uns");
-        fill_uns(&mut uns, &self.uns);
-        fb.add_group(uns.finish());
-        for name in ["obsm", "obsp", "varm", "varp"] {
-            let mut g = fb.create_group(name);
-            enc(&mut g, "dict", "0.1.0");
-            fb.add_group(g.finish());
-        }
+        fill_frames_and_uns(&mut fb, &self.obs, &self.var, &self.uns);
         let bytes = fb
             .finish()
             .map_err(|e| DataError::at(path, format!("cannot encode HDF5: {e}")))?;
@@ -262,19 +267,7 @@ impl AnnDataSkeleton<'_> {
             layers.add_group(l.finish());
         }
         fb.add_group(layers.finish());
-        for (name, frame) in [("obs", &self.obs), ("var", &self.var)] {
-            let mut g = fb.create_group(name);
-            fill_frame(&mut g, frame);
-            fb.add_group(g.finish());
-        }
-        let mut uns = fb.create_group("uns");
-        fill_uns(&mut uns, &self.uns);
-        fb.add_group(uns.finish());
-        for name in ["obsm", "obsp", "varm", "varp"] {
-            let mut g = fb.create_group(name);
-            enc(&mut g, "dict", "0.1.0");
-            fb.add_group(g.finish());
-        }
+        fill_frames_and_uns(&mut fb, &self.obs, &self.var, &self.uns);
         fb.write(path).map_err(std::io::Error::other)
     }
 }
