@@ -107,6 +107,15 @@ fn synthetic_files_are_deterministic_small_and_self_consistent() {
     let all: Vec<usize> = (0..disk.n_cells()).collect();
     assert_eq!(disk.x.select_rows(&all), s.x);
     assert_eq!(disk.de, d.de);
+    // A cache whose source changed since (here its modification time) is rebuilt.
+    let meta = path.with_file_name("tiny_seed0.h5ad.scgenept-cells/meta.json");
+    let before = std::fs::read_to_string(&meta).unwrap();
+    let file = std::fs::File::options().write(true).open(&path).unwrap();
+    file.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000))
+        .unwrap();
+    let again = PerturbData::load_with(&path, &ObsColumns::default(), CellStorage::Disk).unwrap();
+    assert_ne!(std::fs::read_to_string(&meta).unwrap(), before, "rebuilt");
+    assert_eq!(again.x.select_rows(&all), s.x);
 }
 
 /// `scripts/check_synth_with_anndata.py` recorded what anndata 0.12.19 and 0.9.2 read from the

@@ -102,6 +102,10 @@ fn describe(message: &str, thread: &str, place: &str) -> String {
              (predict and screen: --batch-size; bench step: --batch) and run again [{message}]"
         );
     }
+    if message.contains(scgenept_data::cells::disk::READ_FAILED) {
+        // The disk, not the program: the message names the cache and the fix.
+        return message.to_string();
+    }
     format!(
         "internal failure in thread '{thread}' at {place}: {message} — this is a bug; please \
          report it with the command line (RUST_BACKTRACE=1 prints where it happened)"
@@ -145,6 +149,15 @@ mod tests {
             line.starts_with("the GPU ran out of memory: lower"),
             "{line}"
         );
+    }
+
+    #[test]
+    fn a_failed_read_of_the_cells_cache_is_not_a_bug() {
+        let m = format!(
+            "/d/x.h5ad.scgenept-cells: {} (Input/output error); delete the folder and run again",
+            scgenept_data::cells::disk::READ_FAILED
+        );
+        assert_eq!(describe(&m, "main", "disk.rs:1"), m);
     }
 
     #[test]

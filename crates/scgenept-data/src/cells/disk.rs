@@ -21,6 +21,10 @@ use super::RowVisitor;
 use crate::error::{DataError, Result};
 use crate::h5ad::H5ad;
 
+/// The words of the panic a failed read of an open cache raises (a failing disk, a cache
+/// truncated under a running process): the CLI prints it as the error it is, not as a bug.
+pub const READ_FAILED: &str = "reading the cells cache failed";
+
 /// Bumped when the layout changes, so an old cache is rebuilt rather than misread.
 const FORMAT: u32 = 1;
 /// Rows per block while converting.
@@ -180,7 +184,7 @@ impl DiskCsr {
     fn read_at(&self, file: &File, buf: &mut [u8], offset: u64) {
         if let Err(e) = file.read_exact_at(buf, offset) {
             panic!(
-                "{}: reading the cells cache failed ({e}); delete the folder and run again to rebuild it",
+                "{}: {READ_FAILED} ({e}); delete the folder and run again to rebuild it",
                 self.dir.display()
             );
         }
