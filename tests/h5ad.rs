@@ -239,12 +239,14 @@ fn bad_files_get_one_line_errors() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("truncated.h5ad"), "{e}");
-    // Found by `cargo fuzz run h5ad`: a header declaring petabytes of X. Declared that large,
-    // X is streamed, and the damaged offsets are refused before anything is allocated.
+    // Found by `cargo fuzz run h5ad`: a header declaring petabytes of X. Declared that large, X
+    // would be streamed, and a cache is built only after obs and var pass, which this file's
+    // obs does not: refused before anything is allocated or converted. In memory, X itself is
+    // refused.
     check(
         &fixtures().join("fuzz_huge_declared_size.h5ad"),
         &cols,
-        "X/indptr is not non-decreasing",
+        "obs has no column 'condition'",
     );
     let e = PerturbData::load_with(
         &fixtures().join("fuzz_huge_declared_size.h5ad"),
@@ -319,13 +321,23 @@ fn bad_data_is_refused_with_the_fix() {
 
     let mut neg = good;
     neg[4] = -1.0;
-    let e = PerturbData::load(&write("neg.h5ad", &neg, &conds, &genes), &cols)
-        .unwrap_err()
-        .to_string();
+    let neg_file = write("neg.h5ad", &neg, &conds, &genes);
+    let e = PerturbData::load(&neg_file, &cols).unwrap_err().to_string();
     assert!(
         e.contains("X[1, 1] = -1") && e.contains("non-negative"),
         "{e}"
     );
+    // Streamed, the same value is refused while the cache is built, and no cache is left.
+    let e = PerturbData::load_with(&neg_file, &cols, scgenept_data::cells::CellStorage::Disk)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("X[1, 1] = -1") && e.contains("neg.h5ad"), "{e}");
+    let left: Vec<_> = std::fs::read_dir(neg_file.parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("scgenept-cells"))
+        .collect();
+    assert!(left.is_empty(), "no cache or temporary left: {left:?}");
     let mut nan = good;
     nan[7] = f32::NAN;
     let e = PerturbData::load(&write("nan.h5ad", &nan, &conds, &genes), &cols)

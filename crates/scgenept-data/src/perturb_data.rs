@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cells::{CellStorage, Cells, DiskCsr, RowSource, AUTO_MEMORY_LIMIT};
 use crate::condition::{is_control, single, CTRL};
+use crate::csr::CsrMatrix;
 use crate::de::{de_keys_from_stats, DeKeys, GroupSums};
 use crate::error::{DataError, Result};
 use crate::h5ad::{column_strings, H5ad};
@@ -105,8 +106,14 @@ impl PerturbData {
     /// [`load`](Self::load) with the cells in memory or on disk as `storage` says.
     pub fn load_with(path: &Path, cols: &ObsColumns, storage: CellStorage) -> Result<Self> {
         let f = H5ad::open(path)?;
-        let x = read_cells(&f, path, storage)?;
-        let (n_obs, n_vars) = (x.n_rows(), x.n_cols());
+        // In memory, X is read and checked first; a cache is built only once obs and var have
+        // passed their checks (a wrong column name costs seconds, not a conversion).
+        let in_memory = match on_disk(&f, storage)? {
+            false => Some(read_checked(&f, path)?),
+            true => None,
+        };
+        let info = f.matrix_info("X")?;
+        let (n_obs, n_vars) = (info.n_rows, info.n_cols);
         let labels = column_strings(
             f.column("obs", &cols.perturbation)?,
             path,
@@ -135,6 +142,10 @@ impl PerturbData {
         check_targets(path, &cells.conditions, &symbols, cols)?;
         let condition_names = condition_names(&f, path, &cells, cols, n_obs)?;
         let control = cells.control;
+        let x = match in_memory {
+            Some(m) => Cells::Memory(m),
+            None => Cells::Disk(DiskCsr::open_or_build(path, &f)?),
+        };
         let (de, de_computed) = match read_de_keys(&f)? {
             Some(de) => (de, false),
             None => (
@@ -217,16 +228,17 @@ impl PerturbData {
     }
 }
 
-/// X in memory (checked here) or on disk (checked as the cache is built), as `storage` says.
-fn read_cells(f: &H5ad, path: &Path, storage: CellStorage) -> Result<Cells> {
-    let on_disk = match storage {
+/// Whether the cells go to the cells cache, as `storage` says.
+fn on_disk(f: &H5ad, storage: CellStorage) -> Result<bool> {
+    Ok(match storage {
         CellStorage::Memory => false,
         CellStorage::Disk => true,
         CellStorage::Auto => in_memory_bytes(f)? > AUTO_MEMORY_LIMIT,
-    };
-    if on_disk {
-        return Ok(Cells::Disk(DiskCsr::open_or_build(path, f)?));
-    }
+    })
+}
+
+/// X read into memory and checked (the cache checks its values as it is built).
+fn read_checked(f: &H5ad, path: &Path) -> Result<CsrMatrix> {
     let x = f.read_matrix("X")?;
     if let Some((r, c, v)) = x.first_invalid_value() {
         return Err(DataError::at(
@@ -234,7 +246,7 @@ fn read_cells(f: &H5ad, path: &Path, storage: CellStorage) -> Result<Cells> {
             format!("X[{r}, {c}] = {v}: expression must be finite and non-negative (log-normalised counts)"),
         ));
     }
-    Ok(Cells::Memory(x))
+    Ok(x)
 }
 
 /// Bytes X's CSR arrays would take in memory (a dense X counted as if every value were stored).
