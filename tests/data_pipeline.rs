@@ -517,3 +517,45 @@ fn transfer_aligns_genes_by_symbol_and_groups_tests_by_what_training_saw() {
         "every test perturbation has a subgroup"
     );
 }
+
+/// The Replogle-size presets (docs/data.md): singles only at the screens' sizes, and K562's
+/// targets the first of RPE1's whatever the seed, so a transfer has shared and new perturbations.
+#[test]
+fn replogle_presets_are_single_screens_whose_targets_nest() {
+    use scgenept_data::synth::plan;
+    let text = GeneText::embedded();
+    let plan_of = |preset, seed| {
+        let mut cfg = SynthConfig::preset(preset);
+        cfg.n_cells = 20_000; // the cells do not change genes or conditions
+        (plan(&cfg, seed, &text).unwrap(), cfg)
+    };
+    let (k562, k_cfg) = plan_of(SynthPreset::ReplogleK562, 0);
+    let (rpe1, r_cfg) = plan_of(SynthPreset::ReplogleRpe1, 7);
+    for (p, genes, perts, cell_type) in
+        [(&k562, 8_563, 2_057, "K562"), (&rpe1, 8_749, 2_393, "rpe1")]
+    {
+        assert_eq!(p.gene_names.len(), genes);
+        assert_eq!(p.conditions.len(), perts + 1);
+        assert!(
+            p.conditions[1..].iter().all(|c| c.ends_with("+ctrl")),
+            "singles only"
+        );
+        let _ = cell_type;
+    }
+    assert_eq!(
+        (k_cfg.cell_type.as_str(), r_cfg.cell_type.as_str()),
+        ("K562", "rpe1")
+    );
+    let rpe1_targets: HashSet<&String> = rpe1.conditions[1..].iter().collect();
+    assert!(k562.conditions[1..]
+        .iter()
+        .all(|c| rpe1_targets.contains(c)));
+    let full = SynthConfig::preset(SynthPreset::ReplogleK562);
+    assert_eq!(
+        (
+            full.n_cells,
+            (full.ctrl_fraction * full.n_cells as f64).round()
+        ),
+        (310_385, 10_691.0)
+    );
+}
