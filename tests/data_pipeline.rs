@@ -107,6 +107,22 @@ fn synthetic_files_are_deterministic_small_and_self_consistent() {
     let all: Vec<usize> = (0..disk.n_cells()).collect();
     assert_eq!(disk.x.select_rows(&all), s.x);
     assert_eq!(disk.de, d.de);
+    // Loads side by side (a sweep's runs) that all find no cache each build one; every one ends
+    // with the cache, whichever rename came first.
+    let copy = tmp("tiny_side_by_side.h5ad");
+    std::fs::copy(&path, &copy).unwrap();
+    let loads: Vec<_> = (0..4)
+        .map(|_| {
+            let copy = copy.clone();
+            std::thread::spawn(move || {
+                PerturbData::load_with(&copy, &ObsColumns::default(), CellStorage::Disk)
+                    .map(|d| d.x.select_rows(&(0..d.n_cells()).collect::<Vec<_>>()))
+            })
+        })
+        .collect();
+    for l in loads {
+        assert_eq!(l.join().unwrap().unwrap(), s.x);
+    }
     // A cache whose source changed since (here its modification time) is rebuilt.
     let meta = path.with_file_name("tiny_seed0.h5ad.scgenept-cells/meta.json");
     let before = std::fs::read_to_string(&meta).unwrap();

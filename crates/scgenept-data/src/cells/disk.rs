@@ -66,30 +66,49 @@ impl DiskCsr {
         let dir = cache_dir(source);
         let info = file.matrix_info("X")?;
         let want = source_meta(source, info.n_rows, info.n_cols)?;
-        if let Some(d) = Self::open_fresh(&dir, &want) {
-            return Ok(d);
+        // Runs side by side (a sweep) may find no cache at once and all convert: the first
+        // rename wins and the others use its cache, so a fresh cache is looked for again after
+        // every attempt.
+        for _ in 0..3 {
+            if let Some(d) = Self::open_fresh(&dir, &want) {
+                return Ok(d);
+            }
+            tracing::info!(
+                "{}: converting X ({} cells × {} genes) to the cells cache {} (once; it is reused while the file is unchanged)",
+                source.display(),
+                info.n_rows,
+                info.n_cols,
+                dir.display()
+            );
+            Self::convert(source, file, &dir, &want)?;
         }
-        tracing::info!(
-            "{}: converting X ({} cells × {} genes) to the cells cache {} (once; it is reused while the file is unchanged)",
-            source.display(),
-            info.n_rows,
-            info.n_cols,
-            dir.display()
-        );
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir).map_err(|e| cannot_write(&dir, &e))?;
+        Err(DataError::at(
+            &dir,
+            "the cells cache just written cannot be read back; delete the folder and run again",
+        ))
+    }
+
+    /// Writes the cache at `dir`, replacing a stale one; losing the rename to another process
+    /// that wrote a fresh one is not an error.
+    fn convert(source: &Path, file: &H5ad, dir: &Path, want: &Meta) -> Result<()> {
+        if dir.exists() && Self::open_fresh(dir, want).is_none() {
+            match std::fs::remove_dir_all(dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(cannot_write(dir, &e))
+                }
+                _ => {}
+            }
         }
-        crate::files::write_atomic_with(&dir, |tmp| build(source, file, tmp, want.clone()))
-            .map_err(|e| match e.downcast::<DataError>() {
+        let built =
+            crate::files::write_atomic_with(dir, |tmp| build(source, file, tmp, want.clone()));
+        match built {
+            Err(_) if Self::open_fresh(dir, want).is_some() => Ok(()),
+            Err(e) => Err(match e.downcast::<DataError>() {
                 Ok(d) => d,
-                Err(e) => cannot_write(&dir, &e),
-            })?;
-        Self::open_fresh(&dir, &want).ok_or_else(|| {
-            DataError::at(
-                &dir,
-                "the cells cache just written cannot be read back; delete the folder and run again",
-            )
-        })
+                Err(e) => cannot_write(dir, &e),
+            }),
+            Ok(()) => Ok(()),
+        }
     }
 
     /// The cache at `dir` when its `meta.json` equals `want` and its arrays have their lengths.
