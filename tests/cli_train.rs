@@ -578,3 +578,47 @@ fn a_transfer_run_trains_on_one_dataset_and_is_scored_on_another() {
         "{err}"
     );
 }
+
+/// `eval.max_cells_per_condition`: test predictions from a seeded subsample of each condition's
+/// cells, the truths from every cell. A cap above every condition's count changes nothing; a cap
+/// of 1 changes the model's scores and none of the baselines' (scored against the same truths).
+#[test]
+fn test_predictions_from_a_subsample_keep_every_cells_truth() {
+    let dir = tempdir("subsample");
+    let run = |name: &str, cap: Option<&str>| {
+        let cfg = tiny_run_config(
+            &dir.join(format!("{name}.toml")),
+            name,
+            "scgenept_random",
+            &[],
+        );
+        let mut sets = vec!["--set".to_string(), "train.epochs=1".to_string()];
+        if let Some(c) = cap {
+            sets.extend(["--set".into(), format!("eval.max_cells_per_condition={c}")]);
+        }
+        let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
+        let o = train(&cfg, &sets).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "{err}");
+        (metrics(&dir, name), err)
+    };
+    let (every, _) = run("every", None);
+    let (above, _) = run("above", Some("1000000"));
+    assert_eq!(every, above, "a cap no condition reaches changes nothing");
+    let (one, err) = run("one", Some("1"));
+    assert!(err.contains("at most 1 per condition"), "{err}");
+    assert_ne!(
+        every["model"], one["model"],
+        "the model's means come from fewer cells"
+    );
+    let baselines = |m: &serde_json::Value| {
+        let mut m = m.clone();
+        m.as_object_mut().unwrap().remove("model");
+        m
+    };
+    assert_eq!(
+        baselines(&every),
+        baselines(&one),
+        "the truths are every cell's"
+    );
+}

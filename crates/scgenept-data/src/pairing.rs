@@ -3,7 +3,10 @@
 //! control cells (all in train) are paired with themselves. The pairing is seeded by us — GEARS'
 //! numpy draw is cached in `cell_graphs.pkl` and cannot be reproduced without it.
 
+use std::collections::BTreeMap;
+
 use rand::rngs::StdRng;
+use rand::seq::index;
 use rand::{Rng, SeedableRng};
 
 use crate::perturb_data::PerturbData;
@@ -26,6 +29,38 @@ pub struct PairedSet {
     pub split: SplitName,
     pub examples: Vec<Example>,
 }
+
+impl PairedSet {
+    /// At most `n` examples of each condition, drawn without replacement, seeded by `seed`
+    /// (conditions in index order, one generator), in the set's order; a condition with `n` or
+    /// fewer keeps them all. For test predictions on a subsample (docs/data.md).
+    pub fn at_most_per_condition(&self, n: usize, seed: u64) -> PairedSet {
+        let mut by_condition: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+        for (i, e) in self.examples.iter().enumerate() {
+            by_condition.entry(e.condition).or_default().push(i);
+        }
+        let mut rng = StdRng::seed_from_u64(seed ^ SUBSAMPLE_SALT);
+        let mut kept = Vec::with_capacity(self.examples.len().min(n * by_condition.len()));
+        for rows in by_condition.values() {
+            if rows.len() <= n {
+                kept.extend_from_slice(rows);
+            } else {
+                kept.extend(
+                    index::sample(&mut rng, rows.len(), n)
+                        .iter()
+                        .map(|j| rows[j]),
+                );
+            }
+        }
+        kept.sort_unstable();
+        PairedSet {
+            split: self.split,
+            examples: kept.into_iter().map(|i| self.examples[i]).collect(),
+        }
+    }
+}
+
+const SUBSAMPLE_SALT: u64 = 0x7375_6273_616d_706c;
 
 fn split_salt(split: SplitName) -> u64 {
     match split {
@@ -77,5 +112,50 @@ pub fn pair_controls(
     PairedSet {
         split: which,
         examples,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_subsample_keeps_at_most_n_per_condition_in_order_and_is_seeded() {
+        // Conditions 0..4 with 1, 3, 6 and 10 examples, interleaved.
+        let sizes = [1usize, 3, 6, 10];
+        let mut examples = Vec::new();
+        for round in 0..10 {
+            for (k, &size) in sizes.iter().enumerate() {
+                if round < size {
+                    let cell = examples.len() as u32;
+                    let (control, condition) = (1000 + cell, k as u32);
+                    examples.push(Example {
+                        cell,
+                        control,
+                        condition,
+                    });
+                }
+            }
+        }
+        let set = PairedSet {
+            split: SplitName::Test,
+            examples,
+        };
+        let sub = set.at_most_per_condition(3, 42);
+        let count = |s: &PairedSet, k: u32| s.examples.iter().filter(|e| e.condition == k).count();
+        assert_eq!(
+            (0..4).map(|k| count(&sub, k)).collect::<Vec<_>>(),
+            [1, 3, 3, 3]
+        );
+        // Whole examples of the set (cell with its control), in the set's order.
+        assert!(sub.examples.windows(2).all(|w| w[0].cell < w[1].cell));
+        assert!(sub.examples.iter().all(|e| set.examples.contains(e)));
+        assert_eq!(sub.examples, set.at_most_per_condition(3, 42).examples);
+        let other = set.at_most_per_condition(3, 7);
+        assert_ne!(
+            sub.examples, other.examples,
+            "another seed draws other cells"
+        );
+        assert_eq!(set.at_most_per_condition(10, 1).examples, set.examples);
     }
 }

@@ -301,19 +301,7 @@ impl TrainConfig {
         // The network as this config sizes it (`--set model.nhead=3` included), checked before
         // anything in the run directory is touched (`--overwrite` deletes only after this).
         self.sized_model(self.model.d_llm).validate()?;
-        if !self.eval.profiles.contains(&RunProfile::Gears) {
-            bail!(
-                "eval.profiles = {:?} leaves out \"gears\": GEARS' metrics are every run's report; \
-                 list it first (e.g. profiles = [\"gears\", \"systema\"])",
-                self.eval.profiles
-            );
-        }
-        if let Some(m) = (self.eval.skip_metrics.iter()).find(|m| *m != "pearson_edistance") {
-            bail!(
-                "eval.skip_metrics: '{m}' cannot be skipped in a run; only \"pearson_edistance\" \
-                 (the costliest cell-eval metric) can"
-            );
-        }
+        self.eval.check()?;
         if self.data.transfer_to.is_some() {
             if self.data.split.is_some() {
                 bail!("data.split and data.transfer_to cannot be combined: a transfer run splits the source itself (GEARS' simulation split with data.split_seed) and tests on the whole target");

@@ -16,6 +16,13 @@ pub struct EvalSection {
     pub profiles: Vec<RunProfile>,
     /// cell-eval metrics not computed (only `pearson_edistance` can be: the costliest).
     pub skip_metrics: Vec<String>,
+    /// Predict at most this many cells of each test condition (each from its paired control),
+    /// drawn once with `train.pairing_seed`; the truths stay the means of every cell. Default:
+    /// every cell, as the reference. For screens too large to predict in full on the CPU
+    /// (docs/data.md, "A subsample of the test predictions"); not with cell-eval, which compares
+    /// every cell.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_cells_per_condition: Option<usize>,
 }
 
 impl Default for EvalSection {
@@ -23,6 +30,7 @@ impl Default for EvalSection {
         Self {
             profiles: vec![RunProfile::Gears],
             skip_metrics: Vec::new(),
+            max_cells_per_condition: None,
         }
     }
 }
@@ -40,6 +48,31 @@ impl EvalSection {
     ) -> RunJudge<'a> {
         let edistance = !self.skip_metrics.iter().any(|m| m == "pearson_edistance");
         RunJudge::new(datasets, split, &self.profiles, edistance)
+    }
+
+    /// Why these settings cannot score a run, if they cannot.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if !self.profiles.contains(&RunProfile::Gears) {
+            anyhow::bail!(
+                "eval.profiles = {:?} leaves out \"gears\": GEARS' metrics are every run's report; \
+                 list it first (e.g. profiles = [\"gears\", \"systema\"])",
+                self.profiles
+            );
+        }
+        if let Some(m) = (self.skip_metrics.iter()).find(|m| *m != "pearson_edistance") {
+            anyhow::bail!(
+                "eval.skip_metrics: '{m}' cannot be skipped in a run; only \"pearson_edistance\" \
+                 (the costliest cell-eval metric) can"
+            );
+        }
+        match self.max_cells_per_condition {
+            Some(0) => anyhow::bail!("eval.max_cells_per_condition must be at least 1 (it is 0)"),
+            Some(n) if self.profiles.contains(&RunProfile::CellEval) => anyhow::bail!(
+                "eval.max_cells_per_condition = {n} cannot be combined with the \"cell-eval\" \
+                 profile: cell-eval compares every predicted cell with every real one; leave one out"
+            ),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -69,6 +102,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("'mse' cannot be skipped"), "{e}");
+        let e = with("max_cells_per_condition = 0").validate().unwrap_err();
+        assert!(e.to_string().contains("at least 1 (it is 0)"), "{e}");
+        let e = with("profiles = [\"gears\", \"cell-eval\"]\nmax_cells_per_condition = 4")
+            .validate()
+            .unwrap_err();
+        assert!(e.to_string().contains("cell-eval compares every"), "{e}");
+        let capped = with("profiles = [\"gears\", \"systema\"]\nmax_cells_per_condition = 4");
+        capped.validate().unwrap();
+        assert!(toml::to_string(&capped)
+            .unwrap()
+            .contains("max_cells_per_condition = 4"));
         let e = toml::from_str::<TrainConfig>(&format!("{base}[eval]\nprofiles = [\"vcc\"]\n"))
             .unwrap_err()
             .to_string();

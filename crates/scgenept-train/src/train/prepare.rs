@@ -30,6 +30,7 @@ pub struct Prepared {
     pub split: GearsSplit,
     pub train: Arc<PairedSet>,
     pub val: Arc<PairedSet>,
+    /// The test cells predicted: every one, or `eval.max_cells_per_condition` of each condition.
     pub test: PairedSet,
     pub mapping: VocabMapping,
     pub model: ModelConfig,
@@ -140,7 +141,10 @@ pub fn prepare(cfg: &TrainConfig) -> Result<Prepared> {
     let seed = cfg.train.pairing_seed;
     let train = pair_controls(&data, &split, SplitName::Train, seed);
     let val = pair_controls(&data, &split, SplitName::Val, seed);
-    let test = pair_controls(&test_data, &split, SplitName::Test, seed);
+    let test = test_cells(
+        cfg,
+        pair_controls(&test_data, &split, SplitName::Test, seed),
+    );
     if train.examples.len() < cfg.train.batch_size {
         bail!(
             "{} training cells, fewer than one batch of {}",
@@ -185,6 +189,23 @@ struct Sides {
     test_data: Arc<PerturbData>,
     split: GearsSplit,
     alignment: Option<GeneAlignment>,
+}
+
+/// Every test cell, or at most `eval.max_cells_per_condition` of each condition drawn with the
+/// pairing seed (docs/data.md, "A subsample of the test predictions"); the truths the run is
+/// scored against stay the means of every cell.
+fn test_cells(cfg: &TrainConfig, all: PairedSet) -> PairedSet {
+    let Some(n) = cfg.eval.max_cells_per_condition else {
+        return all;
+    };
+    let some = all.at_most_per_condition(n, cfg.train.pairing_seed);
+    tracing::info!(
+        "test predictions from {} of {} test cells (at most {n} per condition, \
+         eval.max_cells_per_condition); the truths are every cell's",
+        some.examples.len(),
+        all.examples.len()
+    );
+    some
 }
 
 /// A transfer run's datasets, aligned to their shared genes, and its split (docs/data.md).
