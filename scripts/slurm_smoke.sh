@@ -12,12 +12,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=$(realpath "${1:-$ROOT/target/debug/scgenept}")
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
-if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
-  echo "== installing slurm-wlm and munge"
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    slurm-wlm munge >/dev/null
-fi
+bash "$ROOT/scripts/install_slurm.sh"
 WORK=$(mktemp -d /tmp/scgenept-slurm-XXXXXX)
 PIDS=()
 cleanup() {
