@@ -6,9 +6,5 @@ if command -v slurmctld >/dev/null && command -v munged >/dev/null; then
   echo "slurm-wlm and munge already installed"
   exit 0
 fi
-SUDO=""
-if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null
+bash "$(dirname "$0")/apt_install.sh" slurm-wlm munge
 echo "installed slurm-wlm and munge"

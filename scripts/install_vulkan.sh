@@ -8,10 +8,6 @@ if [ -f "$ICD" ] && ldconfig -p | grep -q 'libvulkan.so.1'; then
   echo "lavapipe already installed ($ICD)"
   exit 0
 fi
-SUDO=""
-if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends mesa-vulkan-drivers libvulkan1 >/dev/null
+bash "$(dirname "$0")/apt_install.sh" mesa-vulkan-drivers libvulkan1
 test -f "$ICD" || { echo "error: $ICD missing after installing mesa-vulkan-drivers" >&2; exit 1; }
 echo "installed lavapipe ($ICD)"
