@@ -7,11 +7,35 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// A fresh, empty directory for one test (`tag` keeps tests apart; the pid keeps runs apart).
+/// It stays after the run, for a failure to be looked at; the next run of the test removes the
+/// ones whose process has ended.
 pub fn tempdir(tag: &str) -> PathBuf {
+    remove_ended_runs(tag);
     let d = std::env::temp_dir().join(format!("scgenept-test-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
+}
+
+/// Removes `scgenept-test-{tag}-{pid}` directories of processes that no longer run (Linux: no
+/// `/proc/{pid}`; elsewhere nothing is removed).
+fn remove_ended_runs(tag: &str) {
+    let prefix = format!("scgenept-test-{tag}-");
+    let (Ok(entries), true) = (
+        std::fs::read_dir(std::env::temp_dir()),
+        Path::new("/proc/self").exists(),
+    ) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let pid = name
+            .strip_prefix(&prefix)
+            .and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// The workspace root (where `configs/` and `tests/fixtures/` are).
