@@ -40,7 +40,8 @@ impl PairedSet {
             by_condition.entry(e.condition).or_default().push(i);
         }
         let mut rng = StdRng::seed_from_u64(seed ^ SUBSAMPLE_SALT);
-        let mut kept = Vec::with_capacity(self.examples.len().min(n * by_condition.len()));
+        let cap = n.saturating_mul(by_condition.len());
+        let mut kept = Vec::with_capacity(self.examples.len().min(cap));
         for rows in by_condition.values() {
             if rows.len() <= n {
                 kept.extend_from_slice(rows);
@@ -157,5 +158,9 @@ mod tests {
             "another seed draws other cells"
         );
         assert_eq!(set.at_most_per_condition(10, 1).examples, set.examples);
+        assert_eq!(
+            set.at_most_per_condition(usize::MAX, 1).examples,
+            set.examples
+        );
     }
 }
