@@ -20,13 +20,13 @@ pub fn tempdir(tag: &str) -> PathBuf {
 /// Removes `scgenept-test-{tag}-{pid}` directories of processes that no longer run (Linux: no
 /// `/proc/{pid}`; elsewhere nothing is removed).
 fn remove_ended_runs(tag: &str) {
-    let prefix = format!("scgenept-test-{tag}-");
-    let (Ok(entries), true) = (
-        std::fs::read_dir(std::env::temp_dir()),
-        Path::new("/proc/self").exists(),
-    ) else {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
         return;
     };
+    let prefix = format!("scgenept-test-{tag}-");
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let pid = name

@@ -108,9 +108,10 @@ impl PerturbData {
         let f = H5ad::open(path)?;
         // In memory, X is read and checked first; a cache is built only once obs and var have
         // passed their checks (a wrong column name costs seconds, not a conversion).
-        let in_memory = match on_disk(&f, storage)? {
-            false => Some(read_checked(&f, path)?),
-            true => None,
+        let in_memory = if on_disk(&f, storage)? {
+            None
+        } else {
+            Some(read_checked(&f, path)?)
         };
         let info = f.matrix_info("X")?;
         let (n_obs, n_vars) = (info.n_rows, info.n_cols);
