@@ -1,9 +1,8 @@
 """Writes tests/fixtures/cell_eval/: a small real/predicted AnnData pair in cell-eval's layout and
-what cell-eval 0.8.2 scores on it with its `anndata` profile (every metric but
-`clustering_agreement`, whose Leiden clustering we do not reimplement), in `anndata/`: its
+what cell-eval 0.8.2 scores on it with its `anndata` profile, in `anndata/`: its
 `results.csv` (one row per perturbation) and `agg_results.csv` (polars' `describe` of it), as
 `cell-eval run` writes them; in `de/`, pdex's DE tables of both sides and the `de` profile's
-scores; in `full/`, the `full` profile's (again without `clustering_agreement`); in
+scores; in `full/`, the `full` profile's; in
 `control_real/`, the `full` profile's with the predicted control cells replaced by the real ones
 (what `scgenept eval --control-source real` does). tests/cli_eval.rs checks `scgenept eval` (each profile) and tests/eval_de.rs the DE tables.
 
@@ -74,16 +73,12 @@ def main():
             num_threads=1,
         )
 
-    evaluator("anndata", True).compute(
-        profile="anndata", skip_metrics=["clustering_agreement"], break_on_error=True
-    )
+    evaluator("anndata", True).compute(profile="anndata", break_on_error=True)
     # pdex's DE tables (`real_de.csv`, `pred_de.csv`: Mann-Whitney U with tie correction,
     # Benjamini-Hochberg) and the DE profile's scores on them, as `cell-eval run` computes them.
     evaluator("de", False).compute(profile="de", break_on_error=True)
-    # The full profile (DE metrics, then the anndata ones), clustering_agreement left out.
-    evaluator("full", False).compute(
-        profile="full", skip_metrics=["clustering_agreement"], break_on_error=True
-    )
+    # The full profile (DE metrics, then the anndata ones).
+    evaluator("full", False).compute(profile="full", break_on_error=True)
     for copy in ["real_de.csv", "pred_de.csv"]:  # the same tables as in de/
         os.remove(os.path.join(OUT, "full", copy))
     # `--control-source real` (cell-eval#183/#196): the predicted control cells replaced by the
@@ -99,7 +94,7 @@ def main():
         pert_col="target",
         outdir=os.path.join(OUT, "control_real"),
         num_threads=1,
-    ).compute(profile="full", skip_metrics=["clustering_agreement"], break_on_error=True)
+    ).compute(profile="full", break_on_error=True)
     for copy in ["real_de.csv", "pred_de.csv"]:
         os.remove(os.path.join(OUT, "control_real", copy))
     for d in ["anndata", "de", "full", "control_real"]:

@@ -181,16 +181,47 @@ fn control_source_real_ignores_the_predicted_control_cells() {
 }
 
 /// cell-eval#189: `--discrimination-effect abs` ranks the absolute effects, as cell-eval 0.5.45
-/// did (`discrimination_abs/`, written by that release); every column equals it.
+/// did (`discrimination_abs/`, written by that release without `clustering_agreement`); every
+/// column equals it.
 #[test]
 fn abs_discrimination_equals_cell_eval_0_5() {
     let dir = fixture("cell_eval");
     let (pred, real) = (dir.join("pred.h5ad"), dir.join("real.h5ad"));
     let out = tempdir("eval-abs");
-    let flag = ["--discrimination-effect", "abs"];
+    let flag = [
+        "--discrimination-effect",
+        "abs",
+        "--skip-metrics",
+        "clustering_agreement",
+    ];
     ok(&eval_with(&pred, &real, "cell-eval-anndata", &out, &flag));
     let worst = same_as_cell_eval(&out, &dir.join("discrimination_abs"));
     eprintln!("--discrimination-effect abs: largest difference from cell-eval 0.5.45: {worst:e}");
+}
+
+/// `clustering_agreement` through `scgenept eval`: on the pair whose Leiden clusters hang on
+/// igraph's random choices (`clustering/diffuse`, scripts/make_clustering_fixtures.py), every
+/// row carries cell-eval's value.
+#[test]
+fn clustering_agreement_in_results_equals_cell_eval() {
+    let dir = fixture("cell_eval/clustering/diffuse");
+    let out = tempdir("eval-clustering");
+    let (pred, real) = (dir.join("pred.h5ad"), dir.join("real.h5ad"));
+    ok(&eval_with(&pred, &real, "cell-eval-anndata", &out, &[]));
+    let text = std::fs::read_to_string(dir.join("expected.json")).unwrap();
+    let want: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let want = want["clustering_agreement"].as_f64().unwrap();
+    let (header, rows) = table(&out.join("results.csv"));
+    let c = header
+        .iter()
+        .position(|h| h == "clustering_agreement")
+        .unwrap()
+        - 1;
+    assert_eq!(rows.len(), 150);
+    for (pert, values) in &rows {
+        let got = values[c].unwrap();
+        assert!((got - want).abs() < 1e-12, "{pert}: {got} vs {want}");
+    }
 }
 
 /// `--skip-metrics` (as `cell-eval run --skip-metrics`): the named columns are not computed or
@@ -212,12 +243,13 @@ fn skip_metrics_leaves_out_what_it_names() {
             "pearson_edistance",
             "de_nsig_counts_real",
             "de_nsig_counts_pred",
+            "clustering_agreement",
         ];
         assert!(
             gone.iter().all(|g| !got_h.iter().any(|h| h == g)),
             "{got_h:?}"
         );
-        assert_eq!(got_h.len(), want_h.len() - 3);
+        assert_eq!(got_h.len(), want_h.len() - 4);
         for (c, name) in got_h.iter().enumerate().skip(1) {
             let w = want_h.iter().position(|h| h == name).unwrap();
             for (g, wr) in got.iter().zip(&want) {

@@ -5,6 +5,7 @@
 //! metric (but `pearson_delta` and `mse`, which a run keeps as GEARS computes them).
 
 use scgenept_data::{ObsColumns, PerturbData};
+use scgenept_eval::cell_eval::WholeSet;
 use scgenept_eval::judge::{evaluate, CellEvalSet, EvalRequest, Profile};
 use scgenept_eval::pair::Cells;
 use scgenept_eval::run_cells::{PredictedCells, RealSide, SAME_AS_GEARS};
@@ -43,7 +44,11 @@ fn in_run_cell_eval_metrics_equal_the_eval_command() {
         x: cells.x.select_rows(&rows),
         labels: rows.iter().map(|&i| cells.labels[i].clone()).collect(),
     };
-    let got = RealSide::new(&data, &want.perts).score(&predicted, true);
+    let whole = WholeSet {
+        edistance: true,
+        clustering: true,
+    };
+    let got = RealSide::new(&data, &want.perts).score(&predicted, whole);
     assert_eq!(
         got.keys().collect::<Vec<_>>(),
         want.perts.iter().collect::<Vec<_>>()

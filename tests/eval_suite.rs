@@ -2,6 +2,8 @@
 //! `tests/`).
 
 mod common;
+#[path = "eval_clustering.rs"]
+mod eval_clustering;
 #[path = "eval_de.rs"]
 mod eval_de;
 #[path = "eval_runs.rs"]

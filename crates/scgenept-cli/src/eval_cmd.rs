@@ -15,8 +15,8 @@ use scgenept_eval::systema::SplitSource;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum ProfileArg {
-    /// cell-eval 0.8.2's `full` profile without clustering_agreement: the DE metrics (from
-    /// pdex's Mann-Whitney tables), then the anndata metrics.
+    /// cell-eval 0.8.2's `full` profile: the DE metrics (from pdex's Mann-Whitney tables), then
+    /// the anndata metrics.
     #[value(name = "cell-eval")]
     Full,
     /// cell-eval 0.8.2's `de` profile: overlap and precision at N/50/100/200/500, Spearman of
@@ -24,7 +24,7 @@ pub enum ProfileArg {
     #[value(name = "cell-eval-de")]
     De,
     /// cell-eval 0.8.2's `anndata` profile (pearson_delta, mse, mae, mse_delta, mae_delta,
-    /// discrimination scores l1/l2/cosine, pearson_edistance), without clustering_agreement.
+    /// discrimination scores l1/l2/cosine, pearson_edistance, clustering_agreement).
     #[value(name = "cell-eval-anndata")]
     Anndata,
     /// GEARS' per-condition metrics (pearson_delta_de, mse_de, …, rank_l1_delta) against a

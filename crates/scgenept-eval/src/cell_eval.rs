@@ -1,15 +1,16 @@
 //! cell-eval 0.8.2's `anndata` profile (docs/evaluation.md): per perturbation, from pseudobulks,
 //! `pearson_delta`, `mse`, `mae`, `mse_delta`, `mae_delta` and the discrimination scores (`l1`,
-//! `l2`, `cosine`); from single cells, `pearson_edistance`. Its `clustering_agreement` (Leiden
-//! clustering of centroids) is not computed. Names, order and values as cell-eval writes them
-//! (tests/cell_eval.rs: within 1e-6 of cell-eval on the committed fixture).
+//! `l2`, `cosine`); from single cells, `pearson_edistance`; from the centroids,
+//! `clustering_agreement` (`clustering/`). Names, order and values as cell-eval writes them
+//! (tests/cli_eval.rs: within 1e-6 of cell-eval on the committed fixtures).
 
+use crate::clustering::clustering_agreement;
 use crate::metrics::{mse, pearson_or_nan as pearson};
 use crate::pair::Pair;
 use crate::scores::Scores;
 
 /// The profile's metrics, in cell-eval's column order, each better high (`true`) or low.
-pub const ANNDATA_METRICS: [(&str, bool); 9] = [
+pub const ANNDATA_METRICS: [(&str, bool); 10] = [
     ("pearson_delta", true),
     ("mse", false),
     ("mae", false),
@@ -19,7 +20,29 @@ pub const ANNDATA_METRICS: [(&str, bool); 9] = [
     ("discrimination_score_l2", true),
     ("discrimination_score_cosine", true),
     ("pearson_edistance", true),
+    ("clustering_agreement", true),
 ];
+
+/// The profile's two metrics of the whole set of perturbations (one value, repeated on every
+/// row), each of which can be skipped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WholeSet {
+    /// `pearson_edistance`, the costliest: every perturbed cell against every control cell.
+    pub edistance: bool,
+    /// `clustering_agreement`: Leiden clusters of the real and the predicted centroids.
+    pub clustering: bool,
+}
+
+impl WholeSet {
+    /// Both, unless `skip` (cell-eval's metric names) names them.
+    pub fn unless_skipped(skip: &[String]) -> WholeSet {
+        let skipped = |name: &str| skip.iter().any(|s| s == name);
+        WholeSet {
+            edistance: !skipped("pearson_edistance"),
+            clustering: !skipped("clustering_agreement"),
+        }
+    }
+}
 
 /// What the discrimination scores rank (cell-eval#189).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -32,9 +55,9 @@ pub enum DiscriminationEffect {
     Abs,
 }
 
-/// Scores `pair` with the `anndata` profile; `pearson_edistance` (its costliest metric: every
-/// perturbed cell against every control cell) only when `edistance`.
-pub fn anndata_profile(pair: &Pair, effect: DiscriminationEffect, edistance: bool) -> Scores {
+/// Scores `pair` with the `anndata` profile; the metrics of the whole set only as `whole` says
+/// (NaN otherwise).
+pub fn anndata_profile(pair: &Pair, effect: DiscriminationEffect, whole: WholeSet) -> Scores {
     let bulk = pair.bulk();
     let n = pair.perts.len();
     // Each perturbation's effect, predicted and real, once.
@@ -63,8 +86,12 @@ pub fn anndata_profile(pair: &Pair, effect: DiscriminationEffect, edistance: boo
         discrimination(pair, dpred, dreal, Distance::L1),
         discrimination(pair, dpred, dreal, Distance::L2),
         discrimination(pair, dpred, dreal, Distance::Cosine),
-        match edistance {
+        match whole.edistance {
             true => vec![timed_edistance(pair); n],
+            false => vec![f64::NAN; n],
+        },
+        match whole.clustering {
+            true => vec![timed_clustering(pair); n],
             false => vec![f64::NAN; n],
         },
     ];
@@ -230,6 +257,18 @@ fn mean_distance(a: &Dense, b: &Dense, same: bool) -> f32 {
         }
     }
     numpy_sum_f32(&d) / d.len() as f32
+}
+
+/// [`clustering_agreement`], logged with its time.
+fn timed_clustering(pair: &Pair) -> f64 {
+    let t = std::time::Instant::now();
+    let r = clustering_agreement(pair);
+    tracing::info!(
+        "clustering_agreement over {} perturbations ({:.1} s)",
+        pair.perts.len(),
+        t.elapsed().as_secs_f64()
+    );
+    r
 }
 
 /// [`pearson_edistance`], logged with its time (the profile's costliest metric).

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::cell_eval::{anndata_profile, DiscriminationEffect, ANNDATA_METRICS};
+use crate::cell_eval::{anndata_profile, DiscriminationEffect, WholeSet, ANNDATA_METRICS};
 use crate::cell_eval_de::{de_profile, DE_METRICS};
 use crate::de::{de_csv, de_table, FdrScope};
 use crate::gears::gears_profile;
@@ -30,11 +30,11 @@ pub enum Profile {
 /// Which of cell-eval's metrics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CellEvalSet {
-    /// Its `full` profile without `clustering_agreement`: the DE metrics, then the anndata ones.
+    /// Its `full` profile: the DE metrics, then the anndata ones.
     Full,
     /// Its `de` profile (pdex's DE tables, then overlap, precision, …).
     De,
-    /// Its `anndata` profile without `clustering_agreement`.
+    /// Its `anndata` profile.
     Anndata,
 }
 
@@ -76,13 +76,13 @@ pub struct EvalRequest {
 }
 
 /// The metric names `--skip-metrics` accepts for the cell-eval profiles: cell-eval's registry
-/// names (`clustering_agreement`, which we never compute, included so its command lines work).
+/// names.
 fn skippable() -> Vec<&'static str> {
     let mut names: Vec<&'static str> = (ANNDATA_METRICS.iter().chain(&DE_METRICS))
         .map(|m| m.0)
         .filter(|m| !m.starts_with("de_nsig_counts_"))
         .collect();
-    names.extend(["de_nsig_counts", "clustering_agreement"]);
+    names.push("de_nsig_counts");
     names
 }
 
@@ -133,7 +133,7 @@ fn cell_eval(req: &EvalRequest, set: CellEvalSet) -> Result<Scores> {
             known.join(", ")
         );
     }
-    let edistance = !req.skip.iter().any(|s| s == "pearson_edistance");
+    let whole = WholeSet::unless_skipped(&req.skip);
     let t0 = std::time::Instant::now();
     let real = Cells::read(&req.real, &req.pert_col)?;
     let pred = Cells::read(&req.pred, &req.pert_col)?;
@@ -165,7 +165,7 @@ fn cell_eval(req: &EvalRequest, set: CellEvalSet) -> Result<Scores> {
     };
     let (scores, de) = match set {
         CellEvalSet::Anndata => (
-            anndata_profile(&pair, req.discrimination, edistance),
+            anndata_profile(&pair, req.discrimination, whole),
             req.write_de.then(de_tables),
         ),
         CellEvalSet::De => {
@@ -174,11 +174,8 @@ fn cell_eval(req: &EvalRequest, set: CellEvalSet) -> Result<Scores> {
         }
         CellEvalSet::Full => {
             let (real, pred) = de_tables();
-            let s = de_profile(&real, &pred).beside(anndata_profile(
-                &pair,
-                req.discrimination,
-                edistance,
-            ));
+            let s =
+                de_profile(&real, &pred).beside(anndata_profile(&pair, req.discrimination, whole));
             (s, Some((real, pred)))
         }
     };

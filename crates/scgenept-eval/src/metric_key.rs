@@ -110,7 +110,7 @@ const fn metric(
 
 /// Every metric, once: GEARS' per-condition metrics (`metrics.rs`), the rank metric of the
 /// baselines (`baselines.rs`) and Systema's (`systema.rs`), in the order tables show them.
-pub const METRICS: [MetricInfo; 52] = {
+pub const METRICS: [MetricInfo; 53] = {
     use Better::{Higher, Lower};
     [
         metric("pearson_delta_de", Higher, true, true),
@@ -155,6 +155,7 @@ pub const METRICS: [MetricInfo; 52] = {
         metric("discrimination_score_l2", Higher, false, false),
         metric("discrimination_score_cosine", Higher, false, false),
         metric("pearson_edistance", Higher, false, false),
+        metric("clustering_agreement", Higher, false, false),
         metric("overlap_at_N", Higher, false, false),
         metric("overlap_at_50", Higher, false, false),
         metric("overlap_at_100", Higher, false, false),

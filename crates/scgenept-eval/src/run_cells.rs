@@ -12,7 +12,7 @@ use scgenept_data::condition::{is_control, CTRL};
 use scgenept_data::csr::CsrMatrix;
 use scgenept_data::PerturbData;
 
-use crate::cell_eval::{anndata_profile, DiscriminationEffect};
+use crate::cell_eval::{anndata_profile, DiscriminationEffect, WholeSet};
 use crate::cell_eval_de::de_profile;
 use crate::de::{de_table, DeRow, FdrScope};
 use crate::metrics::Metrics;
@@ -100,9 +100,9 @@ impl RealSide {
         RealSide { cells, de }
     }
 
-    /// cell-eval's `full` profile (without `clustering_agreement`; `pearson_edistance` only
-    /// when `edistance`) of `pred` against this side, per condition; undefined values left out.
-    pub fn score(&self, pred: &PredictedCells, edistance: bool) -> BTreeMap<String, Metrics> {
+    /// cell-eval's `full` profile (its metrics of the whole set as `whole` says) of `pred`
+    /// against this side, per condition; undefined values left out.
+    pub fn score(&self, pred: &PredictedCells, whole: WholeSet) -> BTreeMap<String, Metrics> {
         let controls: Vec<usize> = (0..self.cells.labels.len())
             .filter(|&i| self.cells.labels[i] == CTRL)
             .collect();
@@ -135,7 +135,7 @@ impl RealSide {
         let scores = de_profile(&real_de, &pred_de).beside(anndata_profile(
             &pair,
             DiscriminationEffect::Signed,
-            edistance,
+            whole,
         ));
         per_condition(&scores)
     }

@@ -12,6 +12,7 @@ use crate::baselines::{
     baseline_predictions, condition_means, report, split_half_cells, Datasets, GeneVectors,
     MethodReport, Predicted,
 };
+use crate::cell_eval::WholeSet;
 use crate::method::{Baseline, Method};
 use crate::metrics::{summarize, test_conditions, Metrics};
 use crate::run_cells::{PredictedCells, RealSide};
@@ -43,8 +44,8 @@ pub struct RunJudge<'a> {
     /// Systema's references and the condition means (the truths), when it scores the run.
     systema: Option<(References, BTreeMap<String, Vec<f64>>)>,
     real: Option<RealSide>,
-    /// cell-eval's `pearson_edistance` (off with `eval.skip_metrics`).
-    edistance: bool,
+    /// cell-eval's metrics of the whole set (each off with `eval.skip_metrics`).
+    whole: WholeSet,
 }
 
 impl<'a> RunJudge<'a> {
@@ -52,7 +53,7 @@ impl<'a> RunJudge<'a> {
         datasets: impl Into<Datasets<'a>>,
         split: &'a GearsSplit,
         profiles: &[RunProfile],
-        edistance: bool,
+        whole: WholeSet,
     ) -> RunJudge<'a> {
         let Datasets {
             train: train_data,
@@ -68,7 +69,7 @@ impl<'a> RunJudge<'a> {
             split,
             systema,
             real,
-            edistance,
+            whole,
         }
     }
 
@@ -147,7 +148,7 @@ impl<'a> RunJudge<'a> {
             more.push(run_metrics(data, refs, &p.predictions, truths));
         }
         if let Some((real, cells)) = cell_eval {
-            more.push(real.score(cells, self.edistance));
+            more.push(real.score(cells, self.whole));
         }
         if more.is_empty() {
             return r;

@@ -5,7 +5,11 @@ use serde::{Deserialize, Serialize};
 
 use scgenept_data::GearsSplit;
 use scgenept_eval::baselines::Datasets;
+use scgenept_eval::cell_eval::WholeSet;
 use scgenept_eval::run_scores::{RunJudge, RunProfile};
+
+/// The cell-eval metrics a run can leave out: those of the whole set.
+const SKIPPABLE: [&str; 2] = ["pearson_edistance", "clustering_agreement"];
 
 /// `[eval]`: the rulebooks a run is scored with (docs/evaluation.md).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -14,7 +18,8 @@ pub struct EvalSection {
     /// `gears` (always: GEARS' metrics are the run's report), and optionally `systema` and
     /// `cell-eval`.
     pub profiles: Vec<RunProfile>,
-    /// cell-eval metrics not computed (only `pearson_edistance` can be: the costliest).
+    /// cell-eval metrics not computed: `pearson_edistance` (the costliest) or
+    /// `clustering_agreement`.
     pub skip_metrics: Vec<String>,
     /// Predict at most this many cells of each test condition (each from its paired control),
     /// drawn once with `train.pairing_seed`; the truths stay the means of every cell. Default:
@@ -46,8 +51,12 @@ impl EvalSection {
         datasets: impl Into<Datasets<'a>>,
         split: &'a GearsSplit,
     ) -> RunJudge<'a> {
-        let edistance = !self.skip_metrics.iter().any(|m| m == "pearson_edistance");
-        RunJudge::new(datasets, split, &self.profiles, edistance)
+        RunJudge::new(
+            datasets,
+            split,
+            &self.profiles,
+            WholeSet::unless_skipped(&self.skip_metrics),
+        )
     }
 
     /// Why these settings cannot score a run, if they cannot.
@@ -59,10 +68,10 @@ impl EvalSection {
                 self.profiles
             );
         }
-        if let Some(m) = (self.skip_metrics.iter()).find(|m| *m != "pearson_edistance") {
+        if let Some(m) = (self.skip_metrics.iter()).find(|m| !SKIPPABLE.contains(&m.as_str())) {
             anyhow::bail!(
                 "eval.skip_metrics: '{m}' cannot be skipped in a run; only \"pearson_edistance\" \
-                 (the costliest cell-eval metric) can"
+                 (the costliest cell-eval metric) and \"clustering_agreement\" can"
             );
         }
         match self.max_cells_per_condition {
@@ -102,6 +111,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("'mse' cannot be skipped"), "{e}");
+        with("skip_metrics = [\"clustering_agreement\", \"pearson_edistance\"]")
+            .validate()
+            .unwrap();
         let e = with("max_cells_per_condition = 0").validate().unwrap_err();
         assert!(e.to_string().contains("at least 1 (it is 0)"), "{e}");
         let e = with("profiles = [\"gears\", \"cell-eval\"]\nmax_cells_per_condition = 4")
