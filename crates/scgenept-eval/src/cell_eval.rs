@@ -212,13 +212,14 @@ impl Dense {
 
 /// sklearn's `pairwise_distances(a, b).mean()` on float32 cells: each squared distance as
 /// `|a|² − 2 a·b + |b|²` in f64 (sklearn's upcast path), clipped at 0, rounded to f32, its root in
-/// f32 (the diagonal exactly 0 when `a` is `b`), then numpy's float32 mean of the matrix.
-fn mean_distance(a: &Dense, b: &Dense, same: bool) -> f32 {
+/// f32 (the diagonal exactly 0 when `a` is `b`), then numpy's float32 mean of the matrix. With
+/// `parallel`, blocks of rows go to the cores (the sum is the same: it runs over the whole matrix).
+fn mean_distance(a: &Dense, b: &Dense, same: bool, parallel: bool) -> f32 {
     const BLOCK: usize = 256;
-    let mut d = Vec::with_capacity(a.rows * b.rows);
-    let mut dot = vec![0f64; BLOCK * b.rows];
-    for i0 in (0..a.rows).step_by(BLOCK) {
+    // Rows i0.. of the matrix into `d`.
+    let block = |i0: usize, d: &mut [f32]| {
         let m = BLOCK.min(a.rows - i0);
+        let mut dot = vec![0f64; m * b.rows];
         // SAFETY: dot holds m × b.rows values, a's block m × cols, b cols × b.rows through its
         // transposed strides; no overlap.
         unsafe {
@@ -248,13 +249,19 @@ fn mean_distance(a: &Dense, b: &Dense, same: bool) -> f32 {
             let i = i0 + r;
             for j in 0..b.rows {
                 let sq = (a.sq[i] - 2.0 * dot[r * b.rows + j] + b.sq[j]).max(0.0);
-                d.push(if same && i == j {
+                d[r * b.rows + j] = if same && i == j {
                     0.0
                 } else {
                     (sq as f32).sqrt()
-                });
+                };
             }
         }
+    };
+    let mut d = vec![0f32; a.rows * b.rows];
+    let mut blocks: Vec<&mut [f32]> = d.chunks_mut((BLOCK * b.rows).max(1)).collect();
+    match parallel {
+        true => crate::par::for_each_mut(&mut blocks, |k, rows| block(k * BLOCK, rows)),
+        false => (blocks.iter_mut().enumerate()).for_each(|(k, rows)| block(k * BLOCK, rows)),
     }
     numpy_sum_f32(&d) / d.len() as f32
 }
@@ -290,11 +297,11 @@ fn pearson_edistance(pair: &Pair) -> f64 {
     let side = |c: &crate::pair::Cells| -> Vec<f64> {
         let rows = c.rows_by_label();
         let ctrl = Dense::of(c, &rows[pair.control.as_str()]);
-        let sigma_ctrl = mean_distance(&ctrl, &ctrl, true);
+        let sigma_ctrl = mean_distance(&ctrl, &ctrl, true, true);
         crate::par::map(&pair.perts, |p| {
             let cells = Dense::of(c, &rows[p.as_str()]);
-            let delta = mean_distance(&cells, &ctrl, false);
-            let sigma = mean_distance(&cells, &cells, true);
+            let delta = mean_distance(&cells, &ctrl, false, false);
+            let sigma = mean_distance(&cells, &cells, true, false);
             (2.0 * delta - sigma - sigma_ctrl) as f64
         })
     };

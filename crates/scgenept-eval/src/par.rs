@@ -29,3 +29,19 @@ pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> 
             .collect()
     })
 }
+
+/// `f(i, item)` for every item, over up to [`threads`] threads (contiguous runs of items each).
+pub fn for_each_mut<T: Send>(items: &mut [T], f: impl Fn(usize, &mut T) + Sync) {
+    let n = threads().min(items.len()).max(1);
+    let per = items.len().div_ceil(n).max(1);
+    std::thread::scope(|s| {
+        for (c, chunk) in items.chunks_mut(per).enumerate() {
+            let f = &f;
+            s.spawn(move || {
+                for (k, item) in chunk.iter_mut().enumerate() {
+                    f(c * per + k, item);
+                }
+            });
+        }
+    });
+}
