@@ -224,6 +224,33 @@ fn clustering_agreement_in_results_equals_cell_eval() {
     }
 }
 
+/// With two perturbations cell-eval fails on `clustering_agreement` and leaves its column out;
+/// so do we. With three it is there.
+#[test]
+fn clustering_agreement_needs_three_perturbations() {
+    let dir = tempdir("eval-clustering-few");
+    let header = |labels: &[&str], name: &str| {
+        let (real, pred) = (
+            dir.join(format!("{name}_r.h5ad")),
+            dir.join(format!("{name}_p.h5ad")),
+        );
+        write(&real, labels, &GENES, lognorm);
+        write(&pred, labels, &GENES, |r, c| lognorm(r, c) * 1.1);
+        let out = dir.join(name);
+        ok(&eval_with(&pred, &real, "cell-eval-anndata", &out, &[]));
+        table(&out.join("results.csv")).0
+    };
+    let two = header(&LABELS, "two");
+    assert!(two.iter().any(|h| h == "pearson_edistance"), "{two:?}");
+    assert!(!two.iter().any(|h| h == "clustering_agreement"), "{two:?}");
+    let three = [&LABELS[..], &["C", "C"]].concat();
+    let three = header(&three, "three");
+    assert!(
+        three.iter().any(|h| h == "clustering_agreement"),
+        "{three:?}"
+    );
+}
+
 /// `--skip-metrics` (as `cell-eval run --skip-metrics`): the named columns are not computed or
 /// written, the others equal cell-eval's; an unknown name is refused with the known ones.
 #[test]

@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::cell_eval::{anndata_profile, DiscriminationEffect, WholeSet, ANNDATA_METRICS};
 use crate::cell_eval_de::{de_profile, DE_METRICS};
+use crate::clustering::MIN_PERTURBATIONS;
 use crate::de::{de_csv, de_table, FdrScope};
 use crate::gears::gears_profile;
 use crate::pair::{Cells, ControlSource, Pair};
@@ -179,7 +180,16 @@ fn cell_eval(req: &EvalRequest, set: CellEvalSet) -> Result<Scores> {
             (s, Some((real, pred)))
         }
     };
-    let scores = scores.without(&req.skip);
+    let mut leave_out = req.skip.clone();
+    if whole.clustering && pair.perts.len() < MIN_PERTURBATIONS && set != CellEvalSet::De {
+        tracing::warn!(
+            "clustering_agreement needs at least {MIN_PERTURBATIONS} perturbations (there are {}); \
+             left out, as cell-eval leaves out a metric it fails on",
+            pair.perts.len()
+        );
+        leave_out.push("clustering_agreement".into());
+    }
+    let scores = scores.without(&leave_out);
     write_tables(req, &scores, pair.real.synthetic.is_some())?;
     if let (true, Some((real, pred))) = (req.write_de, &de) {
         write(&req.out.join("real_de.csv"), &de_csv(real))?;

@@ -20,9 +20,13 @@ const N_NEIGHBORS: usize = 15;
 const BETA: f64 = 0.01;
 const N_ITERATIONS: usize = 2;
 
-/// The score over `pair.perts`; NaN with fewer than two perturbations (no neighbour to find).
+/// The fewest perturbations cell-eval can cluster: with one, sklearn refuses zero neighbours;
+/// with two, igraph fails on the empty graph ("Maximum allowed size exceeded").
+pub const MIN_PERTURBATIONS: usize = 3;
+
+/// The score over `pair.perts`; NaN with fewer than [`MIN_PERTURBATIONS`].
 pub fn clustering_agreement(pair: &Pair) -> f64 {
-    if pair.perts.len() < 2 {
+    if pair.perts.len() < MIN_PERTURBATIONS {
         return f64::NAN;
     }
     let real = Clusterer::new(&centroids(&pair.real, &pair.perts));
