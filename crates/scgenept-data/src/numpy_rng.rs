@@ -1,5 +1,5 @@
-//! numpy's legacy `RandomState` (MT19937), as far as GEARS' split needs it: `np.random.seed(int)`
-//! and `np.random.choice(a, k, replace=False)`.
+//! numpy's legacy `RandomState` (MT19937), as far as GEARS' split and scanpy's Leiden need it:
+//! `np.random.seed(int)`, `np.random.choice(a, k, replace=False)`, `tomaxint()` and `random()`.
 //!
 //! GEARS draws its train genes and seen-combo pairs with the global numpy RNG, so the published
 //! splits are reproducible only with this exact generator and this exact sampling algorithm
@@ -9,7 +9,7 @@
 const N: usize = 624;
 const M: usize = 397;
 
-/// The legacy numpy generator. Only the draws GEARS makes are implemented.
+/// The legacy numpy generator. Only the draws GEARS and scanpy make are implemented.
 #[derive(Clone)]
 pub struct LegacyRandomState {
     mt: [u32; N],
@@ -52,6 +52,20 @@ impl LegacyRandomState {
         y ^= (y << 7) & 0x9d2c_5680;
         y ^= (y << 15) & 0xefc6_0000;
         y ^ (y >> 18)
+    }
+
+    /// `tomaxint()` on a 64-bit platform: a 64-bit draw (first output high) shifted right once.
+    pub fn tomaxint(&mut self) -> u64 {
+        let hi = self.next_u32() as u64;
+        let lo = self.next_u32() as u64;
+        ((hi << 32) | lo) >> 1
+    }
+
+    /// `random()`: a double in [0, 1) from 53 random bits of two outputs.
+    pub fn random(&mut self) -> f64 {
+        let a = (self.next_u32() >> 5) as f64;
+        let b = (self.next_u32() >> 6) as f64;
+        (a * 67_108_864.0 + b) / 9_007_199_254_740_992.0
     }
 
     /// Uniform integer in `[0, max]` by bit-mask rejection (`random_interval`).
@@ -114,4 +128,21 @@ mod tests {
         assert_eq!(r.next_u32(), 3_499_211_612);
         assert_eq!(r.next_u32(), 581_869_302);
     }
+
+    /// numpy 2.4: `rs = np.random.RandomState(0)`; `[rs.tomaxint() for _ in range(3)]`, then
+    /// `rs.random()`.
+    #[test]
+    fn equals_numpy_random_state() {
+        let mut rs = LegacyRandomState::seed(0);
+        let ints: Vec<u64> = (0..3).map(|_| rs.tomaxint()).collect();
+        assert_eq!(ints, NUMPY_TOMAXINT);
+        assert_eq!(rs.random(), NUMPY_RANDOM_AFTER);
+    }
+
+    const NUMPY_TOMAXINT: [u64; 3] = [
+        5_061_911_111_874_532_631,
+        6_596_457_591_747_962_464,
+        5_559_510_817_026_681_213,
+    ];
+    const NUMPY_RANDOM_AFTER: f64 = 0.544_883_182_996_896_9;
 }

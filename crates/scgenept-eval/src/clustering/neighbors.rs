@@ -59,9 +59,9 @@ pub fn umap_graph(points: &[Vec<f64>], n_neighbors: usize) -> (Vec<(usize, usize
 /// Each point's `k` nearest points by Euclidean distance, itself first, nearest first, as
 /// sklearn's brute-force `KNeighborsTransformer` and scanpy keep them; distances in float32.
 fn knn(points: &[Vec<f64>], k: usize) -> (Vec<Vec<usize>>, Vec<Vec<f32>>) {
-    let mut idx = Vec::with_capacity(points.len());
-    let mut dist = Vec::with_capacity(points.len());
-    for (i, p) in points.iter().enumerate() {
+    let rows: Vec<usize> = (0..points.len()).collect();
+    let nearest = crate::par::map(&rows, |&i| {
+        let p = &points[i];
         let mut d: Vec<(f64, usize)> = (points.iter().enumerate())
             .map(|(j, q)| {
                 let s: f64 = p.iter().zip(q).map(|(a, b)| (a - b) * (a - b)).sum();
@@ -70,10 +70,11 @@ fn knn(points: &[Vec<f64>], k: usize) -> (Vec<Vec<usize>>, Vec<Vec<f32>>) {
             .collect();
         d.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         d.truncate(k);
-        idx.push(d.iter().map(|x| x.1).collect());
-        dist.push(d.iter().map(|x| x.0 as f32).collect());
-    }
-    (idx, dist)
+        let idx: Vec<usize> = d.iter().map(|x| x.1).collect();
+        let dist: Vec<f32> = d.iter().map(|x| x.0 as f32).collect();
+        (idx, dist)
+    });
+    nearest.into_iter().unzip()
 }
 
 /// UMAP's `smooth_knn_dist` (local connectivity 1, bandwidth 1): each point's ρ (distance to
