@@ -24,76 +24,79 @@ struct Run {
     grad: Vec<f32>,
 }
 
-/// The fused op on `qkv` `[b, l, 3d]` stored as `half` (or f32), through autodiff.
-fn run<I: FusedBackend>(
-    qkv: &[f32],
-    w: &[f32],
+/// One input of the op: `qkv` `[b, l, 3d]`, the weights `w` `[b, l, d]` of the summed context,
+/// the dropout, and the storage type (`half`, else f32).
+struct Case {
+    qkv: Vec<f32>,
+    w: Vec<f32>,
     dims: Dims,
     drop: Option<DropMask>,
     half: Option<FloatDType>,
-    device: &I::Device,
-) -> Result<Run> {
-    let Dims { b, l, d, heads } = dims;
-    let call = Call { heads, drop };
-    let shape = [b, l, 3 * d];
-    let x = Tensor::<Autodiff<I>, 3>::from_data(TensorData::new(qkv.to_vec(), shape), device)
-        .require_grad();
-    let stored = match half {
-        Some(h) => x.clone().cast(h),
-        None => x.clone(),
-    };
-    let out = fused::tracked::<I>(stored.into_primitive().tensor(), call);
-    let out = Tensor::<Autodiff<I>, 3>::from_primitive(TensorPrimitive::Float(out));
-    let want = half.map(DType::from).unwrap_or(DType::F32);
-    if out.dtype() != want {
-        return Err(anyhow!(
-            "the context came back as {:?}, not {want:?}",
-            out.dtype()
-        ));
-    }
-    let out = out.cast(FloatDType::F32);
-    let wt = Tensor::<Autodiff<I>, 3>::from_data(TensorData::new(w.to_vec(), [b, l, d]), device);
-    let grads = (out.clone() * wt).sum().backward();
-    let plain = Tensor::<I, 3>::from_data(TensorData::new(qkv.to_vec(), shape), device);
-    let plain = match half {
-        Some(h) => plain.cast(h),
-        None => plain,
-    };
-    let (_, lse) = I::fused_attention(plain.into_primitive().tensor(), call);
-    let lse = Tensor::<I, 1>::from_primitive(TensorPrimitive::Float(lse));
-    if lse.dtype() != DType::F32 {
-        return Err(anyhow!(
-            "the log-sum-exp came back as {:?}, not F32",
-            lse.dtype()
-        ));
-    }
-    let grad = x
-        .grad(&grads)
-        .ok_or_else(|| anyhow!("no gradient reached the input"))?;
-    Ok(Run {
-        ctx: floats(out.into_data())?,
-        lse: floats(lse.into_data())?,
-        grad: floats(grad.into_data())?,
-    })
 }
 
-/// The three worst differences (context, log-sum-exp, gradient) from the host op.
-fn against_host<I: FusedBackend>(
-    qkv: &[f32],
-    w: &[f32],
-    dims: Dims,
-    drop: Option<DropMask>,
-    half: Option<FloatDType>,
-    device: &I::Device,
-) -> Result<[f32; 3]> {
-    let got = run::<I>(qkv, w, dims, drop, half, device)?;
-    let (ctx, lse) = forward_host(qkv, dims, drop);
-    let grad = backward_host(qkv, &ctx, &lse, w, dims, drop);
-    Ok([
-        worst(&got.ctx, &ctx),
-        worst(&got.lse, &lse),
-        worst(&got.grad, &grad),
-    ])
+impl Case {
+    /// The fused op through autodiff.
+    fn run<I: FusedBackend>(&self, device: &I::Device) -> Result<Run> {
+        let Dims { b, l, d, heads } = self.dims;
+        let call = Call {
+            heads,
+            drop: self.drop,
+        };
+        let shape = [b, l, 3 * d];
+        let x =
+            Tensor::<Autodiff<I>, 3>::from_data(TensorData::new(self.qkv.clone(), shape), device)
+                .require_grad();
+        let stored = match self.half {
+            Some(h) => x.clone().cast(h),
+            None => x.clone(),
+        };
+        let out = fused::tracked::<I>(stored.into_primitive().tensor(), call);
+        let out = Tensor::<Autodiff<I>, 3>::from_primitive(TensorPrimitive::Float(out));
+        let want = self.half.map(DType::from).unwrap_or(DType::F32);
+        if out.dtype() != want {
+            return Err(anyhow!(
+                "the context came back as {:?}, not {want:?}",
+                out.dtype()
+            ));
+        }
+        let out = out.cast(FloatDType::F32);
+        let wt =
+            Tensor::<Autodiff<I>, 3>::from_data(TensorData::new(self.w.clone(), [b, l, d]), device);
+        let grads = (out.clone() * wt).sum().backward();
+        let plain = Tensor::<I, 3>::from_data(TensorData::new(self.qkv.clone(), shape), device);
+        let plain = match self.half {
+            Some(h) => plain.cast(h),
+            None => plain,
+        };
+        let (_, lse) = I::fused_attention(plain.into_primitive().tensor(), call);
+        let lse = Tensor::<I, 1>::from_primitive(TensorPrimitive::Float(lse));
+        if lse.dtype() != DType::F32 {
+            return Err(anyhow!(
+                "the log-sum-exp came back as {:?}, not F32",
+                lse.dtype()
+            ));
+        }
+        let grad = x
+            .grad(&grads)
+            .ok_or_else(|| anyhow!("no gradient reached the input"))?;
+        Ok(Run {
+            ctx: floats(out.into_data())?,
+            lse: floats(lse.into_data())?,
+            grad: floats(grad.into_data())?,
+        })
+    }
+
+    /// The three worst differences (context, log-sum-exp, gradient) from the host op.
+    fn against_host<I: FusedBackend>(&self, device: &I::Device) -> Result<[f32; 3]> {
+        let got = self.run::<I>(device)?;
+        let (ctx, lse) = forward_host(&self.qkv, self.dims, self.drop);
+        let grad = backward_host(&self.qkv, &ctx, &lse, &self.w, self.dims, self.drop);
+        Ok([
+            worst(&got.ctx, &ctx),
+            worst(&got.lse, &lse),
+            worst(&got.grad, &grad),
+        ])
+    }
 }
 
 fn dims(b: usize, l: usize, heads: usize, dh: usize) -> Dims {
@@ -118,9 +121,14 @@ fn awkward_shapes<I: FusedBackend>(device: &I::Device) -> Result<Vec<Check>> {
                     keep: 1.0 - dropout,
                     seed: 7 + l as u64,
                 });
-                let qkv = values(b * l * 3 * d.d, l as u64);
-                let w = values(b * l * d.d, 1000 + l as u64);
-                let e = against_host::<I>(&qkv, &w, d, drop, None, device)?;
+                let case = Case {
+                    qkv: values(b * l * 3 * d.d, l as u64),
+                    w: values(b * l * d.d, 1000 + l as u64),
+                    dims: d,
+                    drop,
+                    half: None,
+                };
+                let e = case.against_host::<I>(device)?;
                 let name = format!("attention b {b} l {l} heads 2 dh {dh} dropout {dropout}");
                 checks.push(Check::new(
                     name,
@@ -140,11 +148,16 @@ fn mid_shape(seed: u64) -> (Dims, Option<DropMask>) {
 
 /// Two runs of the same input: the number of bits that differ (0 means byte-identical).
 fn repeatable<I: FusedBackend>(device: &I::Device) -> Result<Check> {
-    let (d, drop) = mid_shape(11);
-    let qkv = values(2 * 130 * 3 * 64, 3);
-    let w = values(2 * 130 * 64, 4);
-    let a = run::<I>(&qkv, &w, d, drop, None, device)?;
-    let b = run::<I>(&qkv, &w, d, drop, None, device)?;
+    let (dims, drop) = mid_shape(11);
+    let case = Case {
+        qkv: values(2 * 130 * 3 * 64, 3),
+        w: values(2 * 130 * 64, 4),
+        dims,
+        drop,
+        half: None,
+    };
+    let a = case.run::<I>(device)?;
+    let b = case.run::<I>(device)?;
     let differ = |x: &[f32], y: &[f32]| {
         x.iter()
             .zip(y)
@@ -162,14 +175,19 @@ fn repeatable<I: FusedBackend>(device: &I::Device) -> Result<Check> {
 /// f16 storage, f32 sums: against the host op on the same rounded inputs, the log-sum-exp (f32)
 /// within 1e-5, the context and the gradient within f16's rounding of what they are made of.
 fn half_precision<I: FusedBackend>(device: &I::Device) -> Result<Vec<Check>> {
-    let (d, drop) = mid_shape(13);
+    let (dims, drop) = mid_shape(13);
     let round = |v: Vec<f32>| -> Result<Vec<f32>> {
         let t = Tensor::<I, 1>::from_data(TensorData::new(v.clone(), [v.len()]), device);
         floats(t.cast(FloatDType::F16).cast(FloatDType::F32).into_data())
     };
-    let qkv = round(values(2 * 130 * 3 * 64, 41))?;
-    let w = round(values(2 * 130 * 64, 42))?;
-    let [ctx, lse, grad] = against_host::<I>(&qkv, &w, d, drop, Some(FloatDType::F16), device)?;
+    let case = Case {
+        qkv: round(values(2 * 130 * 3 * 64, 41))?,
+        w: round(values(2 * 130 * 64, 42))?,
+        dims,
+        drop,
+        half: Some(FloatDType::F16),
+    };
+    let [ctx, lse, grad] = case.against_host::<I>(device)?;
     Ok(vec![
         Check::new("attention in f16: context", ctx, 1e-3),
         Check::new("attention in f16: log-sum-exp (f32)", lse, F32_BOUND),
