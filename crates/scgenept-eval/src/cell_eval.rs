@@ -87,11 +87,14 @@ pub fn anndata_profile(pair: &Pair, effect: DiscriminationEffect, whole: WholeSe
         discrimination(pair, dpred, dreal, Distance::L2),
         discrimination(pair, dpred, dreal, Distance::Cosine),
         match whole.edistance {
-            true => vec![timed_edistance(pair); n],
+            true => vec![timed("energy distances, both sides", || pearson_edistance(pair)); n],
             false => vec![f64::NAN; n],
         },
         match whole.clustering {
-            true => vec![timed_clustering(pair); n],
+            true => {
+                let what = format!("clustering_agreement over {n} perturbations");
+                vec![timed(&what, || clustering_agreement(pair)); n]
+            }
             false => vec![f64::NAN; n],
         },
     ];
@@ -266,26 +269,11 @@ fn mean_distance(a: &Dense, b: &Dense, same: bool, parallel: bool) -> f32 {
     numpy_sum_f32(&d) / d.len() as f32
 }
 
-/// [`clustering_agreement`], logged with its time.
-fn timed_clustering(pair: &Pair) -> f64 {
+/// `f()`, logged as `what` with its time (the whole-set metrics are the profile's costliest).
+fn timed(what: &str, f: impl FnOnce() -> f64) -> f64 {
     let t = std::time::Instant::now();
-    let r = clustering_agreement(pair);
-    tracing::info!(
-        "clustering_agreement over {} perturbations ({:.1} s)",
-        pair.perts.len(),
-        t.elapsed().as_secs_f64()
-    );
-    r
-}
-
-/// [`pearson_edistance`], logged with its time (the profile's costliest metric).
-fn timed_edistance(pair: &Pair) -> f64 {
-    let t = std::time::Instant::now();
-    let r = pearson_edistance(pair);
-    tracing::info!(
-        "energy distances, both sides ({:.1} s)",
-        t.elapsed().as_secs_f64()
-    );
+    let r = f();
+    tracing::info!("{what} ({:.1} s)", t.elapsed().as_secs_f64());
     r
 }
 

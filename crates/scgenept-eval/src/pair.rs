@@ -152,6 +152,13 @@ impl Cells {
 
     /// The mean of `rows`, each mean rounded to f32 as cell-eval's float32 pseudobulks are.
     pub fn mean(&self, rows: &[usize]) -> Vec<f64> {
+        let mean = self.mean_f64(rows);
+        mean.into_iter().map(|m| m as f32 as f64).collect()
+    }
+
+    /// The mean of `rows` in float64: rows added in order, then divided (numpy's `mean(axis=0)`
+    /// of the densified float64 matrix).
+    pub fn mean_f64(&self, rows: &[usize]) -> Vec<f64> {
         let mut sum = vec![0f64; self.x.n_cols];
         for &r in rows {
             let (cols, vals) = self.x.row(r);
@@ -160,7 +167,7 @@ impl Cells {
             }
         }
         let n = rows.len().max(1) as f64;
-        sum.iter().map(|s| (s / n) as f32 as f64).collect()
+        sum.iter().map(|s| s / n).collect()
     }
 }
 

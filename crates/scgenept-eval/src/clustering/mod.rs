@@ -35,24 +35,11 @@ pub fn clustering_agreement(pair: &Pair) -> f64 {
         .fold(0.0, f64::max)
 }
 
-/// Each perturbation's mean cell in float64: rows added in order, then divided (numpy's
-/// `mean(axis=0)` of the densified float64 matrix).
+/// Each perturbation's mean cell in float64.
 fn centroids(cells: &Cells, perts: &[String]) -> Vec<Vec<f64>> {
     let rows = cells.rows_by_label();
-    perts
-        .iter()
-        .map(|p| {
-            let rows = &rows[p.as_str()];
-            let mut sum = vec![0f64; cells.x.n_cols];
-            for &r in rows {
-                let (cols, vals) = cells.x.row(r);
-                for (c, v) in cols.iter().zip(vals) {
-                    sum[*c as usize] += *v as f64;
-                }
-            }
-            let n = rows.len() as f64;
-            sum.iter().map(|s| s / n).collect()
-        })
+    (perts.iter())
+        .map(|p| cells.mean_f64(&rows[p.as_str()]))
         .collect()
 }
 

@@ -4,6 +4,8 @@
 //! numba code computes it. Returns the connectivities as the edge list scanpy hands to igraph:
 //! every stored entry of the symmetric matrix, row by row, so each pair appears twice.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 /// UMAP's `SMOOTH_K_TOLERANCE` and `MIN_K_DIST_SCALE`.
 const SMOOTH_K_TOLERANCE: f64 = 1e-5;
 const MIN_K_DIST_SCALE: f64 = 1e-3;
@@ -15,8 +17,8 @@ pub fn umap_graph(points: &[Vec<f64>], n_neighbors: usize) -> (Vec<(usize, usize
     let k = n_neighbors.min(n.saturating_sub(1)).max(1);
     let (idx, dist) = knn(points, k);
     let (sigma, rho) = smooth_knn_dist(&dist, k as f64);
-    // Each row's memberships, self left out (UMAP sets it to 0 and drops the zeros).
-    let mut strength = vec![std::collections::BTreeMap::<usize, f32>::new(); n];
+    // Each directed membership (i, j), self left out (UMAP sets it to 0 and drops the zeros).
+    let mut strength: BTreeMap<(usize, usize), f32> = BTreeMap::new();
     for i in 0..n {
         for j in 0..k {
             let d = dist[i][j];
@@ -28,29 +30,23 @@ pub fn umap_graph(points: &[Vec<f64>], n_neighbors: usize) -> (Vec<(usize, usize
                 (-((d - rho[i]) / sigma[i])).exp()
             };
             if v != 0.0 {
-                strength[i].insert(idx[i][j], v);
+                strength.insert((i, idx[i][j]), v);
             }
         }
     }
-    // The fuzzy union a + b − a·b, in float32, zeros dropped.
+    // The fuzzy union a + b − a·b in float32 over both directions, row by row, zeros dropped.
+    let pairs: BTreeSet<(usize, usize)> = (strength.keys())
+        .flat_map(|&(i, j)| [(i, j), (j, i)])
+        .collect();
+    let at = |i: usize, j: usize| strength.get(&(i, j)).copied().unwrap_or(0.0);
     let mut edges = Vec::new();
     let mut weights = Vec::new();
-    for i in 0..n {
-        let mut row: std::collections::BTreeMap<usize, f32> = std::collections::BTreeMap::new();
-        for (&j, &a) in &strength[i] {
-            let b = strength[j].get(&i).copied().unwrap_or(0.0);
-            row.insert(j, (a + b) - a * b);
-        }
-        for (j, theirs) in strength.iter().enumerate() {
-            if let Some(&b) = theirs.get(&i) {
-                row.entry(j).or_insert(b);
-            }
-        }
-        for (j, v) in row {
-            if v != 0.0 {
-                edges.push((i, j));
-                weights.push(v as f64);
-            }
+    for (i, j) in pairs {
+        let (a, b) = (at(i, j), at(j, i));
+        let v = (a + b) - a * b;
+        if v != 0.0 {
+            edges.push((i, j));
+            weights.push(v as f64);
         }
     }
     (edges, weights)
