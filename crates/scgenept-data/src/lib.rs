@@ -14,6 +14,7 @@ pub mod gene_list;
 pub mod h5ad;
 pub mod h5ad_rows;
 pub mod h5ad_write;
+pub mod numpy_pcg64;
 pub mod numpy_rng;
 pub mod pairing;
 pub mod perturb_data;
