@@ -511,3 +511,91 @@ fn systema_refuses_a_missing_split_and_scored_training_perturbations() {
     );
     assert!(!out.join("results.csv").exists());
 }
+
+/// `--profile vcc2026` through the CLI on cell-eval2's fixture (`tests/fixtures/vcc2026/`): the
+/// long `results.csv`, the competition score and each member's place on the scale as cell-eval2's
+/// `run`, `prep-real-bundle` and `score` wrote them (the library tests, tests/eval_vcc2026.rs,
+/// check every table in full).
+#[test]
+fn vcc2026_profile_scores_as_cell_eval2() {
+    let dir = tempdir("eval-vcc2026");
+    let (pred, real) = (fixture("vcc2026/pred.h5ad"), fixture("vcc2026/real.h5ad"));
+    let out = dir.join("out");
+    ok(&eval(&pred, &real, "vcc2026", &out));
+    let (_, ours) = table(&out.join("scored.csv"));
+    let (_, theirs) = table(&fixture("vcc2026/scored.csv"));
+    let value = |rows: &[(String, Vec<Option<f64>>)], m: &str, col: usize| {
+        rows.iter().find(|r| r.0 == m).unwrap().1[col]
+    };
+    for (metric, want) in &theirs {
+        let got = value(&ours, metric, 1).unwrap();
+        assert!(
+            (got - want[1].unwrap()).abs() < 1e-9,
+            "{metric}: {got} vs {want:?}"
+        );
+    }
+    let text = |p: &Path| std::fs::read_to_string(p).unwrap();
+    let results = text(&out.join("results.csv"));
+    let reference = text(&fixture("vcc2026/run/results.csv"));
+    assert_eq!(
+        results.lines().count(),
+        reference.lines().count(),
+        "results.csv rows"
+    );
+    for f in [
+        "agg_results.csv",
+        "scale.csv",
+        "anchor_splits.csv",
+        "de_real.csv",
+        "de_pred.csv",
+    ] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    let summary = text(&out.join("summary.md"));
+    let avg = value(&theirs, "avg_score", 1).unwrap();
+    let line = format!("Competition score (avg of from_replicate): {avg:.4}");
+    assert!(summary.contains(&line), "{summary}");
+}
+
+/// vcc2026 reads raw counts: log-normalised values, negative values and the predicted control
+/// cells are refused in one line, nothing written.
+#[test]
+fn vcc2026_refuses_what_it_cannot_score() {
+    let dir = tempdir("eval-vcc2026-bad");
+    let real = fixture("vcc2026/real.h5ad");
+    let lognormed = dir.join("lognorm.h5ad");
+    write(&lognormed, &LABELS, &GENES, lognorm);
+    let negative = dir.join("negative.h5ad");
+    write(&negative, &LABELS, &GENES, |r, c| {
+        if (r, c) == (2, 1) {
+            -3.0
+        } else {
+            4.0
+        }
+    });
+    let cases: [(&Path, &[&str], &[&str]); 3] = [
+        (
+            &lognormed,
+            &[],
+            &["lognorm.h5ad", "X[0, 0] is 0.3", "raw counts"],
+        ),
+        (
+            &negative,
+            &[],
+            &["negative.h5ad", "X[2, 1] is -3", "raw counts"],
+        ),
+        (
+            &fixture("vcc2026/pred.h5ad"),
+            &["--control-source", "pred"],
+            &["real control cells", "--control-source pred"],
+        ),
+    ];
+    for (i, (pred, more, needles)) in cases.iter().enumerate() {
+        let out = dir.join(format!("out{i}"));
+        one_line_error(&eval_with(pred, &real, "vcc2026", &out, more), needles);
+        assert!(
+            !out.join("results.csv").exists(),
+            "case {i}: a result was written"
+        );
+    }
+}

@@ -29,6 +29,7 @@ fn in_run_cell_eval_metrics_equal_the_eval_command() {
         fdr_scope: Default::default(),
         split: None,
         controls: Default::default(),
+        controls_given: false,
         discrimination: Default::default(),
         skip: vec![],
     };

@@ -8,6 +8,8 @@ mod eval_clustering;
 mod eval_de;
 #[path = "eval_runs.rs"]
 mod eval_runs;
+#[path = "eval_vcc2026.rs"]
+mod eval_vcc2026;
 #[path = "gi_scores.rs"]
 mod gi_scores;
 #[path = "metrics.rs"]

@@ -37,11 +37,19 @@ pub enum ProfileArg {
     /// split (--split or --split-seed) whose training perturbations make the perturbed centroid.
     #[value(name = "systema")]
     Systema,
+    /// cell-eval2 0.20.0's `vcc2026` profile (the Virtual Cell Challenge 2026) on raw counts:
+    /// pds_cosine, expr_mse_unbiased_capped_norm, de_wilcoxon_lfc_nmae,
+    /// de_wilcoxon_direction_fidelity_yield_raw, de_wilcoxon_direction_reach_raw,
+    /// de_wilcoxon_sig_jaccard and four diagnostics, scored between the generic-response
+    /// baseline (0) and a split-half replicate of the real data (1): scored.csv, scale.csv.
+    #[value(name = "vcc2026")]
+    Vcc2026,
 }
 
 #[derive(Args)]
 pub struct EvalArgs {
-    /// Predicted cells (an h5ad in cell-eval's layout, e.g. `scgenept predict --per-cell`).
+    /// Predicted cells (an h5ad in cell-eval's layout, e.g. `scgenept predict --per-cell`; raw
+    /// counts for the vcc2026 profile).
     #[arg(long)]
     pred: PathBuf,
     /// Real cells over the same genes, in the same order.
@@ -72,10 +80,11 @@ pub struct EvalArgs {
     #[arg(long, value_enum, default_value = "perturbation")]
     fdr_scope: FdrScopeArg,
     /// Whose control cells the predicted effects are measured from: the predicted file's own
-    /// (cell-eval 0.8.2), or the real ones, replacing the predicted control cells before
-    /// anything is computed (cell-eval#183/#196; cell-eval2's `control_source: real`).
-    #[arg(long, value_enum, default_value = "pred")]
-    control_source: ControlSourceArg,
+    /// (cell-eval 0.8.2; the default), or the real ones, replacing the predicted control cells
+    /// before anything is computed (cell-eval#183/#196; cell-eval2's `control_source: real`,
+    /// which the vcc2026 profile always uses).
+    #[arg(long, value_enum)]
+    control_source: Option<ControlSourceArg>,
     /// What the discrimination scores rank: the signed effects (cell-eval 0.8.2) or their
     /// absolute values (earlier cell-eval; cell-eval#189).
     #[arg(long, value_enum, default_value = "signed")]
@@ -124,6 +133,7 @@ pub fn run(a: EvalArgs) -> Result<()> {
             ProfileArg::Anndata => Profile::CellEval(CellEvalSet::Anndata),
             ProfileArg::Gears => Profile::Gears,
             ProfileArg::Systema => Profile::Systema,
+            ProfileArg::Vcc2026 => Profile::Vcc2026,
         },
         out: a.out,
         write_de: a.write_de,
@@ -138,9 +148,10 @@ pub fn run(a: EvalArgs) -> Result<()> {
             (None, None) => None,
         },
         controls: match a.control_source {
-            ControlSourceArg::Pred => ControlSource::Pred,
-            ControlSourceArg::Real => ControlSource::Real,
+            None | Some(ControlSourceArg::Pred) => ControlSource::Pred,
+            Some(ControlSourceArg::Real) => ControlSource::Real,
         },
+        controls_given: a.control_source.is_some(),
         skip: a.skip_metrics,
         discrimination: match a.discrimination_effect {
             DiscriminationArg::Signed => DiscriminationEffect::Signed,

@@ -78,9 +78,16 @@ impl SortedReference {
     }
 
     /// [`mann_whitney_u`] of `x` against these values: the same U and p-value (the rank sum and
-    /// tie term are sums of half-integers and integers, exact in f64 either way). The zeros of a
-    /// sparse column are one tie group: counted, not sorted.
+    /// tie term are sums of half-integers and integers, exact in f64 either way).
     pub fn test(&self, x: &[f64]) -> (f64, f64) {
+        let (r1, tie_term) = self.rank_sum(x);
+        u_and_p(r1, x.len() as f64, self.values.len() as f64, tie_term)
+    }
+
+    /// The rank sum of `x` among `x` and these values together (average ranks for ties), and
+    /// the pooled tie term Σ (t³ − t). The zeros of a sparse column are one tie group: counted,
+    /// not sorted.
+    pub fn rank_sum(&self, x: &[f64]) -> (f64, f64) {
         let zeros = x.iter().filter(|v| **v == 0.0).count();
         let mut rest: Vec<f64> = x.iter().copied().filter(|v| *v != 0.0).collect();
         rest.sort_by(f64::total_cmp);
@@ -95,12 +102,7 @@ impl SortedReference {
             self.add_group(0.0, zeros, &mut acc);
         }
         self.add_groups(&rest[negative..], &mut acc);
-        u_and_p(
-            acc.r1,
-            x.len() as f64,
-            self.values.len() as f64,
-            acc.tie_term,
-        )
+        (acc.r1, acc.tie_term)
     }
 
     /// Each group of equal values of sorted `x`, in order.

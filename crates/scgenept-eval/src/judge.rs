@@ -26,6 +26,9 @@ pub enum Profile {
     /// Systema's metrics: shifts against the control and the perturbed centroid, centroid
     /// accuracy (a GEARS-format dataset and its split).
     Systema,
+    /// cell-eval2 0.20.0's `vcc2026` profile on raw counts, placed on the scale from the
+    /// generic-response baseline to the split-half replicate.
+    Vcc2026,
 }
 
 /// Which of cell-eval's metrics.
@@ -47,6 +50,7 @@ impl Profile {
             Profile::CellEval(CellEvalSet::Anndata) => "cell-eval-anndata",
             Profile::Gears => "gears",
             Profile::Systema => "systema",
+            Profile::Vcc2026 => "vcc2026",
         }
     }
 }
@@ -70,6 +74,8 @@ pub struct EvalRequest {
     pub split: Option<SplitSource>,
     /// Whose control cells the predicted effects are measured from (cell-eval profiles).
     pub controls: ControlSource,
+    /// `controls` was asked for, not the default (vcc2026 refuses the predicted ones).
+    pub controls_given: bool,
     /// What the discrimination scores rank (cell-eval profiles).
     pub discrimination: DiscriminationEffect,
     /// cell-eval metrics not to compute or write (cell-eval's `--skip-metrics`, its names).
@@ -121,6 +127,7 @@ pub fn evaluate(req: &EvalRequest) -> Result<Scores> {
             Ok(scores)
         }
         Profile::CellEval(set) => cell_eval(req, set),
+        Profile::Vcc2026 => crate::vcc2026::report::evaluate(req),
     }
 }
 

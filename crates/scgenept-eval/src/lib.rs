@@ -25,3 +25,4 @@ pub mod run_cells;
 pub mod run_scores;
 pub mod scores;
 pub mod systema;
+pub mod vcc2026;

@@ -109,8 +109,9 @@ const fn metric(
 }
 
 /// Every metric, once: GEARS' per-condition metrics (`metrics.rs`), the rank metric of the
-/// baselines (`baselines.rs`) and Systema's (`systema.rs`), in the order tables show them.
-pub const METRICS: [MetricInfo; 53] = {
+/// baselines (`baselines.rs`), Systema's (`systema.rs`), cell-eval's and cell-eval2's vcc2026
+/// profile's, in the order tables show them.
+pub const METRICS: [MetricInfo; 63] = {
     use Better::{Higher, Lower};
     [
         metric("pearson_delta_de", Higher, true, true),
@@ -174,6 +175,23 @@ pub const METRICS: [MetricInfo; 53] = {
         metric("de_nsig_counts_pred", Higher, false, false),
         metric("pr_auc", Higher, false, false),
         metric("roc_auc", Higher, false, false),
+        // cell-eval2's vcc2026 profile (`vcc2026/`): six scored members, then four diagnostics
+        // (the real effect's size and mass have no better direction; listed as higher).
+        metric("pds_cosine", Higher, false, false),
+        metric("expr_mse_unbiased_capped_norm", Lower, false, false),
+        metric("de_wilcoxon_lfc_nmae", Lower, false, false),
+        metric(
+            "de_wilcoxon_direction_fidelity_yield_raw",
+            Higher,
+            false,
+            false,
+        ),
+        metric("de_wilcoxon_direction_reach_raw", Higher, false, false),
+        metric("de_wilcoxon_sig_jaccard", Higher, false, false),
+        metric("expr_mse_unbiased", Lower, false, false),
+        metric("expr_mse_unbiased_capped", Lower, false, false),
+        metric("expr_distance_unbiased", Higher, false, false),
+        metric("expr_real_mass_ratio", Higher, false, false),
     ]
 };
 

@@ -73,9 +73,43 @@ pub struct Cells {
 }
 
 impl Cells {
-    /// Reads `X`, `var_names` and obs column `pert_col` of an h5ad, refusing what cell-eval would
-    /// silently transform or mis-score.
+    /// Reads `X`, `var_names` and obs column `pert_col` of an h5ad of log-normalised
+    /// expression, refusing what cell-eval would silently transform or mis-score.
     pub fn read(path: &Path, pert_col: &str) -> Result<Cells, PairError> {
+        let cells = Cells::read_any(path, pert_col)?;
+        if let Some(max) = cells.x.looks_like_counts() {
+            return Err(cells.bad(format!(
+                "X holds whole numbers up to {max}: raw counts? The metrics expect log-normalised \
+                 expression; normalise (normalize_total, then log1p) first"
+            )));
+        }
+        Ok(cells)
+    }
+
+    /// Reads an h5ad of raw counts (the vcc2026 profile's input): every value a whole number,
+    /// none negative.
+    pub fn read_counts(path: &Path, pert_col: &str) -> Result<Cells, PairError> {
+        let cells = Cells::read_any(path, pert_col)?;
+        let x = &cells.x;
+        if let Some(k) = x.data.iter().position(|v| *v < 0.0 || v.fract() != 0.0) {
+            let row = x.indptr.partition_point(|p| *p as usize <= k) - 1;
+            return Err(cells.bad(format!(
+                "X[{row}, {}] is {}: the vcc2026 profile scores raw counts (whole numbers, none \
+                 negative); pass the counts, not normalised expression",
+                x.indices[k], x.data[k]
+            )));
+        }
+        Ok(cells)
+    }
+
+    fn bad(&self, reason: String) -> PairError {
+        PairError::Input {
+            path: self.path.clone(),
+            reason,
+        }
+    }
+
+    fn read_any(path: &Path, pert_col: &str) -> Result<Cells, PairError> {
         let f = H5ad::open(path)?;
         let bad = |reason: String| PairError::Input {
             path: path.to_path_buf(),
@@ -96,12 +130,6 @@ impl Cells {
             return Err(bad(format!(
                 "X[{r}, {c}] is {v} (gene {}); every value must be a finite number",
                 genes.get(c).map_or("?", String::as_str)
-            )));
-        }
-        if let Some(max) = x.looks_like_counts() {
-            return Err(bad(format!(
-                "X holds whole numbers up to {max}: raw counts? The metrics expect log-normalised \
-                 expression; normalise (normalize_total, then log1p) first"
             )));
         }
         Ok(Cells {
@@ -126,8 +154,20 @@ impl Cells {
         }
     }
 
+    /// The cells `rows`, in that order.
+    pub fn select(&self, rows: &[usize]) -> Cells {
+        Cells {
+            path: self.path.clone(),
+            x: self.x.select_rows(rows),
+            genes: self.genes.clone(),
+            labels: rows.iter().map(|&i| self.labels[i].clone()).collect(),
+            sparse: self.sparse,
+            synthetic: self.synthetic.clone(),
+        }
+    }
+
     /// These cells with their control cells replaced by `other`'s (appended after the rest).
-    fn with_controls_of(self, other: &Cells, control: &str) -> Cells {
+    pub fn with_controls_of(self, other: &Cells, control: &str) -> Cells {
         let mine: Vec<usize> = (0..self.labels.len())
             .filter(|&i| self.labels[i] != control)
             .collect();
@@ -148,6 +188,24 @@ impl Cells {
             out.entry(l.as_str()).or_default().push(i);
         }
         out
+    }
+
+    /// scipy's sparse `mean(axis=0)` of `rows` in float64 (each value times `1/n`, added row by
+    /// row), each row's values divided by `divisor[row]` first where given.
+    pub fn scipy_mean(&self, rows: &[usize], divisor: Option<&[f64]>) -> Vec<f64> {
+        let inv = 1.0 / rows.len() as f64;
+        let mut sum = vec![0f64; self.x.n_cols];
+        for &r in rows {
+            let d = divisor.map_or(1.0, |d| d[r]);
+            let (cols, vals) = self.x.row(r);
+            for (c, v) in cols.iter().zip(vals) {
+                sum[*c as usize] += match divisor {
+                    Some(_) => *v as f64 / d * inv,
+                    None => *v as f64 * inv,
+                };
+            }
+        }
+        sum
     }
 
     /// The mean of `rows`, each mean rounded to f32 as cell-eval's float32 pseudobulks are.
