@@ -10,6 +10,9 @@ layout and what cell-eval2 0.20.0 computes from it with the competition preset (
 - `numpy_rng.json`: numpy's PCG64 draws the baseline and the anchor rest on (SeedSequence,
   `integers`, `permutation`), for the generator's own test.
 
+The real file's perturbation categories are stored out of sorted order and the predicted file
+is dense, as some users' files are.
+
 The CPU DE engine is scanpy's Wilcoxon test (no GPU, pdex not installed): cell-eval2 picks it
 when neither gpudge nor pdex is present. tests/eval_vcc2026.rs checks `scgenept eval --profile
 vcc2026` against these files.
@@ -52,9 +55,12 @@ def counts(rng, sizes, mu_of):
     return np.vstack(rows).astype(np.float32), labels
 
 
-def anndata(x, labels):
-    obs = pd.DataFrame({"target": pd.Categorical(labels)}, index=[f"c{i}" for i in range(len(labels))])
-    return ad.AnnData(X=sp.csr_matrix(x), obs=obs, var=pd.DataFrame(index=GENES))
+def anndata(x, labels, categories=None, sparse=True):
+    obs = pd.DataFrame(
+        {"target": pd.Categorical(labels, categories=categories)},
+        index=[f"c{i}" for i in range(len(labels))],
+    )
+    return ad.AnnData(X=sp.csr_matrix(x) if sparse else x, obs=obs, var=pd.DataFrame(index=GENES))
 
 
 def profiles(rng):
@@ -107,8 +113,10 @@ def main():
     x_pred, l_pred = counts(rng, sizes_pred, lambda c: base * np.exp(guessed.get(c, 0.0)))
     os.makedirs(OUT, exist_ok=True)
     real, pred = os.path.join(OUT, "real.h5ad"), os.path.join(OUT, "pred.h5ad")
-    anndata(x_real, l_real).write_h5ad(real)
-    anndata(x_pred, l_pred).write_h5ad(pred)
+    # The real file's categories out of sorted order (pandas groups cells, and the anchor draws
+    # its splits, in this order); the prediction dense.
+    anndata(x_real, l_real, categories=[CONTROL] + sorted(PERTS, reverse=True)).write_h5ad(real)
+    anndata(x_pred, l_pred, sparse=False).write_h5ad(pred)
     with tempfile.TemporaryDirectory() as tmp:
         run("run", "-ap", pred, "-ar", real, "--preset", "vcc2026", "-o", f"{tmp}/run", "--write-degenes")
         run("baseline", "-ar", real, "--preset", "vcc2026", "-o", f"{tmp}/base", "--save-pred", f"{tmp}/base.h5ad")

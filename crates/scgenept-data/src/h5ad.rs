@@ -346,6 +346,21 @@ impl H5ad {
         }
     }
 
+    /// The categories of a categorical column, in their stored order (pandas groups by this
+    /// order); `None` for a column of any other kind.
+    pub fn categories(&self, df: &str, name: &str) -> Result<Option<Vec<String>>> {
+        let key = format!("{df}/{name}");
+        let attrs = self.attrs(&key)?;
+        if attr_str(&attrs, "encoding-type").as_deref() == Some("categorical") {
+            return self.read_strings(&format!("{key}/categories")).map(Some);
+        }
+        let legacy = format!("{df}/__categories/{name}");
+        match !self.is_group(&key) && (attrs.contains_key("categories") || self.exists(&legacy)) {
+            true => self.read_strings(&legacy).map(Some),
+            false => Ok(None),
+        }
+    }
+
     fn decode_categorical(&self, key: &str, codes: &[i64], cats: &[String]) -> Result<Column> {
         let mut out = Vec::with_capacity(codes.len());
         let mut any_na = false;

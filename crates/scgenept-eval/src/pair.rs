@@ -70,6 +70,9 @@ pub struct Cells {
     pub sparse: bool,
     /// The file's synthetic-data marker (`uns/synthetic`), if any.
     pub synthetic: Option<String>,
+    /// The label column's categories in their stored order, when it is categorical (pandas
+    /// groups cells in this order; cell-eval2's replicate anchor draws its splits in it).
+    pub categories: Option<Vec<String>>,
 }
 
 impl Cells {
@@ -124,6 +127,7 @@ impl Cells {
             )));
         }
         let labels = column_strings(f.column("obs", pert_col)?, path, pert_col)?;
+        let categories = f.categories("obs", pert_col)?;
         let x = f.read_matrix("X")?;
         let genes = f.index("var")?;
         if let Some((r, c, v)) = x.first_non_finite() {
@@ -139,6 +143,7 @@ impl Cells {
             labels,
             sparse: f.is_group("X"),
             synthetic: f.uns_string("synthetic"),
+            categories,
         })
     }
 
@@ -163,6 +168,7 @@ impl Cells {
             labels: rows.iter().map(|&i| self.labels[i].clone()).collect(),
             sparse: self.sparse,
             synthetic: self.synthetic.clone(),
+            categories: self.categories.clone(),
         }
     }
 
@@ -206,6 +212,18 @@ impl Cells {
             }
         }
         sum
+    }
+
+    /// Row indices of each label in pandas' `groupby` order: the categories' stored order for a
+    /// categorical column (labels with no cells left out), else sorted.
+    pub fn rows_in_group_order(&self) -> Vec<(&str, Vec<usize>)> {
+        let mut by_label = self.rows_by_label();
+        match &self.categories {
+            Some(order) => (order.iter())
+                .filter_map(|c| by_label.remove_entry(c.as_str()))
+                .collect(),
+            None => by_label.into_iter().collect(),
+        }
     }
 
     /// The mean of `rows`, each mean rounded to f32 as cell-eval's float32 pseudobulks are.

@@ -95,6 +95,7 @@ impl RealSide {
                 .collect(),
             sparse: true,
             synthetic: data.synthetic.clone(),
+            categories: None,
         };
         let de = de_table(&cells, CTRL, FdrScope::Perturbation);
         RealSide { cells, de }
@@ -117,6 +118,7 @@ impl RealSide {
             labels,
             sparse: false,
             synthetic: None,
+            categories: None,
         };
         let Ok(pair) = Pair::new(
             self.cells.clone(),

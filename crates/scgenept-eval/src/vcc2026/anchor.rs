@@ -75,12 +75,13 @@ pub fn anchor(real: &Cells, control: &str) -> anyhow::Result<Anchor> {
     Ok(Anchor { seeds, splits })
 }
 
-/// Two disjoint halves: each group (sorted labels) permuted and cut at ⌊n/2⌋, an odd cell out.
+/// Two disjoint halves: each group (in pandas' group order) permuted and cut at ⌊n/2⌋, an odd
+/// cell out.
 pub fn halves(real: &Cells, seed: u64) -> (Cells, Cells) {
     let mut rng = Pcg64::seed(seed);
     let (mut a, mut b) = (Vec::new(), Vec::new());
-    for rows in real.rows_by_label().values() {
-        let perm = rng.permutation(rows);
+    for (_, rows) in real.rows_in_group_order() {
+        let perm = rng.permutation(&rows);
         let h = perm.len() / 2;
         a.extend_from_slice(&perm[..h]);
         b.extend_from_slice(&perm[h..2 * h]);

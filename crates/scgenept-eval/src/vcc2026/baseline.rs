@@ -53,6 +53,7 @@ pub fn baseline_arm(real: &Cells, control: &str, seed: u64) -> anyhow::Result<Ce
         labels,
         sparse: true,
         synthetic: real.synthetic.clone(),
+        categories: real.categories.clone(),
     })
 }
 
