@@ -557,8 +557,8 @@ fn vcc2026_profile_scores_as_cell_eval2() {
     assert!(summary.contains(&line), "{summary}");
 }
 
-/// vcc2026 reads raw counts: log-normalised values, negative values and the predicted control
-/// cells are refused in one line, nothing written.
+/// vcc2026 reads raw counts: log-normalised values, negative values, the predicted control cells,
+/// and real data the scale cannot be built on are refused in one line, nothing written.
 #[test]
 fn vcc2026_refuses_what_it_cannot_score() {
     let dir = tempdir("eval-vcc2026-bad");

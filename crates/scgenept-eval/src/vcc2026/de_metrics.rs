@@ -24,12 +24,12 @@ pub struct DeScores {
     pub reach_raw: Vec<f64>,
 }
 
-/// One perturbation's rows on both sides.
+/// One perturbation's rows on both sides (the tables list the same perturbations, so it is row
+/// `i` of each).
 struct Target<'a> {
     real: &'a DeTable,
     pred: &'a DeTable,
-    r: usize,
-    p: usize,
+    i: usize,
     own: Option<usize>,
 }
 
@@ -44,15 +44,19 @@ pub fn de_scores(real: &DeTable, pred: &DeTable, targets: &Targets) -> anyhow::R
         fidelity_yield_raw: Vec::new(),
         reach_raw: Vec::new(),
     };
-    for (i, name) in real.targets.iter().enumerate() {
-        let own = targets.column(name).filter(|&g| real.position[g].is_some());
-        let t = Target {
-            real,
-            pred,
-            r: i,
-            p: i,
-            own,
-        };
+    let own: Vec<Option<usize>> = (real.targets.iter())
+        .map(|t| targets.column(t).filter(|&g| real.position[g].is_some()))
+        .collect();
+    if !real.targets.is_empty() && own.iter().all(Option::is_none) {
+        anyhow::bail!(
+            "no perturbation's target gene is among the genes the real DE tested (e.g. '{}'): the \
+             DE members leave each perturbation's own gene out, so label perturbations by their \
+             target gene and keep those genes in var_names",
+            real.targets[0]
+        );
+    }
+    for (i, own) in own.into_iter().enumerate() {
+        let t = Target { real, pred, i, own };
         out.sig_jaccard.push(sig_jaccard(&t));
         out.lfc_nmae.push(lfc_nmae(&t));
         let frame = direction_frame(&t);
@@ -77,7 +81,7 @@ impl Target<'_> {
     /// The real significant genes (own gene left out).
     fn real_sig(&self) -> impl Iterator<Item = usize> + '_ {
         self.real_genes()
-            .filter(move |&g| self.real.get(self.r, g).is_some_and(|c| c.p_adj < ALPHA))
+            .filter(move |&g| self.real.get(self.i, g).is_some_and(|c| c.p_adj < ALPHA))
     }
 }
 
@@ -85,7 +89,7 @@ fn sig_jaccard(t: &Target) -> f64 {
     let real: std::collections::BTreeSet<usize> = t.real_sig().collect();
     let pred: Vec<usize> = (t.pred.kept.iter().copied())
         .filter(|&g| Some(g) != t.own)
-        .filter(|&g| t.pred.get(t.p, g).is_some_and(|c| c.p_adj < ALPHA))
+        .filter(|&g| t.pred.get(t.i, g).is_some_and(|c| c.p_adj < ALPHA))
         .collect();
     let tp = pred.iter().filter(|g| real.contains(g)).count();
     let union = real.len() + pred.len() - tp;
@@ -101,11 +105,11 @@ fn sig_jaccard(t: &Target) -> f64 {
 fn lfc_nmae(t: &Target) -> Option<f64> {
     let (mut num, mut den, mut n) = (0f64, 0f64, 0usize);
     for g in t.real_sig() {
-        let real = t.real.get(t.r, g).map_or(f64::NAN, |c| c.lfc);
+        let real = t.real.get(t.i, g).map_or(f64::NAN, |c| c.lfc);
         if !real.is_finite() {
             continue;
         }
-        let pred = (t.pred.get(t.p, g).map(|c| c.lfc))
+        let pred = (t.pred.get(t.i, g).map(|c| c.lfc))
             .filter(|v| v.is_finite())
             .unwrap_or(0.0);
         num += (pred - real).abs();
@@ -136,7 +140,7 @@ fn defined(v: f64) -> bool {
 fn direction_frame(t: &Target) -> Vec<Row> {
     t.real_genes()
         .filter_map(|g| {
-            let (real, pred) = (t.real.get(t.r, g)?, t.pred.get(t.p, g)?);
+            let (real, pred) = (t.real.get(t.i, g)?, t.pred.get(t.i, g)?);
             let in_denom = defined(real.lfc);
             Some(Row {
                 gene: g,
