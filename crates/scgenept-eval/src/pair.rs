@@ -196,20 +196,26 @@ impl Cells {
         out
     }
 
-    /// scipy's sparse `mean(axis=0)` of `rows` in float64 (each value times `1/n`, added row by
-    /// row), each row's values divided by `divisor[row]` first where given.
+    /// The float64 mean of `rows` as cell-eval2 takes it: scipy's sparse `mean(axis=0)` (each
+    /// value times `1/n`, added row by row) for sparse X, numpy's (added, then divided by `n`) for
+    /// dense X; each row's values divided by `divisor[row]` first where given.
     pub fn scipy_mean(&self, rows: &[usize], divisor: Option<&[f64]>) -> Vec<f64> {
-        let inv = 1.0 / rows.len() as f64;
+        let n = rows.len() as f64;
+        let inv = if self.sparse { 1.0 / n } else { 1.0 };
         let mut sum = vec![0f64; self.x.n_cols];
         for &r in rows {
             let d = divisor.map_or(1.0, |d| d[r]);
             let (cols, vals) = self.x.row(r);
             for (c, v) in cols.iter().zip(vals) {
-                sum[*c as usize] += match divisor {
-                    Some(_) => *v as f64 / d * inv,
-                    None => *v as f64 * inv,
+                let v = match divisor {
+                    Some(_) => *v as f64 / d,
+                    None => *v as f64,
                 };
+                sum[*c as usize] += if self.sparse { v * inv } else { v };
             }
+        }
+        if !self.sparse {
+            sum.iter_mut().for_each(|s| *s /= n);
         }
         sum
     }

@@ -51,7 +51,8 @@ pub fn baseline_arm(real: &Cells, control: &str, seed: u64) -> anyhow::Result<Ce
         x,
         genes: real.genes.clone(),
         labels,
-        sparse: true,
+        // cell-eval2's arm is stored like the real X (CSR or dense); its means follow suit.
+        sparse: real.sparse,
         synthetic: real.synthetic.clone(),
         categories: real.categories.clone(),
     })

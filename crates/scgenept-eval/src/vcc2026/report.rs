@@ -45,7 +45,7 @@ pub fn evaluate(req: &EvalRequest) -> Result<Scores> {
         ("results.csv", table::results_csv(&c.run.scores)),
         ("agg_results.csv", table::agg_csv(&c.run.scores)?),
         ("scored.csv", scored_csv(&c.scores, c.avg_score)),
-        ("scale.csv", scale_csv(&c)?),
+        ("scale.csv", scale_csv(&c)),
         ("anchor_splits.csv", splits_csv(&c)),
         (
             "summary.md",
@@ -90,7 +90,7 @@ fn scored_csv(rows: &[ScoredMetric], avg: f64) -> String {
 
 /// Both ends of the scale per metric: the baseline arm's aggregate and the replicate's (the mean
 /// over the anchor's splits), with the splits' spread.
-fn scale_csv(c: &Competition) -> Result<String> {
+fn scale_csv(c: &Competition) -> String {
     let mut s =
         String::from("metric,baseline,replicate,replicate_sd,replicate_min,replicate_max\n");
     for (m, (name, rep)) in c.anchor.replicate().iter().enumerate() {
@@ -105,7 +105,7 @@ fn scale_csv(c: &Competition) -> Result<String> {
             });
         let _ = writeln!(s, "{name},{},{rep:?},{sd:?},{lo:?},{hi:?}", opt(base));
     }
-    Ok(s)
+    s
 }
 
 /// Each anchor split's value per metric (cell-eval2's `anchor_splits`).
