@@ -127,8 +127,34 @@ pub fn evaluate(req: &EvalRequest) -> Result<Scores> {
             Ok(scores)
         }
         Profile::CellEval(set) => cell_eval(req, set),
-        Profile::Vcc2026 => crate::vcc2026::report::evaluate(req),
+        Profile::Vcc2026 => vcc2026(req),
     }
+}
+
+/// cell-eval2's competition profile, which fixes what the cell-eval switches change.
+fn vcc2026(req: &EvalRequest) -> Result<Scores> {
+    if req.controls == ControlSource::Pred && req.controls_given {
+        bail!(
+            "the vcc2026 profile measures predictions from the real control cells (cell-eval2's \
+             control_source: real); leave out --control-source pred"
+        );
+    }
+    if req.fdr_scope != FdrScope::default() || req.discrimination != DiscriminationEffect::default()
+    {
+        bail!(
+            "the vcc2026 profile fixes its FDR scope and discrimination score; leave out \
+             --fdr-scope and --discrimination-effect"
+        );
+    }
+    crate::vcc2026::report::evaluate(&crate::vcc2026::report::Request {
+        pred: &req.pred,
+        real: &req.real,
+        pert_col: &req.pert_col,
+        control: &req.control_pert,
+        out: &req.out,
+        only_predicted: req.only_predicted,
+        write_de: req.write_de,
+    })
 }
 
 /// cell-eval's metrics: the checked pair, its DE tables when the set needs them (or

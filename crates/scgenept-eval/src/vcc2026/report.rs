@@ -6,28 +6,31 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
 use super::score::ScoredMetric;
 use super::{competition, de, table, Competition};
-use crate::cell_eval::DiscriminationEffect;
-use crate::de::FdrScope;
-use crate::judge::EvalRequest;
 use crate::pair::{Cells, ControlSource, Pair};
 use crate::scores::Scores;
 
-pub fn evaluate(req: &EvalRequest) -> Result<Scores> {
-    if req.controls == ControlSource::Pred && req.controls_given {
-        bail!("the vcc2026 profile measures predictions from the real control cells (cell-eval2's control_source: real); leave out --control-source pred");
-    }
-    if req.fdr_scope != FdrScope::default() || req.discrimination != DiscriminationEffect::default()
-    {
-        bail!("the vcc2026 profile fixes its FDR scope and discrimination score; leave out --fdr-scope and --discrimination-effect");
-    }
+/// What to score and where the files go (`judge::EvalRequest`, checked for this profile).
+pub struct Request<'a> {
+    pub pred: &'a Path,
+    pub real: &'a Path,
+    pub pert_col: &'a str,
+    pub control: &'a str,
+    pub out: &'a Path,
+    /// Score only the perturbations the predictions have.
+    pub only_predicted: bool,
+    /// Also write both DE tables.
+    pub write_de: bool,
+}
+
+pub fn evaluate(req: &Request) -> Result<Scores> {
     let t0 = std::time::Instant::now();
-    let real = Cells::read_counts(&req.real, &req.pert_col)?;
-    let pred = Cells::read_counts(&req.pred, &req.pert_col)?;
-    let control = req.control_pert.as_str();
+    let real = Cells::read_counts(req.real, req.pert_col)?;
+    let pred = Cells::read_counts(req.pred, req.pert_col)?;
+    let control = req.control;
     let pair = Pair::new(real, pred, control, req.only_predicted, ControlSource::Real)?;
     tracing::info!(
         "read {} real and {} predicted cells × {} genes, {} perturbations ({:.1} s)",
@@ -38,7 +41,7 @@ pub fn evaluate(req: &EvalRequest) -> Result<Scores> {
         t0.elapsed().as_secs_f64()
     );
     let c = competition(&pair.real, &pair.pred, control)?;
-    let out = &req.out;
+    let out = req.out;
     std::fs::create_dir_all(out)
         .with_context(|| format!("{}: cannot create the output directory", out.display()))?;
     let files = [
@@ -120,7 +123,7 @@ fn splits_csv(c: &Competition) -> String {
 }
 
 /// The competition score, each scored member on both scales, and the diagnostics.
-fn summary(req: &EvalRequest, c: &Competition, synthetic: bool) -> Result<String> {
+fn summary(req: &Request, c: &Competition, synthetic: bool) -> Result<String> {
     let user = table::aggregate(&c.run.scores)?;
     let replicate = c.anchor.replicate();
     let get = |set: &[(&str, f64)], name: &str| {
