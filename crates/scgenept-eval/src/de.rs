@@ -196,6 +196,17 @@ pub enum FdrScope {
     All,
 }
 
+/// The groups other than `control`, with their rows, in label order.
+pub fn perturbed<'a>(
+    groups: &'a std::collections::BTreeMap<&'a str, Vec<usize>>,
+    control: &str,
+) -> Vec<(&'a str, &'a Vec<usize>)> {
+    (groups.iter())
+        .filter(|(g, _)| **g != control)
+        .map(|(g, r)| (*g, r))
+        .collect()
+}
+
 /// pdex's table for one side: every perturbation (label order) against `control`, every gene,
 /// FDR over `scope`.
 pub fn de_table(cells: &Cells, control: &str, scope: FdrScope) -> Vec<DeRow> {
@@ -205,10 +216,7 @@ pub fn de_table(cells: &Cells, control: &str, scope: FdrScope) -> Vec<DeRow> {
     let refs: Vec<SortedReference> = (columns(cells, ctrl_rows).into_iter())
         .map(SortedReference::new)
         .collect();
-    let targets: Vec<(&str, &Vec<usize>)> = (groups.iter())
-        .filter(|(g, _)| **g != control)
-        .map(|(g, r)| (*g, r))
-        .collect();
+    let targets = perturbed(&groups, control);
     let per_target = crate::par::map(&targets, |(target, rows)| {
         let bulk = geometric_bulk(cells, rows);
         let cols = columns(cells, rows);

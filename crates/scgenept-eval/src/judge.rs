@@ -178,14 +178,7 @@ fn cell_eval(req: &EvalRequest, set: CellEvalSet) -> Result<Scores> {
         req.only_predicted,
         req.controls,
     )?;
-    tracing::info!(
-        "read {} real and {} predicted cells × {} genes, {} perturbations ({:.1} s)",
-        pair.real.labels.len(),
-        pair.pred.labels.len(),
-        pair.real.genes.len(),
-        pair.perts.len(),
-        t0.elapsed().as_secs_f64()
-    );
+    pair.log_read(t0);
     let control = req.control_pert.as_str();
     let de_tables = || {
         let t = std::time::Instant::now();

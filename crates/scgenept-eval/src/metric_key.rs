@@ -277,8 +277,8 @@ mod tests {
             .chain(&crate::cell_eval_de::DE_METRICS)
             .map(|m| m.0)
             .filter(|m| !crate::run_cells::SAME_AS_GEARS.contains(m));
-        let vcc2026 = (crate::vcc2026::METRICS.iter().copied())
-            .chain([crate::vcc2026::table::CAPPED_NORM]);
+        let vcc2026 =
+            (crate::vcc2026::METRICS.iter().copied()).chain([crate::vcc2026::table::CAPPED_NORM]);
         let all: Vec<&str> = (written.keys().map(String::as_str))
             .chain(["rank_l1_delta"])
             .chain(systema)

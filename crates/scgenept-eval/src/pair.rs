@@ -358,6 +358,18 @@ impl Pair {
         })
     }
 
+    /// Logs what was read, and how long reading took since `t0`.
+    pub fn log_read(&self, t0: std::time::Instant) {
+        tracing::info!(
+            "read {} real and {} predicted cells × {} genes, {} perturbations ({:.1} s)",
+            self.real.labels.len(),
+            self.pred.labels.len(),
+            self.real.genes.len(),
+            self.perts.len(),
+            t0.elapsed().as_secs_f64()
+        );
+    }
+
     /// Pseudobulks: each perturbation's mean cell and the control's, per side.
     pub fn bulk(&self) -> Bulk {
         let side = |c: &Cells| {

@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 
-use crate::de::{benjamini_hochberg, SortedReference};
+use crate::de::{benjamini_hochberg, perturbed, SortedReference};
 use crate::pair::Cells;
 
 /// Each cell's counts per million.
@@ -63,10 +63,7 @@ pub fn de_table(cells: &Cells, control: &str) -> DeTable {
     let refs: Vec<SortedReference> = (cpm.log1p_columns(ctrl_rows, &kept).into_iter())
         .map(SortedReference::new)
         .collect();
-    let targets: Vec<(&str, &Vec<usize>)> = (groups.iter())
-        .filter(|(g, _)| **g != control)
-        .map(|(g, r)| (*g, r))
-        .collect();
+    let targets = perturbed(&groups, control);
     let rows = crate::par::map(&targets, |(_, rows)| {
         let mean = cpm.mean(rows);
         let p: Vec<f64> = (cpm.log1p_columns(rows, &kept).iter().zip(&refs))

@@ -32,14 +32,7 @@ pub fn evaluate(req: &Request) -> Result<Scores> {
     let pred = Cells::read_counts(req.pred, req.pert_col)?;
     let control = req.control;
     let pair = Pair::new(real, pred, control, req.only_predicted, ControlSource::Real)?;
-    tracing::info!(
-        "read {} real and {} predicted cells × {} genes, {} perturbations ({:.1} s)",
-        pair.real.labels.len(),
-        pair.pred.labels.len(),
-        pair.real.genes.len(),
-        pair.perts.len(),
-        t0.elapsed().as_secs_f64()
-    );
+    pair.log_read(t0);
     let c = competition(&pair.real, &pair.pred, control)?;
     let out = req.out;
     std::fs::create_dir_all(out)
