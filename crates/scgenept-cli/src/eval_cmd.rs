@@ -63,11 +63,13 @@ pub struct EvalArgs {
     control_pert: String,
     #[arg(long, value_enum, default_value = "cell-eval")]
     profile: ProfileArg,
-    /// Directory for results.csv, agg_results.csv and summary.md.
+    /// Directory for results.csv, agg_results.csv and summary.md (vcc2026 also: scored.csv,
+    /// scale.csv, anchor_splits.csv).
     #[arg(long)]
     out: PathBuf,
     /// Also write each side's differential expression against the control cells
-    /// (`real_de.csv`, `pred_de.csv`: pdex 0.3.0's Mann-Whitney U test, its columns).
+    /// (`real_de.csv`, `pred_de.csv`: pdex 0.3.0's Mann-Whitney U test, its columns; vcc2026:
+    /// `de_real.csv`, `de_pred.csv`, cell-eval2's scanpy Wilcoxon tables).
     #[arg(long)]
     write_de: bool,
     /// Score only the perturbations the predictions have: real cells of other perturbations are
