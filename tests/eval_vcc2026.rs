@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use scgenept_eval::pair::Cells;
 use scgenept_eval::vcc2026::de::DeTable;
-use scgenept_eval::vcc2026::{score_pair, table};
+use scgenept_eval::vcc2026::{score_pair, table, Reference};
 
 use crate::common::fixture;
 
@@ -81,15 +81,18 @@ fn check_de(ours: &DeTable, file: &str) {
 #[test]
 fn vcc2026_de_tables_equal_cell_eval2() {
     let (real, pred) = pair();
-    let scored = score_pair(&real, &pred, CONTROL).unwrap();
-    check_de(&scored.de_real, "run/de_real.csv");
+    let reference = Reference::of(&real, CONTROL);
+    let scored = score_pair(&reference, &pred, CONTROL).unwrap();
+    check_de(&reference.de, "run/de_real.csv");
     check_de(&scored.de_pred, "run/de_pred.csv");
 }
 
 #[test]
 fn vcc2026_results_equal_cell_eval2() {
     let (real, pred) = pair();
-    let s = score_pair(&real, &pred, CONTROL).unwrap().scores;
+    let s = score_pair(&Reference::of(&real, CONTROL), &pred, CONTROL)
+        .unwrap()
+        .scores;
     let ours: BTreeMap<(String, String), f64> = (s.perts.iter().zip(&s.values))
         .flat_map(|(p, row)| {
             (s.metrics.iter().zip(row))

@@ -7,9 +7,9 @@
 
 use scgenept_data::numpy_pcg64::{Pcg64, SeedSequence};
 
-use super::de::{de_table, DeTable};
+use super::de::DeTable;
 use super::targets::Targets;
-use super::{score_pair, table};
+use super::{score_pair, table, Reference};
 use crate::pair::Cells;
 
 /// The anchor's seeds derive from this (`BASE_SEED`), this many splits (`N_SPLITS`).
@@ -38,7 +38,8 @@ impl Anchor {
     }
 }
 
-pub fn anchor(real: &Cells, control: &str) -> anyhow::Result<Anchor> {
+/// The anchor of `real`, whose DE table (against its control cells) is `full`.
+pub fn anchor(real: &Cells, full: &DeTable, control: &str) -> anyhow::Result<Anchor> {
     let groups = real.rows_by_label();
     if let Some((label, _)) = groups.iter().find(|(_, rows)| rows.len() < 2) {
         anyhow::bail!(
@@ -51,14 +52,14 @@ pub fn anchor(real: &Cells, control: &str) -> anyhow::Result<Anchor> {
         .into_iter())
     .map(u64::from)
     .collect();
-    let full = de_table(real, control);
     let mut splits = Vec::new();
     for (i, &seed) in seeds.iter().enumerate() {
         let t = std::time::Instant::now();
         let (a, b) = halves(real, seed);
-        let scored = score_pair(&a, &b, control)?;
+        let half_a = Reference::of(&a, control);
+        let scored = score_pair(&half_a, &b, control)?;
         let mut values = table::aggregate(&scored.scores)?;
-        let reference = lfc_nmae_reference(&full, &scored.de_real, &scored.de_pred)?;
+        let reference = lfc_nmae_reference(full, &half_a.de, &scored.de_pred)?;
         for v in values.iter_mut().filter(|v| v.0 == LFC_NMAE) {
             v.1 = reference;
         }

@@ -44,22 +44,37 @@ pub const METRICS: [&str; 9] = [
     "de_wilcoxon_sig_jaccard",
 ];
 
-/// One pair scored: the members per perturbation and both sides' DE tables.
+/// What a prediction is scored against, computed once per set of real cells: their
+/// pseudobulks, their DE table (against their own `control` cells) and their genes' targets.
+pub struct Reference {
+    pub bulk: Pseudobulk,
+    pub de: DeTable,
+    targets: Targets,
+}
+
+impl Reference {
+    pub fn of(real: &Cells, control: &str) -> Reference {
+        Reference {
+            bulk: Pseudobulk::of(real),
+            de: de_table(real, control),
+            targets: Targets::new(&real.genes),
+        }
+    }
+}
+
+/// One prediction scored: the members per perturbation and its DE table.
 pub struct Scored {
     pub scores: Scores,
-    pub de_real: DeTable,
     pub de_pred: DeTable,
 }
 
-/// Scores `pred` against `real`, both raw counts over the same genes with the same
-/// perturbations; each side's DE is against its own `control` cells (give `pred` the real
-/// control cells for cell-eval2's `control_source: real`).
-pub fn score_pair(real: &Cells, pred: &Cells, control: &str) -> anyhow::Result<Scored> {
-    let targets = Targets::new(&real.genes);
-    let (real_bulk, pred_bulk) = (Pseudobulk::of(real), Pseudobulk::of(pred));
-    let expr = expr_scores(&pred_bulk, &real_bulk, control, &targets)?;
-    let (de_real, de_pred) = (de_table(real, control), de_table(pred, control));
-    let de = de_scores(&de_real, &de_pred, &targets)?;
+/// Scores `pred` against the real cells of `real`, both raw counts over the same genes with the
+/// same perturbations; `pred`'s DE is against its own `control` cells (give it the real control
+/// cells for cell-eval2's `control_source: real`).
+pub fn score_pair(real: &Reference, pred: &Cells, control: &str) -> anyhow::Result<Scored> {
+    let expr = expr_scores(&Pseudobulk::of(pred), &real.bulk, control, &real.targets)?;
+    let de_pred = de_table(pred, control);
+    let de = de_scores(&real.de, &de_pred, &real.targets)?;
     if de.perts != expr.perts {
         anyhow::bail!("the DE tables and the pseudobulks name different perturbations");
     }
@@ -84,7 +99,6 @@ pub fn score_pair(real: &Cells, pred: &Cells, control: &str) -> anyhow::Result<S
             metrics: METRICS.to_vec(),
             values,
         },
-        de_real,
         de_pred,
     })
 }
@@ -94,6 +108,7 @@ pub const BASELINE_SEED: u64 = 0;
 
 /// A prediction scored as the competition scores it.
 pub struct Competition {
+    pub reference: Reference,
     pub run: Scored,
     /// The baseline arm's aggregates (metric name order).
     pub baseline: Vec<(&'static str, f64)>,
@@ -107,18 +122,20 @@ pub struct Competition {
 /// generic-response baseline to the split-half replicate of `real`.
 pub fn competition(real: &Cells, pred: &Cells, control: &str) -> anyhow::Result<Competition> {
     let t = std::time::Instant::now();
-    let run = score_pair(real, pred, control)?;
+    let reference = Reference::of(real, control);
+    let run = score_pair(&reference, pred, control)?;
     tracing::info!(
         "vcc2026 metrics of the prediction ({:.1} s)",
         t.elapsed().as_secs_f64()
     );
     let arm = baseline::baseline_arm(real, control, BASELINE_SEED)?;
-    let baseline = table::aggregate(&score_pair(real, &arm, control)?.scores)?;
+    let baseline = table::aggregate(&score_pair(&reference, &arm, control)?.scores)?;
     tracing::info!("baseline arm scored ({:.1} s)", t.elapsed().as_secs_f64());
-    let anchor = anchor::anchor(real, control)?;
+    let anchor = anchor::anchor(real, &reference.de, control)?;
     let user = table::aggregate(&run.scores)?;
     let (scores, avg_score) = score::score(&user, &baseline, &anchor.replicate())?;
     Ok(Competition {
+        reference,
         run,
         baseline,
         anchor,

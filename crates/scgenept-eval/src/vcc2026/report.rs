@@ -52,7 +52,7 @@ pub fn evaluate(req: &Request) -> Result<Scores> {
         write(&out.join(name), text)?;
     }
     if req.write_de {
-        write(&out.join("de_real.csv"), &de::de_csv(&c.run.de_real))?;
+        write(&out.join("de_real.csv"), &de::de_csv(&c.reference.de))?;
         write(&out.join("de_pred.csv"), &de::de_csv(&c.run.de_pred))?;
     }
     Ok(c.run.scores)
