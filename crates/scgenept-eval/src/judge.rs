@@ -13,7 +13,7 @@ use crate::clustering::MIN_PERTURBATIONS;
 use crate::de::{de_csv, de_table, FdrScope};
 use crate::gears::gears_profile;
 use crate::pair::{Cells, ControlSource, Pair};
-use crate::scores::{describe, Scores};
+use crate::scores::{describe, num, Scores};
 use crate::systema::{systema_profile, SplitSource};
 
 /// A rulebook: which metrics, computed how.
@@ -239,15 +239,6 @@ fn write_tables(req: &EvalRequest, scores: &Scores, synthetic: bool) -> Result<(
 fn write(path: &Path, text: &str) -> Result<()> {
     scgenept_data::files::write_atomic(path, text.as_bytes())
         .with_context(|| format!("{}: cannot write", path.display()))
-}
-
-/// A value as Python prints a float (`0.5`, `1.0`, `nan`).
-fn num(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else {
-        format!("{v:?}")
-    }
 }
 
 /// One row per perturbation: `perturbation,<metric>,…`.

@@ -44,6 +44,16 @@ impl Scores {
     }
 }
 
+/// A value as the reference packages write a float (`0.5`, `1.0`, `NaN`, `inf`): Rust's `{:?}`
+/// of an f64 but for NaN.
+pub fn num(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else {
+        format!("{v:?}")
+    }
+}
+
 /// polars' `describe()` of each column, as cell-eval's `agg_results.csv`: count and null_count
 /// (a NaN is a value, a null is not), mean and std (n − 1; a NaN makes them NaN), min and max
 /// (NaN left out), 25%, 50%, 75% (nearest rank, halves up, NaN sorted last).

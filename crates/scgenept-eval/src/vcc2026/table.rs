@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use crate::scores::Scores;
+use crate::scores::{num, Scores};
 
 /// The derived member and its two components.
 pub const CAPPED_NORM: &str = "expr_mse_unbiased_capped_norm";
@@ -76,15 +76,6 @@ fn ratio_of_sums(s: &Scores) -> anyhow::Result<f64> {
         );
     }
     Ok(num / den)
-}
-
-/// A float as Python prints it.
-fn num(v: f64) -> String {
-    match v {
-        v if v.is_nan() => "NaN".into(),
-        v if v.is_infinite() => if v > 0.0 { "inf" } else { "-inf" }.into(),
-        v => format!("{v:?}"),
-    }
 }
 
 /// `perturbation,metric,value`, one row per value, metric by metric.
