@@ -70,10 +70,11 @@ impl SortedReference {
         SortedReference { values, tie_term }
     }
 
-    /// (values below `v`, values equal to `v`).
-    fn below_and_equal(&self, v: f64) -> (usize, usize) {
-        let lo = self.values.partition_point(|x| x.total_cmp(&v).is_lt());
-        let hi = self.values.partition_point(|x| x.total_cmp(&v).is_le());
+    /// (values below `v`, values equal to `v`), knowing that at least `from` are below: searched
+    /// outward from `from`, since each perturbation's values come in ascending order.
+    fn below_and_equal(&self, v: f64, from: usize) -> (usize, usize) {
+        let lo = gallop(&self.values, from, |x| x.total_cmp(&v).is_lt());
+        let hi = gallop(&self.values, lo, |x| x.total_cmp(&v).is_le());
         (lo, hi - lo)
     }
 
@@ -84,18 +85,30 @@ impl SortedReference {
         u_and_p(r1, x.len() as f64, self.values.len() as f64, tie_term)
     }
 
+    /// [`Self::test`] of `n` values whose non-zeros are `nonzeros` (sorted here, in place).
+    pub fn test_nonzeros(&self, nonzeros: &mut [f64], n: usize) -> (f64, f64) {
+        let (r1, tie_term) = self.rank_sum_of_nonzeros(nonzeros, n);
+        u_and_p(r1, n as f64, self.values.len() as f64, tie_term)
+    }
+
     /// The rank sum of `x` among `x` and these values together (average ranks for ties), and
     /// the pooled tie term Σ (t³ − t). The zeros of a sparse column are one tie group: counted,
     /// not sorted.
     pub fn rank_sum(&self, x: &[f64]) -> (f64, f64) {
-        let zeros = x.iter().filter(|v| **v == 0.0).count();
         let mut rest: Vec<f64> = x.iter().copied().filter(|v| *v != 0.0).collect();
-        rest.sort_by(f64::total_cmp);
+        self.rank_sum_of_nonzeros(&mut rest, x.len())
+    }
+
+    /// [`Self::rank_sum`] of `n` values whose non-zeros are `rest` (sorted here, in place).
+    pub fn rank_sum_of_nonzeros(&self, rest: &mut [f64], n: usize) -> (f64, f64) {
+        let zeros = n - rest.len();
+        rest.sort_unstable_by(f64::total_cmp);
         let negative = rest.partition_point(|v| *v < 0.0);
         let mut acc = RankSum {
             r1: 0.0,
             tie_term: self.tie_term,
             below: 0,
+            reference_below: 0,
         };
         self.add_groups(&rest[..negative], &mut acc);
         if zeros > 0 {
@@ -117,7 +130,8 @@ impl SortedReference {
 
     /// `g` perturbed values equal to `v`, all perturbed values below it already added.
     fn add_group(&self, v: f64, g: usize, acc: &mut RankSum) {
-        let (below_ref, equal_ref) = self.below_and_equal(v);
+        let (below_ref, equal_ref) = self.below_and_equal(v, acc.reference_below);
+        acc.reference_below = below_ref + equal_ref;
         // Combined: `acc.below` perturbed and `below_ref` reference values lie below this group.
         let t = (g + equal_ref) as f64;
         let first = (acc.below + below_ref) as f64;
@@ -128,12 +142,26 @@ impl SortedReference {
     }
 }
 
-/// The running rank sum of the perturbed values, the tie term, and how many perturbed values
-/// are already placed.
+/// The running rank sum of the perturbed values, the tie term, how many perturbed values are
+/// already placed, and how many reference values lie at or below the last placed one.
 struct RankSum {
     r1: f64,
     tie_term: f64,
     below: usize,
+    reference_below: usize,
+}
+
+/// The first index from `from` on where `before` stops holding (it holds on a prefix of `values`
+/// that is at least `from` long): exponential steps, then a binary search.
+fn gallop(values: &[f64], from: usize, before: impl Fn(&f64) -> bool) -> usize {
+    let (mut lo, mut hi, mut step) = (from, from, 1);
+    while hi < values.len() && before(&values[hi]) {
+        lo = hi + 1;
+        hi = from + step;
+        step *= 2;
+    }
+    let hi = hi.min(values.len());
+    lo + values[lo..hi].partition_point(before)
 }
 
 /// U1 and the two-sided asymptotic p-value from a rank sum (numba_mwu's
@@ -171,6 +199,41 @@ pub fn benjamini_hochberg(p: &[f64]) -> Vec<f64> {
 fn geometric_bulk(cells: &Cells, rows: &[usize]) -> Vec<f32> {
     let mean = numpy_mean(&cells.x, rows, cells.sparse);
     mean.into_iter().map(libm::expm1f).collect()
+}
+
+/// The non-zeros of `rows`, gene by gene (as f64, what the test ranks): gene g's are
+/// `values[starts[g]..starts[g + 1]]`, the rest of its cells zeros. A gene stored twice in a row
+/// counts once, with its last value (as [`columns`] takes it).
+fn sparse_columns(cells: &Cells, rows: &[usize]) -> (Vec<usize>, Vec<f64>) {
+    let genes = cells.x.n_cols;
+    let mut dense = vec![0f64; genes];
+    // Each row's non-zeros, once per gene.
+    let mut each = |f: &mut dyn FnMut(usize, f64)| {
+        for &r in rows {
+            let (cols, vals) = cells.x.row(r);
+            for (c, v) in cols.iter().zip(vals) {
+                dense[*c as usize] = *v as f64;
+            }
+            for &c in cols {
+                let v = std::mem::take(&mut dense[c as usize]);
+                if v != 0.0 {
+                    f(c as usize, v);
+                }
+            }
+        }
+    };
+    let mut starts = vec![0usize; genes + 1];
+    each(&mut |c, _| starts[c + 1] += 1);
+    for g in 0..genes {
+        starts[g + 1] += starts[g];
+    }
+    let mut next = starts.clone();
+    let mut values = vec![0f64; starts[genes]];
+    each(&mut |c, v| {
+        values[next[c]] = v;
+        next[c] += 1;
+    });
+    (starts, values)
 }
 
 /// Genes × cells of `rows`, as f64 columns (what the test ranks).
@@ -219,8 +282,10 @@ pub fn de_table(cells: &Cells, control: &str, scope: FdrScope) -> Vec<DeRow> {
     let targets = perturbed(&groups, control);
     let per_target = crate::par::map(&targets, |(target, rows)| {
         let bulk = geometric_bulk(cells, rows);
-        let cols = columns(cells, rows);
-        let tests: Vec<(f64, f64)> = (cols.iter().zip(&refs)).map(|(x, r)| r.test(x)).collect();
+        let (starts, mut values) = sparse_columns(cells, rows);
+        let tests: Vec<(f64, f64)> = (refs.iter().enumerate())
+            .map(|(g, r)| r.test_nonzeros(&mut values[starts[g]..starts[g + 1]], rows.len()))
+            .collect();
         let p: Vec<f64> = tests.iter().map(|t| t.1).collect();
         let fdr = benjamini_hochberg(&p);
         (cells.genes.iter().enumerate())
@@ -289,6 +354,7 @@ pub fn de_csv(rows: &[DeRow]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use scgenept_data::csr::CsrMatrix;
 
     #[test]
     fn bh_equals_scipy() {
@@ -298,6 +364,68 @@ mod tests {
         for (a, w) in adj.iter().zip(want) {
             assert!((a - w).abs() < 1e-15, "{adj:?}");
         }
+    }
+
+    #[test]
+    fn the_galloping_searches_give_the_same_test_on_long_tied_columns() {
+        // Values on a coarse grid (many ties, long runs of zeros) so that the searches step
+        // over groups of every length, in both directions from zero.
+        let mut s = 7u64;
+        let mut draw = |n: usize, zeros: u64| -> Vec<f64> {
+            (0..n)
+                .map(|_| {
+                    s = s
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    let r = s >> 33;
+                    if r % 100 < zeros {
+                        0.0
+                    } else {
+                        (r % 41) as f64 / 4.0 - 2.0
+                    }
+                })
+                .collect()
+        };
+        for zeros in [0, 40, 90] {
+            let y = draw(2000, zeros);
+            let r = SortedReference::new(y.clone());
+            for n in [1, 7, 60, 300] {
+                let x = draw(n, zeros);
+                let want = mann_whitney_u(&x, &y);
+                assert_eq!(r.test(&x), want, "zeros {zeros}%, n {n}");
+                let mut nonzeros: Vec<f64> = x.iter().copied().filter(|v| *v != 0.0).collect();
+                assert_eq!(r.test_nonzeros(&mut nonzeros, n), want);
+            }
+        }
+    }
+
+    #[test]
+    fn sparse_columns_are_the_columns_non_zeros() {
+        // Row 1 stores gene 2 twice (the last value counts) and an explicit zero.
+        let x = CsrMatrix::new(
+            3,
+            4,
+            vec![0, 2, 6, 7],
+            vec![0, 3, 2, 1, 2, 0, 3],
+            vec![1.5, -2.0, 9.0, 0.0, 4.0, 3.0, 0.5],
+        )
+        .unwrap();
+        let cells = Cells {
+            path: "cells.h5ad".into(),
+            x,
+            genes: (0..4).map(|g| format!("G{g}")).collect(),
+            labels: vec!["a".into(); 3],
+            sparse: true,
+            synthetic: None,
+            categories: None,
+        };
+        let rows = [2, 0, 1];
+        let (starts, values) = sparse_columns(&cells, &rows);
+        for (g, column) in columns(&cells, &rows).iter().enumerate() {
+            let nonzero: Vec<f64> = column.iter().copied().filter(|v| *v != 0.0).collect();
+            assert_eq!(values[starts[g]..starts[g + 1]], nonzero[..], "gene {g}");
+        }
+        assert_eq!(starts, [0, 2, 2, 3, 5]);
     }
 
     #[test]
