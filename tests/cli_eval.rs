@@ -301,6 +301,39 @@ fn skip_metrics_leaves_out_what_it_names() {
     );
 }
 
+/// `--edistance-dots f32` (float32 products, docs/evaluation.md "Energy distance") reaches the
+/// energy distances: `pearson_edistance` moves from the float64 value, which equals cell-eval's
+/// (above), and on this small pair stays within 1e-6 of it, as every other metric does.
+#[test]
+fn float32_dots_move_only_the_energy_distance_and_little() {
+    let dir = fixture("cell_eval");
+    let (pred, real) = (dir.join("pred.h5ad"), dir.join("real.h5ad"));
+    let edistance = |out: &Path| -> f64 {
+        let (h, rows) = table(&out.join("results.csv"));
+        let c = h.iter().position(|n| n == "pearson_edistance").unwrap();
+        rows[0].1[c - 1].unwrap()
+    };
+    let (f64s, f32s) = (tempdir("eval-dots-f64"), tempdir("eval-dots-f32"));
+    let dots = |d: &'static str| ["--edistance-dots", d];
+    ok(&eval_with(
+        &pred,
+        &real,
+        "cell-eval-anndata",
+        &f64s,
+        &dots("f64"),
+    ));
+    ok(&eval_with(
+        &pred,
+        &real,
+        "cell-eval-anndata",
+        &f32s,
+        &dots("f32"),
+    ));
+    same_as_cell_eval(&f32s, &dir.join("anndata"));
+    let (a, b) = (edistance(&f64s), edistance(&f32s));
+    assert!(a != b && (a - b).abs() < 1e-6, "float64 {a}, float32 {b}");
+}
+
 /// A small pair in cell-eval's layout written by our own h5ad writer.
 fn write(path: &Path, labels: &[&str], genes: &[&str], value: impl Fn(usize, usize) -> f32) {
     write_with_col(path, "target", labels, genes, value)

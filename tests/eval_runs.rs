@@ -32,6 +32,7 @@ fn in_run_cell_eval_metrics_equal_the_eval_command() {
         controls_given: false,
         discrimination: Default::default(),
         skip: vec![],
+        edistance_dots: Default::default(),
     };
     let want = evaluate(&req).unwrap();
     std::fs::remove_dir_all(&out).unwrap();
@@ -46,7 +47,7 @@ fn in_run_cell_eval_metrics_equal_the_eval_command() {
         labels: rows.iter().map(|&i| cells.labels[i].clone()).collect(),
     };
     let whole = WholeSet {
-        edistance: true,
+        edistance: Some(Default::default()),
         clustering: true,
     };
     let got = RealSide::new(&data, &want.perts).score(&predicted, whole);

@@ -5,6 +5,7 @@
 //! (tests/cli_eval.rs: within 1e-6 of cell-eval on the committed fixtures).
 
 use crate::clustering::clustering_agreement;
+use crate::edistance::{pearson_edistance, Dots};
 use crate::metrics::{mse, pearson_or_nan as pearson};
 use crate::pair::Pair;
 use crate::scores::Scores;
@@ -27,18 +28,20 @@ pub const ANNDATA_METRICS: [(&str, bool); 10] = [
 /// row), each of which can be skipped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WholeSet {
-    /// `pearson_edistance`, the costliest: every perturbed cell against every control cell.
-    pub edistance: bool,
+    /// `pearson_edistance` with its dot products' arithmetic, the costliest: every perturbed
+    /// cell against every control cell.
+    pub edistance: Option<Dots>,
     /// `clustering_agreement`: Leiden clusters of the real and the predicted centroids.
     pub clustering: bool,
 }
 
 impl WholeSet {
-    /// Both, unless `skip` (cell-eval's metric names) names them.
-    pub fn unless_skipped(skip: &[String]) -> WholeSet {
+    /// Both, unless `skip` (cell-eval's metric names) names them; the energy distances with
+    /// `dots`.
+    pub fn unless_skipped(skip: &[String], dots: Dots) -> WholeSet {
         let skipped = |name: &str| skip.iter().any(|s| s == name);
         WholeSet {
-            edistance: !skipped("pearson_edistance"),
+            edistance: (!skipped("pearson_edistance")).then_some(dots),
             clustering: !skipped("clustering_agreement"),
         }
     }
@@ -87,8 +90,11 @@ pub fn anndata_profile(pair: &Pair, effect: DiscriminationEffect, whole: WholeSe
         discrimination(pair, dpred, dreal, Distance::L2),
         discrimination(pair, dpred, dreal, Distance::Cosine),
         match whole.edistance {
-            true => vec![timed("energy distances, both sides", || pearson_edistance(pair)); n],
-            false => vec![f64::NAN; n],
+            Some(dots) => {
+                let what = format!("energy distances, both sides, {dots:?} dots");
+                vec![timed(&what, || pearson_edistance(pair, dots)); n]
+            }
+            None => vec![f64::NAN; n],
         },
         match whole.clustering {
             true => {
@@ -155,143 +161,10 @@ fn discrimination(pair: &Pair, pred: &[Vec<f64>], real: &[Vec<f64>], kind: Dista
         .collect()
 }
 
-/// numpy's float32 sum (`np.add.reduce`): pairwise, 8 accumulators in blocks of up to 128.
-pub fn numpy_sum_f32(a: &[f32]) -> f32 {
-    let n = a.len();
-    if n < 8 {
-        return a.iter().fold(0f32, |s, x| s + x);
-    }
-    if n <= 128 {
-        let mut r = [0f32; 8];
-        r.copy_from_slice(&a[..8]);
-        let mut i = 8;
-        while i < n - n % 8 {
-            for j in 0..8 {
-                r[j] += a[i + j];
-            }
-            i += 8;
-        }
-        let mut res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-        for x in &a[i..] {
-            res += x;
-        }
-        return res;
-    }
-    let mut n2 = n / 2;
-    n2 -= n2 % 8;
-    numpy_sum_f32(&a[..n2]) + numpy_sum_f32(&a[n2..])
-}
-
-/// Cells as a dense row-major f64 matrix with each row's squared norm.
-struct Dense {
-    rows: usize,
-    cols: usize,
-    x: Vec<f64>,
-    sq: Vec<f64>,
-}
-
-impl Dense {
-    fn of(c: &crate::pair::Cells, rows: &[usize]) -> Dense {
-        let cols = c.x.n_cols;
-        let mut x = vec![0f64; rows.len() * cols];
-        for (k, &r) in rows.iter().enumerate() {
-            let (idx, vals) = c.x.row(r);
-            for (j, v) in idx.iter().zip(vals) {
-                x[k * cols + *j as usize] = *v as f64;
-            }
-        }
-        let sq = x
-            .chunks_exact(cols.max(1))
-            .map(|r| r.iter().map(|v| v * v).sum())
-            .collect();
-        Dense {
-            rows: rows.len(),
-            cols,
-            x,
-            sq,
-        }
-    }
-}
-
-/// sklearn's `pairwise_distances(a, b).mean()` on float32 cells: each squared distance as
-/// `|a|² − 2 a·b + |b|²` in f64 (sklearn's upcast path), clipped at 0, rounded to f32, its root in
-/// f32 (the diagonal exactly 0 when `a` is `b`), then numpy's float32 mean of the matrix. With
-/// `parallel`, blocks of rows go to the cores (the sum is the same: it runs over the whole matrix).
-fn mean_distance(a: &Dense, b: &Dense, same: bool, parallel: bool) -> f32 {
-    const BLOCK: usize = 256;
-    // Rows i0.. of the matrix into `d`.
-    let block = |i0: usize, d: &mut [f32]| {
-        let m = BLOCK.min(a.rows - i0);
-        let mut dot = vec![0f64; m * b.rows];
-        // SAFETY: dot holds m × b.rows values, a's block m × cols, b cols × b.rows through its
-        // transposed strides; no overlap.
-        unsafe {
-            gemm::gemm(
-                m,
-                b.rows,
-                a.cols,
-                dot.as_mut_ptr(),
-                1,
-                b.rows as isize,
-                false,
-                a.x[i0 * a.cols..].as_ptr(),
-                1,
-                a.cols as isize,
-                b.x.as_ptr(),
-                b.cols as isize,
-                1,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
-            )
-        };
-        for r in 0..m {
-            let i = i0 + r;
-            for j in 0..b.rows {
-                let sq = (a.sq[i] - 2.0 * dot[r * b.rows + j] + b.sq[j]).max(0.0);
-                d[r * b.rows + j] = if same && i == j {
-                    0.0
-                } else {
-                    (sq as f32).sqrt()
-                };
-            }
-        }
-    };
-    let mut d = vec![0f32; a.rows * b.rows];
-    let mut blocks: Vec<&mut [f32]> = d.chunks_mut((BLOCK * b.rows).max(1)).collect();
-    match parallel {
-        true => crate::par::for_each_mut(&mut blocks, |k, rows| block(k * BLOCK, rows)),
-        false => (blocks.iter_mut().enumerate()).for_each(|(k, rows)| block(k * BLOCK, rows)),
-    }
-    numpy_sum_f32(&d) / d.len() as f32
-}
-
 /// `f()`, logged as `what` with its time (the whole-set metrics are the profile's costliest).
 fn timed(what: &str, f: impl FnOnce() -> f64) -> f64 {
     let t = std::time::Instant::now();
     let r = f();
     tracing::info!("{what} ({:.1} s)", t.elapsed().as_secs_f64());
     r
-}
-
-/// cell-eval's `pearson_edistance`: per perturbation, the energy distance of its cells from the
-/// control cells (2·δ − σ_pert − σ_ctrl, in float32 as numpy computes it), on the real and on the
-/// predicted cells; then Pearson's r between the two over perturbations (one value, written for
-/// every perturbation).
-fn pearson_edistance(pair: &Pair) -> f64 {
-    let side = |c: &crate::pair::Cells| -> Vec<f64> {
-        let rows = c.rows_by_label();
-        let ctrl = Dense::of(c, &rows[pair.control.as_str()]);
-        let sigma_ctrl = mean_distance(&ctrl, &ctrl, true, true);
-        crate::par::map(&pair.perts, |p| {
-            let cells = Dense::of(c, &rows[p.as_str()]);
-            let delta = mean_distance(&cells, &ctrl, false, false);
-            let sigma = mean_distance(&cells, &cells, true, false);
-            (2.0 * delta - sigma - sigma_ctrl) as f64
-        })
-    };
-    pearson(&side(&pair.real), &side(&pair.pred))
 }

@@ -11,6 +11,7 @@ use crate::cell_eval::{anndata_profile, DiscriminationEffect, WholeSet, ANNDATA_
 use crate::cell_eval_de::{de_profile, DE_METRICS};
 use crate::clustering::MIN_PERTURBATIONS;
 use crate::de::{de_csv, de_table, FdrScope};
+use crate::edistance::Dots;
 use crate::gears::gears_profile;
 use crate::pair::{Cells, ControlSource, Pair};
 use crate::scores::{describe, num, Scores};
@@ -80,6 +81,8 @@ pub struct EvalRequest {
     pub discrimination: DiscriminationEffect,
     /// cell-eval metrics not to compute or write (cell-eval's `--skip-metrics`, its names).
     pub skip: Vec<String>,
+    /// The arithmetic of `pearson_edistance`'s dot products (cell-eval profiles).
+    pub edistance_dots: Dots,
 }
 
 /// The metric names `--skip-metrics` accepts for the cell-eval profiles: cell-eval's registry
@@ -167,7 +170,7 @@ fn cell_eval(req: &EvalRequest, set: CellEvalSet) -> Result<Scores> {
             known.join(", ")
         );
     }
-    let whole = WholeSet::unless_skipped(&req.skip);
+    let whole = WholeSet::unless_skipped(&req.skip, req.edistance_dots);
     let t0 = std::time::Instant::now();
     let real = Cells::read(&req.real, &req.pert_col)?;
     let pred = Cells::read(&req.pred, &req.pert_col)?;

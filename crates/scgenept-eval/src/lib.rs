@@ -13,6 +13,7 @@ pub mod cell_eval;
 pub mod cell_eval_de;
 pub mod clustering;
 pub mod de;
+pub mod edistance;
 pub mod gears;
 pub mod gi;
 pub mod judge;

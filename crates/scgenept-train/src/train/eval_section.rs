@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use scgenept_data::GearsSplit;
 use scgenept_eval::baselines::Datasets;
 use scgenept_eval::cell_eval::WholeSet;
+use scgenept_eval::edistance::Dots;
 use scgenept_eval::run_scores::{RunJudge, RunProfile};
 
 /// The cell-eval metrics a run can leave out: those of the whole set.
@@ -55,7 +56,7 @@ impl EvalSection {
             datasets,
             split,
             &self.profiles,
-            WholeSet::unless_skipped(&self.skip_metrics),
+            WholeSet::unless_skipped(&self.skip_metrics, Dots::default()),
         )
     }
 

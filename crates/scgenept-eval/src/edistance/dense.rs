@@ -1,0 +1,63 @@
+//! [`Dots::F64`](super::Dots): cells as a dense float64 matrix, dot products by float64 matrix
+//! products (what sklearn's upcast path computes, up to the order of its sums).
+
+use super::{dense_rows, squared_norms, Group};
+use crate::pair::Cells;
+
+/// Cells as a dense row-major float64 matrix with each row's squared norm.
+pub struct Dense {
+    rows: usize,
+    cols: usize,
+    x: Vec<f64>,
+    sq: Vec<f64>,
+}
+
+impl Group for Dense {
+    fn of(c: &Cells, rows: &[usize]) -> Dense {
+        let x = dense_rows(c, rows);
+        Dense {
+            rows: rows.len(),
+            cols: c.x.n_cols,
+            sq: squared_norms(&x, c.x.n_cols),
+            x: x.into_iter().map(f64::from).collect(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.rows
+    }
+
+    fn sq(&self) -> &[f64] {
+        &self.sq
+    }
+
+    fn dots(&self, b: &Dense, i0: usize, m: usize) -> Vec<f64> {
+        let mut dot = vec![0f64; m * b.rows];
+        // SAFETY: dot holds m × b.rows values, a's block m × cols, b cols × b.rows through its
+        // transposed strides; no overlap.
+        unsafe {
+            gemm::gemm(
+                m,
+                b.rows,
+                self.cols,
+                dot.as_mut_ptr(),
+                1,
+                b.rows as isize,
+                false,
+                self.x[i0 * self.cols..].as_ptr(),
+                1,
+                self.cols as isize,
+                b.x.as_ptr(),
+                b.cols as isize,
+                1,
+                0.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            )
+        };
+        dot
+    }
+}

@@ -1,0 +1,208 @@
+//! cell-eval's `pearson_edistance` (docs/evaluation.md, "Energy distance"): per perturbation, the
+//! energy distance of its cells from the control cells, on the real and on the predicted cells;
+//! then Pearson's r between the two over perturbations. Every perturbed cell meets every control
+//! cell, so this is the cell-eval profile's costliest metric: dot products of cells × genes.
+//!
+//! cell-eval takes each distance with sklearn's float64 upcast: [`Dots::F64`], the default, does
+//! the same arithmetic, skipping one side's zeros (`blocked.rs`). [`Dots::F32`] takes float32
+//! products, about twice as fast again, but moves the metric by ~1e-5: cell-eval's float32 means
+//! of millions of distances turn any change in a distance's last bit into a change of the mean,
+//! and the energy distance (2·δ − σ − σ, a difference of near-equal means) magnifies it.
+//! `dense.rs` (tests only) is sklearn's own route, float64 matrix products over every gene: the
+//! check of the other two.
+
+mod blocked;
+#[cfg(test)]
+mod dense;
+
+use crate::metrics::pearson_or_nan as pearson;
+use crate::pair::{Cells, Pair};
+
+/// The arithmetic of each cell pair's dot product.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Dots {
+    /// float64 products and sums, as sklearn's `euclidean_distances` computes float32 cells (its
+    /// upcast path); within 1e-6 of cell-eval.
+    #[default]
+    F64,
+    /// float32 products summed in float32 over blocks of genes, the blocks in float64: about
+    /// twice as fast, within ~2e-5 of cell-eval (docs/evaluation.md, "Energy distance").
+    F32,
+}
+
+/// `pearson_edistance` of `pair`, with each dot product in `dots`' arithmetic.
+pub fn pearson_edistance(pair: &Pair, dots: Dots) -> f64 {
+    let side = |c: &Cells| match dots {
+        Dots::F64 => energy_distances::<blocked::Blocked<f64>>(c, pair),
+        Dots::F32 => energy_distances::<blocked::Blocked<f32>>(c, pair),
+    };
+    pearson(&side(&pair.real), &side(&pair.pred))
+}
+
+/// A group of cells whose rows' dot products with another group's can be taken.
+trait Group: Sync + Sized {
+    fn of(c: &Cells, rows: &[usize]) -> Self;
+    /// How many cells.
+    fn len(&self) -> usize;
+    /// Each cell's squared norm, in float64.
+    fn sq(&self) -> &[f64];
+    /// The dot products of cells `i0..i0 + m` with every cell of `b`, row-major (m × b.len()).
+    fn dots(&self, b: &Self, i0: usize, m: usize) -> Vec<f64>;
+}
+
+/// Each perturbation's energy distance from the control cells of `c`: 2·δ − σ_pert − σ_ctrl, in
+/// float32 as numpy computes it.
+fn energy_distances<G: Group>(c: &Cells, pair: &Pair) -> Vec<f64> {
+    let rows = c.rows_by_label();
+    let ctrl = G::of(c, &rows[pair.control.as_str()]);
+    let sigma_ctrl = mean_distance(&ctrl, &ctrl, true, true);
+    crate::par::map(&pair.perts, |p| {
+        let cells = G::of(c, &rows[p.as_str()]);
+        let delta = mean_distance(&cells, &ctrl, false, false);
+        let sigma = mean_distance(&cells, &cells, true, false);
+        (2.0 * delta - sigma - sigma_ctrl) as f64
+    })
+}
+
+/// Each cell's squared norm, from its values in gene order, in float64.
+fn squared_norms(x: &[f32], cols: usize) -> Vec<f64> {
+    (x.chunks_exact(cols.max(1)))
+        .map(|r| r.iter().map(|&v| v as f64 * v as f64).sum())
+        .collect()
+}
+
+/// The cells `rows` of `c` as dense float32 rows, one after another (duplicate entries of a
+/// row: the last one, as its dense copy has always taken it).
+fn dense_rows(c: &Cells, rows: &[usize]) -> Vec<f32> {
+    let cols = c.x.n_cols;
+    let mut x = vec![0f32; rows.len() * cols];
+    for (k, &r) in rows.iter().enumerate() {
+        let (idx, vals) = c.x.row(r);
+        for (j, v) in idx.iter().zip(vals) {
+            x[k * cols + *j as usize] = *v;
+        }
+    }
+    x
+}
+
+/// sklearn's `pairwise_distances(a, b).mean()` on float32 cells: each squared distance as
+/// `|a|² − 2 a·b + |b|²` in f64, clipped at 0, rounded to f32, its root in f32 (the diagonal
+/// exactly 0 when `a` is `b`), then numpy's float32 mean of the matrix. Rows go in even blocks of
+/// at most 512 (a perturbation's cells are mostly one block: each block passes over all of `b`);
+/// with `parallel`, the blocks go to the cores (the sum is the same: it runs over the whole
+/// matrix).
+fn mean_distance<G: Group>(a: &G, b: &G, same: bool, parallel: bool) -> f32 {
+    let (m, n) = (a.len(), b.len());
+    let block_rows = m.div_ceil(m.div_ceil(512).max(1)).max(1);
+    // Rows i0.. of the matrix into `d`.
+    let block = |i0: usize, d: &mut [f32]| {
+        let rows = d.len() / n.max(1);
+        let dot = a.dots(b, i0, rows);
+        let (sa, sb) = (a.sq(), b.sq());
+        for r in 0..rows {
+            let i = i0 + r;
+            for j in 0..n {
+                let sq = (sa[i] - 2.0 * dot[r * n + j] + sb[j]).max(0.0);
+                d[r * n + j] = if same && i == j {
+                    0.0
+                } else {
+                    (sq as f32).sqrt()
+                };
+            }
+        }
+    };
+    let mut d = vec![0f32; m * n];
+    let mut blocks: Vec<&mut [f32]> = d.chunks_mut((block_rows * n).max(1)).collect();
+    match parallel {
+        true => crate::par::for_each_mut(&mut blocks, |k, rows| block(k * block_rows, rows)),
+        false => (blocks.iter_mut().enumerate()).for_each(|(k, rows)| block(k * block_rows, rows)),
+    }
+    numpy_sum_f32(&d) / d.len() as f32
+}
+
+/// numpy's float32 sum (`np.add.reduce`): pairwise, 8 accumulators in blocks of up to 128.
+pub fn numpy_sum_f32(a: &[f32]) -> f32 {
+    let n = a.len();
+    if n < 8 {
+        return a.iter().fold(0f32, |s, x| s + x);
+    }
+    if n <= 128 {
+        let mut r = [0f32; 8];
+        r.copy_from_slice(&a[..8]);
+        let mut i = 8;
+        while i < n - n % 8 {
+            for j in 0..8 {
+                r[j] += a[i + j];
+            }
+            i += 8;
+        }
+        let mut res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for x in &a[i..] {
+            res += x;
+        }
+        return res;
+    }
+    let mut n2 = n / 2;
+    n2 -= n2 % 8;
+    numpy_sum_f32(&a[..n2]) + numpy_sum_f32(&a[n2..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scgenept_data::csr::CsrMatrix;
+
+    /// `rows` cells × `genes` genes, about `density` of them non-zero, values like log1p data.
+    fn cells(rows: usize, genes: usize, density: f64, seed: u64) -> Cells {
+        let mut s = seed;
+        let mut next = || {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (s >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let x: Vec<f32> = (0..rows * genes)
+            .map(|_| match next() < density {
+                true => (1.0 + 3.0 * next()).ln() as f32,
+                false => 0.0,
+            })
+            .collect();
+        Cells {
+            path: "cells.h5ad".into(),
+            x: CsrMatrix::from_dense(rows, genes, &x),
+            genes: (0..genes).map(|g| format!("G{g}")).collect(),
+            labels: vec!["ctrl".into(); rows],
+            sparse: true,
+            synthetic: None,
+            categories: None,
+        }
+    }
+
+    /// The largest difference of `G`'s dot products from the float64 matrix products (relative,
+    /// below 1 absolute), over sizes off every panel and block boundary.
+    fn worst_against_gemm<G: Group>(c: &Cells) -> f64 {
+        let (a_rows, b_rows): (Vec<usize>, Vec<usize>) = ((0..70).collect(), (40..150).collect());
+        let (a, b) = (G::of(c, &a_rows), G::of(c, &b_rows));
+        let (a64, b64) = (dense::Dense::of(c, &a_rows), dense::Dense::of(c, &b_rows));
+        assert_eq!(a.sq(), a64.sq());
+        let (got, want) = (a.dots(&b, 3, 67), a64.dots(&b64, 3, 67));
+        assert_eq!(got.len(), 67 * 110);
+        assert!(want.iter().all(|w| *w > 1.0));
+        (got.iter().zip(&want))
+            .map(|(g, w)| (g - w).abs() / w.abs())
+            .fold(0f64, f64::max)
+    }
+
+    #[test]
+    fn the_sparse_kernels_agree_with_float64_matrix_products() {
+        for (density, seed) in [(0.3, 1), (1.0, 2)] {
+            let c = cells(150, 250, density, seed);
+            let f64s = worst_against_gemm::<blocked::Blocked<f64>>(&c);
+            assert!(f64s < 1e-14, "float64, density {density}: {f64s:e}");
+            let f32s = worst_against_gemm::<blocked::Blocked<f32>>(&c);
+            assert!(f32s < 1e-6, "float32, density {density}: {f32s:e}");
+            // float32 products are not float64's: the test can tell the two apart.
+            assert!(f32s > 1e-10, "float32, density {density}: {f32s:e}");
+        }
+    }
+}
