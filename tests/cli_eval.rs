@@ -332,6 +332,16 @@ fn float32_dots_move_only_the_energy_distance_and_little() {
     same_as_cell_eval(&f32s, &dir.join("anndata"));
     let (a, b) = (edistance(&f64s), edistance(&f32s));
     assert!(a != b && (a - b).abs() < 1e-6, "float64 {a}, float32 {b}");
+    let summary = |out: &Path| std::fs::read_to_string(out.join("summary.md")).unwrap();
+    let note = "pearson_edistance from float32 dot products (--edistance-dots f32)";
+    assert!(summary(&f32s).contains(note) && !summary(&f64s).contains(note));
+    // A profile without the energy distance refuses the switch, writing nothing.
+    let de = tempdir("eval-dots-de");
+    one_line_error(
+        &eval_with(&pred, &real, "cell-eval-de", &de, &dots("f32")),
+        &["--edistance-dots", "cell-eval-de profile does not compute"],
+    );
+    assert!(!de.join("results.csv").exists());
 }
 
 /// A small pair in cell-eval's layout written by our own h5ad writer.

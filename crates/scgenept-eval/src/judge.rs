@@ -104,6 +104,17 @@ pub fn evaluate(req: &EvalRequest) -> Result<Scores> {
             req.profile.name()
         );
     }
+    let edistance = matches!(
+        req.profile,
+        Profile::CellEval(CellEvalSet::Full | CellEvalSet::Anndata)
+    );
+    if req.edistance_dots != Dots::default() && !edistance {
+        bail!(
+            "--edistance-dots sets pearson_edistance's arithmetic; the {} profile does not compute \
+             it (cell-eval and cell-eval-anndata do)",
+            req.profile.name()
+        );
+    }
     match req.profile {
         Profile::Gears => {
             let (scores, synthetic) =
@@ -283,6 +294,9 @@ fn settings(req: &EvalRequest) -> String {
     }
     if req.discrimination != DiscriminationEffect::default() {
         changed.push("discrimination on |effect| (--discrimination-effect abs)");
+    }
+    if req.edistance_dots == Dots::F32 && !req.skip.iter().any(|m| m == "pearson_edistance") {
+        changed.push("pearson_edistance from float32 dot products (--edistance-dots f32)");
     }
     match changed.is_empty() {
         true => String::new(),

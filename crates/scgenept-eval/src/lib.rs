@@ -3,7 +3,7 @@
 //! (`metric_key.rs`), the scored methods (`method.rs`), the field's simple baselines
 //! (`baselines.rs`), GEARS' genetic-interaction scores (`gi.rs`), and `scgenept eval`: a
 //! predicted and a real AnnData in cell-eval's layout (`pair.rs`) scored with cell-eval's
-//! metrics (`cell_eval.rs`, `cell_eval_de.rs`, `clustering/`), GEARS' (`gears.rs`) or
+//! metrics (`cell_eval.rs`, `cell_eval_de.rs`, `edistance/`, `clustering/`), GEARS' (`gears.rs`) or
 //! Systema's (`systema.rs`), and written as cell-eval writes them (`judge.rs`).
 //!
 //! Depends on the data crate only; the training crate and the CLI use it.

@@ -9,7 +9,7 @@
 //! multiply and add (no fused multiply-add), so the bits are the same with or without AVX2 and
 //! on every CPU.
 
-use super::{dense_rows, squared_norms, Group};
+use super::{for_each_dense_row, squared_norm, Group};
 use crate::pair::Cells;
 
 /// Genes per block.
@@ -83,14 +83,14 @@ impl<T: Lane> Blocked<T> {
 impl<T: Lane> Group for Blocked<T> {
     fn of(c: &Cells, rows: &[usize]) -> Blocked<T> {
         let (genes, width) = (c.x.n_cols, T::PANEL);
-        let x = dense_rows(c, rows);
         let blocks = genes.div_ceil(GENES);
         let (mut idx, mut val) = (Vec::new(), Vec::new());
         let mut starts = Vec::with_capacity(rows.len() * (blocks + 1));
+        let mut sq = Vec::with_capacity(rows.len());
         let line = 64 / std::mem::size_of::<T>();
         let mut panels = vec![T::default(); rows.len().div_ceil(width) * genes * width + line];
         let base = panels.as_ptr().align_offset(64).min(line);
-        for (r, row) in x.chunks_exact(genes.max(1)).enumerate() {
+        for_each_dense_row(c, rows, |r, row| {
             for (g, &v) in row.iter().enumerate() {
                 if g % GENES == 0 {
                     starts.push(idx.len());
@@ -98,11 +98,12 @@ impl<T: Lane> Group for Blocked<T> {
                 if v != 0.0 {
                     idx.push(g as u32);
                     val.push(T::of(v));
+                    panels[base + ((r / width) * genes + g) * width + r % width] = T::of(v);
                 }
-                panels[base + ((r / width) * genes + g) * width + r % width] = T::of(v);
             }
             starts.push(idx.len());
-        }
+            sq.push(squared_norm(row));
+        });
         Blocked {
             rows: rows.len(),
             genes,
@@ -111,7 +112,7 @@ impl<T: Lane> Group for Blocked<T> {
             starts,
             panels,
             base,
-            sq: squared_norms(&x, genes),
+            sq,
         }
     }
 

@@ -1,7 +1,7 @@
 //! [`Dots::F64`](super::Dots): cells as a dense float64 matrix, dot products by float64 matrix
 //! products (what sklearn's upcast path computes, up to the order of its sums).
 
-use super::{dense_rows, squared_norms, Group};
+use super::{for_each_dense_row, squared_norm, Group};
 use crate::pair::Cells;
 
 /// Cells as a dense row-major float64 matrix with each row's squared norm.
@@ -14,12 +14,16 @@ pub struct Dense {
 
 impl Group for Dense {
     fn of(c: &Cells, rows: &[usize]) -> Dense {
-        let x = dense_rows(c, rows);
+        let (mut x, mut sq) = (Vec::new(), Vec::new());
+        for_each_dense_row(c, rows, |_, row| {
+            x.extend(row.iter().map(|&v| v as f64));
+            sq.push(squared_norm(row));
+        });
         Dense {
             rows: rows.len(),
             cols: c.x.n_cols,
-            sq: squared_norms(&x, c.x.n_cols),
-            x: x.into_iter().map(f64::from).collect(),
+            x,
+            sq,
         }
     }
 

@@ -31,12 +31,18 @@ pub enum Dots {
 }
 
 /// `pearson_edistance` of `pair`, with each dot product in `dots`' arithmetic.
+/// A progress bar on a terminal counts the perturbations of both sides.
 pub fn pearson_edistance(pair: &Pair, dots: Dots) -> f64 {
+    let template = "energy distances [{bar:30}] {pos}/{len} perturbations ({eta} left)";
+    let bar = scgenept_data::progress::terminal_bar(2 * pair.perts.len() as u64, template);
+    let tick = || bar.inc(1);
     let side = |c: &Cells| match dots {
-        Dots::F64 => energy_distances::<blocked::Blocked<f64>>(c, pair),
-        Dots::F32 => energy_distances::<blocked::Blocked<f32>>(c, pair),
+        Dots::F64 => energy_distances::<blocked::Blocked<f64>>(c, pair, &tick),
+        Dots::F32 => energy_distances::<blocked::Blocked<f32>>(c, pair, &tick),
     };
-    pearson(&side(&pair.real), &side(&pair.pred))
+    let r = pearson(&side(&pair.real), &side(&pair.pred));
+    bar.finish_and_clear();
+    r
 }
 
 /// A group of cells whose rows' dot products with another group's can be taken.
@@ -51,8 +57,8 @@ trait Group: Sync + Sized {
 }
 
 /// Each perturbation's energy distance from the control cells of `c`: 2·δ − σ_pert − σ_ctrl, in
-/// float32 as numpy computes it.
-fn energy_distances<G: Group>(c: &Cells, pair: &Pair) -> Vec<f64> {
+/// float32 as numpy computes it; `tick` after each perturbation.
+fn energy_distances<G: Group>(c: &Cells, pair: &Pair, tick: &(dyn Fn() + Sync)) -> Vec<f64> {
     let rows = c.rows_by_label();
     let ctrl = G::of(c, &rows[pair.control.as_str()]);
     let sigma_ctrl = mean_distance(&ctrl, &ctrl, true, true);
@@ -60,29 +66,30 @@ fn energy_distances<G: Group>(c: &Cells, pair: &Pair) -> Vec<f64> {
         let cells = G::of(c, &rows[p.as_str()]);
         let delta = mean_distance(&cells, &ctrl, false, false);
         let sigma = mean_distance(&cells, &cells, true, false);
+        tick();
         (2.0 * delta - sigma - sigma_ctrl) as f64
     })
 }
 
-/// Each cell's squared norm, from its values in gene order, in float64.
-fn squared_norms(x: &[f32], cols: usize) -> Vec<f64> {
-    (x.chunks_exact(cols.max(1)))
-        .map(|r| r.iter().map(|&v| v as f64 * v as f64).sum())
-        .collect()
+/// A cell's squared norm, from its values in gene order, in float64.
+fn squared_norm(row: &[f32]) -> f64 {
+    row.iter().map(|&v| v as f64 * v as f64).sum()
 }
 
-/// The cells `rows` of `c` as dense float32 rows, one after another (duplicate entries of a
-/// row: the last one, as its dense copy has always taken it).
-fn dense_rows(c: &Cells, rows: &[usize]) -> Vec<f32> {
-    let cols = c.x.n_cols;
-    let mut x = vec![0f32; rows.len() * cols];
+/// `f(k, row)` for the cells `rows` of `c` in turn, each as its dense float32 row (one buffer;
+/// duplicate entries of a row: the last one, as its dense copy has always taken it).
+fn for_each_dense_row(c: &Cells, rows: &[usize], mut f: impl FnMut(usize, &[f32])) {
+    let mut row = vec![0f32; c.x.n_cols];
     for (k, &r) in rows.iter().enumerate() {
         let (idx, vals) = c.x.row(r);
         for (j, v) in idx.iter().zip(vals) {
-            x[k * cols + *j as usize] = *v;
+            row[*j as usize] = *v;
+        }
+        f(k, &row);
+        for j in idx {
+            row[*j as usize] = 0.0;
         }
     }
-    x
 }
 
 /// sklearn's `pairwise_distances(a, b).mean()` on float32 cells: each squared distance as
