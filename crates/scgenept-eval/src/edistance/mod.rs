@@ -78,19 +78,13 @@ fn squared_norm(row: &[f32]) -> f64 {
     row.iter().map(|&v| v as f64 * v as f64).sum()
 }
 
-/// `f(k, row)` for the cells `rows` of `c` in turn, each as its dense float32 row (one buffer;
-/// duplicate entries of a row: the last one, as its dense copy has always taken it).
+/// `f(k, row)` for the cells `rows` of `c` in turn, each as its dense float32 row (one buffer,
+/// `CsrMatrix::row_into`: a gene stored twice in a row takes its last value).
 fn for_each_dense_row(c: &Cells, rows: &[usize], mut f: impl FnMut(usize, &[f32])) {
     let mut row = vec![0f32; c.x.n_cols];
     for (k, &r) in rows.iter().enumerate() {
-        let (idx, vals) = c.x.row(r);
-        for (j, v) in idx.iter().zip(vals) {
-            row[*j as usize] = *v;
-        }
+        c.x.row_into(r, &mut row);
         f(k, &row);
-        for j in idx {
-            row[*j as usize] = 0.0;
-        }
     }
 }
 
