@@ -410,15 +410,7 @@ mod tests {
             vec![1.5, -2.0, 9.0, 0.0, 4.0, 3.0, 0.5],
         )
         .unwrap();
-        let cells = Cells {
-            path: "cells.h5ad".into(),
-            x,
-            genes: (0..4).map(|g| format!("G{g}")).collect(),
-            labels: vec!["a".into(); 3],
-            sparse: true,
-            synthetic: None,
-            categories: None,
-        };
+        let cells = Cells::of_matrix(x);
         let rows = [2, 0, 1];
         let (starts, values) = sparse_columns(&cells, &rows);
         for (g, column) in columns(&cells, &rows).iter().enumerate() {

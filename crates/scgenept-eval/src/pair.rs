@@ -75,6 +75,22 @@ pub struct Cells {
     pub categories: Option<Vec<String>>,
 }
 
+#[cfg(test)]
+impl Cells {
+    /// The cells of `x` for a unit test: genes `G0`, `G1`, …, every cell labelled `ctrl`.
+    pub(crate) fn of_matrix(x: CsrMatrix) -> Cells {
+        Cells {
+            path: "cells.h5ad".into(),
+            genes: (0..x.n_cols).map(|g| format!("G{g}")).collect(),
+            labels: vec!["ctrl".into(); x.n_rows],
+            x,
+            sparse: true,
+            synthetic: None,
+            categories: None,
+        }
+    }
+}
+
 impl Cells {
     /// Reads `X`, `var_names` and obs column `pert_col` of an h5ad of log-normalised
     /// expression, refusing what cell-eval would silently transform or mis-score.

@@ -170,15 +170,7 @@ mod tests {
                 false => 0.0,
             })
             .collect();
-        Cells {
-            path: "cells.h5ad".into(),
-            x: CsrMatrix::from_dense(rows, genes, &x),
-            genes: (0..genes).map(|g| format!("G{g}")).collect(),
-            labels: vec!["ctrl".into(); rows],
-            sparse: true,
-            synthetic: None,
-            categories: None,
-        }
+        Cells::of_matrix(CsrMatrix::from_dense(rows, genes, &x))
     }
 
     /// The largest difference of `G`'s dot products from the float64 matrix products (relative,
