@@ -49,11 +49,13 @@ pub fn mann_whitney_u(x: &[f64], y: &[f64]) -> (f64, f64) {
 }
 
 /// One gene's control values, sorted once, with their tie term, so that each perturbation's test
-/// against them costs a binary search per perturbed cell instead of a sort of both groups.
+/// against them costs a bucket lookup per group of equal perturbed values instead of a sort of
+/// both groups.
 pub struct SortedReference {
     values: Vec<f64>,
     /// Σ (t³ − t) over the reference's groups of equal values.
     tie_term: f64,
+    buckets: Buckets,
 }
 
 impl SortedReference {
@@ -67,15 +69,21 @@ impl SortedReference {
             tie_term += t * t * t - t;
             i = j;
         }
-        SortedReference { values, tie_term }
+        let buckets = Buckets::new(&values);
+        SortedReference {
+            values,
+            tie_term,
+            buckets,
+        }
     }
 
-    /// (values below `v`, values equal to `v`), knowing that at least `from` are below: searched
-    /// outward from `from`, since each perturbation's values come in ascending order.
-    fn below_and_equal(&self, v: f64, from: usize) -> (usize, usize) {
-        let lo = gallop(&self.values, from, |x| x.total_cmp(&v).is_lt());
-        let hi = gallop(&self.values, lo, |x| x.total_cmp(&v).is_le());
-        (lo, hi - lo)
+    /// (values below `v`, values equal to `v`), searched within `v`'s bucket only.
+    fn below_and_equal(&self, v: f64) -> (usize, usize) {
+        let (from, to) = self.buckets.range(v, self.values.len());
+        let bucket = &self.values[from..to];
+        let lo = bucket.partition_point(|x| x.total_cmp(&v).is_lt());
+        let equal = bucket[lo..].partition_point(|x| x.total_cmp(&v).is_le());
+        (from + lo, equal)
     }
 
     /// [`mann_whitney_u`] of `x` against these values: the same U and p-value (the rank sum and
@@ -108,7 +116,6 @@ impl SortedReference {
             r1: 0.0,
             tie_term: self.tie_term,
             below: 0,
-            reference_below: 0,
         };
         self.add_groups(&rest[..negative], &mut acc);
         if zeros > 0 {
@@ -130,8 +137,7 @@ impl SortedReference {
 
     /// `g` perturbed values equal to `v`, all perturbed values below it already added.
     fn add_group(&self, v: f64, g: usize, acc: &mut RankSum) {
-        let (below_ref, equal_ref) = self.below_and_equal(v, acc.reference_below);
-        acc.reference_below = below_ref + equal_ref;
+        let (below_ref, equal_ref) = self.below_and_equal(v);
         // Combined: `acc.below` perturbed and `below_ref` reference values lie below this group.
         let t = (g + equal_ref) as f64;
         let first = (acc.below + below_ref) as f64;
@@ -142,26 +148,76 @@ impl SortedReference {
     }
 }
 
-/// The running rank sum of the perturbed values, the tie term, how many perturbed values are
-/// already placed, and how many reference values lie at or below the last placed one.
+/// The running rank sum of the perturbed values, the tie term, and how many perturbed values are
+/// already placed.
 struct RankSum {
     r1: f64,
     tie_term: f64,
     below: usize,
-    reference_below: usize,
 }
 
-/// The first index from `from` on where `before` stops holding (it holds on a prefix of `values`
-/// that is at least `from` long): exponential steps, then a binary search.
-fn gallop(values: &[f64], from: usize, before: impl Fn(&f64) -> bool) -> usize {
-    let (mut lo, mut hi, mut step) = (from, from, 1);
-    while hi < values.len() && before(&values[hi]) {
-        lo = hi + 1;
-        hi = from + step;
-        step *= 2;
+/// Sorted values cut into up to 1,024 buckets of equal width between the least and the greatest:
+/// value `v` falls in bucket `⌊(v − low) · scale⌋`, which never falls as `v` rises, and
+/// `starts[b]` is where bucket b's values start. So every value of a lower bucket is below `v`,
+/// every value of a higher one above, and equal values share one. Values that are not all
+/// finite make one bucket.
+struct Buckets {
+    low: f64,
+    high: f64,
+    scale: f64,
+    starts: Vec<usize>,
+}
+
+impl Buckets {
+    fn new(values: &[f64]) -> Buckets {
+        let (low, high) = match (values.first(), values.last()) {
+            (Some(l), Some(h)) => (*l, *h),
+            _ => (0.0, 0.0),
+        };
+        let even = low.is_finite() && high.is_finite() && high > low;
+        let count = if even {
+            (values.len() / 4).clamp(1, 1024)
+        } else {
+            1
+        };
+        let scale = if even {
+            count as f64 / (high - low)
+        } else {
+            0.0
+        };
+        let mut b = Buckets {
+            low,
+            high,
+            scale,
+            starts: Vec::with_capacity(count + 1),
+        };
+        b.starts.push(0);
+        for (i, v) in values.iter().enumerate() {
+            while b.bucket(*v, count) >= b.starts.len() {
+                b.starts.push(i);
+            }
+        }
+        b.starts.resize(count + 1, values.len());
+        b
     }
-    let hi = hi.min(values.len());
-    lo + values[lo..hi].partition_point(before)
+
+    /// `v`'s bucket of `count`, for `v` between the least and the greatest value.
+    fn bucket(&self, v: f64, count: usize) -> usize {
+        (((v - self.low) * self.scale) as usize).min(count - 1)
+    }
+
+    /// Where the values of `v`'s bucket lie in the `n` values (an empty range at 0 or `n` when
+    /// `v` lies outside them).
+    fn range(&self, v: f64, n: usize) -> (usize, usize) {
+        if n == 0 || v.total_cmp(&self.low).is_lt() {
+            return (0, 0);
+        }
+        if v.total_cmp(&self.high).is_gt() {
+            return (n, n);
+        }
+        let b = self.bucket(v, self.starts.len() - 1);
+        (self.starts[b], self.starts[b + 1])
+    }
 }
 
 /// U1 and the two-sided asymptotic p-value from a rank sum (numba_mwu's
@@ -201,51 +257,65 @@ fn geometric_bulk(cells: &Cells, rows: &[usize]) -> Vec<f32> {
     mean.into_iter().map(libm::expm1f).collect()
 }
 
-/// The non-zeros of `rows`, gene by gene (as f64, what the test ranks): gene g's are
-/// `values[starts[g]..starts[g + 1]]`, the rest of its cells zeros. A gene stored twice in a row
-/// counts once, with its last value (as [`columns`] takes it).
-fn sparse_columns(cells: &Cells, rows: &[usize]) -> (Vec<usize>, Vec<f64>) {
-    let genes = cells.x.n_cols;
-    let mut dense = vec![0f64; genes];
-    // Each row's non-zeros, once per gene.
-    let mut each = |f: &mut dyn FnMut(usize, f64)| {
-        for &r in rows {
-            let (cols, vals) = cells.x.row(r);
-            for (c, v) in cols.iter().zip(vals) {
-                dense[*c as usize] = *v as f64;
-            }
-            for &c in cols {
-                let v = std::mem::take(&mut dense[c as usize]);
-                if v != 0.0 {
-                    f(c as usize, v);
-                }
-            }
-        }
-    };
-    let mut starts = vec![0usize; genes + 1];
-    each(&mut |c, _| starts[c + 1] += 1);
-    for g in 0..genes {
-        starts[g + 1] += starts[g];
-    }
-    let mut next = starts.clone();
-    let mut values = vec![0f64; starts[genes]];
-    each(&mut |c, v| {
-        values[next[c]] = v;
-        next[c] += 1;
-    });
-    (starts, values)
+/// The non-zeros of groups of rows, group by group and gene by gene within a group: gene g's of
+/// group t are [`Self::of`]`(g, t)`, the rest of the group's cells zeros. A gene stored twice in
+/// a row counts once, with its last value (as `CsrMatrix::row_into` takes it). Each group's are
+/// written together (one group's genes fit the caches and the TLB; written gene by gene across
+/// groups, every write missed both) and read gene by gene.
+struct GroupedColumns {
+    genes: usize,
+    /// `starts[t * (genes + 1) + g]`: where group t's non-zeros of gene g start in `values`;
+    /// `starts[t * (genes + 1) + genes]`, where group t's end.
+    starts: Vec<usize>,
+    values: Vec<f32>,
 }
 
-/// Genes × cells of `rows`, as f64 columns (what the test ranks).
-fn columns(cells: &Cells, rows: &[usize]) -> Vec<Vec<f64>> {
-    let mut out = vec![vec![0f64; rows.len()]; cells.x.n_cols];
-    for (k, &r) in rows.iter().enumerate() {
-        let (cols, vals) = cells.x.row(r);
-        for (c, v) in cols.iter().zip(vals) {
-            out[*c as usize][k] = *v as f64;
+impl GroupedColumns {
+    fn new(cells: &Cells, groups: &[&[usize]]) -> GroupedColumns {
+        let genes = cells.x.n_cols;
+        let mut dense = vec![0f32; genes];
+        // Each group's rows' non-zeros, once per gene.
+        let mut each = |f: &mut dyn FnMut(usize, usize, f32)| {
+            for (t, rows) in groups.iter().enumerate() {
+                for &r in rows.iter() {
+                    let (cols, vals) = cells.x.row(r);
+                    for (c, v) in cols.iter().zip(vals) {
+                        dense[*c as usize] = *v;
+                    }
+                    for &c in cols {
+                        let v = std::mem::take(&mut dense[c as usize]);
+                        if v != 0.0 {
+                            f(t, c as usize, v);
+                        }
+                    }
+                }
+            }
+        };
+        let mut starts = vec![0usize; groups.len() * (genes + 1)];
+        each(&mut |t, g, _| starts[t * (genes + 1) + g] += 1);
+        let mut at = 0;
+        for count in &mut starts {
+            (*count, at) = (at, at + *count);
+        }
+        let mut next = starts.clone();
+        let mut values = vec![0f32; at];
+        each(&mut |t, g, v| {
+            let k = &mut next[t * (genes + 1) + g];
+            values[*k] = v;
+            *k += 1;
+        });
+        GroupedColumns {
+            genes,
+            starts,
+            values,
         }
     }
-    out
+
+    /// Gene `g`'s non-zeros in group `t`.
+    fn of(&self, g: usize, t: usize) -> &[f32] {
+        let k = t * (self.genes + 1) + g;
+        &self.values[self.starts[k]..self.starts[k + 1]]
+    }
 }
 
 /// Which tests one Benjamini-Hochberg correction covers (cell-eval#217: a perturbation's FDR
@@ -276,33 +346,28 @@ pub fn de_table(cells: &Cells, control: &str, scope: FdrScope) -> Vec<DeRow> {
     let groups = cells.rows_by_label();
     let ctrl_rows = &groups[control];
     let ref_bulk = geometric_bulk(cells, ctrl_rows);
-    let refs: Vec<SortedReference> = (columns(cells, ctrl_rows).into_iter())
-        .map(SortedReference::new)
-        .collect();
     let targets = perturbed(&groups, control);
-    let per_target = crate::par::map(&targets, |(target, rows)| {
+    let tests = gene_by_gene_tests(cells, &targets, ctrl_rows);
+    let per_target = crate::par::map(&(0..targets.len()).collect::<Vec<_>>(), |&t| {
+        let (target, rows) = targets[t];
         let bulk = geometric_bulk(cells, rows);
-        let (starts, mut values) = sparse_columns(cells, rows);
-        let tests: Vec<(f64, f64)> = (refs.iter().enumerate())
-            .map(|(g, r)| r.test_nonzeros(&mut values[starts[g]..starts[g + 1]], rows.len()))
-            .collect();
-        let p: Vec<f64> = tests.iter().map(|t| t.1).collect();
+        let p: Vec<f64> = tests.iter().map(|gene| gene[t].1).collect();
         let fdr = benjamini_hochberg(&p);
         (cells.genes.iter().enumerate())
             .map(|(g, feature)| {
-                let (t, r) = (bulk[g], ref_bulk[g]);
+                let (b, r) = (bulk[g], ref_bulk[g]);
                 let zero_if_nan = |v: f64| if v.is_nan() { 0.0 } else { v };
                 DeRow {
                     target: target.to_string(),
                     feature: feature.clone(),
-                    target_mean: t,
+                    target_mean: b,
                     ref_mean: r,
                     target_membership: rows.len(),
                     ref_membership: ctrl_rows.len(),
-                    log2_fold_change: zero_if_nan((t as f64 / r as f64).log2()),
-                    percent_change: zero_if_nan((t - r) as f64 / r as f64),
-                    p_value: tests[g].1,
-                    statistic: tests[g].0,
+                    log2_fold_change: zero_if_nan((b as f64 / r as f64).log2()),
+                    percent_change: zero_if_nan((b - r) as f64 / r as f64),
+                    p_value: tests[g][t].1,
+                    statistic: tests[g][t].0,
                     fdr: fdr[g],
                 }
             })
@@ -316,6 +381,32 @@ pub fn de_table(cells: &Cells, control: &str, scope: FdrScope) -> Vec<DeRow> {
         }
     }
     rows
+}
+
+/// Every gene's test (U1, p) of every target against the control cells: `tests[gene][target]`.
+/// Gene by gene over the cores, each gene's control values sorted once and kept in the cache.
+fn gene_by_gene_tests(
+    cells: &Cells,
+    targets: &[(&str, &Vec<usize>)],
+    ctrl_rows: &[usize],
+) -> Vec<Vec<(f64, f64)>> {
+    let mut groups: Vec<&[usize]> = targets.iter().map(|(_, rows)| rows.as_slice()).collect();
+    groups.push(ctrl_rows);
+    let columns = GroupedColumns::new(cells, &groups);
+    let genes: Vec<usize> = (0..cells.x.n_cols).collect();
+    crate::par::map_with(&genes, Vec::new, |values: &mut Vec<f64>, &g| {
+        let ctrl = columns.of(g, targets.len());
+        let mut reference: Vec<f64> = ctrl.iter().map(|&v| v as f64).collect();
+        reference.resize(ctrl_rows.len(), 0.0);
+        let reference = SortedReference::new(reference);
+        (targets.iter().enumerate())
+            .map(|(t, (_, rows))| {
+                values.clear();
+                values.extend(columns.of(g, t).iter().map(|&v| v as f64));
+                reference.test_nonzeros(values, rows.len())
+            })
+            .collect()
+    })
 }
 
 /// The table as pdex writes it (`real_de.csv`, `pred_de.csv`).
@@ -367,9 +458,9 @@ mod tests {
     }
 
     #[test]
-    fn the_galloping_searches_give_the_same_test_on_long_tied_columns() {
-        // Values on a coarse grid (many ties, long runs of zeros) so that the searches step
-        // over groups of every length, in both directions from zero.
+    fn the_bucket_searches_give_the_same_test_on_long_tied_columns() {
+        // Values on a coarse grid (many ties, long runs of zeros) so that buckets hold groups of
+        // every length, on both sides of zero.
         let mut s = 7u64;
         let mut draw = |n: usize, zeros: u64| -> Vec<f64> {
             (0..n)
@@ -400,7 +491,33 @@ mod tests {
     }
 
     #[test]
-    fn sparse_columns_are_the_columns_non_zeros() {
+    fn the_bucket_searches_hold_with_outliers_infinities_and_one_value() {
+        let x = [0.0, 1.0, 1e9, -5.0, f64::INFINITY, 3.0, 0.5];
+        for y in [
+            vec![0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 1e12],
+            vec![2.0; 12],
+            vec![f64::NEG_INFINITY, 0.0, 0.0, 1.0, 1.0, 2.0, 3.0, 1e9],
+            vec![
+                -1.0,
+                0.0,
+                0.0,
+                0.0,
+                0.0,
+                0.0,
+                0.0,
+                0.0,
+                0.0,
+                4.0,
+                f64::INFINITY,
+            ],
+        ] {
+            let r = SortedReference::new(y.clone());
+            assert_eq!(r.test(&x), mann_whitney_u(&x, &y), "{y:?}");
+        }
+    }
+
+    #[test]
+    fn grouped_columns_are_each_groups_columns_non_zeros() {
         // Row 1 stores gene 2 twice (the last value counts) and an explicit zero.
         let x = CsrMatrix::new(
             3,
@@ -411,13 +528,23 @@ mod tests {
         )
         .unwrap();
         let cells = Cells::of_matrix(x);
-        let rows = [2, 0, 1];
-        let (starts, values) = sparse_columns(&cells, &rows);
-        for (g, column) in columns(&cells, &rows).iter().enumerate() {
-            let nonzero: Vec<f64> = column.iter().copied().filter(|v| *v != 0.0).collect();
-            assert_eq!(values[starts[g]..starts[g + 1]], nonzero[..], "gene {g}");
+        let groups: [&[usize]; 3] = [&[2, 0], &[], &[1]];
+        let columns = GroupedColumns::new(&cells, &groups);
+        let mut dense = vec![0f32; 4];
+        for (t, rows) in groups.iter().enumerate() {
+            for g in 0..4 {
+                let nonzero: Vec<f32> = (rows.iter())
+                    .map(|&r| {
+                        cells.x.row_into(r, &mut dense);
+                        dense[g]
+                    })
+                    .filter(|v| *v != 0.0)
+                    .collect();
+                assert_eq!(columns.of(g, t), &nonzero[..], "gene {g}, group {t}");
+            }
         }
-        assert_eq!(starts, [0, 2, 2, 3, 5]);
+        assert_eq!(columns.of(2, 2), [4.0]);
+        assert_eq!(columns.of(3, 0), [0.5, -2.0]);
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! [`Dots::F64`](super::Dots): cells as a dense float64 matrix, dot products by float64 matrix
 //! products (what sklearn's upcast path computes, up to the order of its sums).
 
-use super::{for_each_dense_row, squared_norm, Group};
+use super::{for_each_dense_row, squared_norm, Group, Strip};
 use crate::pair::Cells;
+use std::ops::Range;
 
 /// Cells as a dense row-major float64 matrix with each row's squared norm.
 pub struct Dense {
@@ -35,23 +36,24 @@ impl Group for Dense {
         &self.sq
     }
 
-    fn dots(&self, b: &Dense, i0: usize, m: usize) -> Vec<f64> {
-        let mut dot = vec![0f64; m * b.rows];
-        // SAFETY: dot holds m × b.rows values, a's block m × cols, b cols × b.rows through its
-        // transposed strides; no overlap.
+    fn dots(&self, b: &Dense, rows: Range<usize>, from: usize, strip: &mut dyn FnMut(Strip)) {
+        let (m, n) = (rows.len(), b.rows.saturating_sub(from));
+        let mut dot = vec![0f64; m * n];
+        // SAFETY: dot holds m × n values, a's rows m × cols, b's cells from `from` cols × n
+        // through their transposed strides; no overlap.
         unsafe {
             gemm::gemm(
                 m,
-                b.rows,
+                n,
                 self.cols,
                 dot.as_mut_ptr(),
                 1,
-                b.rows as isize,
+                n as isize,
                 false,
-                self.x[i0 * self.cols..].as_ptr(),
+                self.x[rows.start * self.cols..].as_ptr(),
                 1,
                 self.cols as isize,
-                b.x.as_ptr(),
+                b.x[from * b.cols..].as_ptr(),
                 b.cols as isize,
                 1,
                 0.0,
@@ -62,6 +64,11 @@ impl Group for Dense {
                 gemm::Parallelism::None,
             )
         };
-        dot
+        strip(Strip {
+            j: from,
+            width: n,
+            stride: n,
+            dots: &dot,
+        });
     }
 }

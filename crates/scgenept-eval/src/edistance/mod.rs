@@ -18,6 +18,7 @@ mod dense;
 
 use crate::metrics::pearson_or_nan as pearson;
 use crate::pair::{Cells, Pair};
+use std::ops::Range;
 
 /// The arithmetic of each cell pair's dot product.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -54,20 +55,32 @@ trait Group: Sync + Sized {
     fn len(&self) -> usize;
     /// Each cell's squared norm, in float64.
     fn sq(&self) -> &[f64];
-    /// The dot products of cells `i0..i0 + m` with every cell of `b`, row-major (m × b.len()).
-    fn dots(&self, b: &Self, i0: usize, m: usize) -> Vec<f64>;
+    /// The dot products of cells `rows` with the cells of `b` from `from` on (or from a little
+    /// before: the start of the strip that holds `from`), to `strip` a strip of `b`'s cells at a
+    /// time.
+    fn dots(&self, b: &Self, rows: Range<usize>, from: usize, strip: &mut dyn FnMut(Strip));
+}
+
+/// The dot products of a group's rows `rows` with another group's cells `j..j + width`: row
+/// `rows.start + r`'s are `dots[r * stride..][..width]`.
+struct Strip<'a> {
+    j: usize,
+    width: usize,
+    stride: usize,
+    dots: &'a [f64],
 }
 
 /// Each perturbation's energy distance from the control cells of `c`: 2·δ − σ_pert − σ_ctrl, in
-/// float32 as numpy computes it; `tick` after each perturbation.
+/// float32 as numpy computes it; `tick` after each perturbation. Each thread keeps one distance
+/// matrix's buffer for all its perturbations.
 fn energy_distances<G: Group>(c: &Cells, pair: &Pair, tick: &(dyn Fn() + Sync)) -> Vec<f64> {
     let rows = c.rows_by_label();
     let ctrl = G::of(c, &rows[pair.control.as_str()]);
-    let sigma_ctrl = mean_distance(&ctrl, &ctrl, true, true);
-    crate::par::map(&pair.perts, |p| {
+    let sigma_ctrl = mean_distance(&ctrl, &ctrl, true, true, &mut Vec::new());
+    crate::par::map_with(&pair.perts, Vec::new, |d, p| {
         let cells = G::of(c, &rows[p.as_str()]);
-        let delta = mean_distance(&cells, &ctrl, false, false);
-        let sigma = mean_distance(&cells, &cells, true, false);
+        let delta = mean_distance(&cells, &ctrl, false, false, d);
+        let sigma = mean_distance(&cells, &cells, true, false, d);
         tick();
         (2.0 * delta - sigma - sigma_ctrl) as f64
     })
@@ -90,37 +103,64 @@ fn for_each_dense_row(c: &Cells, rows: &[usize], mut f: impl FnMut(usize, &[f32]
 
 /// sklearn's `pairwise_distances(a, b).mean()` on float32 cells: each squared distance as
 /// `|a|² − 2 a·b + |b|²` in f64, clipped at 0, rounded to f32, its root in f32 (the diagonal
-/// exactly 0 when `a` is `b`), then numpy's float32 mean of the matrix. Rows go in even blocks of
-/// at most 512 (a perturbation's cells are mostly one block: each block passes over all of `b`);
-/// with `parallel`, the blocks go to the cores (the sum is the same: it runs over the whole
-/// matrix).
-fn mean_distance<G: Group>(a: &G, b: &G, same: bool, parallel: bool) -> f32 {
+/// exactly 0 when `a` is `b`), then numpy's float32 mean of the matrix, built in `d`. Rows go in
+/// even blocks of at most 512 (a perturbation's cells are mostly one block: each block passes over
+/// all of `b`); with `parallel`, the blocks go to the cores (the sum is the same: it runs over the
+/// whole matrix). When `a` is `b`, each block starts at its diagonal and the cells left of it
+/// mirror the rows above ([`mirror`]): half the work, and the same values up to one float64
+/// rounding of a distance (sklearn's `d(i, j)` and `d(j, i)` differ as much).
+fn mean_distance<G: Group>(a: &G, b: &G, same: bool, parallel: bool, d: &mut Vec<f32>) -> f32 {
     let (m, n) = (a.len(), b.len());
     let block_rows = m.div_ceil(m.div_ceil(512).max(1)).max(1);
-    // Rows i0.. of the matrix into `d`.
-    let block = |i0: usize, d: &mut [f32]| {
-        let rows = d.len() / n.max(1);
-        let dot = a.dots(b, i0, rows);
-        let (sa, sb) = (a.sq(), b.sq());
-        for r in 0..rows {
-            let i = i0 + r;
-            for j in 0..n {
-                let sq = (sa[i] - 2.0 * dot[r * n + j] + sb[j]).max(0.0);
-                d[r * n + j] = if same && i == j {
-                    0.0
-                } else {
-                    (sq as f32).sqrt()
-                };
+    // Every value is written below (a test starts from NaNs), so old ones may stay until then.
+    d.resize(m * n, 0.0);
+    let (sa, sb) = (a.sq(), b.sq());
+    // Rows i0.. of the matrix into `out`: from the diagonal on when `same`.
+    let block = |i0: usize, out: &mut [f32]| {
+        let rows = out.len() / n.max(1);
+        let from = if same { i0 } else { 0 };
+        a.dots(b, i0..i0 + rows, from, &mut |s: Strip| {
+            for r in 0..rows {
+                let i = i0 + r;
+                let dots = &s.dots[r * s.stride..][..s.width];
+                let out = &mut out[r * n + s.j..][..s.width];
+                for ((o, dot), sq_j) in out.iter_mut().zip(dots).zip(&sb[s.j..]) {
+                    *o = ((sa[i] - 2.0 * dot + sq_j).max(0.0) as f32).sqrt();
+                }
+                if same && (s.j..s.j + s.width).contains(&i) {
+                    out[i - s.j] = 0.0;
+                }
             }
-        }
+        });
     };
-    let mut d = vec![0f32; m * n];
     let mut blocks: Vec<&mut [f32]> = d.chunks_mut((block_rows * n).max(1)).collect();
     match parallel {
         true => crate::par::for_each_mut(&mut blocks, |k, rows| block(k * block_rows, rows)),
         false => (blocks.iter_mut().enumerate()).for_each(|(k, rows)| block(k * block_rows, rows)),
     }
-    numpy_sum_f32(&d) / d.len() as f32
+    if same {
+        mirror(d, n, block_rows);
+    }
+    numpy_sum_f32(d) / d.len() as f32
+}
+
+/// A square `n × n` matrix's rows, in blocks of `block_rows`, each filled left of its block's first
+/// row from the transpose: `d[i][j] = d[j][i]`, which row j's block computed (it starts at or
+/// before j < i). In tiles, for the cache.
+fn mirror(d: &mut [f32], n: usize, block_rows: usize) {
+    const TILE: usize = 64;
+    for i0 in (0..n).step_by(block_rows.max(1)) {
+        let i1 = (i0 + block_rows).min(n);
+        for ib in (i0..i1).step_by(TILE) {
+            for jb in (0..i0).step_by(TILE) {
+                for i in ib..(ib + TILE).min(i1) {
+                    for j in jb..(jb + TILE).min(i0) {
+                        d[i * n + j] = d[j * n + i];
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// numpy's float32 sum (`np.add.reduce`): pairwise, 8 accumulators in blocks of up to 128.
@@ -156,7 +196,7 @@ mod tests {
     use scgenept_data::csr::CsrMatrix;
 
     /// `rows` cells × `genes` genes, about `density` of them non-zero, values like log1p data.
-    fn cells(rows: usize, genes: usize, density: f64, seed: u64) -> Cells {
+    pub(super) fn cells(rows: usize, genes: usize, density: f64, seed: u64) -> Cells {
         let mut s = seed;
         let mut next = || {
             s = s
@@ -173,19 +213,41 @@ mod tests {
         Cells::of_matrix(CsrMatrix::from_dense(rows, genes, &x))
     }
 
+    /// `a`'s rows `rows` dotted with `b`'s cells from `from` on, as a matrix (NaN where no strip
+    /// reached).
+    fn matrix<G: Group>(a: &G, b: &G, rows: Range<usize>, from: usize) -> Vec<f64> {
+        let (m, n) = (rows.len(), b.len());
+        let mut out = vec![f64::NAN; m * n];
+        a.dots(b, rows, from, &mut |s: Strip| {
+            for r in 0..m {
+                let row = &mut out[r * n + s.j..][..s.width];
+                row.copy_from_slice(&s.dots[r * s.stride..][..s.width]);
+            }
+        });
+        out
+    }
+
     /// The largest difference of `G`'s dot products from the float64 matrix products (relative,
-    /// below 1 absolute), over sizes off every panel and block boundary.
+    /// below 1 absolute), over sizes off every panel and block boundary, from the first cell of
+    /// `b` and from its 45th on.
     fn worst_against_gemm<G: Group>(c: &Cells) -> f64 {
         let (a_rows, b_rows): (Vec<usize>, Vec<usize>) = ((0..70).collect(), (40..150).collect());
         let (a, b) = (G::of(c, &a_rows), G::of(c, &b_rows));
         let (a64, b64) = (dense::Dense::of(c, &a_rows), dense::Dense::of(c, &b_rows));
         assert_eq!(a.sq(), a64.sq());
-        let (got, want) = (a.dots(&b, 3, 67), a64.dots(&b64, 3, 67));
-        assert_eq!(got.len(), 67 * 110);
-        assert!(want.iter().all(|w| *w > 1.0));
-        (got.iter().zip(&want))
-            .map(|(g, w)| (g - w).abs() / w.abs())
-            .fold(0f64, f64::max)
+        let mut worst = 0f64;
+        for from in [0, 45] {
+            let (got, want) = (matrix(&a, &b, 3..70, from), matrix(&a64, &b64, 3..70, from));
+            assert_eq!(got.len(), 67 * 110);
+            for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+                if k % 110 < from {
+                    continue;
+                }
+                assert!(*w > 1.0, "{w} at {k}, from {from}");
+                worst = worst.max((g - w).abs() / w.abs());
+            }
+        }
+        worst
     }
 
     #[test]
@@ -199,5 +261,38 @@ mod tests {
             // float32 products are not float64's: the test can tell the two apart.
             assert!(f32s > 1e-10, "float32, density {density}: {f32s:e}");
         }
+    }
+
+    /// The mean distance of a group from itself, from every cell pair as sklearn takes them (no
+    /// mirror), in float64.
+    fn every_pair_mean<G: Group>(g: &G) -> f64 {
+        let n = g.len();
+        let dots = matrix(g, g, 0..n, 0);
+        let sq = g.sq();
+        let d = (0..n * n).map(|k| match k / n == k % n {
+            true => 0.0,
+            false => ((sq[k / n] - 2.0 * dots[k] + sq[k % n]).max(0.0) as f32).sqrt() as f64,
+        });
+        d.sum::<f64>() / (n * n) as f64
+    }
+
+    #[test]
+    fn a_group_from_itself_mirrors_the_rows_above_each_block() {
+        // 1,100 cells: three blocks of rows, none starting on a panel's first cell.
+        let c = cells(1100, 130, 0.3, 3);
+        let g = blocked::Blocked::<f64>::of(&c, &(0..1100).collect::<Vec<_>>());
+        let want = every_pair_mean(&g);
+        for parallel in [false, true] {
+            // Over a buffer of NaNs: any value left unwritten would show.
+            let got = mean_distance(&g, &g, true, parallel, &mut vec![f32::NAN; 1100 * 1100]);
+            assert!((got as f64 - want).abs() < 1e-6 * want, "{got} vs {want}");
+        }
+        let mut d = vec![f32::NAN; 2000 * 2000];
+        mean_distance(&g, &g, true, false, &mut d);
+        assert_eq!(d.len(), 1100 * 1100);
+        for (i, j) in [(0, 1099), (1099, 0), (500, 367), (367, 500), (1000, 1000)] {
+            assert_eq!(d[i * 1100 + j], d[j * 1100 + i], "({i}, {j})");
+        }
+        assert_eq!(d[1000 * 1100 + 1000], 0.0);
     }
 }
