@@ -97,7 +97,7 @@ pub struct EvalArgs {
     #[arg(long, value_delimiter = ',')]
     skip_metrics: Vec<String>,
     /// cell-eval profiles: the arithmetic of `pearson_edistance`'s dot products. `f64`: float64,
-    /// as sklearn computes them for cell-eval (within 1e-6 of it); `f32`: float32 products, 1.7×
+    /// as sklearn computes them for cell-eval (within 1e-6 of it); `f32`: float32 products, 1.5×
     /// faster on a Norman-sized pair but 1.4e-5 from cell-eval there (docs/evaluation.md,
     /// "Energy distance").
     #[arg(long, value_enum, default_value = "f64")]

@@ -5,7 +5,7 @@
 //!
 //! cell-eval takes each distance with sklearn's float64 upcast: [`Dots::F64`], the default, does
 //! the same arithmetic, skipping one side's zeros (`blocked.rs`). [`Dots::F32`] takes float32
-//! products, 1.7× faster again on the bench pair, but moved the metric by 1.4e-5 there:
+//! products, 1.5× faster again on the bench pair, but moved the metric by 1.4e-5 there:
 //! cell-eval's float32 means of millions of distances turn any change in a distance's last bit
 //! into a change of the mean, and the energy distance (2·δ − σ − σ, a difference of near-equal
 //! means) magnifies it.
@@ -27,7 +27,7 @@ pub enum Dots {
     /// upcast path); within 1e-6 of cell-eval.
     #[default]
     F64,
-    /// float32 products summed in float32 over blocks of genes, the blocks in float64: 1.7×
+    /// float32 products summed in float32 over blocks of genes, the blocks in float64: 1.5×
     /// faster on the bench pair, 1.4e-5 from cell-eval there (docs/evaluation.md, "Energy
     /// distance").
     F32,
