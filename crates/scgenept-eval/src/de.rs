@@ -260,8 +260,8 @@ fn geometric_bulk(cells: &Cells, rows: &[usize]) -> Vec<f32> {
 /// The non-zeros of groups of rows, group by group and gene by gene within a group: gene g's of
 /// group t are [`Self::of`]`(g, t)`, the rest of the group's cells zeros. A gene stored twice in
 /// a row counts once, with its last value (as `CsrMatrix::row_into` takes it). Each group's are
-/// written together (one group's genes fit the caches and the TLB; written gene by gene across
-/// groups, every write missed both) and read gene by gene.
+/// written together, and read gene by gene (written gene by gene across groups, most writes
+/// missed the cache: benches/README.md, "the target met").
 struct GroupedColumns {
     genes: usize,
     /// `starts[t * (genes + 1) + g]`: where group t's non-zeros of gene g start in `values`;

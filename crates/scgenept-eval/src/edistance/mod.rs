@@ -107,8 +107,9 @@ fn for_each_dense_row(c: &Cells, rows: &[usize], mut f: impl FnMut(usize, &[f32]
 /// even blocks of at most 512 (a perturbation's cells are mostly one block: each block passes over
 /// all of `b`); with `parallel`, the blocks go to the cores (the sum is the same: it runs over the
 /// whole matrix). When `a` is `b`, each block starts at its diagonal and the cells left of it
-/// mirror the rows above ([`mirror`]): half the work, and the same values up to one float64
-/// rounding of a distance (sklearn's `d(i, j)` and `d(j, i)` differ as much).
+/// mirror the rows above ([`mirror`]): half the work. sklearn's upcast path mirrors its own
+/// blocks too; where its blocks and ours differ, `d(j, i)` may differ from `d(i, j)` in the last
+/// bit of its float64, before the rounding to float32.
 fn mean_distance<G: Group>(a: &G, b: &G, same: bool, parallel: bool, d: &mut Vec<f32>) -> f32 {
     let (m, n) = (a.len(), b.len());
     let block_rows = m.div_ceil(m.div_ceil(512).max(1)).max(1);
