@@ -18,7 +18,7 @@ use crate::pair::Cells;
 use std::ops::Range;
 
 /// A number the products are taken in, and its panel width.
-pub trait Lane: Copy + Default + Send + Sync + std::ops::Add<Output = Self> {
+pub trait Lane: Copy + Default + Send + Sync {
     /// Cells per panel: 8 AVX2 registers of this number.
     const PANEL: usize;
     /// Genes per block: a block of a panel is 24 KiB of float32.
