@@ -423,6 +423,25 @@ fn bf16_is_refused_on_the_cpu_in_one_line() {
     one_line_error(&o, &["bf16 runs on a GPU"]);
 }
 
+/// A misspelt choice of fused attention kernels (`SCGENEPT_FUSED_KERNELS`) ends the command in one
+/// line that lists the choices, rather than running other kernels than the user asked for.
+#[test]
+fn an_unknown_fused_kernel_choice_is_refused_in_one_line() {
+    let o = std::process::Command::new(crate::common::bin())
+        .args(["bench", "plan", "--size", "small"])
+        .env("SCGENEPT_FUSED_KERNELS", "tensor_cores")
+        .env_remove("SCGENEPT_GPU_ATTENTION")
+        .output()
+        .unwrap();
+    one_line_error(
+        &o,
+        &[
+            "SCGENEPT_FUSED_KERNELS=tensor_cores is not a kernel choice",
+            "auto, portable, tiles, tensor-cores",
+        ],
+    );
+}
+
 /// Bundles exported to `checkpoints/NAME` never show up as untracked files; the folder's README
 /// is tracked and current.
 #[test]

@@ -141,6 +141,34 @@ fn wgpu_trains_and_predicts_as_the_cpu_does() {
     assert!(preds[0].iter().zip(&preds[1]).all(|(a, b)| close(*a, *b)));
 }
 
+/// Forcing the tensor-core kernels on a device without tensor cores (lavapipe) ends the command
+/// in one line naming the choices that do run, instead of running other kernels.
+#[test]
+fn forced_tensor_cores_without_them_is_refused_in_one_line() {
+    let mut c = Command::new(bin());
+    c.args(["bench", "step", "--size", "small", "--device", "wgpu"])
+        .args(["--batch", "1", "--warmup", "1", "--steps", "1"])
+        .env("SCGENEPT_FUSED_KERNELS", "tensor-cores")
+        .env_remove("RUST_BACKTRACE");
+    if std::env::var_os("VK_ICD_FILENAMES").is_none() && Path::new(LAVAPIPE).exists() {
+        c.env("VK_ICD_FILENAMES", LAVAPIPE);
+    }
+    let o = c.output().expect("binary runs");
+    let err = stderr(&o);
+    assert!(!o.status.success() && !err.contains("panicked"), "{err}");
+    // Mesa's own complaint about XDG_RUNTIME_DIR aside, one error line: ours.
+    let lines: Vec<&str> = (err.lines())
+        .filter(|l| l.starts_with("error:") && !l.contains("XDG_RUNTIME_DIR"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    for needle in [
+        "SCGENEPT_FUSED_KERNELS=tensor-cores: this device has no tensor cores",
+        "use auto, portable or tiles",
+    ] {
+        assert!(lines[0].contains(needle), "{err}");
+    }
+}
+
 /// `bench step --json` on wgpu over several gene counts in one process (kernels compiled once),
 /// with `SCGENEPT_ATTENTION_TILE=tile`: per length, (measured peak in use, plan), in MiB.
 fn step_memory(
@@ -222,7 +250,8 @@ fn wgpu_memory_plan_matches_the_allocator() {
 /// The fused kernels on lavapipe (`scgenept bench kernels`, `crates/scgenept-train/src/bench/
 /// kernels/`): the attention's context, log-sum-exp and gradient against the host op at L = 1, 7,
 /// 130 and 1,000, head widths 8, 16 and 64, batch 1 and 3, dropout 0 and 0.2, within 1e-5; two
-/// runs bit for bit; f16 storage; the hashed dropout against its host mask; the lean LayerNorm
+/// runs bit for bit; f16 storage — each for the portable kernels and for the tile kernels with
+/// their products on the units (at L = 1,000 only head width 8 with dropout); the hashed dropout against its host mask; the lean LayerNorm
 /// against burn's. Every check is in the JSON with its worst difference and bound.
 #[test]
 fn fused_attention_kernels_equal_their_references_on_lavapipe() {
@@ -244,16 +273,29 @@ fn fused_attention_kernels_equal_their_references_on_lavapipe() {
         let has = |c: &&serde_json::Value| c["name"].as_str().unwrap().contains(part);
         checks.iter().filter(has).collect()
     };
-    assert_eq!(
-        named("attention b ").len(),
-        24,
-        "4 lengths × 3 head widths × 2 dropouts"
-    );
-    for l in ["l 1 ", "l 7 ", "l 130 ", "l 1000 "] {
-        assert_eq!(named(l).len(), 6, "{l}");
+    // The portable kernels' checks are named plainly; the tile kernels' (products on the units,
+    // as on devices without tensor cores) begin with "tiles: ".
+    let tiles = named("tiles: ");
+    let portable = named("attention b ").len() - named("tiles: attention b ").len();
+    assert_eq!(portable, 24, "4 lengths × 3 head widths × 2 dropouts");
+    // The same shapes, but at L = 1,000 only head width 8 with dropout (no tensor cores here).
+    assert_eq!(named("tiles: attention b ").len(), 19);
+    for l in ["l 1 ", "l 7 ", "l 130 "] {
+        assert_eq!(named(l).len(), 12, "{l}");
     }
-    assert_eq!(named("two runs")[0]["worst"], 0.0);
-    assert_eq!(named("attention in f16").len(), 3);
+    assert_eq!(named("l 1000 ").len(), 7);
+    assert_eq!(
+        named("tiles: attention b 1 l 1000 heads 2 dh 8 dropout 0.2").len(),
+        1
+    );
+    assert_eq!(named("two runs").len(), 2, "portable and tiles");
+    for c in named("two runs") {
+        assert_eq!(c["worst"], 0.0, "{c}");
+    }
+    assert_eq!(named("attention in f16").len(), 6);
+    assert_eq!(tiles.len(), 19 + 1 + 3);
+    // lavapipe has no tensor cores: no check claims to have run them.
+    assert!(named("tensor cores").is_empty());
     assert_eq!(
         named("dropout (").len(),
         3,

@@ -99,6 +99,12 @@ fn main() -> ExitCode {
         .with_ansi(colour)
         .with_writer(std::io::stderr)
         .init();
+    // Environment switches read deep inside the kernels are checked here, so a misspelt one is a
+    // one-line error rather than an internal failure halfway through a run.
+    if let Err(e) = scgenept_model::attention::fused_plan::Kernels::from_env() {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
     let result = match cli.command {
         Command::Demo(a) => demo_cmd::run(a),
         Command::Model(c) => model_cmd::run(c),

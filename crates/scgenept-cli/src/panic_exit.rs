@@ -102,6 +102,10 @@ fn describe(message: &str, thread: &str, place: &str) -> String {
              (predict and screen: --batch-size; bench step: --batch) and run again [{message}]"
         );
     }
+    if message.starts_with(scgenept_model::attention::fused_plan::REFUSED) {
+        // A forced kernel choice the device cannot run: the message names the fix.
+        return message.to_string();
+    }
     if message.contains(scgenept_data::cells::disk::READ_FAILED) {
         // The disk, not the program: the message names the cache and the fix.
         return message.to_string();

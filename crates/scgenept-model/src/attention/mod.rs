@@ -20,6 +20,7 @@
 pub mod bert;
 #[cfg(feature = "cube")]
 pub mod fused;
+pub mod fused_plan;
 pub mod host;
 pub mod infer;
 pub mod kernels;
@@ -140,6 +141,7 @@ fn on_device<B: Backend>(
                     fused::Call {
                         heads,
                         drop: drop(p),
+                        kernels: fused::Kernels::chosen(),
                     },
                 ),
                 None => fused::inference::<B>(t, heads),

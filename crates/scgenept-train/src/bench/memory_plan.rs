@@ -36,6 +36,7 @@
 
 use serde::Serialize;
 
+use scgenept_model::attention::fused_plan::Kernels;
 use scgenept_model::attention::DeviceAttention;
 use scgenept_model::{ModelConfig, Precision};
 
@@ -360,7 +361,10 @@ impl MemoryPlan {
                 if s.optimizer { ", with Adam" } else { ", forward + backward" }
             ),
             attention: match s.attention {
-                DeviceAttention::Fused => "attention: the fused kernels of attention/fused/ (CubeCL), no score tile, no L×L tensor kept".to_string(),
+                DeviceAttention::Fused => format!(
+                    "attention: the fused kernels of attention/fused/ (CubeCL, SCGENEPT_FUSED_KERNELS={}: every choice keeps the same), no score tile, no L×L tensor kept",
+                    Kernels::chosen().name()
+                ),
                 DeviceAttention::Tiled => format!(
                     "attention: the tiled op of attention/tiled.rs (burn tensor ops), {} scores per tile, no L×L tensor kept",
                     s.tile_elements

@@ -104,6 +104,9 @@ pub struct StepBenchResult {
     /// GPU: the memory plan's prediction for this step (`memory_plan.rs`, no optimizer), to set
     /// beside `device_peak_in_use_mib`.
     pub planned_peak_mib: Option<f64>,
+    /// `SCGENEPT_FUSED_KERNELS` (docs/attention.md, "Tensor-core kernels"): which fused
+    /// attention kernels a device run asked for; the CPU runs the host op whatever it says.
+    pub fused_kernels: String,
 }
 
 /// Matmul FLOPs of one training step's transformer: per layer and token, the packed input
@@ -305,6 +308,9 @@ impl WithBackend for StepBench {
             device_reserved_mib: peak.map(|p| mib(p.reserved)),
             device_probe_samples: peak.map(|p| p.samples),
             planned_peak_mib: planned.map(mib),
+            fused_kernels: scgenept_model::attention::fused_plan::Kernels::chosen()
+                .name()
+                .to_string(),
         })
     }
 }

@@ -36,7 +36,7 @@ fn mix32(x: u32) -> u32 {
 /// The scaled dropout factor of element `(i, j)` of one head's `L × L` probabilities: `scale`
 /// when kept, else 0 (`attention::mask::mask_row`, bit for bit).
 #[cube]
-fn mask(seed: u32, i: usize, j: usize, len: usize, threshold: u32, scale: f32) -> f32 {
+pub(super) fn mask(seed: u32, i: usize, j: usize, len: usize, threshold: u32, scale: f32) -> f32 {
     let x = u32::cast_from(i * len + j) * 0x9e37_79b9u32;
     let mut out = 0.0f32;
     if mix32(x ^ seed) < threshold {

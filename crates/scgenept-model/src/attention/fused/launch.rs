@@ -6,20 +6,12 @@ use burn_cubecl::kernel::{cast, into_contiguous};
 use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::CubeRuntime;
+use cubecl::ir::features::MmaConfig;
 use cubecl::prelude::*;
 
-use super::{kernels, Call};
+use super::{kernels, tiles, Call, Kernels};
+use crate::attention::fused_plan::{block_rows, TilePlan};
 use crate::attention::mask::{head_seed, keep_threshold};
-
-/// Rows per block: the largest power of two up to 64 whose staged rows (two `block × dh` tiles
-/// plus two `block` vectors, f32) fit the device's shared memory and whose units fit a cube.
-pub fn block_rows(dh: usize, shared_bytes: usize, max_units: usize) -> usize {
-    let mut block = 64;
-    while block > 1 && ((2 * block * dh + 2 * block) * 4 > shared_bytes || block > max_units) {
-        block /= 2;
-    }
-    block
-}
 
 /// The shape of one launch: sizes, block and the dropout arguments.
 struct Plan {
@@ -71,6 +63,67 @@ impl Plan {
     }
 }
 
+/// The tile kernels' grid: one cube per `planes · 16` rows and per (sequence, head).
+fn tile_grid(plan: &TilePlan, sequences_heads: usize, l: usize) -> (CubeCount, CubeDim) {
+    let blocks = l.div_ceil(plan.planes * 16) as u32;
+    (
+        CubeCount::Static(blocks, sequences_heads as u32, 1),
+        CubeDim::new_1d((plan.planes * 32) as u32),
+    )
+}
+
+/// What a call runs.
+enum Resolved {
+    Portable,
+    Tiles(TilePlan),
+}
+
+/// Whether `client`'s device multiplies 16 × 16 × 16 tiles of `dtype` into f32 on tensor cores
+/// (`cmma`).
+pub fn has_tensor_cores<R: CubeRuntime>(client: &ComputeClient<R>, dtype: DType) -> bool {
+    matches!(dtype, DType::BF16 | DType::F16)
+        && client.features().matmul.cmma.contains(&MmaConfig {
+            a_type: dtype.into(),
+            b_type: dtype.into(),
+            cd_type: DType::F32.into(),
+            m: 16,
+            n: 16,
+            k: 16,
+        })
+}
+
+/// The kernels `call.kernels` means for `qkv` on its device ([`Kernels`]). `Auto` falls back to
+/// the portable kernels when no tile plan fits the device; a forced choice that cannot run ends
+/// the process with one line, so a check or a benchmark never measures other kernels than it
+/// names.
+fn resolve<R: CubeRuntime>(qkv: &CubeTensor<R>, call: &Call) -> Resolved {
+    let dh = qkv.shape().dims::<3>()[2] / 3 / call.heads;
+    let tc = has_tensor_cores(&qkv.client, qkv.dtype);
+    let tensor_cores = match call.kernels {
+        Kernels::Portable => return Resolved::Portable,
+        Kernels::Auto if !tc || !dh.is_multiple_of(16) => return Resolved::Portable,
+        Kernels::Auto => true,
+        Kernels::Tiles => false,
+        Kernels::TensorCores if tc => true,
+        Kernels::TensorCores => panic!(
+            "SCGENEPT_FUSED_KERNELS=tensor-cores: this device has no tensor cores for {:?} \
+             (CUDA with bf16 or f16 storage); use auto, portable or tiles",
+            qkv.dtype
+        ),
+    };
+    let hw = &qkv.client.properties().hardware;
+    let t_bytes = qkv.dtype.size();
+    let (shared, units) = (hw.max_shared_memory_size, hw.max_units_per_cube as usize);
+    match TilePlan::new(dh, t_bytes, shared, units, tensor_cores) {
+        Some(plan) => Resolved::Tiles(plan),
+        None if call.kernels == Kernels::Auto => Resolved::Portable,
+        None => panic!(
+            "SCGENEPT_FUSED_KERNELS: no tile plan for head width {dh} fits this device \
+             ({shared} bytes of shared memory, {units} units per cube); use auto or portable"
+        ),
+    }
+}
+
 /// A new contiguous tensor of `dtype` on `like`'s device.
 fn empty<R: CubeRuntime>(like: &CubeTensor<R>, shape: Shape, dtype: DType) -> CubeTensor<R> {
     empty_device_contiguous_dtype(like.client.clone(), like.device.clone(), shape, dtype)
@@ -102,7 +155,7 @@ fn seeds<R: CubeRuntime>(like: &CubeTensor<R>, b: usize, call: &Call) -> CubeTen
 }
 
 /// Forward: the context `[B, L, D]` (the projections' type) and the log-sum-exp `[B·H·L]` (f32)
-/// of packed projections (f32 or bf16).
+/// of packed projections (f32 or bf16), by the kernels `call.kernels` resolves to.
 pub fn forward<R: CubeRuntime>(qkv: CubeTensor<R>, call: &Call) -> (CubeTensor<R>, CubeTensor<R>) {
     let qkv = into_contiguous(qkv);
     let p = Plan::new(&qkv, call);
@@ -110,24 +163,53 @@ pub fn forward<R: CubeRuntime>(qkv: CubeTensor<R>, call: &Call) -> (CubeTensor<R
     let ctx = empty(&qkv, Shape::new([p.b, p.l, p.d]), dtype);
     let lse = empty(&qkv, Shape::new([p.b * call.heads * p.l]), DType::F32);
     let seeds = seeds(&qkv, p.b, call);
-    let (count, dim) = p.grid(call.heads);
-    kernels::forward::launch::<R>(
-        &qkv.client.clone(),
-        count,
-        dim,
-        qkv.into_tensor_arg(),
-        seeds.into_tensor_arg(),
-        ctx.clone().into_tensor_arg(),
-        lse.clone().into_tensor_arg(),
-        call.heads as u32,
-        p.scale,
-        p.threshold,
-        p.keep_scale,
-        p.dh,
-        p.block,
-        call.drop.is_some() as u32,
-        dtype.into(),
-    );
+    let client = qkv.client.clone();
+    let (heads, drop) = (call.heads as u32, call.drop.is_some() as u32);
+    match resolve(&qkv, call) {
+        Resolved::Portable => {
+            let (count, dim) = p.grid(call.heads);
+            kernels::forward::launch::<R>(
+                &client,
+                count,
+                dim,
+                qkv.into_tensor_arg(),
+                seeds.into_tensor_arg(),
+                ctx.clone().into_tensor_arg(),
+                lse.clone().into_tensor_arg(),
+                heads,
+                p.scale,
+                p.threshold,
+                p.keep_scale,
+                p.dh,
+                p.block,
+                drop,
+                dtype.into(),
+            )
+        }
+        Resolved::Tiles(t) => {
+            let (count, dim) = tile_grid(&t, p.b * call.heads, p.l);
+            tiles::forward::launch::<R>(
+                &client,
+                count,
+                dim,
+                qkv.into_tensor_arg(),
+                seeds.into_tensor_arg(),
+                ctx.clone().into_tensor_arg(),
+                lse.clone().into_tensor_arg(),
+                heads,
+                p.scale,
+                p.threshold,
+                p.keep_scale,
+                drop,
+                p.dh as u32,
+                t.dp,
+                t.planes,
+                t.bk,
+                t.tensor_cores,
+                [dtype.into(), dtype.into()],
+            )
+        }
+    }
     (ctx, lse)
 }
 
@@ -160,32 +242,72 @@ pub fn backward<R: CubeRuntime>(
     );
     let dqkv = empty(&qkv, Shape::new([p.b, p.l, 3 * p.d]), dtype);
     let seeds = seeds(&qkv, p.b, call);
+    let (heads, drop) = (call.heads as u32, call.drop.is_some() as u32);
     // dQ, then dK and dV: the same arguments, each kernel writing its own parts of `dqkv`.
     macro_rules! gradient {
-        ($kernel:ident) => {
-            kernels::$kernel::launch::<R>(
+        ($module:ident :: $kernel:ident, $count:expr, $dim:expr, $($comptime:expr),+) => {
+            $module::$kernel::launch::<R>(
                 &client,
-                count.clone(),
-                dim,
+                $count,
+                $dim,
                 qkv.clone().into_tensor_arg(),
                 dctx.clone().into_tensor_arg(),
                 lse.clone().into_tensor_arg(),
                 delta.clone().into_tensor_arg(),
                 seeds.clone().into_tensor_arg(),
                 dqkv.clone().into_tensor_arg(),
-                call.heads as u32,
+                heads,
                 p.scale,
                 p.threshold,
                 p.keep_scale,
-                p.dh,
-                p.block,
-                call.drop.is_some() as u32,
-                dtype.into(),
+                $($comptime),+
             )
         };
     }
-    gradient!(backward_dq);
-    gradient!(backward_dkv);
+    match resolve(&qkv, call) {
+        Resolved::Portable => {
+            let e = dtype.into();
+            gradient!(
+                kernels::backward_dq,
+                count.clone(),
+                dim,
+                p.dh,
+                p.block,
+                drop,
+                e
+            );
+            gradient!(kernels::backward_dkv, count, dim, p.dh, p.block, drop, e);
+        }
+        Resolved::Tiles(t) => {
+            let (count, dim) = tile_grid(&t, p.b * call.heads, p.l);
+            let types = [dtype.into(), dtype.into()];
+            let tc = t.tensor_cores;
+            gradient!(
+                tiles::backward_dq,
+                count.clone(),
+                dim,
+                drop,
+                p.dh as u32,
+                t.dp,
+                t.planes,
+                t.bk,
+                tc,
+                types
+            );
+            gradient!(
+                tiles::backward_dkv,
+                count,
+                dim,
+                drop,
+                p.dh as u32,
+                t.dp,
+                t.planes,
+                t.bk,
+                tc,
+                types
+            );
+        }
+    }
     dqkv
 }
 
@@ -221,19 +343,4 @@ pub fn dropout<R: CubeRuntime>(
         types,
     );
     y
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn blocks_fit_shared_memory_and_cubes() {
-        assert_eq!(block_rows(8, 49152, 1024), 64);
-        assert_eq!(block_rows(64, 49152, 1024), 64);
-        assert_eq!(block_rows(128, 49152, 1024), 32);
-        assert_eq!(block_rows(128, 16384, 1024), 8);
-        assert_eq!(block_rows(16, 16384, 32), 32);
-        assert_eq!(block_rows(1024, 64, 1024), 1);
-    }
 }

@@ -5,7 +5,10 @@
 //!
 //! - `kernels.rs` — the portable f32 kernels (shared memory only: CUDA, and wgpu down to Mesa's
 //!   lavapipe);
-//! - `launch.rs` — launching them on burn's `CubeTensor`s;
+//! - `tiles/` — the same op as 16 × 16 tile products: on tensor cores (`cmma`, CUDA, bf16/f16),
+//!   or on the units, which is how they run without tensor cores (lavapipe in CI);
+//! - `launch.rs` — launching them on burn's `CubeTensor`s, and which kernels a call runs
+//!   ([`Kernels`], `fused_plan.rs`);
 //! - `dropout.rs` — the network's other dropouts as a counter-hash kernel whose mask is applied
 //!   again in backward, never stored;
 //! - this file — [`FusedBackend`] for `CubeBackend` and for burn-fusion's `Fusion` over it (each
@@ -40,6 +43,7 @@ macro_rules! on_cube_backends {
 mod dropout;
 mod kernels;
 pub mod launch;
+mod tiles;
 
 pub use dropout::dropout;
 
@@ -58,13 +62,15 @@ use burn_fusion::stream::{Operation, OperationStreams};
 use burn_fusion::{Fusion, FusionBackend, FusionRuntime};
 use burn_ir::{CustomOpIr, HandleContainer, OperationIr, TensorIr};
 
+pub use crate::attention::fused_plan::Kernels;
 use crate::counter_hash::DropMask;
 
-/// One call's settings: heads and the attention dropout (training only).
+/// One call's settings: heads, the attention dropout (training only) and which kernels run it.
 #[derive(Clone, Copy, Debug)]
 pub struct Call {
     pub heads: usize,
     pub drop: Option<DropMask>,
+    pub kernels: Kernels,
 }
 
 /// Backends that run the fused kernels. The projections `[B, L, 3·D]`, the context and their
@@ -89,6 +95,9 @@ pub trait FusedBackend: Backend {
     /// `drop.keep`, seeded by the bits of the device integer `seed[0]`, as `drop.out`.
     fn hashed_dropout(x: FloatTensor<Self>, seed: IntTensor<Self>, drop: Drop)
         -> FloatTensor<Self>;
+
+    /// Whether `device` runs [`Kernels::TensorCores`] for projections stored as `dtype`.
+    fn has_tensor_cores(device: &Self::Device, dtype: DType) -> bool;
 }
 
 /// One hashed dropout call: keep probability (below 1), ReLU first or not, the output's type.
@@ -125,6 +134,10 @@ impl<R: CubeRuntime, F: FloatElement, I: IntElement, BT: BoolElement> FusedBacke
         drop: Drop,
     ) -> FloatTensor<Self> {
         launch::dropout(x, seed, drop.keep, drop.relu, drop.out)
+    }
+
+    fn has_tensor_cores(device: &Self::Device, dtype: DType) -> bool {
+        launch::has_tensor_cores(&R::client(device), dtype)
     }
 }
 
@@ -240,6 +253,10 @@ impl<B: FusionBackend + FusedBackend> FusedBackend for Fusion<B> {
         let mut outs = FusionCall::<B>::queue(&[&x, &seed], &shape, Kernel::Dropout(drop));
         outs.pop().expect("one output")
     }
+
+    fn has_tensor_cores(device: &Self::Device, dtype: DType) -> bool {
+        B::has_tensor_cores(device, dtype)
+    }
 }
 
 /// What backward needs, on the device.
@@ -308,7 +325,11 @@ pub fn inference<B: Backend>(
     t: FloatTensor<B>,
     heads: usize,
 ) -> Result<FloatTensor<B>, FloatTensor<B>> {
-    let call = Call { heads, drop: None };
+    let call = Call {
+        heads,
+        drop: None,
+        kernels: Kernels::chosen(),
+    };
     on_cube_backends!(B, t, |x: FloatTensor<I>| {
         <I as FusedBackend>::fused_attention(x, call).0
     })
