@@ -139,11 +139,11 @@ run() {
     publish
 }
 
-ours_step() { # PRECISION BATCH
+ours_step() { # PRECISION BATCH ESTIMATE [NAME_SUFFIX]
     local size=full genes=1536 steps=3
     [ $DRY = 1 ] && size=small genes=48 steps=2
-    run "ours-$1-b$2" "$3" "$BIN" bench step --size $size --device "$DEVICE" --batch "$2" \
-        --seq-len $genes --steps $steps --precision "$1" --json "$LOGS/ours-$1-b$2.json"
+    run "ours-$1-b$2${4:-}" "$3" "$BIN" bench step --size $size --device "$DEVICE" --batch "$2" \
+        --seq-len $genes --steps $steps --precision "$1" --json "$LOGS/ours-$1-b$2${4:-}.json"
 }
 torch_step() { # AMP BATCH
     local size=full genes=1536 steps=3
@@ -160,8 +160,18 @@ if [ $DRY = 1 ]; then E_FIRST=20 E_STEP=10 E_PRED=20 E_BIG=100000; else E_FIRST=
 # CUDA kernels checked before anything is timed with them. The dry run's CPU refuses it.
 E_KERN=$([ $DRY = 1 ] && echo 20 || echo 90)
 run "kernels" $E_KERN "$BIN" bench kernels --device "$DEVICE" --json "$LOGS/kernels.json"
+# The tensor-core kernels run first in this slot's `kernels` (docs/attention.md, "Tensor-core
+# kernels"). If those checks did not all pass, the bf16 steps below run the portable kernels, so
+# the slot still brings back their numbers; summary.md says which kernels ran.
+if ! grep -q '"name": "kernels", "status": "ok"' "$OUT/results.jsonl"; then
+    export SCGENEPT_FUSED_KERNELS=portable
+    echo "kernel checks did not pass: the steps run SCGENEPT_FUSED_KERNELS=portable"
+fi
 ours_step bf16 64 $E_FIRST
 torch_step bf16 64 $E_STEP
+# The same step with the portable attention kernels instead of the tensor-core ones that `auto`
+# picks under bf16 on CUDA (docs/attention.md, "Tensor-core kernels").
+SCGENEPT_FUSED_KERNELS=portable ours_step bf16 64 $E_STEP -portable
 for b in 16 32; do
     ours_step bf16 $b $E_STEP
     torch_step bf16 $b $E_STEP

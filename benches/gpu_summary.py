@@ -118,6 +118,10 @@ def main():
     print("\n## One training step\n")
     print(table(["run", "status", "ms/step", "cells/s", "peak MiB", "peak from", "plan MiB",
                  "time vs torch", "memory vs torch"], step_rows(runs)))
+    kernels = [f"{r['name']} {r['result'].get('fused_kernels', '?')}" for r in runs.values()
+               if r["name"].startswith("ours-") and r.get("result")]
+    if kernels:
+        print(f"\nFused attention kernels asked for (SCGENEPT_FUSED_KERNELS): {', '.join(kernels)}")
     print("\n## Inference\n")
     print(table(["run", "status", "cells/s", "vs torch"], predict_rows(runs)))
     skipped = [r for r in runs.values() if r["status"].startswith("skipped")]

@@ -54,7 +54,7 @@ fn gpu_script_dry_run_returns_every_branch() {
         );
     }
     let all = runs(&out);
-    assert_eq!(all.len(), 19, "one line per planned run:\n{log}");
+    assert_eq!(all.len(), 20, "one line per planned run:\n{log}");
     let status = |name: &str| -> String {
         let r = all.iter().find(|r| r["name"] == name).expect(name);
         r["status"].as_str().unwrap().to_string()
@@ -62,7 +62,9 @@ fn gpu_script_dry_run_returns_every_branch() {
     // Ours in f32 ran; bf16 on the CPU fails in one line, and is recorded, not fatal.
     assert_eq!(status("ours-f32-b64"), "ok");
     assert_eq!(status("predict-ours-f32"), "ok");
-    assert!(status("ours-bf16-b64").starts_with("failed (exit 1): error: bf16 runs on a GPU"));
+    for bf16 in ["ours-bf16-b64", "ours-bf16-b64-portable"] {
+        assert!(status(bf16).starts_with("failed (exit 1): error: bf16 runs on a GPU"));
+    }
     // The kernel checks need a GPU backend; the CPU binary refuses them in one line.
     let kernels = status("kernels");
     assert!(
@@ -84,6 +86,12 @@ fn gpu_script_dry_run_returns_every_branch() {
         "{summary}"
     );
     assert!(summary.contains("predicted peak:"), "{summary}");
+    // The kernel checks failed (the CPU refuses them), so the steps ran the portable kernels,
+    // and the summary says so.
+    assert!(
+        summary.contains("SCGENEPT_FUSED_KERNELS): ours-f32-b64 portable"),
+        "{summary}"
+    );
     assert!(
         summary.contains("## Fused kernels against their references"),
         "{summary}"
@@ -93,7 +101,7 @@ fn gpu_script_dry_run_returns_every_branch() {
     let out = dir.join("late");
     dry_run(&out, Some(1));
     let all = runs(&out);
-    assert_eq!(all.len(), 19);
+    assert_eq!(all.len(), 20);
     assert!(all
         .iter()
         .all(|r| r["status"].as_str().unwrap().starts_with("skipped")));
