@@ -243,9 +243,10 @@ pub fn backward<R: CubeRuntime>(
     let dqkv = empty(&qkv, Shape::new([p.b, p.l, 3 * p.d]), dtype);
     let seeds = seeds(&qkv, p.b, call);
     let (heads, drop) = (call.heads as u32, call.drop.is_some() as u32);
-    // dQ, then dK and dV: the same arguments, each kernel writing its own parts of `dqkv`.
+    // dQ, then dK and dV: the same tensors and dropout arguments, then each family's own; each
+    // kernel writes its own parts of `dqkv`.
     macro_rules! gradient {
-        ($module:ident :: $kernel:ident, $count:expr, $dim:expr, $($comptime:expr),+) => {
+        ($module:ident :: $kernel:ident, $count:expr, $dim:expr, $($rest:expr),+) => {
             $module::$kernel::launch::<R>(
                 &client,
                 $count,
@@ -260,7 +261,7 @@ pub fn backward<R: CubeRuntime>(
                 p.scale,
                 p.threshold,
                 p.keep_scale,
-                $($comptime),+
+                $($rest),+
             )
         };
     }

@@ -20,7 +20,8 @@
 //! Only the 16 products of a tile step are unrolled. llvmpipe compiles unrolled code slowly
 //! (`bench kernels` on lavapipe from a cold shader cache took 174 s with the softmax and staging
 //! loops unrolled too, 117 s without) and caps a shader's loop iterations at about 65,535
-//! (docs/attention.md, "Fused kernels"): a 1,000-token walk in blocks of 16 stays near 20,000.
+//! (docs/attention.md, "Fused kernels"): by our count a 1,000-token walk in blocks of 16 takes
+//! about 19,000.
 //! The head width is a run-time argument (only its padded width `dp` is compiled in), so head
 //! widths 8 and 16 share one shader.
 
