@@ -139,6 +139,7 @@ fn awkward_shapes<I: FusedBackend>(
     half: Option<(FloatDType, f32)>,
     long: bool,
 ) -> Result<Vec<Check>> {
+    let stored = half.map(|h| h.0);
     let mut checks = Vec::new();
     for (i, l) in [1, 7, 130, 1000].into_iter().enumerate() {
         for (j, dh) in [8, 16, 64].into_iter().enumerate() {
@@ -154,11 +155,11 @@ fn awkward_shapes<I: FusedBackend>(
                     seed: 7 + l as u64,
                 });
                 let case = Case {
-                    qkv: rounded::<I>(values(b * l * 3 * d.d, l as u64), half, device)?,
-                    w: rounded::<I>(values(b * l * d.d, 1000 + l as u64), half, device)?,
+                    qkv: rounded::<I>(values(b * l * 3 * d.d, l as u64), stored, device)?,
+                    w: rounded::<I>(values(b * l * d.d, 1000 + l as u64), stored, device)?,
                     dims: d,
                     drop,
-                    half: half.map(|h| h.0),
+                    half: stored,
                     kernels,
                 };
                 let e = case.against_host::<I>(device)?;
@@ -185,10 +186,10 @@ fn mid_shape(seed: u64) -> (Dims, Option<DropMask>) {
 /// Values as stored in `half` (when given) and read back as f32.
 fn rounded<I: FusedBackend>(
     v: Vec<f32>,
-    half: Option<(FloatDType, f32)>,
+    half: Option<FloatDType>,
     device: &I::Device,
 ) -> Result<Vec<f32>> {
-    let Some((h, _)) = half else { return Ok(v) };
+    let Some(h) = half else { return Ok(v) };
     let t = Tensor::<I, 1>::from_data(TensorData::new(v.clone(), [v.len()]), device);
     floats(t.cast(h).cast(FloatDType::F32).into_data())
 }
@@ -237,10 +238,9 @@ fn half_precision<I: FusedBackend>(
     bounds: [f32; 3],
 ) -> Result<Vec<Check>> {
     let (dims, drop) = mid_shape(13);
-    let h = Some((half, 0.0));
     let case = Case {
-        qkv: rounded::<I>(values(2 * 130 * 3 * 64, 41), h, device)?,
-        w: rounded::<I>(values(2 * 130 * 64, 42), h, device)?,
+        qkv: rounded::<I>(values(2 * 130 * 3 * 64, 41), Some(half), device)?,
+        w: rounded::<I>(values(2 * 130 * 64, 42), Some(half), device)?,
         dims,
         drop,
         half: Some(half),
